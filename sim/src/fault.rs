@@ -1,0 +1,326 @@
+//! Faults as data: a timed list of fault events, scripted or drawn from a
+//! seed. A run records the list it applied; feeding it back reproduces it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::NodeId;
+use crate::rng::SimRng;
+
+/// One fault. Every fault with a duration heals by itself.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Cut every link from `side_a` to `side_b`, and back unless `one_way`.
+    Partition {
+        /// One side of the cut.
+        side_a: Vec<NodeId>,
+        /// The other side.
+        side_b: Vec<NodeId>,
+        /// Only `side_a -> side_b` is cut.
+        one_way: bool,
+        /// How long until it heals.
+        duration_ns: u64,
+    },
+    /// Hold every message on the link `from -> to`, then release them at
+    /// once, so stale messages arrive in a burst.
+    Clog {
+        /// Sender side of the link.
+        from: NodeId,
+        /// Receiver side of the link.
+        to: NodeId,
+        /// How long messages are held.
+        duration_ns: u64,
+    },
+    /// Lose the node's volatile state, timers and in-flight messages to it;
+    /// rebuild it from durable storage after `restart_after_ns` if given.
+    Crash {
+        /// The node that crashes.
+        node: NodeId,
+        /// Down time before the restart; `None` keeps it down.
+        restart_after_ns: Option<u64>,
+    },
+    /// Run nothing on the node for a while, then handle what queued up.
+    Pause {
+        /// The paused node.
+        node: NodeId,
+        /// How long it is paused.
+        duration_ns: u64,
+    },
+    /// Move the node's wall clock (not its monotonic clock).
+    ClockJump {
+        /// The node whose wall clock jumps.
+        node: NodeId,
+        /// Signed jump.
+        delta_ns: i64,
+    },
+}
+
+impl Fault {
+    /// A short name for counting faults by kind.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Fault::Partition { one_way: false, .. } => "partition",
+            Fault::Partition { one_way: true, .. } => "partition_one_way",
+            Fault::Clog { .. } => "clog",
+            Fault::Crash { .. } => "crash",
+            Fault::Pause { .. } => "pause",
+            Fault::ClockJump { .. } => "clock_jump",
+        }
+    }
+
+    /// How long after it starts the fault has healed. `None`: never.
+    pub fn heals_after_ns(&self) -> Option<u64> {
+        match self {
+            Fault::Partition { duration_ns, .. }
+            | Fault::Clog { duration_ns, .. }
+            | Fault::Pause { duration_ns, .. } => Some(*duration_ns),
+            Fault::Crash {
+                restart_after_ns, ..
+            } => *restart_after_ns,
+            Fault::ClockJump { .. } => Some(0),
+        }
+    }
+
+    /// Every node the fault names.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        match self {
+            Fault::Partition { side_a, side_b, .. } => {
+                side_a.iter().chain(side_b.iter()).copied().collect()
+            }
+            Fault::Clog { from, to, .. } => vec![*from, *to],
+            Fault::Crash { node, .. }
+            | Fault::Pause { node, .. }
+            | Fault::ClockJump { node, .. } => {
+                vec![*node]
+            }
+        }
+    }
+}
+
+/// A fault at a point in simulated time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ScheduledFault {
+    /// When it starts, in true simulated nanoseconds.
+    pub at_ns: u64,
+    /// What happens.
+    #[serde(flatten)]
+    pub fault: Fault,
+}
+
+impl ScheduledFault {
+    /// When the fault has healed; `None` for a crash without restart.
+    pub fn healed_at_ns(&self) -> Option<u64> {
+        self.fault
+            .heals_after_ns()
+            .map(|after| self.at_ns.saturating_add(after))
+    }
+}
+
+/// The time by which every fault in `faults` has healed (0 for none), or
+/// `None` if one never heals.
+pub fn all_healed_at_ns(faults: &[ScheduledFault]) -> Option<u64> {
+    faults
+        .iter()
+        .try_fold(0, |latest, fault| Some(latest.max(fault.healed_at_ns()?)))
+}
+
+/// How many faults of one kind to draw and how long each lasts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultRate {
+    /// Number of faults of this kind, uniform in `count_min..=count_max`.
+    pub count_min: u32,
+    /// See `count_min`.
+    pub count_max: u32,
+    /// Duration (or, for clock jumps, the magnitude), uniform in
+    /// `duration_min_ns..=duration_max_ns`.
+    pub duration_min_ns: u64,
+    /// See `duration_min_ns`.
+    pub duration_max_ns: u64,
+}
+
+/// The knobs from which a fault schedule is drawn.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultKnobs {
+    /// Faults start uniformly in `window_start_ns..window_end_ns`.
+    pub window_start_ns: u64,
+    /// See `window_start_ns`.
+    pub window_end_ns: u64,
+    /// Symmetric partitions between a random subset and the rest.
+    pub partition: FaultRate,
+    /// One-way partitions.
+    pub partition_one_way: FaultRate,
+    /// Link clogs.
+    pub clog: FaultRate,
+    /// Crashes followed by a restart after the drawn duration.
+    pub crash: FaultRate,
+    /// Process pauses.
+    pub pause: FaultRate,
+    /// Wall-clock jumps, forwards or backwards by the drawn magnitude.
+    pub clock_jump: FaultRate,
+}
+
+/// Which nodes each kind of fault may hit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FaultTargets {
+    /// Nodes that partitions and clogs split.
+    pub network: Vec<NodeId>,
+    /// Nodes that may crash.
+    pub crash: Vec<NodeId>,
+    /// Nodes that may pause.
+    pub pause: Vec<NodeId>,
+    /// Nodes whose wall clocks may jump.
+    pub clock: Vec<NodeId>,
+}
+
+impl FaultKnobs {
+    /// Checks the ranges; the error names the field and what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.window_start_ns > self.window_end_ns {
+            return Err(format!(
+                "window_start_ns ({}) must be at most window_end_ns ({})",
+                self.window_start_ns, self.window_end_ns
+            ));
+        }
+        for (name, rate) in self.rates() {
+            if rate.count_min > rate.count_max {
+                return Err(format!("{name}.count_min must be at most {name}.count_max"));
+            }
+            if rate.duration_min_ns > rate.duration_max_ns {
+                return Err(format!(
+                    "{name}.duration_min_ns must be at most {name}.duration_max_ns"
+                ));
+            }
+            if rate.count_max > 10_000 {
+                return Err(format!("{name}.count_max must be at most 10000"));
+            }
+        }
+        Ok(())
+    }
+
+    fn rates(&self) -> [(&'static str, &FaultRate); 6] {
+        [
+            ("partition", &self.partition),
+            ("partition_one_way", &self.partition_one_way),
+            ("clog", &self.clog),
+            ("crash", &self.crash),
+            ("pause", &self.pause),
+            ("clock_jump", &self.clock_jump),
+        ]
+    }
+
+    /// Swarm testing: keep each fault kind with probability one half, and
+    /// scale its count down at random, so different seeds explore different
+    /// fault mixes instead of the same dense average.
+    pub fn swarm(&self, rng: &mut SimRng) -> FaultKnobs {
+        let mut out = self.clone();
+        for rate in [
+            &mut out.partition,
+            &mut out.partition_one_way,
+            &mut out.clog,
+            &mut out.crash,
+            &mut out.pause,
+            &mut out.clock_jump,
+        ] {
+            let enabled = rng.chance_ppm(500_000);
+            let count_max =
+                rng.range_inclusive(u64::from(rate.count_min), u64::from(rate.count_max));
+            if enabled {
+                rate.count_max = count_max as u32;
+            } else {
+                rate.count_min = 0;
+                rate.count_max = 0;
+            }
+        }
+        out
+    }
+
+    /// Draws a schedule, sorted by start time. Each kind draws from its own
+    /// child stream of `rng`'s seed so kinds do not shift one another.
+    pub fn generate(&self, root_seed: u64, targets: &FaultTargets) -> Vec<ScheduledFault> {
+        let mut faults = Vec::new();
+        for (index, (name, rate)) in self.rates().into_iter().enumerate() {
+            let mut rng = SimRng::derive(root_seed, crate::Stream::Custom(0x_FA00 + index as u32));
+            let count = rng.range_inclusive(u64::from(rate.count_min), u64::from(rate.count_max));
+            for _ in 0..count {
+                let at_ns =
+                    rng.range_inclusive(self.window_start_ns, self.window_end_ns.saturating_sub(1));
+                let duration_ns = rng.range_inclusive(rate.duration_min_ns, rate.duration_max_ns);
+                if let Some(fault) = draw_fault(name, duration_ns, targets, &mut rng) {
+                    faults.push(ScheduledFault { at_ns, fault });
+                }
+            }
+        }
+        faults.sort_by_key(|fault| fault.at_ns);
+        faults
+    }
+}
+
+fn draw_fault(
+    kind: &str,
+    duration_ns: u64,
+    targets: &FaultTargets,
+    rng: &mut SimRng,
+) -> Option<Fault> {
+    let pick = |rng: &mut SimRng, nodes: &[NodeId]| -> Option<NodeId> {
+        (!nodes.is_empty()).then(|| nodes[rng.index(nodes.len())])
+    };
+    match kind {
+        "partition" | "partition_one_way" => {
+            let nodes = &targets.network;
+            if nodes.len() < 2 {
+                return None;
+            }
+            // Side A: a non-empty proper subset, at most half the nodes.
+            let size = 1 + rng.index(nodes.len() / 2);
+            let mut pool = nodes.clone();
+            let mut side_a = Vec::with_capacity(size);
+            for _ in 0..size {
+                side_a.push(pool.swap_remove(rng.index(pool.len())));
+            }
+            side_a.sort();
+            pool.sort();
+            Some(Fault::Partition {
+                side_a,
+                side_b: pool,
+                one_way: kind == "partition_one_way",
+                duration_ns,
+            })
+        }
+        "clog" => {
+            let from = pick(rng, &targets.network)?;
+            let others: Vec<NodeId> = targets
+                .network
+                .iter()
+                .copied()
+                .filter(|&n| n != from)
+                .collect();
+            let to = pick(rng, &others)?;
+            Some(Fault::Clog {
+                from,
+                to,
+                duration_ns,
+            })
+        }
+        "crash" => Some(Fault::Crash {
+            node: pick(rng, &targets.crash)?,
+            restart_after_ns: Some(duration_ns),
+        }),
+        "pause" => Some(Fault::Pause {
+            node: pick(rng, &targets.pause)?,
+            duration_ns,
+        }),
+        "clock_jump" => {
+            let node = pick(rng, &targets.clock)?;
+            let magnitude = i64::try_from(duration_ns).unwrap_or(i64::MAX);
+            let delta_ns = if rng.chance_ppm(500_000) {
+                magnitude
+            } else {
+                -magnitude
+            };
+            Some(Fault::ClockJump { node, delta_ns })
+        }
+        _ => unreachable!("unknown fault kind {kind}"),
+    }
+}

@@ -1,0 +1,850 @@
+//! The event loop: one queue ordered by (time, sequence), one thread.
+
+use std::any::Any;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{ClockConfig, NodeClock};
+use crate::fault::{Fault, FaultKnobs, FaultTargets, ScheduledFault};
+use crate::hash::stable_hash;
+use crate::net::{LinkMatrix, NetworkConfig};
+use crate::node::{Context, Node};
+use crate::rng::{SimRng, Stream};
+use crate::trace::{DropReason, Trace, TraceEntry, TraceKind};
+use crate::{NodeId, Protocol, TimerId};
+
+/// Bounds on a run. Hitting one ends the run with that [`StopReason`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Most events processed in one run.
+    pub max_events: u64,
+    /// Most events waiting in the queue at once.
+    pub max_queue_len: usize,
+    /// Latest simulated time an event may happen at.
+    pub max_time_ns: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_events: 50_000_000,
+            max_queue_len: 1_000_000,
+            max_time_ns: 3_600 * crate::SECOND_NS,
+        }
+    }
+}
+
+/// Everything that configures a run apart from its nodes and faults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SimConfig {
+    /// The root seed of every random stream.
+    pub seed: u64,
+    /// Latency, drops and duplicates.
+    pub network: NetworkConfig,
+    /// Bounds on the run.
+    pub limits: Limits,
+    /// Keep every trace entry (needed to locate where two runs part);
+    /// without it only the running hash is kept.
+    pub keep_trace: bool,
+}
+
+/// Why a run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Nothing was left to do.
+    Quiescent,
+    /// The requested deadline was reached.
+    Deadline,
+    /// The requested number of events was processed.
+    StepBudget,
+    /// [`Limits::max_events`] was reached.
+    EventLimit,
+    /// [`Limits::max_queue_len`] was reached.
+    QueueLimit,
+    /// [`Limits::max_time_ns`] was reached.
+    TimeLimit,
+}
+
+impl StopReason {
+    /// True for the reasons that mean a limit was hit, not a normal end.
+    pub fn is_limit(self) -> bool {
+        matches!(
+            self,
+            StopReason::EventLimit | StopReason::QueueLimit | StopReason::TimeLimit
+        )
+    }
+}
+
+/// A recorded history event with where and when it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HistoryEntry<E> {
+    /// True simulated time (checkers may use it; nodes never see it).
+    pub time_ns: u64,
+    /// The node that recorded it.
+    pub node: NodeId,
+    /// Index of its entry in the trace.
+    pub trace_index: u64,
+    /// The event.
+    pub event: E,
+}
+
+/// Counters over a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Stats {
+    /// Events taken off the queue.
+    pub events: u64,
+    /// Messages handed to the network.
+    pub messages_sent: u64,
+    /// Messages handled by their receiver.
+    pub messages_delivered: u64,
+    /// Messages lost to random drops.
+    pub messages_dropped_random: u64,
+    /// Messages lost to partitions.
+    pub messages_dropped_partition: u64,
+    /// Messages lost because the receiver was down or crashed meanwhile.
+    pub messages_dropped_node_down: u64,
+    /// Extra copies made by the network.
+    pub messages_duplicated: u64,
+    /// Messages held by a clog (released later).
+    pub messages_held: u64,
+    /// Timers that fired.
+    pub timers_fired: u64,
+    /// Faults applied, by kind.
+    pub faults_by_kind: BTreeMap<String, u64>,
+    /// History events recorded.
+    pub events_recorded: u64,
+}
+
+pub(crate) enum Event<P: Protocol> {
+    Start {
+        node: NodeId,
+    },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        epoch: u32,
+        message: P::Message,
+    },
+    Timer {
+        node: NodeId,
+        epoch: u32,
+        timer: TimerId,
+        tag: P::Timer,
+    },
+    Fault {
+        index: usize,
+    },
+    Heal {
+        index: usize,
+    },
+}
+
+pub(crate) struct Queued<P: Protocol> {
+    time_ns: u64,
+    seq: u64,
+    event: Event<P>,
+}
+
+impl<P: Protocol> PartialEq for Queued<P> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time_ns, self.seq) == (other.time_ns, other.seq)
+    }
+}
+impl<P: Protocol> Eq for Queued<P> {}
+impl<P: Protocol> PartialOrd for Queued<P> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<P: Protocol> Ord for Queued<P> {
+    /// Reversed, so the max-heap pops the earliest (time, seq) first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time_ns, other.seq).cmp(&(self.time_ns, self.seq))
+    }
+}
+
+pub(crate) struct NodeSlot {
+    pub(crate) name: String,
+    pub(crate) clock: NodeClock,
+    pub(crate) rng: SimRng,
+    pub(crate) storage: Option<Box<dyn Any>>,
+    pub(crate) incarnation: u32,
+    /// Bumped on crash and on restart: events stamped with an older epoch
+    /// were meant for a previous life and are lost.
+    pub(crate) epoch: u32,
+    pub(crate) up: bool,
+    pub(crate) paused_until_ns: Option<u64>,
+}
+
+/// Everything a handler's context may touch: all but the node objects.
+pub(crate) struct Core<P: Protocol> {
+    pub(crate) now_ns: u64,
+    seq: u64,
+    queue: BinaryHeap<Queued<P>>,
+    pub(crate) nodes: Vec<NodeSlot>,
+    deferred: Vec<Vec<Queued<P>>>,
+    network_rng: SimRng,
+    config: SimConfig,
+    pub(crate) pending_timers: BTreeSet<TimerId>,
+    next_timer: u64,
+    trace: Trace,
+    history: Vec<HistoryEntry<P::Event>>,
+    stats: Stats,
+    limit_hit: Option<StopReason>,
+    partitions: LinkMatrix,
+    clogs: LinkMatrix,
+    held: BTreeMap<(NodeId, NodeId), Vec<Held<P>>>,
+    faults: Vec<ScheduledFault>,
+    applied: Vec<ScheduledFault>,
+}
+
+/// A message held by a clog: the receiver's epoch at send time, and the message.
+type Held<P> = (u32, <P as Protocol>::Message);
+
+type Factory<P> = Box<dyn FnMut(NodeId) -> Box<dyn Node<P>>>;
+
+/// A simulation of nodes exchanging `P::Message`s.
+pub struct Simulation<P: Protocol> {
+    core: Core<P>,
+    nodes: Vec<Option<Box<dyn Node<P>>>>,
+    factories: Vec<Factory<P>>,
+    started: bool,
+}
+
+impl<P: Protocol> Core<P> {
+    #[inline]
+    fn push(&mut self, time_ns: u64, event: Event<P>) {
+        if self.queue.len() >= self.config.limits.max_queue_len {
+            self.limit_hit = Some(StopReason::QueueLimit);
+            return;
+        }
+        self.seq += 1;
+        self.queue.push(Queued {
+            time_ns,
+            seq: self.seq,
+            event,
+        });
+    }
+
+    #[inline]
+    fn trace(&mut self, kind: TraceKind, node: NodeId, peer: NodeId, digest: u64) -> u64 {
+        self.trace.push(TraceEntry {
+            time_ns: self.now_ns,
+            kind,
+            node,
+            peer,
+            digest,
+        })
+    }
+
+    pub(crate) fn send(&mut self, from: NodeId, to: NodeId, message: P::Message) {
+        self.stats.messages_sent += 1;
+        if self.partitions.is_set(from.index(), to.index()) {
+            self.drop_message(from, to, &message, DropReason::Partition);
+            return;
+        }
+        // Always draw the same values, whatever the probabilities, so the
+        // network stream stays aligned when one knob changes.
+        let network = &self.config.network;
+        let dropped = self.network_rng.chance_ppm(network.drop_ppm);
+        let duplicated = self.network_rng.chance_ppm(network.duplicate_ppm);
+        let latency_ns = network.draw_latency_ns(&mut self.network_rng);
+        if dropped {
+            self.drop_message(from, to, &message, DropReason::Random);
+            return;
+        }
+        let epoch = self.nodes[to.index()].epoch;
+        if duplicated {
+            let copy_latency_ns = network.draw_latency_ns(&mut self.network_rng);
+            self.stats.messages_duplicated += 1;
+            self.trace(TraceKind::Duplicate, from, to, stable_hash(&message));
+            let copy = message.clone();
+            self.push(
+                self.now_ns + copy_latency_ns,
+                Event::Deliver {
+                    from,
+                    to,
+                    epoch,
+                    message: copy,
+                },
+            );
+        }
+        self.push(
+            self.now_ns + latency_ns,
+            Event::Deliver {
+                from,
+                to,
+                epoch,
+                message,
+            },
+        );
+    }
+
+    fn drop_message(&mut self, from: NodeId, to: NodeId, message: &P::Message, reason: DropReason) {
+        match reason {
+            DropReason::Random => self.stats.messages_dropped_random += 1,
+            DropReason::Partition => self.stats.messages_dropped_partition += 1,
+            DropReason::NodeDown => self.stats.messages_dropped_node_down += 1,
+        }
+        tracing::trace!(target: "sim", t = self.now_ns, from = %from, to = %to, ?reason, "drop {message:?}");
+        self.trace(TraceKind::Drop(reason), from, to, stable_hash(message));
+    }
+
+    pub(crate) fn set_timer(&mut self, node: NodeId, delay_ns: u64, tag: P::Timer) -> TimerId {
+        let slot = &self.nodes[node.index()];
+        let fire_at_ns = self
+            .now_ns
+            .saturating_add(slot.clock.true_duration_ns(delay_ns));
+        let epoch = slot.epoch;
+        self.next_timer += 1;
+        let timer = TimerId(self.next_timer);
+        self.pending_timers.insert(timer);
+        self.push(
+            fire_at_ns,
+            Event::Timer {
+                node,
+                epoch,
+                timer,
+                tag,
+            },
+        );
+        timer
+    }
+
+    pub(crate) fn record(&mut self, node: NodeId, event: P::Event) {
+        self.stats.events_recorded += 1;
+        let trace_index = self.trace(TraceKind::Record, node, node, stable_hash(&event));
+        tracing::debug!(target: "sim", t = self.now_ns, node = %self.nodes[node.index()].name, "record {event:?}");
+        self.history.push(HistoryEntry {
+            time_ns: self.now_ns,
+            node,
+            trace_index,
+            event,
+        });
+    }
+
+    fn set_links(&mut self, fault: &Fault, cut: bool) -> Vec<(NodeId, NodeId)> {
+        let mut cleared = Vec::new();
+        let mut toggle = |matrix: &mut LinkMatrix, from: NodeId, to: NodeId| {
+            if from == to {
+                return;
+            }
+            if cut {
+                matrix.add(from.index(), to.index());
+            } else if matrix.remove(from.index(), to.index()) {
+                cleared.push((from, to));
+            }
+        };
+        match fault {
+            Fault::Partition {
+                side_a,
+                side_b,
+                one_way,
+                ..
+            } => {
+                for &a in side_a {
+                    for &b in side_b {
+                        toggle(&mut self.partitions, a, b);
+                        if !one_way {
+                            toggle(&mut self.partitions, b, a);
+                        }
+                    }
+                }
+            }
+            Fault::Clog { from, to, .. } => toggle(&mut self.clogs, *from, *to),
+            _ => unreachable!("only link faults cut links"),
+        }
+        cleared
+    }
+}
+
+impl<P: Protocol> Simulation<P> {
+    /// A simulation with no nodes yet.
+    ///
+    /// # Panics
+    /// If the network configuration is invalid (see
+    /// [`NetworkConfig::validate`]); validate user input before this.
+    pub fn new(config: SimConfig) -> Self {
+        if let Err(problem) = config.network.validate() {
+            panic!("invalid network configuration: {problem}");
+        }
+        let keep_trace = config.keep_trace;
+        Self {
+            core: Core {
+                now_ns: 0,
+                seq: 0,
+                queue: BinaryHeap::new(),
+                nodes: Vec::new(),
+                deferred: Vec::new(),
+                network_rng: SimRng::derive(config.seed, Stream::Network),
+                config,
+                pending_timers: BTreeSet::new(),
+                next_timer: 0,
+                trace: Trace::new(keep_trace),
+                history: Vec::new(),
+                stats: Stats::default(),
+                limit_hit: None,
+                partitions: LinkMatrix::default(),
+                clogs: LinkMatrix::default(),
+                held: BTreeMap::new(),
+                faults: Vec::new(),
+                applied: Vec::new(),
+            },
+            nodes: Vec::new(),
+            factories: Vec::new(),
+            started: false,
+        }
+    }
+
+    /// Adds a node built by `factory`, which is called again to rebuild it
+    /// after a crash (the rebuilt node recovers from durable storage in
+    /// `on_start`).
+    ///
+    /// # Panics
+    /// After the run started, or with a clock drift beyond the limit.
+    pub fn add_node(
+        &mut self,
+        name: impl Into<String>,
+        clock: ClockConfig,
+        mut factory: impl FnMut(NodeId) -> Box<dyn Node<P>> + 'static,
+    ) -> NodeId {
+        assert!(!self.started, "nodes are added before the run starts");
+        let id = NodeId(u32::try_from(self.nodes.len()).expect("fewer than 2^32 nodes"));
+        self.nodes.push(Some(factory(id)));
+        self.factories.push(Box::new(factory));
+        self.core.nodes.push(NodeSlot {
+            name: name.into(),
+            clock: NodeClock::new(clock),
+            rng: SimRng::derive(self.core.config.seed, Stream::Node(id.0)),
+            storage: None,
+            incarnation: 0,
+            epoch: 0,
+            up: true,
+            paused_until_ns: None,
+        });
+        self.core.deferred.push(Vec::new());
+        id
+    }
+
+    /// Schedules a list of faults (scripted, or an earlier run's
+    /// [`applied_faults`](Self::applied_faults)).
+    pub fn add_faults(&mut self, faults: impl IntoIterator<Item = ScheduledFault>) {
+        for fault in faults {
+            let index = self.core.faults.len();
+            let at_ns = fault.at_ns;
+            self.core.faults.push(fault);
+            if self.started {
+                self.core
+                    .push(at_ns.max(self.core.now_ns), Event::Fault { index });
+            }
+        }
+    }
+
+    /// Draws a fault schedule from the seed and `knobs`, schedules it, and
+    /// returns it.
+    pub fn generate_faults(
+        &mut self,
+        knobs: &FaultKnobs,
+        targets: &FaultTargets,
+    ) -> Vec<ScheduledFault> {
+        let faults = knobs.generate(self.core.config.seed, targets);
+        self.add_faults(faults.clone());
+        faults
+    }
+
+    fn start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let count = self.nodes.len();
+        self.core.partitions = LinkMatrix::new(count);
+        self.core.clogs = LinkMatrix::new(count);
+        for index in 0..count {
+            self.core.push(
+                0,
+                Event::Start {
+                    node: NodeId(index as u32),
+                },
+            );
+        }
+        for index in 0..self.core.faults.len() {
+            let at_ns = self.core.faults[index].at_ns;
+            self.core.push(at_ns, Event::Fault { index });
+        }
+    }
+
+    /// Processes one event. `None` means the run may go on; otherwise why
+    /// it cannot.
+    pub fn step(&mut self) -> Option<StopReason> {
+        self.start();
+        if let Some(reason) = self.core.limit_hit {
+            return Some(reason);
+        }
+        if self.core.stats.events >= self.core.config.limits.max_events {
+            return Some(StopReason::EventLimit);
+        }
+        let next_ns = self.core.queue.peek()?.time_ns;
+        if next_ns > self.core.config.limits.max_time_ns {
+            return Some(StopReason::TimeLimit);
+        }
+        let queued = self.core.queue.pop().expect("peeked");
+        debug_assert!(queued.time_ns >= self.core.now_ns, "time never goes back");
+        self.core.now_ns = queued.time_ns;
+        self.core.stats.events += 1;
+        self.handle(queued);
+        self.core.limit_hit
+    }
+
+    /// Runs until nothing is left or a limit is hit.
+    pub fn run(&mut self) -> StopReason {
+        loop {
+            if self.core.queue.is_empty() && self.started {
+                return StopReason::Quiescent;
+            }
+            if let Some(reason) = self.step() {
+                return reason;
+            }
+        }
+    }
+
+    /// Runs every event up to and including `deadline_ns`, then sets the
+    /// clock to the deadline.
+    pub fn run_until(&mut self, deadline_ns: u64) -> StopReason {
+        self.start();
+        loop {
+            match self.core.queue.peek() {
+                None => return StopReason::Quiescent,
+                Some(next) if next.time_ns > deadline_ns => {
+                    self.core.now_ns = self.core.now_ns.max(deadline_ns);
+                    return StopReason::Deadline;
+                }
+                Some(_) => {}
+            }
+            if let Some(reason) = self.step() {
+                return reason;
+            }
+        }
+    }
+
+    /// Processes at most `count` events.
+    pub fn run_events(&mut self, count: u64) -> StopReason {
+        self.start();
+        for _ in 0..count {
+            if self.core.queue.is_empty() {
+                return StopReason::Quiescent;
+            }
+            if let Some(reason) = self.step() {
+                return reason;
+            }
+        }
+        StopReason::StepBudget
+    }
+
+    fn handle(&mut self, queued: Queued<P>) {
+        match queued.event {
+            Event::Start { node } => {
+                self.core.trace(TraceKind::Start, node, node, 0);
+                self.dispatch(node, |node, ctx| node.on_start(ctx));
+            }
+            Event::Deliver {
+                from,
+                to,
+                epoch,
+                message,
+            } => self.deliver(queued.time_ns, queued.seq, from, to, epoch, message),
+            Event::Timer {
+                node,
+                epoch,
+                timer,
+                tag,
+            } => {
+                let slot = &self.core.nodes[node.index()];
+                if !slot.up || slot.epoch != epoch {
+                    self.core.pending_timers.remove(&timer);
+                    return;
+                }
+                if !self.core.pending_timers.contains(&timer) {
+                    return; // cancelled
+                }
+                if slot.paused_until_ns.is_some() {
+                    let event = Event::Timer {
+                        node,
+                        epoch,
+                        timer,
+                        tag,
+                    };
+                    self.defer(node, queued.time_ns, queued.seq, event);
+                    return;
+                }
+                self.core.pending_timers.remove(&timer);
+                self.core.stats.timers_fired += 1;
+                self.core
+                    .trace(TraceKind::Timer, node, node, stable_hash(&tag));
+                tracing::debug!(target: "sim", t = self.core.now_ns, node = %self.core.nodes[node.index()].name, "timer {tag:?}");
+                self.dispatch(node, |node, ctx| node.on_timer(ctx, timer, tag));
+            }
+            Event::Fault { index } => self.apply_fault(index),
+            Event::Heal { index } => self.heal_fault(index),
+        }
+    }
+
+    fn defer(&mut self, node: NodeId, time_ns: u64, seq: u64, event: Event<P>) {
+        self.core.deferred[node.index()].push(Queued {
+            time_ns,
+            seq,
+            event,
+        });
+    }
+
+    fn deliver(
+        &mut self,
+        time_ns: u64,
+        seq: u64,
+        from: NodeId,
+        to: NodeId,
+        epoch: u32,
+        message: P::Message,
+    ) {
+        let slot = &self.core.nodes[to.index()];
+        if !slot.up || slot.epoch != epoch {
+            self.core
+                .drop_message(from, to, &message, DropReason::NodeDown);
+            return;
+        }
+        if self.core.partitions.is_set(from.index(), to.index()) {
+            self.core
+                .drop_message(from, to, &message, DropReason::Partition);
+            return;
+        }
+        if self.core.clogs.is_set(from.index(), to.index()) {
+            self.core.stats.messages_held += 1;
+            self.core
+                .trace(TraceKind::Hold, from, to, stable_hash(&message));
+            self.core
+                .held
+                .entry((from, to))
+                .or_default()
+                .push((epoch, message));
+            return;
+        }
+        if slot.paused_until_ns.is_some() {
+            let event = Event::Deliver {
+                from,
+                to,
+                epoch,
+                message,
+            };
+            self.defer(to, time_ns, seq, event);
+            return;
+        }
+        self.core.stats.messages_delivered += 1;
+        self.core
+            .trace(TraceKind::Deliver, to, from, stable_hash(&message));
+        tracing::debug!(target: "sim", t = self.core.now_ns, node = %self.core.nodes[to.index()].name, from = %self.core.nodes[from.index()].name, "deliver {message:?}");
+        self.dispatch(to, |node, ctx| node.on_message(ctx, from, message));
+    }
+
+    #[inline]
+    fn dispatch(
+        &mut self,
+        node: NodeId,
+        handler: impl FnOnce(&mut dyn Node<P>, &mut Context<'_, P>),
+    ) {
+        let target = self.nodes[node.index()]
+            .as_deref_mut()
+            .expect("only live nodes get events");
+        let mut ctx = Context {
+            core: &mut self.core,
+            node,
+        };
+        handler(target, &mut ctx);
+    }
+
+    fn apply_fault(&mut self, index: usize) {
+        let scheduled = self.core.faults[index].clone();
+        let kind = scheduled.fault.kind_name();
+        *self
+            .core
+            .stats
+            .faults_by_kind
+            .entry(kind.to_string())
+            .or_default() += 1;
+        let first = scheduled
+            .fault
+            .nodes()
+            .first()
+            .copied()
+            .unwrap_or(NodeId(0));
+        self.core
+            .trace(TraceKind::Fault, first, first, stable_hash(&scheduled));
+        tracing::info!(target: "sim", t = self.core.now_ns, "fault {:?}", scheduled.fault);
+        let heal_after_ns = scheduled.fault.heals_after_ns();
+        match &scheduled.fault {
+            Fault::Partition { .. } | Fault::Clog { .. } => {
+                self.core.set_links(&scheduled.fault, true);
+            }
+            Fault::Crash { node, .. } => self.crash(*node),
+            Fault::Pause { node, duration_ns } => {
+                let slot = &mut self.core.nodes[node.index()];
+                if slot.up {
+                    let until_ns = self.core.now_ns.saturating_add(*duration_ns);
+                    slot.paused_until_ns = Some(slot.paused_until_ns.unwrap_or(0).max(until_ns));
+                }
+            }
+            Fault::ClockJump { node, delta_ns } => {
+                self.core.nodes[node.index()].clock.jump_wall(*delta_ns);
+            }
+        }
+        self.core.applied.push(scheduled.clone());
+        if let (Some(after_ns), false) = (
+            heal_after_ns,
+            matches!(scheduled.fault, Fault::ClockJump { .. }),
+        ) {
+            self.core.push(
+                self.core.now_ns.saturating_add(after_ns),
+                Event::Heal { index },
+            );
+        }
+    }
+
+    fn heal_fault(&mut self, index: usize) {
+        let scheduled = self.core.faults[index].clone();
+        let first = scheduled
+            .fault
+            .nodes()
+            .first()
+            .copied()
+            .unwrap_or(NodeId(0));
+        self.core
+            .trace(TraceKind::Heal, first, first, stable_hash(&scheduled));
+        tracing::info!(target: "sim", t = self.core.now_ns, "heal {:?}", scheduled.fault);
+        match &scheduled.fault {
+            Fault::Partition { .. } => {
+                self.core.set_links(&scheduled.fault, false);
+            }
+            Fault::Clog { .. } => {
+                for (from, to) in self.core.set_links(&scheduled.fault, false) {
+                    // Release the held messages in a burst, in send order.
+                    for (epoch, message) in self.core.held.remove(&(from, to)).unwrap_or_default() {
+                        let now_ns = self.core.now_ns;
+                        self.core.push(
+                            now_ns,
+                            Event::Deliver {
+                                from,
+                                to,
+                                epoch,
+                                message,
+                            },
+                        );
+                    }
+                }
+            }
+            Fault::Crash { node, .. } => self.restart(*node),
+            Fault::Pause { node, .. } => self.resume(*node),
+            Fault::ClockJump { .. } => {}
+        }
+    }
+
+    fn crash(&mut self, node: NodeId) {
+        let slot = &mut self.core.nodes[node.index()];
+        if !slot.up {
+            return;
+        }
+        slot.up = false;
+        slot.epoch += 1;
+        slot.paused_until_ns = None;
+        self.core.deferred[node.index()].clear();
+        self.nodes[node.index()] = None;
+    }
+
+    fn restart(&mut self, node: NodeId) {
+        let slot = &mut self.core.nodes[node.index()];
+        if slot.up {
+            return;
+        }
+        slot.up = true;
+        slot.epoch += 1;
+        slot.incarnation += 1;
+        self.nodes[node.index()] = Some((self.factories[node.index()])(node));
+        self.core.trace(TraceKind::Restart, node, node, 0);
+        self.dispatch(node, |node, ctx| node.on_start(ctx));
+    }
+
+    fn resume(&mut self, node: NodeId) {
+        let now_ns = self.core.now_ns;
+        let slot = &mut self.core.nodes[node.index()];
+        match slot.paused_until_ns {
+            Some(until_ns) if until_ns <= now_ns => slot.paused_until_ns = None,
+            _ => return, // extended by a later pause, or crashed meanwhile
+        }
+        // What queued up during the pause runs now, in its original order.
+        let deferred = std::mem::take(&mut self.core.deferred[node.index()]);
+        for queued in deferred {
+            self.core.push(now_ns, queued.event);
+        }
+    }
+
+    /// Current true simulated time.
+    pub fn now_ns(&self) -> u64 {
+        self.core.now_ns
+    }
+
+    /// The root seed.
+    pub fn seed(&self) -> u64 {
+        self.core.config.seed
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> &Trace {
+        &self.core.trace
+    }
+
+    /// The recorded history so far.
+    pub fn history(&self) -> &[HistoryEntry<P::Event>] {
+        &self.core.history
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.core.stats
+    }
+
+    /// The faults applied so far, in the order they were applied. Feeding
+    /// them to a fresh run with the same seed reproduces this run.
+    pub fn applied_faults(&self) -> &[ScheduledFault] {
+        &self.core.applied
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// A node's name.
+    pub fn node_name(&self, node: NodeId) -> &str {
+        &self.core.nodes[node.index()].name
+    }
+
+    /// Whether a node is running (not crashed).
+    pub fn is_up(&self, node: NodeId) -> bool {
+        self.core.nodes[node.index()].up
+    }
+
+    /// A node's durable storage, if it holds a `T`.
+    pub fn storage<T: 'static>(&self, node: NodeId) -> Option<&T> {
+        self.core.nodes[node.index()]
+            .storage
+            .as_ref()
+            .and_then(|boxed| boxed.downcast_ref::<T>())
+    }
+
+    /// Number of events waiting.
+    pub fn queue_len(&self) -> usize {
+        self.core.queue.len()
+    }
+}

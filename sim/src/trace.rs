@@ -1,0 +1,159 @@
+//! The trace: every delivery, drop, timer, fault and recorded event, in
+//! order, and a running hash of its canonical encoding that names the run.
+
+use std::hash::{Hash, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use crate::NodeId;
+use crate::hash::StableHasher;
+
+/// Bumped whenever what goes into a trace entry, or its order, changes.
+pub const TRACE_ENCODING_VERSION: u32 = 1;
+
+/// Why a message was not delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// Lost by the network's random drop.
+    Random,
+    /// A partition cut the link at send or delivery time.
+    Partition,
+    /// The receiver was down, or crashed while the message was in flight.
+    NodeDown,
+}
+
+/// What one trace entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceKind {
+    /// A node started (or restarted: see `Restart`).
+    Start,
+    /// A message was handled by `node`, sent by `peer`.
+    Deliver,
+    /// A message from `node` to `peer` was lost.
+    Drop(DropReason),
+    /// A message from `node` to `peer` was duplicated by the network.
+    Duplicate,
+    /// A message on `node -> peer` was held by a clog.
+    Hold,
+    /// A timer fired on `node`.
+    Timer,
+    /// A fault started; `digest` identifies it.
+    Fault,
+    /// A fault healed.
+    Heal,
+    /// A node was rebuilt from durable storage.
+    Restart,
+    /// A node recorded a history event.
+    Record,
+}
+
+/// One trace entry. Payloads are represented by their stable hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TraceEntry {
+    /// True simulated time.
+    pub time_ns: u64,
+    /// What happened.
+    pub kind: TraceKind,
+    /// The node it happened at (the sender, for drops and duplicates).
+    pub node: NodeId,
+    /// The other node, where there is one; otherwise equal to `node`.
+    pub peer: NodeId,
+    /// Stable hash of the payload (message, timer tag, fault or event).
+    pub digest: u64,
+}
+
+/// The trace of a run: a running hash, and the entries when recorded.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    hasher: StableHasher,
+    len: u64,
+    entries: Option<Vec<TraceEntry>>,
+}
+
+impl Trace {
+    pub(crate) fn new(keep_entries: bool) -> Self {
+        let mut hasher = StableHasher::new();
+        TRACE_ENCODING_VERSION.hash(&mut hasher);
+        Self {
+            hasher,
+            len: 0,
+            entries: keep_entries.then(Vec::new),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, entry: TraceEntry) -> u64 {
+        entry.hash(&mut self.hasher);
+        if let Some(entries) = &mut self.entries {
+            entries.push(entry);
+        }
+        self.len += 1;
+        self.len - 1
+    }
+
+    /// The hash naming the run so far.
+    pub fn hash(&self) -> u64 {
+        self.hasher.finish()
+    }
+
+    /// Number of entries so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True before anything happened.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The entries, if the run was configured to keep them.
+    pub fn entries(&self) -> Option<&[TraceEntry]> {
+        self.entries.as_deref()
+    }
+}
+
+/// The first index where two traces differ, or `None` if they are equal.
+/// When one is a prefix of the other, that is the shorter one's length.
+pub fn first_divergence(left: &[TraceEntry], right: &[TraceEntry]) -> Option<usize> {
+    let common = left.len().min(right.len());
+    (0..common)
+        .find(|&index| left[index] != right[index])
+        .or((left.len() != right.len()).then_some(common))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(time_ns: u64) -> TraceEntry {
+        TraceEntry {
+            time_ns,
+            kind: TraceKind::Timer,
+            node: NodeId(0),
+            peer: NodeId(0),
+            digest: 0,
+        }
+    }
+
+    #[test]
+    fn first_divergence_finds_the_first_differing_entry() {
+        let a = [entry(1), entry(2), entry(3)];
+        let b = [entry(1), entry(5), entry(3)];
+        assert_eq!(first_divergence(&a, &b), Some(1));
+        assert_eq!(first_divergence(&a, &a), None);
+        assert_eq!(first_divergence(&a, &a[..2]), Some(2));
+    }
+
+    #[test]
+    fn hash_depends_on_order() {
+        let mut forward = Trace::new(false);
+        forward.push(entry(1));
+        forward.push(entry(2));
+        let mut backward = Trace::new(false);
+        backward.push(entry(2));
+        backward.push(entry(1));
+        assert_ne!(forward.hash(), backward.hash());
+    }
+}

@@ -1,0 +1,4 @@
+//! `controlplane`: a cloud control plane built as sans-IO nodes on the `sim`
+//! discrete-event simulator, with the checkers that verify it.
+
+pub mod shard;
