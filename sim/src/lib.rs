@@ -37,6 +37,7 @@
 
 mod clock;
 mod fault;
+mod harness;
 mod hash;
 mod net;
 mod node;
@@ -51,6 +52,7 @@ use serde::{Deserialize, Serialize};
 
 pub use clock::{ClockConfig, DRIFT_PPM_LIMIT};
 pub use fault::{Fault, FaultKnobs, FaultRate, FaultTargets, ScheduledFault, all_healed_at_ns};
+pub use harness::{Harness, Output};
 pub use hash::{STABLE_HASH_VERSION, StableHasher, mix64, stable_hash};
 pub use net::NetworkConfig;
 pub use node::{Context, Node};
@@ -66,7 +68,7 @@ pub const MILLISECOND_NS: u64 = 1_000_000;
 pub const SECOND_NS: u64 = 1_000_000_000;
 
 /// A node's identity: its index in the order nodes were added.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct NodeId(pub u32);
 

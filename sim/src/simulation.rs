@@ -205,6 +205,12 @@ pub(crate) struct Core<P: Protocol> {
 /// A message held by a clog: the receiver's epoch at send time, and the message.
 type Held<P> = (u32, <P as Protocol>::Message);
 
+pub(crate) type DrainedOutputs<P> = (
+    Vec<(NodeId, <P as Protocol>::Message)>,
+    Vec<(TimerId, u64, <P as Protocol>::Timer)>,
+    Vec<<P as Protocol>::Event>,
+);
+
 type Factory<P> = Box<dyn FnMut(NodeId) -> Box<dyn Node<P>>>;
 
 /// A simulation of nodes exchanging `P::Message`s.
@@ -216,6 +222,76 @@ pub struct Simulation<P: Protocol> {
 }
 
 impl<P: Protocol> Core<P> {
+    /// # Panics
+    /// If the network configuration is invalid (see
+    /// [`NetworkConfig::validate`]); validate user input before this.
+    pub(crate) fn new(config: SimConfig) -> Self {
+        if let Err(problem) = config.network.validate() {
+            panic!("invalid network configuration: {problem}");
+        }
+        let keep_trace = config.keep_trace;
+        Core {
+            now_ns: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes: Vec::new(),
+            deferred: Vec::new(),
+            network_rng: SimRng::derive(config.seed, Stream::Network),
+            config,
+            pending_timers: BTreeSet::new(),
+            next_timer: 0,
+            trace: Trace::new(keep_trace),
+            history: Vec::new(),
+            stats: Stats::default(),
+            limit_hit: None,
+            partitions: LinkMatrix::default(),
+            clogs: LinkMatrix::default(),
+            held: BTreeMap::new(),
+            faults: Vec::new(),
+            applied: Vec::new(),
+        }
+    }
+
+    pub(crate) fn add_slot(&mut self, name: String, clock: ClockConfig, id: NodeId) {
+        debug_assert_eq!(id.index(), self.nodes.len());
+        self.nodes.push(NodeSlot {
+            name,
+            clock: NodeClock::new(clock),
+            rng: SimRng::derive(self.config.seed, Stream::Node(id.0)),
+            storage: None,
+            incarnation: 0,
+            epoch: 0,
+            up: true,
+            paused_until_ns: None,
+        });
+        self.deferred.push(Vec::new());
+    }
+
+    pub(crate) fn init_links(&mut self) {
+        self.partitions = LinkMatrix::new(self.nodes.len());
+        self.clogs = LinkMatrix::new(self.nodes.len());
+    }
+
+    /// Takes everything handlers queued: for the [`Harness`](crate::Harness).
+    pub(crate) fn drain_outputs(&mut self) -> DrainedOutputs<P> {
+        let mut queued: Vec<Queued<P>> = std::mem::take(&mut self.queue).into_vec();
+        queued.sort_by_key(|q| q.seq);
+        let mut sent = Vec::new();
+        let mut timers = Vec::new();
+        for q in queued {
+            match q.event {
+                Event::Deliver { to, message, .. } => sent.push((to, message)),
+                Event::Timer { timer, tag, .. } => timers.push((timer, q.time_ns, tag)),
+                _ => {}
+            }
+        }
+        let records = std::mem::take(&mut self.history)
+            .into_iter()
+            .map(|entry| entry.event)
+            .collect();
+        (sent, timers, records)
+    }
+
     #[inline]
     fn push(&mut self, time_ns: u64, event: Event<P>) {
         if self.queue.len() >= self.config.limits.max_queue_len {
@@ -369,31 +445,8 @@ impl<P: Protocol> Simulation<P> {
     /// If the network configuration is invalid (see
     /// [`NetworkConfig::validate`]); validate user input before this.
     pub fn new(config: SimConfig) -> Self {
-        if let Err(problem) = config.network.validate() {
-            panic!("invalid network configuration: {problem}");
-        }
-        let keep_trace = config.keep_trace;
         Self {
-            core: Core {
-                now_ns: 0,
-                seq: 0,
-                queue: BinaryHeap::new(),
-                nodes: Vec::new(),
-                deferred: Vec::new(),
-                network_rng: SimRng::derive(config.seed, Stream::Network),
-                config,
-                pending_timers: BTreeSet::new(),
-                next_timer: 0,
-                trace: Trace::new(keep_trace),
-                history: Vec::new(),
-                stats: Stats::default(),
-                limit_hit: None,
-                partitions: LinkMatrix::default(),
-                clogs: LinkMatrix::default(),
-                held: BTreeMap::new(),
-                faults: Vec::new(),
-                applied: Vec::new(),
-            },
+            core: Core::new(config),
             nodes: Vec::new(),
             factories: Vec::new(),
             started: false,
@@ -416,17 +469,7 @@ impl<P: Protocol> Simulation<P> {
         let id = NodeId(u32::try_from(self.nodes.len()).expect("fewer than 2^32 nodes"));
         self.nodes.push(Some(factory(id)));
         self.factories.push(Box::new(factory));
-        self.core.nodes.push(NodeSlot {
-            name: name.into(),
-            clock: NodeClock::new(clock),
-            rng: SimRng::derive(self.core.config.seed, Stream::Node(id.0)),
-            storage: None,
-            incarnation: 0,
-            epoch: 0,
-            up: true,
-            paused_until_ns: None,
-        });
-        self.core.deferred.push(Vec::new());
+        self.core.add_slot(name.into(), clock, id);
         id
     }
 
@@ -462,8 +505,7 @@ impl<P: Protocol> Simulation<P> {
         }
         self.started = true;
         let count = self.nodes.len();
-        self.core.partitions = LinkMatrix::new(count);
-        self.core.clogs = LinkMatrix::new(count);
+        self.core.init_links();
         for index in 0..count {
             self.core.push(
                 0,
