@@ -1,1 +1,5 @@
-fn main() {}
+//! The `controlplane` command line: see `controlplane --help`.
+
+fn main() -> std::process::ExitCode {
+    controlplane::cli::main()
+}

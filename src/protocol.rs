@@ -629,6 +629,29 @@ pub enum Event {
         fingerprint: u64,
     },
 
+    // --- store (the truth: recorded as the store applies a write, so a
+    // reply lost on its way back cannot hide it) ---
+    /// The store committed a resource's desired state (`None`: deleted).
+    DesiredWritten {
+        /// Resource id.
+        id: String,
+        /// The stored resource after the write.
+        resource: Option<Resource>,
+        /// The write's revision.
+        revision: u64,
+    },
+    /// The store committed an idempotency ledger entry.
+    LedgerWritten {
+        /// The key.
+        key: String,
+        /// The stored fingerprint.
+        fingerprint: u64,
+        /// The stored recovery point (with the response once finished).
+        recovery: Recovery,
+        /// The write's revision.
+        revision: u64,
+    },
+
     // --- billing ---
     /// Billing charged a key (the side effect).
     ChargeExecuted {
@@ -677,6 +700,9 @@ pub enum Event {
         status: Status,
         /// Fencing token used.
         token: u64,
+        /// The store revision of the write: orders it against lease
+        /// acquisitions (whose tokens are revisions too).
+        revision: u64,
     },
     /// A workqueue key was requeued with backoff after a failed pass.
     BackoffEngaged {
@@ -728,6 +754,38 @@ pub enum Event {
         /// The action.
         action: ActionId,
     },
+}
+
+impl Event {
+    /// The variant's name, for counting events by kind in reports.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Event::RequestSent { .. } => "RequestSent",
+            Event::ResponseReceived { .. } => "ResponseReceived",
+            Event::RequestAbandoned { .. } => "RequestAbandoned",
+            Event::KeyStarted { .. } => "KeyStarted",
+            Event::KeyTakenOver { .. } => "KeyTakenOver",
+            Event::KeyFinished { .. } => "KeyFinished",
+            Event::ResourceCommitted { .. } => "ResourceCommitted",
+            Event::Replayed { .. } => "Replayed",
+            Event::KeyInFlight { .. } => "KeyInFlight",
+            Event::KeyMismatch { .. } => "KeyMismatch",
+            Event::DesiredWritten { .. } => "DesiredWritten",
+            Event::LedgerWritten { .. } => "LedgerWritten",
+            Event::ChargeExecuted { .. } => "ChargeExecuted",
+            Event::ChargeDeduplicated { .. } => "ChargeDeduplicated",
+            Event::LeaseAcquired { .. } => "LeaseAcquired",
+            Event::BeliefStarted { .. } => "BeliefStarted",
+            Event::BeliefEnded { .. } => "BeliefEnded",
+            Event::StatusWritten { .. } => "StatusWritten",
+            Event::BackoffEngaged { .. } => "BackoffEngaged",
+            Event::FenceRaised { .. } => "FenceRaised",
+            Event::InstanceStarted { .. } => "InstanceStarted",
+            Event::InstanceStopped { .. } => "InstanceStopped",
+            Event::ActionRejected { .. } => "ActionRejected",
+            Event::ActionDeduplicated { .. } => "ActionDeduplicated",
+        }
+    }
 }
 
 /// Lease ids are store-assigned; re-exported for the nodes.

@@ -240,6 +240,7 @@ impl std::error::Error for StoreError {}
 /// Defaults (see [`StoreLimits::default`]): 100 000 keys, 1 MiB values,
 /// 128 ops per transaction, 10 000 leases, lease TTLs from 100 ms to one day.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct StoreLimits {
     /// Keys in the store after any transaction.
     pub max_keys: usize,

@@ -1,0 +1,90 @@
+//! Failure artifacts: everything needed to rerun a failing seed exactly:
+//! the resolved scenario, the seed, the fault list applied, and the version
+//! of the code that failed.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sim::ScheduledFault;
+
+use crate::scenario::Scenario;
+use crate::world::RunResult;
+
+/// Bumped when the artifact format changes.
+pub const ARTIFACT_FORMAT: u32 = 1;
+
+/// The crate version and, when known at build time, the git commit.
+pub fn code_version() -> String {
+    let commit = option_env!("CONTROLPLANE_GIT_COMMIT").unwrap_or("unknown");
+    format!("{} ({commit})", env!("CARGO_PKG_VERSION"))
+}
+
+/// A failing run, reproducible by `replay` and reducible by `shrink`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    /// [`ARTIFACT_FORMAT`].
+    pub format: u32,
+    /// [`code_version`] of the code that produced it.
+    pub code_version: String,
+    /// The scenario, fully resolved (defaults filled in).
+    pub scenario: Scenario,
+    /// The seed.
+    pub seed: u64,
+    /// The faults the run applied; a replay applies exactly these.
+    pub faults: Vec<ScheduledFault>,
+    /// The property that failed first (or `crash`).
+    pub property: String,
+    /// What the checker said.
+    pub message: String,
+    /// The trace hash of the failing run.
+    pub trace_hash: u64,
+}
+
+impl Artifact {
+    /// An artifact for a failing run.
+    pub fn from_run(scenario: &Scenario, result: &RunResult) -> Artifact {
+        let (property, message) = match result.check.first_violation() {
+            Some(violation) => (violation.property.to_string(), violation.message.clone()),
+            None => ("none".to_string(), "the run passed".to_string()),
+        };
+        Artifact {
+            format: ARTIFACT_FORMAT,
+            code_version: code_version(),
+            scenario: scenario.clone(),
+            seed: result.seed,
+            faults: result.faults.clone(),
+            property,
+            message,
+            trace_hash: result.trace_hash,
+        }
+    }
+
+    /// Writes the artifact as pretty JSON.
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        let text =
+            serde_json::to_string_pretty(self).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    }
+
+    /// Reads and checks an artifact; errors name the file.
+    pub fn read(path: &Path) -> Result<Artifact, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let artifact: Artifact = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a failure artifact: {e}", path.display()))?;
+        if artifact.format != ARTIFACT_FORMAT {
+            return Err(format!(
+                "{}: format = {} is not supported: allowed {ARTIFACT_FORMAT}",
+                path.display(),
+                artifact.format
+            ));
+        }
+        artifact
+            .scenario
+            .validate()
+            .map_err(|message| format!("{}: scenario.{message}", path.display()))?;
+        Ok(artifact)
+    }
+}

@@ -1,0 +1,412 @@
+//! The command line: a thin layer over the library's run, sweep, replay and
+//! shrink. It parses, prints and picks the exit code; nothing else.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::artifact::{Artifact, code_version};
+use crate::report;
+use crate::scenario::{Scenario, list_scenarios};
+use crate::sweep::{Outcome, SweepOptions, run_guarded, sweep};
+use crate::world::{RunOptions, RunResult};
+
+/// Exit code for bad input (an unreadable scenario, a bad flag).
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code when writing results failed.
+pub const EXIT_IO: u8 = 1;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every property held
+  1  results could not be written
+  2  bad input: a scenario, artifact or flag was invalid (the message names the file, the key and what is allowed)
+  3  safety violation: an `always` property failed
+  4  liveness failure: an `eventually` property failed, or the run hit a limit
+  5  crash: the system under test panicked
+  6  nondeterminism: the same seed gave two different traces";
+
+/// Deterministic simulation testing of a cloud control plane.
+#[derive(Parser, Debug)]
+#[command(name = "controlplane", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one seed of a scenario, check it, and print its report.
+    #[command(after_help = EXIT_CODES)]
+    Simulate(SimulateArgs),
+    /// Run many seeds in parallel and summarize; writes results.jsonl and
+    /// a failure artifact per failing seed.
+    #[command(after_help = EXIT_CODES)]
+    Sweep(SweepArgs),
+    /// Rerun a failure artifact exactly, confirm its trace hash, and show
+    /// the trace around the violation.
+    #[command(after_help = EXIT_CODES)]
+    Replay(ReplayArgs),
+    /// Reduce a failure artifact's faults to a 1-minimal list that still
+    /// breaks the same property.
+    #[command(after_help = EXIT_CODES)]
+    Shrink(ShrinkArgs),
+    /// List the scenarios in scenarios/ with their descriptions.
+    Scenarios,
+}
+
+#[derive(Args, Debug)]
+struct SimulateArgs {
+    /// A scenario name from scenarios/ (see `scenarios`) or a path to a TOML file.
+    #[arg(long, default_value = "baseline")]
+    scenario: String,
+    /// The root seed: same seed, same code, same run.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print the report as JSON instead of Markdown.
+    #[arg(long)]
+    json: bool,
+    /// Print the event log (simulated time and node on each line) through
+    /// tracing; filter with RUST_LOG (default `sim=debug`).
+    #[arg(long)]
+    trace: bool,
+    /// Run twice and compare trace hashes; name the first event where the
+    /// runs part, if they do.
+    #[arg(long)]
+    check_determinism: bool,
+}
+
+#[derive(Args, Debug)]
+struct SweepArgs {
+    /// Scenario names or paths; repeat the flag, or `all` for every scenario.
+    #[arg(long, default_value = "baseline")]
+    scenario: Vec<String>,
+    /// Seeds as START..END (END exclusive), e.g. 0..1000.
+    #[arg(long, value_parser = parse_seed_range)]
+    seeds: std::ops::Range<u64>,
+    /// Runs in parallel (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only part K of N (K from 0), to split a sweep across CI jobs or
+    /// a Kubernetes Indexed Job (K = $JOB_COMPLETION_INDEX).
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// Where results.jsonl and failures/ go.
+    #[arg(long, default_value = "sweep-out")]
+    out: PathBuf,
+    /// Skip seeds already in OUT/results.jsonl.
+    #[arg(long)]
+    resume: bool,
+    /// Run each seed twice and fail on differing trace hashes.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    /// A failure artifact written by `sweep` or `shrink`.
+    artifact: PathBuf,
+    /// Trace entries to show on each side of the violation.
+    #[arg(long, default_value_t = 12)]
+    context: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ShrinkArgs {
+    /// A failure artifact written by `sweep`.
+    artifact: PathBuf,
+    /// Where to write the minimal artifact (default: next to the input,
+    /// with `.min.json`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
+    let (start, end) = text
+        .split_once("..")
+        .ok_or_else(|| format!("`{text}`: expected START..END, e.g. 0..1000"))?;
+    let start: u64 = start
+        .parse()
+        .map_err(|_| format!("`{start}`: not a seed"))?;
+    let end: u64 = end.parse().map_err(|_| format!("`{end}`: not a seed"))?;
+    if start >= end {
+        return Err(format!("`{text}`: START must be below END"));
+    }
+    Ok(start..end)
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let (index, count) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}`: expected K/N, e.g. 0/4"))?;
+    let index: u64 = index
+        .parse()
+        .map_err(|_| format!("`{index}`: not a number"))?;
+    let count: u64 = count
+        .parse()
+        .map_err(|_| format!("`{count}`: not a number"))?;
+    if count == 0 || index >= count {
+        return Err(format!("`{text}`: need 0 <= K < N"));
+    }
+    Ok((index, count))
+}
+
+fn bad_input(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Simulate(args) => simulate(args),
+        Command::Sweep(args) => run_sweep(args),
+        Command::Replay(args) => replay(args),
+        Command::Shrink(args) => shrink(args),
+        Command::Scenarios => {
+            for name in list_scenarios() {
+                match Scenario::load(&name) {
+                    Ok(scenario) => {
+                        let first = scenario
+                            .description
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string();
+                        println!("{name:<20} {first}");
+                    }
+                    Err(error) => println!("{name:<20} (invalid: {error})"),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn exit_for(result: &RunResult) -> ExitCode {
+    ExitCode::from(Outcome::of(result).exit_code() as u8)
+}
+
+fn simulate(args: SimulateArgs) -> ExitCode {
+    let scenario = match Scenario::load(&args.scenario) {
+        Ok(scenario) => scenario,
+        Err(error) => return bad_input(error),
+    };
+    if args.trace {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("sim=debug"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .without_time()
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let options = RunOptions {
+        seed: args.seed,
+        faults: None,
+        keep_trace: args.check_determinism,
+    };
+    crate::sweep::capture_panics();
+    let result = match run_guarded(&scenario, &options) {
+        Ok(result) => result,
+        Err(message) if message.starts_with("bad input: ") => return bad_input(message),
+        Err(message) => {
+            eprintln!("crash: the system under test panicked: {message}");
+            eprintln!(
+                "rerun: cargo run --release -- simulate --scenario {} --seed {}",
+                args.scenario, args.seed
+            );
+            return ExitCode::from(Outcome::Crash.exit_code() as u8);
+        }
+    };
+    if args.check_determinism {
+        match run_guarded(&scenario, &options) {
+            Ok(second) if second.trace_hash == result.trace_hash => {
+                eprintln!(
+                    "determinism: both runs gave trace hash {:#018x}",
+                    result.trace_hash
+                );
+            }
+            Ok(second) => {
+                let (left, right) = (
+                    result.trace.as_deref().unwrap_or(&[]),
+                    second.trace.as_deref().unwrap_or(&[]),
+                );
+                let index = sim::first_divergence(left, right).unwrap_or(0);
+                eprintln!(
+                    "determinism: FAILED: trace hashes {:#018x} and {:#018x} part at entry {index}:\n  first:  {:?}\n  second: {:?}",
+                    result.trace_hash,
+                    second.trace_hash,
+                    left.get(index),
+                    right.get(index)
+                );
+                return ExitCode::from(Outcome::Nondeterministic.exit_code() as u8);
+            }
+            Err(message) => {
+                eprintln!("crash on the second run: {message}");
+                return ExitCode::from(Outcome::Crash.exit_code() as u8);
+            }
+        }
+    }
+    let command = format!(
+        "cargo run --release -- simulate --scenario {} --seed {}",
+        args.scenario, args.seed
+    );
+    if args.json {
+        println!("{}", report::json(&result));
+    } else {
+        print!("{}", report::markdown(&result, &command));
+    }
+    exit_for(&result)
+}
+
+fn run_sweep(args: SweepArgs) -> ExitCode {
+    let names: Vec<String> = if args.scenario.iter().any(|name| name == "all") {
+        list_scenarios()
+    } else {
+        args.scenario.clone()
+    };
+    let mut scenarios = Vec::new();
+    for name in &names {
+        match Scenario::load(name) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(error) => return bad_input(error),
+        }
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let options = SweepOptions {
+        scenarios,
+        seeds: args.seeds.clone(),
+        jobs,
+        shard: args.shard,
+        out_dir: args.out.clone(),
+        resume: args.resume,
+        check_determinism: args.check_determinism,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let (results, summary) = match sweep(&options) {
+        Ok(done) => done,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_IO);
+        }
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        );
+    } else {
+        print!("{}", report::sweep_summary(&summary, &names, &args.out));
+    }
+    let worst = results
+        .iter()
+        .map(|r| r.outcome)
+        .max()
+        .unwrap_or(Outcome::Pass);
+    ExitCode::from(worst.exit_code() as u8)
+}
+
+fn replay(args: ReplayArgs) -> ExitCode {
+    let artifact = match Artifact::read(&args.artifact) {
+        Ok(artifact) => artifact,
+        Err(error) => return bad_input(error),
+    };
+    if artifact.code_version != code_version() {
+        eprintln!(
+            "warning: the artifact was written by {} and this is {}: the run may differ",
+            artifact.code_version,
+            code_version()
+        );
+    }
+    let options = RunOptions {
+        seed: artifact.seed,
+        faults: Some(artifact.faults.clone()),
+        keep_trace: true,
+    };
+    crate::sweep::capture_panics();
+    let result = match run_guarded(&artifact.scenario, &options) {
+        Ok(result) => result,
+        Err(message) => {
+            eprintln!("crash: {message}");
+            return ExitCode::from(Outcome::Crash.exit_code() as u8);
+        }
+    };
+    if result.trace_hash == artifact.trace_hash {
+        eprintln!(
+            "replay: trace hash {:#018x} matches the artifact",
+            result.trace_hash
+        );
+    } else {
+        eprintln!(
+            "warning: trace hash {:#018x} differs from the artifact's {:#018x}: the code or its behaviour changed",
+            result.trace_hash, artifact.trace_hash
+        );
+    }
+    let command = format!("cargo run --release -- replay {}", args.artifact.display());
+    if args.json {
+        println!("{}", report::json(&result));
+    } else {
+        print!("{}", report::markdown(&result, &command));
+        print!(
+            "{}",
+            report::trace_excerpt(&result, &artifact.property, args.context)
+        );
+    }
+    exit_for(&result)
+}
+
+fn shrink(args: ShrinkArgs) -> ExitCode {
+    let artifact = match Artifact::read(&args.artifact) {
+        Ok(artifact) => artifact,
+        Err(error) => return bad_input(error),
+    };
+    crate::sweep::capture_panics();
+    let shrunk = match crate::shrink::shrink(&artifact) {
+        Ok(shrunk) => shrunk,
+        Err(error) => return bad_input(format!("{}: {error}", args.artifact.display())),
+    };
+    let out = args
+        .out
+        .unwrap_or_else(|| args.artifact.with_extension("min.json"));
+    if let Err(error) = shrunk.artifact.write(&out) {
+        eprintln!("error: {error}");
+        return ExitCode::from(EXIT_IO);
+    }
+    println!(
+        "shrink: `{}` still fails with {} of {} faults ({} runs){}",
+        artifact.property,
+        shrunk.faults_after,
+        shrunk.faults_before,
+        shrunk.runs,
+        if shrunk.one_minimal {
+            "; removing any one of them makes it pass (1-minimal)"
+        } else {
+            "; NOT 1-minimal (the run budget ran out)"
+        }
+    );
+    for fault in &shrunk.artifact.faults {
+        println!(
+            "  at {:>9.3} s: {:?}",
+            fault.at_ns as f64 / 1e9,
+            fault.fault
+        );
+    }
+    println!(
+        "wrote {}\nreplay: cargo run --release -- replay {}",
+        out.display(),
+        out.display()
+    );
+    ExitCode::SUCCESS
+}

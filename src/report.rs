@@ -1,0 +1,467 @@
+//! Reports: one [`Report`] per run, built from the run's result, printed as
+//! Markdown for people or JSON for tools, so the two never disagree.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::check::Violation;
+use crate::sweep::{Outcome, Summary};
+use crate::world::RunResult;
+
+const MS: u64 = sim::MILLISECOND_NS;
+
+/// p50, p99 and max of a sample, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Percentiles of nanosecond samples, reported in milliseconds, through
+    /// an HdrHistogram (3 significant figures).
+    pub fn of_ns(samples: impl IntoIterator<Item = u64>) -> Percentiles {
+        let mut histogram = hdrhistogram::Histogram::<u64>::new(3).expect("valid histogram");
+        for ns in samples {
+            histogram.record(ns / 1_000).expect("in range");
+        }
+        if histogram.is_empty() {
+            return Percentiles::default();
+        }
+        let ms = |us: u64| us / 1_000;
+        Percentiles {
+            count: histogram.len(),
+            p50: ms(histogram.value_at_quantile(0.5)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            max: ms(histogram.max()),
+        }
+    }
+}
+
+/// One property's line in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertyLine {
+    /// e.g. `always.one_charge_per_key`.
+    pub property: String,
+    /// `holds`, `violated` or `not judged`.
+    pub verdict: String,
+    /// Violations counted.
+    pub violations: u64,
+    /// The first violation.
+    pub first: Option<Violation>,
+}
+
+/// Everything a report shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Hash of the resolved scenario.
+    pub config_hash: String,
+    /// The seed.
+    pub seed: u64,
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// Why the simulation stopped.
+    pub stop: sim::StopReason,
+    /// The trace hash naming the run.
+    pub trace_hash: String,
+    /// Simulated time at the end, ms.
+    pub end_ms: u64,
+    /// When the last fault healed, ms.
+    pub healed_ms: Option<u64>,
+    /// Simulator counters.
+    pub stats: sim::Stats,
+    /// History events by kind (requests, replays, side effects, ...).
+    pub history_counts: BTreeMap<String, u64>,
+    /// Client responses by HTTP status.
+    pub responses_by_status: BTreeMap<u16, u64>,
+    /// Client request latency: first send of a key to its final answer.
+    pub request_latency_ms: Percentiles,
+    /// Time from each failover's lease loss to the next holder, ms.
+    pub failover_ms: Percentiles,
+    /// Leadership terms (lease acquisitions).
+    pub leadership_terms: u64,
+    /// Shards that changed holder.
+    pub shards_moved: u64,
+    /// Total and largest time two controllers both believed they held one
+    /// shard, ms.
+    pub belief_overlap_ms: (u64, u64),
+    /// Time after the last heal until everything converged, ms.
+    pub convergence_ms: Option<u64>,
+    /// Unconverged resources at each simulated second.
+    pub unconverged_per_second: Vec<u32>,
+    /// Every property's verdict.
+    pub properties: Vec<PropertyLine>,
+    /// How often each interesting path was reached.
+    pub sometimes: BTreeMap<String, u64>,
+    /// Faults applied.
+    pub faults: usize,
+    /// The command that reruns this run.
+    pub rerun: String,
+}
+
+impl Report {
+    /// Builds the report of a run.
+    pub fn new(result: &RunResult, rerun: &str) -> Report {
+        let m = &result.check.measurements;
+        let properties = result
+            .check
+            .verdicts
+            .iter()
+            .map(|verdict| PropertyLine {
+                property: verdict.property.to_string(),
+                verdict: if verdict.note.is_some() {
+                    "not judged".to_string()
+                } else if verdict.violation_count == 0 {
+                    "holds".to_string()
+                } else {
+                    "violated".to_string()
+                },
+                violations: verdict.violation_count,
+                first: verdict.violations.first().cloned(),
+            })
+            .collect();
+        Report {
+            scenario: result.scenario.clone(),
+            config_hash: format!("{:#018x}", result.config_hash),
+            seed: result.seed,
+            outcome: Outcome::of(result),
+            stop: result.stop,
+            trace_hash: format!("{:#018x}", result.trace_hash),
+            end_ms: result.end_ns / MS,
+            healed_ms: result.healed_ns.map(|ns| ns / MS),
+            stats: result.stats.clone(),
+            history_counts: result.history_counts.clone(),
+            responses_by_status: result.responses_by_status.clone(),
+            request_latency_ms: Percentiles::of_ns(m.request_latencies_ns.iter().copied()),
+            failover_ms: Percentiles::of_ns(
+                m.failovers
+                    .iter()
+                    .map(|f| f.regained_ns.saturating_sub(f.lost_ns)),
+            ),
+            leadership_terms: m.leadership_terms,
+            shards_moved: m.shards_moved,
+            belief_overlap_ms: (m.belief_overlap_ns_total / MS, m.belief_overlap_ns_max / MS),
+            convergence_ms: m.convergence_ns.map(|ns| ns / MS),
+            unconverged_per_second: m.unconverged_per_second.clone(),
+            properties,
+            sometimes: result.check.sometimes.clone(),
+            faults: result.faults.len(),
+            rerun: rerun.to_string(),
+        }
+    }
+}
+
+/// The run's report as pretty JSON.
+pub fn json(result: &RunResult) -> String {
+    let rerun = format!(
+        "cargo run --release -- simulate --scenario {} --seed {}",
+        result.scenario, result.seed
+    );
+    serde_json::to_string_pretty(&Report::new(result, &rerun)).expect("reports serialize")
+}
+
+/// A compact chart: one block character per sample, scaled to the maximum.
+pub fn sparkline(samples: &[u32]) -> String {
+    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = samples.iter().copied().max().unwrap_or(0);
+    samples
+        .iter()
+        .map(|&value| {
+            if value == 0 {
+                '·'
+            } else {
+                BLOCKS[((u64::from(value) * 7).div_ceil(u64::from(max.max(1)))) as usize]
+            }
+        })
+        .collect()
+}
+
+/// The run's report as Markdown.
+pub fn markdown(result: &RunResult, rerun: &str) -> String {
+    let r = Report::new(result, rerun);
+    let mut out = String::new();
+    let verdict = match r.outcome {
+        Outcome::Pass => "PASS",
+        Outcome::Safety => "SAFETY VIOLATION",
+        Outcome::Liveness => "LIVENESS FAILURE",
+        Outcome::Crash => "CRASH",
+        Outcome::Nondeterministic => "NONDETERMINISTIC",
+    };
+    let _ = writeln!(out, "# `{}` seed {}: {verdict}\n", r.scenario, r.seed);
+    let count = |name: &str| r.history_counts.get(name).copied().unwrap_or(0);
+    let s = &r.stats;
+    let mut rows: Vec<(String, String)> = vec![
+        ("config hash".into(), format!("`{}`", r.config_hash)),
+        ("trace hash".into(), format!("`{}`", r.trace_hash)),
+        (
+            "stopped".into(),
+            format!(
+                "{:?} at {} (faults healed at {})",
+                r.stop,
+                seconds(r.end_ms),
+                r.healed_ms.map_or("never".into(), seconds)
+            ),
+        ),
+        ("events".into(), s.events.to_string()),
+        (
+            "messages".into(),
+            format!(
+                "{} sent, {} delivered, {} dropped ({} random, {} partition, {} node down), {} duplicated, {} held by clogs",
+                s.messages_sent,
+                s.messages_delivered,
+                s.messages_dropped_random
+                    + s.messages_dropped_partition
+                    + s.messages_dropped_node_down,
+                s.messages_dropped_random,
+                s.messages_dropped_partition,
+                s.messages_dropped_node_down,
+                s.messages_duplicated,
+                s.messages_held
+            ),
+        ),
+        (
+            "faults".into(),
+            if s.faults_by_kind.is_empty() {
+                "none".into()
+            } else {
+                s.faults_by_kind
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ),
+        (
+            "requests".into(),
+            format!(
+                "{} sent ({} retries), {} abandoned; responses: {}",
+                count("RequestSent"),
+                count("retries"),
+                count("RequestAbandoned"),
+                r.responses_by_status
+                    .iter()
+                    .map(|(status, n)| format!("{status}×{n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ),
+        (
+            "idempotency".into(),
+            format!(
+                "{} keys started, {} finished ({} by the completer), {} replays, {} in flight (409), {} mismatched (422), {} taken over",
+                count("KeyStarted"),
+                count("KeyFinished"),
+                count("completer_finished"),
+                count("Replayed"),
+                count("KeyInFlight"),
+                count("KeyMismatch"),
+                count("KeyTakenOver")
+            ),
+        ),
+        (
+            "side effects".into(),
+            format!(
+                "{} charges ({} deduplicated); {} instances started, {} stopped; {} actions rejected (stale token), {} deduplicated",
+                count("ChargeExecuted"),
+                count("ChargeDeduplicated"),
+                count("InstanceStarted"),
+                count("InstanceStopped"),
+                count("ActionRejected"),
+                count("ActionDeduplicated")
+            ),
+        ),
+        (
+            "leadership".into(),
+            format!(
+                "{} terms, {} shards moved, failover p50 {} ms / max {} ms ({} failovers)",
+                r.leadership_terms,
+                r.shards_moved,
+                r.failover_ms.p50,
+                r.failover_ms.max,
+                r.failover_ms.count
+            ),
+        ),
+        (
+            "belief overlap".into(),
+            format!(
+                "{} ms in total, {} ms at most on one shard",
+                r.belief_overlap_ms.0, r.belief_overlap_ms.1
+            ),
+        ),
+        (
+            "request latency".into(),
+            format!(
+                "p50 {} ms, p99 {} ms, max {} ms ({} requests)",
+                r.request_latency_ms.p50,
+                r.request_latency_ms.p99,
+                r.request_latency_ms.max,
+                r.request_latency_ms.count
+            ),
+        ),
+        (
+            "convergence".into(),
+            r.convergence_ms.map_or("not reached".into(), |ms| {
+                format!("{ms} ms after the last fault healed")
+            }),
+        ),
+    ];
+    rows.push(("faults applied".into(), r.faults.to_string()));
+    let _ = writeln!(out, "| | |\n|---|---|");
+    for (name, value) in rows {
+        let _ = writeln!(out, "| {name} | {value} |");
+    }
+    let _ = writeln!(out, "\n## Properties\n\n| property | verdict |\n|---|---|");
+    for line in &r.properties {
+        let verdict = match line.verdict.as_str() {
+            "violated" => format!("**violated** ({}×)", line.violations),
+            other => other.to_string(),
+        };
+        let _ = writeln!(out, "| `{}` | {verdict} |", line.property);
+    }
+    let _ = writeln!(out, "\n## Sometimes (paths reached)\n");
+    let reached: Vec<String> = r
+        .sometimes
+        .iter()
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    let _ = writeln!(out, "{}", reached.join(" · "));
+    let _ = writeln!(
+        out,
+        "\n## Unconverged resources per simulated second\n\n```\n{}\n```",
+        sparkline(&r.unconverged_per_second)
+    );
+    let violations: Vec<&PropertyLine> =
+        r.properties.iter().filter(|p| p.first.is_some()).collect();
+    if !violations.is_empty() {
+        let _ = writeln!(out, "\n## Violations\n");
+        for line in violations {
+            let v = line.first.as_ref().expect("filtered");
+            let _ = writeln!(
+                out,
+                "- `{}` at {} on {:?}, trace index {}: {}",
+                v.property,
+                seconds_ns(v.time_ns),
+                v.nodes,
+                v.trace_index,
+                v.message
+            );
+        }
+    }
+    let _ = writeln!(out, "\nRerun: `{}`", r.rerun);
+    out
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03} s", ms / 1_000, ms % 1_000)
+}
+
+fn seconds_ns(ns: u64) -> String {
+    format!(
+        "{}.{:06} s",
+        ns / sim::SECOND_NS,
+        (ns % sim::SECOND_NS) / 1_000
+    )
+}
+
+/// The trace entries around the first violation of `property`, with node
+/// names, for `replay`.
+pub fn trace_excerpt(result: &RunResult, property: &str, context: usize) -> String {
+    let Some(entries) = result.trace.as_deref() else {
+        return String::new();
+    };
+    let violation = result
+        .check
+        .verdicts
+        .iter()
+        .find(|verdict| verdict.property == property)
+        .and_then(|verdict| verdict.violations.first())
+        .or_else(|| result.check.first_violation());
+    let Some(violation) = violation else {
+        return "\nNo violation in this run.\n".to_string();
+    };
+    let at = violation.trace_index as usize;
+    let name = |node: sim::NodeId| {
+        result
+            .node_names
+            .get(node.index())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut out = format!(
+        "\n## Trace around `{}` (entry {at})\n\n```\n",
+        violation.property
+    );
+    let first = at.saturating_sub(context);
+    for (index, e) in entries.iter().enumerate().skip(first).take(2 * context + 1) {
+        let marker = if index == at { ">>" } else { "  " };
+        let peer = if e.peer == e.node {
+            String::new()
+        } else {
+            format!(" <-> {}", name(e.peer))
+        };
+        let _ = writeln!(
+            out,
+            "{marker} {index:>8} {:>14} {:<14} {:?}{peer}",
+            seconds_ns(e.time_ns),
+            name(e.node),
+            e.kind
+        );
+    }
+    out.push_str("```\n");
+    out
+}
+
+/// The sweep's summary as Markdown.
+pub fn sweep_summary(summary: &Summary, scenarios: &[String], out_dir: &Path) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Sweep of {}: {} seeds, {} passed\n",
+        scenarios.join(", "),
+        summary.seeds,
+        summary.passed
+    );
+    let _ = writeln!(
+        out,
+        "{} runs at {:.1} seeds/s, {:.0} simulated s per wall s\n",
+        summary.runs, summary.seeds_per_second, summary.simulated_per_wall
+    );
+    if summary.failures.is_empty() {
+        let _ = writeln!(out, "No failures.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "| failed property | seeds | first seed |\n|---|---|---|"
+        );
+        for (property, (seeds, first)) in &summary.failures {
+            let _ = writeln!(out, "| `{property}` | {seeds} | {first} |");
+        }
+        let _ = writeln!(
+            out,
+            "\nArtifacts: {}/failures/ (replay one with `cargo run --release -- replay FILE`, shrink with `... shrink FILE`)\n",
+            out_dir.display()
+        );
+    }
+    if let Some((p50, p99, max)) = summary.convergence_ms {
+        let _ = writeln!(
+            out,
+            "Convergence after heal: p50 {p50} ms, p99 {p99} ms, max {max} ms\n"
+        );
+    }
+    let _ = writeln!(out, "| sometimes | seeds reached | total |\n|---|---|---|");
+    for (name, (seeds, total)) in &summary.coverage {
+        let _ = writeln!(out, "| {name} | {seeds} | {total} |");
+    }
+    out
+}

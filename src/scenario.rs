@@ -1,0 +1,774 @@
+//! Scenario files: topology, workload, fault knobs, scheduled faults,
+//! duration and liveness bound, parsed from TOML and validated so that every
+//! mistake names the file, the key and what is allowed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ApiSettings, ClientSettings, ControllerSettings, Settings, StoreSettings};
+
+/// A scenario as written in `scenarios/*.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, e.g. `baseline`.
+    pub name: String,
+    /// What situation it simulates and what it should show.
+    pub description: String,
+    /// How many nodes of each kind.
+    #[serde(default)]
+    pub topology: TopologySpec,
+    /// Durations.
+    #[serde(default)]
+    pub run: RunSpec,
+    /// Per-message network behaviour.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// Clock drift and offsets.
+    #[serde(default)]
+    pub clocks: ClockSpec,
+    /// Faults drawn from the seed.
+    #[serde(default)]
+    pub faults: FaultSpec,
+    /// Faults at fixed times.
+    #[serde(default)]
+    pub schedule: Vec<ScheduledSpec>,
+    /// API node settings.
+    #[serde(default)]
+    pub api: ApiSettings,
+    /// Controller settings (`max_drift_ppm` is set from `clocks`).
+    #[serde(default)]
+    pub controller: ControllerSettings,
+    /// Client (workload) settings.
+    #[serde(default)]
+    pub client: ClientSettings,
+    /// Store settings.
+    #[serde(default)]
+    pub store: StoreSettings,
+}
+
+/// Node counts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopologySpec {
+    /// API nodes (1..=16).
+    pub apis: u32,
+    /// Controllers (1..=32).
+    pub controllers: u32,
+    /// Workers (1..=32).
+    pub workers: u32,
+    /// Clients (1..=16).
+    pub clients: u32,
+}
+
+impl Default for TopologySpec {
+    fn default() -> Self {
+        Self {
+            apis: 2,
+            controllers: 3,
+            workers: 3,
+            clients: 2,
+        }
+    }
+}
+
+/// Durations of the run's phases.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSpec {
+    /// The safety phase: workload and faults happen within it.
+    pub duration_ms: u64,
+    /// After the last fault heals (or the safety phase ends, if later),
+    /// everything must converge within this bound.
+    pub liveness_bound_ms: u64,
+    /// Most events in one run.
+    pub max_events: u64,
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        Self {
+            duration_ms: 30_000,
+            liveness_bound_ms: 20_000,
+            max_events: 5_000_000,
+        }
+    }
+}
+
+/// The network, in microseconds and parts per million.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSpec {
+    /// Smallest one-way latency.
+    pub latency_min_us: u64,
+    /// Largest ordinary one-way latency.
+    pub latency_max_us: u64,
+    /// Chance of the slow tail.
+    pub tail_ppm: u32,
+    /// Largest tail latency.
+    pub tail_max_us: u64,
+    /// Chance a message is lost.
+    pub drop_ppm: u32,
+    /// Chance a message is delivered twice.
+    pub duplicate_ppm: u32,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        Self {
+            latency_min_us: 500,
+            latency_max_us: 5_000,
+            tail_ppm: 0,
+            tail_max_us: 5_000,
+            drop_ppm: 0,
+            duplicate_ppm: 0,
+        }
+    }
+}
+
+/// Clocks: each node's drift is drawn uniformly in `±max_drift_ppm`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClockSpec {
+    /// Bound on any node's rate drift (0..=100000). Controllers size their
+    /// lease margin from it.
+    pub max_drift_ppm: u32,
+    /// Bound on any node's initial wall-clock offset.
+    pub max_wall_offset_ms: u64,
+}
+
+impl Default for ClockSpec {
+    fn default() -> Self {
+        Self {
+            max_drift_ppm: 100,
+            max_wall_offset_ms: 1_000,
+        }
+    }
+}
+
+/// One kind of fault drawn from the seed: how many, how long.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateSpec {
+    /// Fewest faults of this kind.
+    pub count_min: u32,
+    /// Most faults of this kind (0..=1000).
+    pub count_max: u32,
+    /// Shortest duration (for clock jumps: the smallest jump).
+    pub duration_min_ms: u64,
+    /// Longest duration (for clock jumps: the largest jump).
+    pub duration_max_ms: u64,
+}
+
+/// Node roles, for choosing fault targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The store.
+    Store,
+    /// Billing.
+    Billing,
+    /// API nodes.
+    Api,
+    /// Controllers.
+    Controller,
+    /// Workers.
+    Worker,
+    /// Clients.
+    Client,
+}
+
+/// Faults drawn from the seed within `window_end_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultSpec {
+    /// Faults start uniformly in `window_start_ms..window_end_ms`.
+    pub window_start_ms: u64,
+    /// See `window_start_ms`; must be within the run's duration.
+    pub window_end_ms: u64,
+    /// Swarm mode: the seed also decides which kinds are on and how many.
+    pub swarm: bool,
+    /// Symmetric partitions.
+    pub partition: RateSpec,
+    /// One-way partitions.
+    pub partition_one_way: RateSpec,
+    /// Link clogs.
+    pub clog: RateSpec,
+    /// Crashes, restarted after the drawn duration.
+    pub crash: RateSpec,
+    /// Process pauses.
+    pub pause: RateSpec,
+    /// Wall-clock jumps.
+    pub clock_jump: RateSpec,
+    /// Roles partitions and clogs may split.
+    pub network_roles: Vec<Role>,
+    /// Roles that may crash.
+    pub crash_roles: Vec<Role>,
+    /// Roles that may pause.
+    pub pause_roles: Vec<Role>,
+    /// Roles whose wall clocks may jump.
+    pub clock_roles: Vec<Role>,
+}
+
+impl Default for FaultSpec {
+    fn default() -> Self {
+        let core = vec![
+            Role::Store,
+            Role::Api,
+            Role::Controller,
+            Role::Worker,
+            Role::Billing,
+        ];
+        Self {
+            window_start_ms: 0,
+            window_end_ms: 0,
+            swarm: false,
+            partition: RateSpec::default(),
+            partition_one_way: RateSpec::default(),
+            clog: RateSpec::default(),
+            crash: RateSpec::default(),
+            pause: RateSpec::default(),
+            clock_jump: RateSpec::default(),
+            network_roles: core.clone(),
+            crash_roles: core.clone(),
+            pause_roles: core.clone(),
+            clock_roles: core,
+        }
+    }
+}
+
+/// The kinds of scheduled fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Cut `side_a` from `side_b` both ways.
+    Partition,
+    /// Cut `side_a -> side_b` only.
+    PartitionOneWay,
+    /// Hold messages `from -> to`, then release them at once.
+    Clog,
+    /// Crash `node`, restart after `restart_after_ms` (if given).
+    Crash,
+    /// Pause `node` for `duration_ms`.
+    Pause,
+    /// Jump `node`'s wall clock by `delta_ms`.
+    ClockJump,
+}
+
+/// A fault at a fixed time. Nodes are named `store`, `billing`, `api-N`,
+/// `controller-N`, `worker-N`, `client-N`, or `holder:shard-N` (the
+/// controller that rendezvous hashing assigns shard N when every
+/// controller is a member).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledSpec {
+    /// When, from the start of the run.
+    pub at_ms: u64,
+    /// What.
+    pub kind: FaultKind,
+    /// Partitions: one side.
+    #[serde(default)]
+    pub side_a: Vec<String>,
+    /// Partitions: the other side; empty means every other node.
+    #[serde(default)]
+    pub side_b: Vec<String>,
+    /// Clog: sender.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Clog: receiver.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Crash, pause, clock jump: the node.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Partition, clog, pause: how long.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    /// Crash: down time before the restart; absent keeps it down.
+    #[serde(default)]
+    pub restart_after_ms: Option<u64>,
+    /// Clock jump: signed amount.
+    #[serde(default)]
+    pub delta_ms: Option<i64>,
+}
+
+/// Why a scenario could not be loaded. Each variant maps to the CLI's
+/// bad-input exit code.
+#[derive(Debug)]
+pub struct ScenarioError {
+    /// The file (or scenario name) at fault.
+    pub source: String,
+    /// What is wrong, naming the key and what is allowed.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.source, self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// The directory of the built-in scenarios.
+pub fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// The names of the scenarios in `scenarios/`, sorted.
+pub fn list_scenarios() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(scenarios_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            if path.extension()? != "toml" {
+                return None;
+            }
+            Some(path.file_stem()?.to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+impl Scenario {
+    /// Loads a scenario by name (from `scenarios/NAME.toml`) or by path.
+    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        let as_path = Path::new(name_or_path);
+        let path = if as_path.extension().is_some_and(|ext| ext == "toml")
+            || as_path.components().count() > 1
+        {
+            as_path.to_path_buf()
+        } else {
+            scenarios_dir().join(format!("{name_or_path}.toml"))
+        };
+        let text = std::fs::read_to_string(&path).map_err(|error| ScenarioError {
+            source: path.display().to_string(),
+            message: format!(
+                "cannot read it ({error}); known scenarios: {}",
+                list_scenarios().join(", ")
+            ),
+        })?;
+        Scenario::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates scenario text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|error| ScenarioError {
+            source: source.to_string(),
+            message: error.to_string().trim_end().to_string(),
+        })?;
+        scenario.validate().map_err(|message| ScenarioError {
+            source: source.to_string(),
+            message,
+        })?;
+        Ok(scenario)
+    }
+
+    /// Checks every value against what is allowed; the error names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let t = &self.topology;
+        for (key, value, max) in [
+            ("topology.apis", t.apis, 16),
+            ("topology.controllers", t.controllers, 32),
+            ("topology.workers", t.workers, 32),
+            ("topology.clients", t.clients, 16),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(format!(
+                    "{key} = {value} is out of range: allowed 1..={max}"
+                ));
+            }
+        }
+        let run = &self.run;
+        range("run.duration_ms", run.duration_ms, 1_000, 3_600_000)?;
+        range(
+            "run.liveness_bound_ms",
+            run.liveness_bound_ms,
+            1_000,
+            3_600_000,
+        )?;
+        range("run.max_events", run.max_events, 1_000, 1_000_000_000)?;
+        self.validate_network()?;
+        range(
+            "clocks.max_drift_ppm",
+            u64::from(self.clocks.max_drift_ppm),
+            0,
+            100_000,
+        )?;
+        range(
+            "clocks.max_wall_offset_ms",
+            self.clocks.max_wall_offset_ms,
+            0,
+            86_400_000,
+        )?;
+        self.validate_faults()?;
+        self.validate_settings()?;
+        for (index, fault) in self.schedule.iter().enumerate() {
+            fault
+                .validate(run.duration_ms)
+                .map_err(|message| format!("schedule[{index}].{message}"))?;
+        }
+        Ok(())
+    }
+
+    fn validate_network(&self) -> Result<(), String> {
+        let n = &self.network;
+        range("network.latency_min_us", n.latency_min_us, 0, 10_000_000)?;
+        range(
+            "network.latency_max_us",
+            n.latency_max_us,
+            n.latency_min_us,
+            10_000_000,
+        )
+        .map_err(|e| format!("{e} (at least network.latency_min_us)"))?;
+        range(
+            "network.tail_max_us",
+            n.tail_max_us,
+            n.latency_max_us,
+            60_000_000,
+        )
+        .map_err(|e| format!("{e} (at least network.latency_max_us)"))?;
+        for (key, value) in [
+            ("network.tail_ppm", n.tail_ppm),
+            ("network.drop_ppm", n.drop_ppm),
+            ("network.duplicate_ppm", n.duplicate_ppm),
+        ] {
+            range(key, u64::from(value), 0, 1_000_000)?;
+        }
+        // A network that loses everything can never converge.
+        range("network.drop_ppm", u64::from(n.drop_ppm), 0, 500_000)
+    }
+
+    fn validate_faults(&self) -> Result<(), String> {
+        let f = &self.faults;
+        range(
+            "faults.window_end_ms",
+            f.window_end_ms,
+            0,
+            self.run.duration_ms,
+        )
+        .map_err(|e| format!("{e} (within run.duration_ms)"))?;
+        range(
+            "faults.window_start_ms",
+            f.window_start_ms,
+            0,
+            f.window_end_ms,
+        )
+        .map_err(|e| format!("{e} (at most faults.window_end_ms)"))?;
+        for (key, rate) in [
+            ("partition", &f.partition),
+            ("partition_one_way", &f.partition_one_way),
+            ("clog", &f.clog),
+            ("crash", &f.crash),
+            ("pause", &f.pause),
+            ("clock_jump", &f.clock_jump),
+        ] {
+            range(
+                &format!("faults.{key}.count_max"),
+                u64::from(rate.count_max),
+                0,
+                1_000,
+            )?;
+            range(
+                &format!("faults.{key}.count_min"),
+                u64::from(rate.count_min),
+                0,
+                u64::from(rate.count_max),
+            )
+            .map_err(|e| format!("{e} (at most count_max)"))?;
+            range(
+                &format!("faults.{key}.duration_max_ms"),
+                rate.duration_max_ms,
+                0,
+                600_000,
+            )?;
+            range(
+                &format!("faults.{key}.duration_min_ms"),
+                rate.duration_min_ms,
+                0,
+                rate.duration_max_ms,
+            )
+            .map_err(|e| format!("{e} (at most duration_max_ms)"))?;
+            if rate.count_max > 0 && f.window_end_ms == 0 {
+                return Err(format!(
+                    "faults.{key}.count_max = {} needs faults.window_end_ms > 0",
+                    rate.count_max
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_settings(&self) -> Result<(), String> {
+        self.store
+            .limits
+            .validate()
+            .map_err(|e| format!("store.limits: {e}"))?;
+        let api = &self.api;
+        range("api.request_timeout_ms", api.request_timeout_ms, 1, 60_000)?;
+        range("api.session_ttl_ms", api.session_ttl_ms, 100, 600_000)?;
+        range(
+            "api.keepalive_interval_ms",
+            api.keepalive_interval_ms,
+            1,
+            api.session_ttl_ms / 2,
+        )
+        .map_err(|e| format!("{e} (at most half of api.session_ttl_ms)"))?;
+        range(
+            "api.completer_interval_ms",
+            api.completer_interval_ms,
+            10,
+            600_000,
+        )?;
+        range(
+            "api.idempotency_ttl_ms",
+            api.idempotency_ttl_ms,
+            1_000,
+            86_400_000,
+        )?;
+        let c = &self.controller;
+        range("controller.shard_count", u64::from(c.shard_count), 1, 4_096)?;
+        range("controller.session_ttl_ms", c.session_ttl_ms, 100, 600_000)?;
+        range(
+            "controller.keepalive_interval_ms",
+            c.keepalive_interval_ms,
+            1,
+            c.session_ttl_ms / 3,
+        )
+        .map_err(|e| format!("{e} (at most a third of controller.session_ttl_ms)"))?;
+        range(
+            "controller.membership_interval_ms",
+            c.membership_interval_ms,
+            10,
+            600_000,
+        )?;
+        range(
+            "controller.resync_interval_ms",
+            c.resync_interval_ms,
+            10,
+            600_000,
+        )?;
+        range(
+            "controller.request_timeout_ms",
+            c.request_timeout_ms,
+            1,
+            60_000,
+        )?;
+        range("controller.backoff_base_ms", c.backoff_base_ms, 1, 60_000)?;
+        range(
+            "controller.backoff_cap_ms",
+            c.backoff_cap_ms,
+            c.backoff_base_ms,
+            600_000,
+        )
+        .map_err(|e| format!("{e} (at least controller.backoff_base_ms)"))?;
+        range(
+            "controller.max_concurrent_reconciles",
+            u64::from(c.max_concurrent_reconciles),
+            1,
+            1_024,
+        )?;
+        let mut with_drift = c.clone();
+        with_drift.max_drift_ppm = self.clocks.max_drift_ppm;
+        if with_drift.lease_validity_ms() <= c.keepalive_interval_ms {
+            return Err(format!(
+                "controller.session_ttl_ms = {} leaves no usable lease validity under clocks.max_drift_ppm = {} \
+                 and controller.lease_margin_ms = {}: raise the TTL or lower the margin",
+                c.session_ttl_ms, self.clocks.max_drift_ppm, c.lease_margin_ms
+            ));
+        }
+        let cl = &self.client;
+        range(
+            "client.request_interval_ms",
+            cl.request_interval_ms,
+            1,
+            600_000,
+        )?;
+        range(
+            "client.request_timeout_ms",
+            cl.request_timeout_ms,
+            1,
+            600_000,
+        )?;
+        range(
+            "client.workload_end_ms",
+            cl.workload_end_ms,
+            0,
+            self.run.duration_ms,
+        )
+        .map_err(|e| format!("{e} (within run.duration_ms)"))?;
+        range("client.max_attempts", u64::from(cl.max_attempts), 1, 1_000)?;
+        range("client.max_replicas", u64::from(cl.max_replicas), 1, 64)?;
+        range("client.max_creates", u64::from(cl.max_creates), 0, 10_000)?;
+        for (key, value) in [
+            ("client.retry_other_api_ppm", cl.retry_other_api_ppm),
+            ("client.duplicate_send_ppm", cl.duplicate_send_ppm),
+            ("client.reuse_key_ppm", cl.reuse_key_ppm),
+            ("client.missing_key_ppm", cl.missing_key_ppm),
+            ("client.update_ppm", cl.update_ppm),
+            ("client.delete_ppm", cl.delete_ppm),
+        ] {
+            range(key, u64::from(value), 0, 1_000_000)?;
+        }
+        if u64::from(cl.update_ppm) + u64::from(cl.delete_ppm) > 1_000_000 {
+            return Err("client.update_ppm + client.delete_ppm must be at most 1000000".into());
+        }
+        Ok(())
+    }
+
+    /// The node settings of a run of this scenario.
+    pub fn settings(&self) -> Settings {
+        let mut controller = self.controller.clone();
+        controller.max_drift_ppm = self.clocks.max_drift_ppm;
+        Settings {
+            store: self.store.clone(),
+            api: self.api.clone(),
+            controller,
+            client: self.client.clone(),
+        }
+    }
+
+    /// A stable hash of the whole resolved scenario, printed in reports.
+    pub fn config_hash(&self) -> u64 {
+        sim::stable_hash(self)
+    }
+}
+
+impl ScheduledSpec {
+    fn validate(&self, duration_ms: u64) -> Result<(), String> {
+        range("at_ms", self.at_ms, 0, duration_ms)
+            .map_err(|e| format!("{e} (within run.duration_ms)"))?;
+        let need = |field: &str, present: bool| {
+            if present {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{field} is required for kind = \"{}\"",
+                    kind_name(self.kind)
+                ))
+            }
+        };
+        match self.kind {
+            FaultKind::Partition | FaultKind::PartitionOneWay => {
+                need("side_a", !self.side_a.is_empty())?;
+                need("duration_ms", self.duration_ms.is_some())
+            }
+            FaultKind::Clog => {
+                need("from", self.from.is_some())?;
+                need("to", self.to.is_some())?;
+                need("duration_ms", self.duration_ms.is_some())
+            }
+            FaultKind::Crash => need("node", self.node.is_some()),
+            FaultKind::Pause => {
+                need("node", self.node.is_some())?;
+                need("duration_ms", self.duration_ms.is_some())
+            }
+            FaultKind::ClockJump => {
+                need("node", self.node.is_some())?;
+                need("delta_ms", self.delta_ms.is_some())
+            }
+        }
+    }
+}
+
+fn kind_name(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::Partition => "partition",
+        FaultKind::PartitionOneWay => "partition_one_way",
+        FaultKind::Clog => "clog",
+        FaultKind::Crash => "crash",
+        FaultKind::Pause => "pause",
+        FaultKind::ClockJump => "clock_jump",
+    }
+}
+
+fn range(key: &str, value: u64, low: u64, high: u64) -> Result<(), String> {
+    if (low..=high).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} = {value} is out of range: allowed {low}..={high}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name = \"t\"\ndescription = \"d\"\n";
+
+    #[test]
+    fn a_minimal_scenario_takes_every_default() {
+        let scenario = Scenario::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!(scenario.topology, TopologySpec::default());
+        assert_eq!(scenario.controller.shard_count, 16);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_file() {
+        let error =
+            Scenario::parse(&format!("{MINIMAL}[topology]\nworkerz = 3\n"), "x.toml").unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("x.toml: "), "{text}");
+        assert!(text.contains("workerz"), "{text}");
+        assert!(text.contains("workers"), "lists what is allowed: {text}");
+    }
+
+    #[test]
+    fn a_wrong_type_is_named() {
+        let error = Scenario::parse(
+            &format!("{MINIMAL}[topology]\nworkers = \"three\"\n"),
+            "x.toml",
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("workers"), "{error}");
+    }
+
+    #[test]
+    fn an_out_of_range_value_names_the_key_and_the_range() {
+        let error = Scenario::parse(
+            &format!("{MINIMAL}[network]\ndrop_ppm = 2000000\n"),
+            "x.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "x.toml: network.drop_ppm = 2000000 is out of range: allowed 0..=1000000"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_with_the_file() {
+        let error = Scenario::parse("name = \n", "x.toml").unwrap_err();
+        assert!(error.to_string().starts_with("x.toml: "), "{error}");
+    }
+
+    #[test]
+    fn a_scheduled_fault_missing_its_node_is_named() {
+        let text =
+            format!("{MINIMAL}[[schedule]]\nat_ms = 10\nkind = \"pause\"\nduration_ms = 5\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "x.toml: schedule[0].node is required for kind = \"pause\""
+        );
+    }
+
+    #[test]
+    fn a_lease_ttl_too_short_for_the_drift_bound_is_rejected() {
+        let text = format!(
+            "{MINIMAL}[clocks]\nmax_drift_ppm = 100000\n[controller]\nsession_ttl_ms = 600\nkeepalive_interval_ms = 200\nlease_margin_ms = 450\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err();
+        assert!(
+            error.to_string().contains("controller.session_ttl_ms"),
+            "{error}"
+        );
+    }
+}

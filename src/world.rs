@@ -1,0 +1,405 @@
+//! One run of a scenario: build the nodes on the simulator, draw clocks and
+//! faults from the seed, run the safety phase and the liveness phase, and
+//! hand the history to the checkers.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sim::{
+    ClockConfig, FaultKnobs, FaultRate, FaultTargets, NodeId, ScheduledFault, SimConfig, SimRng,
+    Simulation, Stats, StopReason, Stream, TraceEntry,
+};
+
+use crate::api::ApiNode;
+use crate::billing::BillingNode;
+use crate::check::{CheckInput, CheckReport, check};
+use crate::client::ClientNode;
+use crate::config::{Settings, Topology};
+use crate::controller::ControllerNode;
+use crate::protocol::{ControlPlane, Event};
+use crate::scenario::{FaultKind, RateSpec, Role, Scenario, ScheduledSpec};
+use crate::shard::{ShardId, rendezvous_owner};
+use crate::store_node::StoreNode;
+use crate::worker::WorkerNode;
+
+const MS: u64 = sim::MILLISECOND_NS;
+
+/// How to run: the seed, and optionally a fault list to use instead of
+/// drawing one (replay and shrinking).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The root seed.
+    pub seed: u64,
+    /// Use exactly these faults (plus none drawn, none scheduled).
+    pub faults: Option<Vec<ScheduledFault>>,
+    /// Keep every trace entry (for `--check-determinism` and replay).
+    pub keep_trace: bool,
+}
+
+/// Everything a run produced that reports and tools need.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunResult {
+    /// Scenario name.
+    pub scenario: String,
+    /// Hash of the resolved scenario.
+    pub config_hash: u64,
+    /// The seed.
+    pub seed: u64,
+    /// Why the run stopped.
+    pub stop: StopReason,
+    /// The trace hash that names the run.
+    pub trace_hash: u64,
+    /// Trace entries.
+    pub trace_len: u64,
+    /// Simulator counters.
+    pub stats: Stats,
+    /// The faults the run applied, in order.
+    pub faults: Vec<ScheduledFault>,
+    /// When the last fault healed (None: one never heals).
+    pub healed_ns: Option<u64>,
+    /// When the run stopped.
+    pub end_ns: u64,
+    /// The checkers' verdicts and measurements.
+    pub check: CheckReport,
+    /// Node names by id.
+    pub node_names: Vec<String>,
+    /// Every drawn clock, by node.
+    pub clocks: Vec<ClockConfig>,
+    /// History events by kind, plus `retries` and `completer_finished`.
+    pub history_counts: BTreeMap<String, u64>,
+    /// Client responses by HTTP status.
+    pub responses_by_status: BTreeMap<u16, u64>,
+    /// The trace entries, when kept.
+    #[serde(skip)]
+    pub trace: Option<Vec<TraceEntry>>,
+}
+
+/// Node ids and names of a scenario's topology, in a fixed order: store,
+/// billing, apis, controllers, workers, clients.
+pub fn layout(scenario: &Scenario) -> (Topology, Vec<(String, Role)>) {
+    let mut names = vec![
+        ("store".to_string(), Role::Store),
+        ("billing".to_string(), Role::Billing),
+    ];
+    let mut next = |role: Role, prefix: &str, count: u32| -> Vec<NodeId> {
+        (0..count)
+            .map(|index| {
+                names.push((format!("{prefix}-{index}"), role));
+                NodeId(names.len() as u32 - 1)
+            })
+            .collect()
+    };
+    let t = &scenario.topology;
+    let apis = next(Role::Api, "api", t.apis);
+    let controllers = next(Role::Controller, "controller", t.controllers);
+    let workers = next(Role::Worker, "worker", t.workers);
+    let clients = next(Role::Client, "client", t.clients);
+    let topology = Topology {
+        store: NodeId(0),
+        billing: NodeId(1),
+        apis,
+        controllers,
+        workers,
+        clients,
+    };
+    (topology, names)
+}
+
+fn draw_clock(seed: u64, node: NodeId, scenario: &Scenario) -> ClockConfig {
+    let mut rng = SimRng::derive(seed, Stream::Custom(0xC10C_0000 + node.0));
+    let max = u64::from(scenario.clocks.max_drift_ppm);
+    let drift_ppm = rng.range_inclusive(0, 2 * max) as i64 - max as i64;
+    ClockConfig {
+        drift_ppm: drift_ppm as i32,
+        // Nodes must only ever use differences of their monotonic clock.
+        mono_offset_ns: rng.range_inclusive(0, 1_000 * sim::SECOND_NS),
+        wall_offset_ns: 1_700_000_000 * sim::SECOND_NS
+            + rng.range_inclusive(0, scenario.clocks.max_wall_offset_ms * MS),
+    }
+}
+
+fn rate(spec: &RateSpec) -> FaultRate {
+    FaultRate {
+        count_min: spec.count_min,
+        count_max: spec.count_max,
+        duration_min_ns: spec.duration_min_ms * MS,
+        duration_max_ns: spec.duration_max_ms * MS,
+    }
+}
+
+/// The knobs and targets the seed draws faults from.
+pub fn fault_knobs(scenario: &Scenario, names: &[(String, Role)]) -> (FaultKnobs, FaultTargets) {
+    let f = &scenario.faults;
+    let knobs = FaultKnobs {
+        window_start_ns: f.window_start_ms * MS,
+        window_end_ns: f.window_end_ms * MS,
+        partition: rate(&f.partition),
+        partition_one_way: rate(&f.partition_one_way),
+        clog: rate(&f.clog),
+        crash: rate(&f.crash),
+        pause: rate(&f.pause),
+        clock_jump: rate(&f.clock_jump),
+    };
+    let with_roles = |roles: &[Role]| -> Vec<NodeId> {
+        (0..names.len())
+            .filter(|&i| roles.contains(&names[i].1))
+            .map(|i| NodeId(i as u32))
+            .collect()
+    };
+    let targets = FaultTargets {
+        network: with_roles(&f.network_roles),
+        crash: with_roles(&f.crash_roles),
+        pause: with_roles(&f.pause_roles),
+        clock: with_roles(&f.clock_roles),
+    };
+    (knobs, targets)
+}
+
+/// Resolves a node name of a scheduled fault.
+pub fn resolve_node(
+    name: &str,
+    names: &[(String, Role)],
+    topology: &Topology,
+) -> Result<NodeId, String> {
+    if let Some(shard) = name.strip_prefix("holder:shard-") {
+        let shard: u32 = shard
+            .parse()
+            .map_err(|_| format!("`{name}`: expected holder:shard-N"))?;
+        return rendezvous_owner(ShardId(shard), &topology.controllers)
+            .ok_or_else(|| format!("`{name}`: no controllers"));
+    }
+    names
+        .iter()
+        .position(|(known, _)| known == name)
+        .map(|index| NodeId(index as u32))
+        .ok_or_else(|| {
+            let known: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+            format!(
+                "unknown node `{name}`: known nodes are {} (or holder:shard-N)",
+                known.join(", ")
+            )
+        })
+}
+
+/// Turns the scenario's scheduled faults into simulator faults.
+pub fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, String> {
+    let (topology, names) = layout(scenario);
+    scenario
+        .schedule
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            resolve_scheduled(spec, &names, &topology)
+                .map_err(|message| format!("schedule[{index}]: {message}"))
+        })
+        .collect()
+}
+
+fn resolve_scheduled(
+    spec: &ScheduledSpec,
+    names: &[(String, Role)],
+    topology: &Topology,
+) -> Result<ScheduledFault, String> {
+    let node = |field: &Option<String>| {
+        resolve_node(field.as_deref().unwrap_or_default(), names, topology)
+    };
+    let many = |list: &[String]| {
+        list.iter()
+            .map(|n| resolve_node(n, names, topology))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let duration_ns = spec.duration_ms.unwrap_or(0) * MS;
+    let fault = match spec.kind {
+        FaultKind::Partition | FaultKind::PartitionOneWay => {
+            let side_a = many(&spec.side_a)?;
+            let mut side_b = many(&spec.side_b)?;
+            if side_b.is_empty() {
+                side_b = (0..names.len() as u32)
+                    .map(NodeId)
+                    .filter(|n| !side_a.contains(n))
+                    .collect();
+            }
+            sim::Fault::Partition {
+                side_a,
+                side_b,
+                one_way: spec.kind == FaultKind::PartitionOneWay,
+                duration_ns,
+            }
+        }
+        FaultKind::Clog => sim::Fault::Clog {
+            from: node(&spec.from)?,
+            to: node(&spec.to)?,
+            duration_ns,
+        },
+        FaultKind::Crash => sim::Fault::Crash {
+            node: node(&spec.node)?,
+            restart_after_ns: spec.restart_after_ms.map(|ms| ms * MS),
+        },
+        FaultKind::Pause => sim::Fault::Pause {
+            node: node(&spec.node)?,
+            duration_ns,
+        },
+        FaultKind::ClockJump => sim::Fault::ClockJump {
+            node: node(&spec.node)?,
+            delta_ns: spec.delta_ms.unwrap_or(0) * MS as i64,
+        },
+    };
+    Ok(ScheduledFault {
+        at_ns: spec.at_ms * MS,
+        fault,
+    })
+}
+
+/// The fault list a run of `scenario` with `seed` applies unless told
+/// otherwise: the scheduled faults plus those drawn from the seed.
+pub fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<ScheduledFault>, String> {
+    let (_, names) = layout(scenario);
+    let (mut knobs, targets) = fault_knobs(scenario, &names);
+    if scenario.faults.swarm {
+        knobs = knobs.swarm(&mut SimRng::derive(seed, Stream::Faults));
+    }
+    let mut faults = scheduled_faults(scenario)?;
+    faults.extend(knobs.generate(seed, &targets));
+    faults.sort_by_key(|fault| fault.at_ns);
+    Ok(faults)
+}
+
+fn build(
+    scenario: &Scenario,
+    seed: u64,
+    keep_trace: bool,
+) -> (
+    Simulation<ControlPlane>,
+    Topology,
+    Vec<String>,
+    Vec<ClockConfig>,
+) {
+    let (topology, names) = layout(scenario);
+    let n = &scenario.network;
+    let mut config = SimConfig {
+        seed,
+        keep_trace,
+        ..SimConfig::default()
+    };
+    config.network.latency_min_ns = n.latency_min_us * 1_000;
+    config.network.latency_max_ns = n.latency_max_us * 1_000;
+    config.network.tail_ppm = n.tail_ppm;
+    config.network.tail_max_ns = n.tail_max_us * 1_000;
+    config.network.drop_ppm = n.drop_ppm;
+    config.network.duplicate_ppm = n.duplicate_ppm;
+    config.limits.max_events = scenario.run.max_events;
+    let mut simulation = Simulation::new(config);
+    let Settings {
+        store,
+        api,
+        controller,
+        client,
+    } = scenario.settings();
+    let mut clocks = Vec::new();
+    for (index, (name, role)) in names.iter().enumerate() {
+        let id = NodeId(index as u32);
+        let clock = draw_clock(seed, id, scenario);
+        clocks.push(clock);
+        let topology = topology.clone();
+        let (store, api, controller, client) = (
+            store.clone(),
+            api.clone(),
+            controller.clone(),
+            client.clone(),
+        );
+        let role = *role;
+        let factory = move |_: NodeId| -> Box<dyn sim::Node<ControlPlane>> {
+            match role {
+                Role::Store => Box::new(StoreNode::new(store.clone())),
+                Role::Billing => Box::new(BillingNode::new()),
+                Role::Api => Box::new(ApiNode::new(topology.clone(), api.clone())),
+                Role::Controller => {
+                    Box::new(ControllerNode::new(topology.clone(), controller.clone()))
+                }
+                Role::Worker => Box::new(WorkerNode::new()),
+                Role::Client => Box::new(ClientNode::new(topology.clone(), client.clone())),
+            }
+        };
+        let added = simulation.add_node(name.clone(), clock, factory);
+        debug_assert_eq!(added, id);
+    }
+    let node_names = names.into_iter().map(|(name, _)| name).collect();
+    (simulation, topology, node_names, clocks)
+}
+
+/// Runs `scenario` once: the safety phase (workload and faults for
+/// `run.duration_ms`), then the liveness phase (until `liveness_bound_ms`
+/// after the last fault healed), then the checkers.
+pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, String> {
+    let seed = options.seed;
+    let faults = match &options.faults {
+        Some(faults) => faults.clone(),
+        None => planned_faults(scenario, seed)?,
+    };
+    let (mut simulation, topology, node_names, clocks) = build(scenario, seed, options.keep_trace);
+    simulation.add_faults(faults.clone());
+    let duration_ns = scenario.run.duration_ms * MS;
+    let mut stop = simulation.run_until(duration_ns);
+    let healed_ns = sim::all_healed_at_ns(&faults).map(|healed| healed.max(duration_ns));
+    let end_target_ns = healed_ns.unwrap_or(duration_ns) + scenario.run.liveness_bound_ms * MS;
+    if !stop.is_limit() {
+        stop = simulation.run_until(end_target_ns);
+    }
+    let end_ns = simulation.now_ns();
+    let check = check(&CheckInput {
+        history: simulation.history(),
+        faults: simulation.applied_faults(),
+        topology: &topology,
+        shard_count: scenario.controller.shard_count,
+        healed_ns: healed_ns.unwrap_or(u64::MAX),
+        end_ns,
+    });
+    let (history_counts, responses_by_status) = count_history(simulation.history());
+    Ok(RunResult {
+        history_counts,
+        responses_by_status,
+        scenario: scenario.name.clone(),
+        config_hash: scenario.config_hash(),
+        seed,
+        stop,
+        trace_hash: simulation.trace().hash(),
+        trace_len: simulation.trace().len(),
+        stats: simulation.stats().clone(),
+        faults: simulation.applied_faults().to_vec(),
+        healed_ns,
+        end_ns,
+        check,
+        node_names,
+        clocks,
+        trace: simulation.trace().entries().map(<[TraceEntry]>::to_vec),
+    })
+}
+
+/// Counts history events by kind, retries, completer finishes and client
+/// responses by status, for the report.
+fn count_history(
+    history: &[sim::HistoryEntry<Event>],
+) -> (BTreeMap<String, u64>, BTreeMap<u16, u64>) {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+    for entry in history {
+        *counts
+            .entry(entry.event.kind_name().to_string())
+            .or_default() += 1;
+        match &entry.event {
+            Event::RequestSent { attempt, .. } if *attempt > 0 => {
+                *counts.entry("retries".into()).or_default() += 1
+            }
+            Event::KeyFinished {
+                by_completer: true, ..
+            } => {
+                *counts.entry("completer_finished".into()).or_default() += 1;
+            }
+            Event::ResponseReceived { response, .. } => {
+                *statuses.entry(response.status).or_default() += 1
+            }
+            _ => {}
+        }
+    }
+    (counts, statuses)
+}
