@@ -640,6 +640,15 @@ pub enum Event {
         /// The write's revision.
         revision: u64,
     },
+    /// The store committed a resource's status (`None`: deleted).
+    StatusStored {
+        /// Resource id.
+        id: String,
+        /// The stored status after the write.
+        status: Option<Status>,
+        /// The write's revision.
+        revision: u64,
+    },
     /// The store committed an idempotency ledger entry.
     LedgerWritten {
         /// The key.
@@ -772,6 +781,7 @@ impl Event {
             Event::KeyMismatch { .. } => "KeyMismatch",
             Event::DesiredWritten { .. } => "DesiredWritten",
             Event::LedgerWritten { .. } => "LedgerWritten",
+            Event::StatusStored { .. } => "StatusStored",
             Event::ChargeExecuted { .. } => "ChargeExecuted",
             Event::ChargeDeduplicated { .. } => "ChargeDeduplicated",
             Event::LeaseAcquired { .. } => "LeaseAcquired",

@@ -224,7 +224,7 @@ fn written_targets(
         .collect()
 }
 
-/// Records committed writes of desired state and of the idempotency
+/// Records committed writes of desired state, status and the idempotency
 /// ledger: the checkers' ground truth, independent of any reply arriving.
 fn record_truth(
     ctx: &mut Context<'_, ControlPlane>,
@@ -247,6 +247,16 @@ fn record_truth(
             Event::DesiredWritten {
                 id: id.to_string(),
                 resource,
+                revision: *revision,
+            }
+        } else if let Some(id) = key.strip_prefix(keys::STATUSES) {
+            let status = match stored {
+                Some(Value::Status(status)) => Some(status),
+                _ => None,
+            };
+            Event::StatusStored {
+                id: id.to_string(),
+                status,
                 revision: *revision,
             }
         } else if let (Some(idem), Some(Value::Ledger(entry))) =

@@ -248,6 +248,15 @@ fn read_results(path: &Path) -> Result<Vec<SeedResult>, String> {
 /// Runs the sweep; returns every result (resumed ones included) and the
 /// summary.
 pub fn sweep(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), String> {
+    if !options.resume {
+        // A fresh sweep owns its directory's results: stale artifacts from
+        // an earlier sweep would read as this one's failures.
+        let failures = options.out_dir.join("failures");
+        if failures.exists() {
+            std::fs::remove_dir_all(&failures)
+                .map_err(|e| format!("{}: cannot clear: {e}", failures.display()))?;
+        }
+    }
     std::fs::create_dir_all(options.out_dir.join("failures"))
         .map_err(|e| format!("{}: cannot create: {e}", options.out_dir.display()))?;
     let path = results_path(&options.out_dir);

@@ -40,7 +40,9 @@ struct World {
     /// Per resource: the last entry that touched it (trace index, node).
     last_touch: BTreeMap<String, (u64, NodeId)>,
     /// Per resource: the last status written, and by whom.
-    statuses: BTreeMap<String, (Status, u64, NodeId)>,
+    /// The highest store revision wins: the store's own record and the
+    /// writer's record of one write agree, and either may be missing.
+    statuses: BTreeMap<String, (Status, u64, NodeId, u64)>,
 }
 
 impl World {
@@ -78,10 +80,20 @@ impl World {
                 &instance.resource
             }
             Event::StatusWritten {
-                resource, status, ..
+                resource,
+                status,
+                revision,
+                ..
             } => {
-                let written = (*status, entry.trace_index, entry.node);
-                self.statuses.insert(resource.clone(), written);
+                self.store_status(resource, Some(*status), *revision, entry);
+                return;
+            }
+            Event::StatusStored {
+                id,
+                status,
+                revision,
+            } => {
+                self.store_status(id, *status, *revision, entry);
                 return;
             }
             _ => return,
@@ -92,6 +104,31 @@ impl World {
             self.unconverged.remove(id);
         } else {
             self.unconverged.insert(id.clone());
+        }
+    }
+
+    fn store_status(
+        &mut self,
+        id: &str,
+        status: Option<Status>,
+        revision: u64,
+        entry: &HistoryEntry<Event>,
+    ) {
+        if self
+            .statuses
+            .get(id)
+            .is_some_and(|&(_, _, _, seen)| seen > revision)
+        {
+            return;
+        }
+        match status {
+            Some(status) => {
+                let written = (status, entry.trace_index, entry.node, revision);
+                self.statuses.insert(id.to_string(), written);
+            }
+            None => {
+                self.statuses.remove(id);
+            }
         }
     }
 
@@ -222,7 +259,7 @@ impl Timeline {
             }
             if let Some(message) = stale_status(world, id) {
                 let (trace_index, node) = match world.statuses.get(id) {
-                    Some(&(_, index, writer)) => (index, writer),
+                    Some(&(_, index, writer, _)) => (index, writer),
                     None => (trace_index, node),
                 };
                 found.at(input.end_ns, trace_index, &[node], message);
@@ -235,7 +272,7 @@ impl Timeline {
 /// Why a live resource's last status does not report it converged.
 fn stale_status(world: &World, id: &str) -> Option<String> {
     let resource = world.desired(id)?;
-    let Some((status, _, _)) = world.statuses.get(id) else {
+    let Some((status, _, _, _)) = world.statuses.get(id) else {
         return Some(format!(
             "{id} at generation {} never had a status written",
             resource.generation
@@ -348,6 +385,36 @@ mod tests {
             start(CTRL_A, 1, 1, &instance(WORKER_A, 1, "res-1", 0, 1)),
         );
         history.at(1_600, CTRL_A, status_written("res-1", 1, 1, 1));
+        assert_eq!(history.violations(CONVERGED), 0);
+    }
+
+    #[test]
+    fn a_status_the_store_committed_counts_even_if_its_writer_never_heard() {
+        let mut history = History::new();
+        let wanted = resource("res-1", 1, 2);
+        history.at(500, STORE, desired_written("res-1", Some(&wanted), 10));
+        history.at(
+            1_500,
+            WORKER_A,
+            start(CTRL_A, 1, 1, &instance(WORKER_A, 1, "res-1", 0, 2)),
+        );
+        let old = Status {
+            observed_generation: 1,
+            ready_replicas: 1,
+        };
+        history.at(1_600, CTRL_A, status_written_at("res-1", 1, 1, 1, 8));
+        assert_eq!(
+            history.violations(CONVERGED),
+            1,
+            "status is a generation behind"
+        );
+        let current = Status {
+            observed_generation: 2,
+            ready_replicas: 1,
+        };
+        history.at(1_700, STORE, status_stored("res-1", Some(current), 12));
+        // A late record of an older write does not undo a newer one.
+        history.at(1_800, STORE, status_stored("res-1", Some(old), 9));
         assert_eq!(history.violations(CONVERGED), 0);
     }
 

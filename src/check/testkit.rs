@@ -317,6 +317,14 @@ pub fn desired_written(id: &str, resource: Option<&Resource>, revision: u64) -> 
     }
 }
 
+pub fn status_stored(id: &str, status: Option<Status>, revision: u64) -> Event {
+    Event::StatusStored {
+        id: id.to_string(),
+        status,
+        revision,
+    }
+}
+
 pub fn ledger_written(key: &str, fingerprint: u64, recovery: Recovery, revision: u64) -> Event {
     Event::LedgerWritten {
         key: key.to_string(),
