@@ -410,9 +410,14 @@ pub fn trace_excerpt(result: &RunResult, property: &str, context: usize) -> Stri
         } else {
             format!(" <-> {}", name(e.peer))
         };
+        let event = result
+            .records
+            .get(&(index as u64))
+            .map(|text| format!(" {}", truncate(text, 160)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{marker} {index:>8} {:>14} {:<14} {:?}{peer}",
+            "{marker} {index:>8} {:>14} {:<14} {:?}{peer}{event}",
             seconds_ns(e.time_ns),
             name(e.node),
             e.kind
@@ -420,6 +425,13 @@ pub fn trace_excerpt(result: &RunResult, property: &str, context: usize) -> Stri
     }
     out.push_str("```\n");
     out
+}
+
+fn truncate(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 /// The sweep's summary as Markdown.

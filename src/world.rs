@@ -72,6 +72,9 @@ pub struct RunResult {
     /// The trace entries, when kept.
     #[serde(skip)]
     pub trace: Option<Vec<TraceEntry>>,
+    /// With the trace: each recorded history event by its trace index.
+    #[serde(skip)]
+    pub records: BTreeMap<u64, String>,
 }
 
 /// Node ids and names of a scenario's topology, in a fixed order: store,
@@ -355,9 +358,19 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         end_ns,
     });
     let (history_counts, responses_by_status) = count_history(simulation.history());
+    let records = if options.keep_trace {
+        simulation
+            .history()
+            .iter()
+            .map(|entry| (entry.trace_index, format!("{:?}", entry.event)))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
     Ok(RunResult {
         history_counts,
         responses_by_status,
+        records,
         scenario: scenario.name.clone(),
         config_hash: scenario.config_hash(),
         seed,

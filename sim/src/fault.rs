@@ -211,27 +211,38 @@ impl FaultKnobs {
     }
 
     /// Swarm testing: keep each fault kind with probability one half, and
-    /// scale its count down at random, so different seeds explore different
-    /// fault mixes instead of the same dense average.
+    /// draw how many of it (at least one when kept), so different seeds
+    /// explore different fault mixes instead of the same dense average.
+    /// Kinds with `count_max == 0` stay off.
     pub fn swarm(&self, rng: &mut SimRng) -> FaultKnobs {
         let mut out = self.clone();
-        for rate in [
+        let mut rates = [
             &mut out.partition,
             &mut out.partition_one_way,
             &mut out.clog,
             &mut out.crash,
             &mut out.pause,
             &mut out.clock_jump,
-        ] {
-            let enabled = rng.chance_ppm(500_000);
-            let count_max =
-                rng.range_inclusive(u64::from(rate.count_min), u64::from(rate.count_max));
-            if enabled {
-                rate.count_max = count_max as u32;
-            } else {
-                rate.count_min = 0;
-                rate.count_max = 0;
+        ];
+        // Draw every value first, so the stream is the same whatever is on.
+        let mut drawn = [(false, 0u32); 6];
+        for (slot, rate) in drawn.iter_mut().zip(rates.iter()) {
+            let low = u64::from(rate.count_min.max(1));
+            let count = rng.range_inclusive(low, u64::from(rate.count_max).max(low)) as u32;
+            *slot = (rng.chance_ppm(500_000) && rate.count_max > 0, count);
+        }
+        // A swarm run with every kind off would be no chaos at all.
+        let possible: Vec<usize> = (0..6).filter(|&i| rates[i].count_max > 0).collect();
+        let rescue = (!possible.is_empty()).then(|| possible[rng.index(possible.len())]);
+        if !drawn.iter().any(|&(on, _)| on) {
+            if let Some(index) = rescue {
+                drawn[index].0 = true;
             }
+        }
+        for (rate, (on, count)) in rates.iter_mut().zip(drawn) {
+            let count = if on { count } else { 0 };
+            rate.count_min = count;
+            rate.count_max = count;
         }
         out
     }

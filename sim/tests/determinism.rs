@@ -219,3 +219,42 @@ fn switching_one_fault_kind_off_keeps_the_other_kinds_schedule() {
     );
     assert!(all.len() > fewer.len());
 }
+
+#[test]
+fn swarm_mode_turns_kinds_on_and_off_by_seed_and_an_enabled_kind_faults_at_least_once() {
+    let knobs = every_fault_on();
+    let mut mixes = BTreeSet::new();
+    for seed in 0..64 {
+        let drawn = knobs.swarm(&mut SimRng::derive(seed, Stream::Faults));
+        let counts = [
+            drawn.partition.count_max,
+            drawn.partition_one_way.count_max,
+            drawn.clog.count_max,
+            drawn.crash.count_max,
+            drawn.pause.count_max,
+            drawn.clock_jump.count_max,
+        ];
+        for count in counts {
+            assert!(
+                count == 0 || (1..=2).contains(&count),
+                "within the bounds: {counts:?}"
+            );
+        }
+        let faults = drawn.generate(seed, &targets());
+        let on = counts.iter().filter(|&&c| c > 0).count();
+        assert!(
+            on >= 1,
+            "seed {seed}: swarm mode never turns everything off"
+        );
+        assert!(
+            faults.len() >= on,
+            "seed {seed}: each kind on faults at least once"
+        );
+        mixes.insert(counts.map(|c| c > 0));
+    }
+    assert!(
+        mixes.len() > 20,
+        "seeds explore many mixes: {}",
+        mixes.len()
+    );
+}
