@@ -207,6 +207,8 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             .with_env_filter(filter)
             .without_time()
             .with_target(false)
+            .with_level(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .init();
     }

@@ -202,6 +202,20 @@ pub(crate) struct Core<P: Protocol> {
     applied: Vec<ScheduledFault>,
 }
 
+/// Simulated time for log lines: seconds with nanosecond digits.
+struct SimTime(u64);
+
+impl std::fmt::Display for SimTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>4}.{:09}s",
+            self.0 / crate::SECOND_NS,
+            self.0 % crate::SECOND_NS
+        )
+    }
+}
+
 /// A message held by a clog: the receiver's epoch at send time, and the message.
 type Held<P> = (u32, <P as Protocol>::Message);
 
@@ -366,7 +380,7 @@ impl<P: Protocol> Core<P> {
             DropReason::Partition => self.stats.messages_dropped_partition += 1,
             DropReason::NodeDown => self.stats.messages_dropped_node_down += 1,
         }
-        tracing::trace!(target: "sim", t = self.now_ns, from = %from, to = %to, ?reason, "drop {message:?}");
+        tracing::trace!(target: "sim", "{} {:<14} drop to {} ({reason:?}): {message:?}", SimTime(self.now_ns), self.nodes[from.index()].name, self.nodes[to.index()].name);
         self.trace(TraceKind::Drop(reason), from, to, stable_hash(message));
     }
 
@@ -394,7 +408,7 @@ impl<P: Protocol> Core<P> {
     pub(crate) fn record(&mut self, node: NodeId, event: P::Event) {
         self.stats.events_recorded += 1;
         let trace_index = self.trace(TraceKind::Record, node, node, stable_hash(&event));
-        tracing::debug!(target: "sim", t = self.now_ns, node = %self.nodes[node.index()].name, "record {event:?}");
+        tracing::debug!(target: "sim", "{} {:<14} record {event:?}", SimTime(self.now_ns), self.nodes[node.index()].name);
         self.history.push(HistoryEntry {
             time_ns: self.now_ns,
             node,
@@ -627,7 +641,7 @@ impl<P: Protocol> Simulation<P> {
                 self.core.stats.timers_fired += 1;
                 self.core
                     .trace(TraceKind::Timer, node, node, stable_hash(&tag));
-                tracing::debug!(target: "sim", t = self.core.now_ns, node = %self.core.nodes[node.index()].name, "timer {tag:?}");
+                tracing::debug!(target: "sim", "{} {:<14} timer {tag:?}", SimTime(self.core.now_ns), self.core.nodes[node.index()].name);
                 self.dispatch(node, |node, ctx| node.on_timer(ctx, timer, tag));
             }
             Event::Fault { index } => self.apply_fault(index),
@@ -687,7 +701,7 @@ impl<P: Protocol> Simulation<P> {
         self.core.stats.messages_delivered += 1;
         self.core
             .trace(TraceKind::Deliver, to, from, stable_hash(&message));
-        tracing::debug!(target: "sim", t = self.core.now_ns, node = %self.core.nodes[to.index()].name, from = %self.core.nodes[from.index()].name, "deliver {message:?}");
+        tracing::debug!(target: "sim", "{} {:<14} deliver from {}: {message:?}", SimTime(self.core.now_ns), self.core.nodes[to.index()].name, self.core.nodes[from.index()].name);
         self.dispatch(to, |node, ctx| node.on_message(ctx, from, message));
     }
 
@@ -724,7 +738,7 @@ impl<P: Protocol> Simulation<P> {
             .unwrap_or(NodeId(0));
         self.core
             .trace(TraceKind::Fault, first, first, stable_hash(&scheduled));
-        tracing::info!(target: "sim", t = self.core.now_ns, "fault {:?}", scheduled.fault);
+        tracing::info!(target: "sim", "{} {:<14} fault {:?}", SimTime(self.core.now_ns), "-", scheduled.fault);
         let heal_after_ns = scheduled.fault.heals_after_ns();
         match &scheduled.fault {
             Fault::Partition { .. } | Fault::Clog { .. } => {
@@ -764,7 +778,7 @@ impl<P: Protocol> Simulation<P> {
             .unwrap_or(NodeId(0));
         self.core
             .trace(TraceKind::Heal, first, first, stable_hash(&scheduled));
-        tracing::info!(target: "sim", t = self.core.now_ns, "heal {:?}", scheduled.fault);
+        tracing::info!(target: "sim", "{} {:<14} heal {:?}", SimTime(self.core.now_ns), "-", scheduled.fault);
         match &scheduled.fault {
             Fault::Partition { .. } => {
                 self.core.set_links(&scheduled.fault, false);
