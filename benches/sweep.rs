@@ -38,9 +38,22 @@ fn main() {
         summary.passed
     );
 
-    let scenario = Scenario::load(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tight-bound.toml")).expect("fixture");
+    let scenario = Scenario::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tight-bound.toml"
+    ))
+    .expect("fixture");
     let failing = (0..100)
-        .map(|seed| run_scenario(&scenario, &RunOptions { seed, ..RunOptions::default() }).expect("runs"))
+        .map(|seed| {
+            run_scenario(
+                &scenario,
+                &RunOptions {
+                    seed,
+                    ..RunOptions::default()
+                },
+            )
+            .expect("runs")
+        })
         .find(|result| !result.check.liveness_ok())
         .expect("the fixture fails for some seed");
     let artifact = Artifact::from_run(&scenario, &failing);
@@ -52,6 +65,10 @@ fn main() {
         shrunk.faults_after,
         shrunk.runs,
         started.elapsed().as_secs_f64(),
-        if shrunk.one_minimal { "1-minimal" } else { "not 1-minimal" }
+        if shrunk.one_minimal {
+            "1-minimal"
+        } else {
+            "not 1-minimal"
+        }
     );
 }
