@@ -331,8 +331,8 @@ fn build(
 }
 
 /// Runs `scenario` once: the safety phase (workload and faults for
-/// `run.duration_ms`), then the liveness phase (until `liveness_bound_ms`
-/// after the last fault healed), then the checkers.
+/// `run.duration_ms`, and on until the last fault heals), then the liveness
+/// phase on a calm network (for `liveness_bound_ms`), then the checkers.
 pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, String> {
     let seed = options.seed;
     let faults = match &options.faults {
@@ -342,8 +342,18 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
     let (mut simulation, topology, node_names, clocks) = build(scenario, seed, options.keep_trace);
     simulation.add_faults(faults.clone());
     let duration_ns = scenario.run.duration_ms * MS;
-    let mut stop = simulation.run_until(duration_ns);
     let healed_ns = sim::all_healed_at_ns(&faults).map(|healed| healed.max(duration_ns));
+    // Safety phase: the workload, the faults and the network's weather,
+    // until the last fault has healed.
+    let mut stop = simulation.run_until(healed_ns.unwrap_or(duration_ns));
+    // Liveness phase, on a healed core: no faults left and a calm network
+    // (its latency range kept; no loss, duplicates or slow tail), which must
+    // converge within the bound.
+    let mut calm = simulation.network().clone();
+    calm.drop_ppm = 0;
+    calm.duplicate_ppm = 0;
+    calm.tail_ppm = 0;
+    simulation.set_network(calm);
     let end_target_ns = healed_ns.unwrap_or(duration_ns) + scenario.run.liveness_bound_ms * MS;
     if !stop.is_limit() {
         stop = simulation.run_until(end_target_ns);

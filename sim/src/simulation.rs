@@ -845,6 +845,24 @@ impl<P: Protocol> Simulation<P> {
         }
     }
 
+    /// Changes the network's behaviour from now on (messages already in
+    /// flight keep their fate). Used to calm the network for a liveness
+    /// phase once the faults have healed.
+    ///
+    /// # Panics
+    /// If the configuration is invalid (see [`NetworkConfig::validate`]).
+    pub fn set_network(&mut self, network: NetworkConfig) {
+        if let Err(problem) = network.validate() {
+            panic!("invalid network configuration: {problem}");
+        }
+        self.core.config.network = network;
+    }
+
+    /// The network's current behaviour.
+    pub fn network(&self) -> &NetworkConfig {
+        &self.core.config.network
+    }
+
     /// Current true simulated time.
     pub fn now_ns(&self) -> u64 {
         self.core.now_ns
