@@ -116,6 +116,14 @@ impl ScheduledFault {
     }
 }
 
+impl ScheduledFault {
+    /// The node a trace entry of this fault is filed under: the first it
+    /// names.
+    pub(crate) fn anchor(&self) -> NodeId {
+        self.fault.nodes().first().copied().unwrap_or_default()
+    }
+}
+
 /// The time by which every fault in `faults` has healed (0 for none), or
 /// `None` if one never heals.
 pub fn all_healed_at_ns(faults: &[ScheduledFault]) -> Option<u64> {

@@ -730,14 +730,9 @@ impl<P: Protocol> Simulation<P> {
             .faults_by_kind
             .entry(kind.to_string())
             .or_default() += 1;
-        let first = scheduled
-            .fault
-            .nodes()
-            .first()
-            .copied()
-            .unwrap_or(NodeId(0));
+        let anchor = scheduled.anchor();
         self.core
-            .trace(TraceKind::Fault, first, first, stable_hash(&scheduled));
+            .trace(TraceKind::Fault, anchor, anchor, stable_hash(&scheduled));
         tracing::info!(target: "sim", "{} {:<14} fault {:?}", SimTime(self.core.now_ns), "-", scheduled.fault);
         let heal_after_ns = scheduled.fault.heals_after_ns();
         match &scheduled.fault {
@@ -757,10 +752,9 @@ impl<P: Protocol> Simulation<P> {
             }
         }
         self.core.applied.push(scheduled.clone());
-        if let (Some(after_ns), false) = (
-            heal_after_ns,
-            matches!(scheduled.fault, Fault::ClockJump { .. }),
-        ) {
+        // A clock jump is instantaneous: there is nothing to heal.
+        let heals = !matches!(scheduled.fault, Fault::ClockJump { .. });
+        if let Some(after_ns) = heal_after_ns.filter(|_| heals) {
             self.core.push(
                 self.core.now_ns.saturating_add(after_ns),
                 Event::Heal { index },
@@ -770,14 +764,9 @@ impl<P: Protocol> Simulation<P> {
 
     fn heal_fault(&mut self, index: usize) {
         let scheduled = self.core.faults[index].clone();
-        let first = scheduled
-            .fault
-            .nodes()
-            .first()
-            .copied()
-            .unwrap_or(NodeId(0));
+        let anchor = scheduled.anchor();
         self.core
-            .trace(TraceKind::Heal, first, first, stable_hash(&scheduled));
+            .trace(TraceKind::Heal, anchor, anchor, stable_hash(&scheduled));
         tracing::info!(target: "sim", "{} {:<14} heal {:?}", SimTime(self.core.now_ns), "-", scheduled.fault);
         match &scheduled.fault {
             Fault::Partition { .. } => {
