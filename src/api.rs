@@ -51,12 +51,20 @@
 //! is ignored. Fire-and-forget requests (revoking an unused lease, deleting
 //! the lock of an operation that gave up) are sent untracked: their replies
 //! are ignored as unknown, and nothing depends on them succeeding.
+//!
+//! # Planted bugs
+//!
+//! For the bug zoo (`crate::zoo`) an API node can be told to make three
+//! classic mistakes ([`Bug`]), resolved to the flags of `ApiBugs` at
+//! construction: check the ledger with a read and record without the
+//! absent compare, charge billing before recording the key, and rebuild a
+//! replay from the current resource.
 
 use std::collections::BTreeMap;
 
 use sim::{Context, Node, NodeId, TimerId};
 
-use crate::config::{ApiSettings, Topology};
+use crate::config::{ApiSettings, Bug, Topology};
 use crate::protocol::{
     ApiOp, ApiReply, ApiRequest, ApiResponse, ControlPlane, Event, LedgerEntry, Msg, Recovery,
     RequestId, Resource, ResponseBody, Timer, Value, keys, request_id, status,
@@ -98,6 +106,19 @@ pub struct ApiNode {
     /// The last key the completer resumed: the next scan starts after it,
     /// so keys that keep failing cannot starve the others.
     completer_cursor: String,
+    /// Planted bugs, resolved once.
+    bugs: ApiBugs,
+}
+
+/// The planted bugs an API node can make (see [`Bug`]), as plain flags.
+#[derive(Clone, Copy, Debug, Default)]
+struct ApiBugs {
+    /// Read the ledger, then record the key without the absent compare.
+    ledger_check_then_act: bool,
+    /// Charge billing before recording the key.
+    side_effect_before_ledger: bool,
+    /// Answer a replay from the current resource, not the stored response.
+    stale_replay_body: bool,
 }
 
 /// The session lease that this node's ledger locks hang on.
@@ -187,6 +208,20 @@ enum Step {
     },
     Read,
     Commit(Box<Commit>),
+    /// Planted bug `ledger-check-then-act`: the ledger read before an
+    /// unconditional record.
+    CheckLedger {
+        ledger_lease: LeaseId,
+    },
+    /// Planted bug `side-effect-before-ledger`: the charge, before any
+    /// record.
+    ChargeFirst {
+        sends: u32,
+        ledger_lease: LeaseId,
+    },
+    /// Planted bug `stale-replay-body`: the resource read to rebuild a
+    /// finished key's answer.
+    ReplayRead(Box<LedgerEntry>),
 }
 
 /// A planned commit: the response to store and the resource write.
@@ -220,6 +255,12 @@ impl ApiNode {
     pub fn new(topology: Topology, settings: ApiSettings) -> Self {
         assert!(settings.keepalive_interval_ms > 0 && settings.completer_interval_ms > 0);
         assert!(settings.keepalive_interval_ms < settings.session_ttl_ms);
+        let on = |bug: Bug| settings.bugs.contains(&bug);
+        let bugs = ApiBugs {
+            ledger_check_then_act: on(Bug::LedgerCheckThenAct),
+            side_effect_before_ledger: on(Bug::SideEffectBeforeLedger),
+            stale_replay_body: on(Bug::StaleReplayBody),
+        };
         Self {
             topology,
             settings,
@@ -230,6 +271,7 @@ impl ApiNode {
             pending: BTreeMap::new(),
             completer_scanning: false,
             completer_cursor: String::new(),
+            bugs,
         }
     }
 
@@ -448,6 +490,14 @@ impl ApiNode {
     /// Feeds the reply of an operation's outstanding request to its step.
     fn advance(&mut self, ctx: &mut Ctx<'_>, id: OperationId, mut op: Operation, reply: Reply) {
         let step = std::mem::replace(&mut op.step, Step::Idle);
+        // A ledger lease granted but not yet holding a record is revoked if
+        // the operation ends here.
+        let unused_lease = match &step {
+            Step::CheckLedger { ledger_lease } | Step::ChargeFirst { ledger_lease, .. } => {
+                Some(*ledger_lease)
+            }
+            _ => None,
+        };
         let response = match (step, reply) {
             (Step::Charge { .. }, Reply::Charged { key, charge_id }) if key == op.key => {
                 return self.save_charged(ctx, id, op, charge_id);
@@ -455,15 +505,35 @@ impl ApiNode {
             (Step::Charge { sends }, Reply::TimedOut) if sends < MAX_CHARGE_SENDS => {
                 return self.charge(ctx, id, op, sends + 1);
             }
+            (Step::ChargeFirst { ledger_lease, .. }, Reply::Charged { key, charge_id })
+                if key == op.key =>
+            {
+                let recovery = Recovery::Charged { charge_id };
+                return self.record(ctx, id, op, ledger_lease, recovery);
+            }
+            (
+                Step::ChargeFirst {
+                    sends,
+                    ledger_lease,
+                },
+                Reply::TimedOut,
+            ) if sends < MAX_CHARGE_SENDS => {
+                return self.charge_first(ctx, id, op, ledger_lease, sends + 1);
+            }
             (step, Reply::Store(response)) if !matches!(response, StoreResponse::Error(_)) => {
                 (step, response)
             }
             // A timeout, a store error, or an answer that does not fit.
-            _ => return self.give_up(ctx, op, false),
+            _ => {
+                if let Some(lease) = unused_lease {
+                    self.revoke(ctx, lease);
+                }
+                return self.give_up(ctx, op, false);
+            }
         };
         match response {
             (Step::GrantLedgerLease, StoreResponse::LeaseGranted { lease, .. }) => {
-                self.record(ctx, id, op, lease)
+                self.with_ledger_lease(ctx, id, op, lease)
             }
             (
                 step,
@@ -504,14 +574,110 @@ impl ApiNode {
             Step::SaveCharged { charge_id } => self.on_save_charged(ctx, id, op, charge_id, txn),
             Step::Read => self.on_read(ctx, id, op, txn),
             Step::Commit(commit) => self.on_commit(ctx, id, op, *commit, txn),
+            Step::CheckLedger { ledger_lease } => {
+                self.on_check_ledger(ctx, id, op, ledger_lease, txn)
+            }
+            Step::ReplayRead(entry) => self.on_replay_read(ctx, op, &entry, txn),
             Step::Idle | Step::GrantLedgerLease | Step::Charge { .. } => {
+                self.give_up(ctx, op, false)
+            }
+            Step::ChargeFirst { ledger_lease, .. } => {
+                self.revoke(ctx, ledger_lease);
                 self.give_up(ctx, op, false)
             }
         }
     }
 
-    /// Phase 1: record the key as started, with my lock, if it is new.
-    fn record(&mut self, ctx: &mut Ctx<'_>, id: OperationId, op: Operation, ledger_lease: LeaseId) {
+    /// The key's ledger lease is granted: record the key. (The planted bugs
+    /// `side-effect-before-ledger` and `ledger-check-then-act` take their
+    /// own way to the record.)
+    fn with_ledger_lease(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: OperationId,
+        op: Operation,
+        ledger_lease: LeaseId,
+    ) {
+        if self.bugs.side_effect_before_ledger && matches!(op.op, ApiOp::Create { .. }) {
+            return self.charge_first(ctx, id, op, ledger_lease, 1);
+        }
+        if self.bugs.ledger_check_then_act {
+            return self.check_ledger(ctx, id, op, ledger_lease);
+        }
+        self.record(ctx, id, op, ledger_lease, Recovery::Started);
+    }
+
+    /// Planted bug `ledger-check-then-act`: look before leaping, in two
+    /// requests, so another request with the key can leap in between.
+    fn check_ledger(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: OperationId,
+        op: Operation,
+        ledger_lease: LeaseId,
+    ) {
+        let read = Txn::unconditional(vec![
+            Op::Get {
+                key: keys::ledger(&op.key),
+            },
+            Op::Get {
+                key: keys::lock(&op.key),
+            },
+        ]);
+        let step = Step::CheckLedger { ledger_lease };
+        self.await_store(ctx, id, op, step, StoreRequest::Txn(read));
+    }
+
+    fn on_check_ledger(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: OperationId,
+        op: Operation,
+        ledger_lease: LeaseId,
+        txn: TxnOutcome,
+    ) {
+        let mut results = txn.results.into_iter();
+        let (Some(OpResult::Got(ledger)), Some(OpResult::Got(lock))) =
+            (results.next(), results.next())
+        else {
+            unreachable!("a ledger check reads two keys");
+        };
+        if ledger.is_none() {
+            // Absent when read; the record below no longer compares that.
+            return self.record(ctx, id, op, ledger_lease, Recovery::Started);
+        }
+        self.revoke(ctx, ledger_lease);
+        self.on_existing(ctx, id, op, ledger, lock);
+    }
+
+    /// Planted bug `side-effect-before-ledger`: charge, then record the key
+    /// as already charged.
+    fn charge_first(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: OperationId,
+        op: Operation,
+        ledger_lease: LeaseId,
+        sends: u32,
+    ) {
+        assert!((1..=MAX_CHARGE_SENDS).contains(&sends));
+        let step = Step::ChargeFirst {
+            sends,
+            ledger_lease,
+        };
+        self.send_charge(ctx, id, op, step);
+    }
+
+    /// Phase 1: record the key at `recovery` (`Started`), with my lock, if
+    /// it is new.
+    fn record(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: OperationId,
+        op: Operation,
+        ledger_lease: LeaseId,
+        recovery: Recovery,
+    ) {
         let Some(session) = self.session.lease else {
             self.revoke(ctx, ledger_lease);
             return self.give_up(ctx, op, false);
@@ -524,14 +690,21 @@ impl ApiNode {
             fingerprint: op.fingerprint,
             op: op.op.clone(),
             resource_id,
-            recovery: Recovery::Started,
+            recovery,
             ttl_ms: self.settings.idempotency_ttl_ms,
         };
         let (ledger_key, lock_key) = (keys::ledger(&op.key), keys::lock(&op.key));
+        let absent = Compare::Absent {
+            key: ledger_key.clone(),
+        };
         let txn = Txn {
-            compares: vec![Compare::Absent {
-                key: ledger_key.clone(),
-            }],
+            // The planted `ledger-check-then-act` bug checked in a read
+            // before, and writes whatever happened since.
+            compares: if self.bugs.ledger_check_then_act {
+                vec![]
+            } else {
+                vec![absent]
+            },
             success: vec![
                 put(
                     &ledger_key,
@@ -616,6 +789,9 @@ impl ApiNode {
             return self.reply(ctx, op.client, response, false);
         }
         if let Recovery::Finished { response } = &entry.recovery {
+            if self.bugs.stale_replay_body {
+                return self.read_for_replay(ctx, id, op, entry.clone());
+            }
             return self.replay(ctx, op, response.clone());
         }
         let abandoned = match &lock {
@@ -717,8 +893,13 @@ impl ApiNode {
     }
 
     /// The foreign side effect: billing deduplicates on the key.
-    fn charge(&mut self, ctx: &mut Ctx<'_>, id: OperationId, mut op: Operation, sends: u32) {
+    fn charge(&mut self, ctx: &mut Ctx<'_>, id: OperationId, op: Operation, sends: u32) {
         assert!((1..=MAX_CHARGE_SENDS).contains(&sends));
+        self.send_charge(ctx, id, op, Step::Charge { sends });
+    }
+
+    /// Sends the charge of `op`, which waits for billing in `step`.
+    fn send_charge(&mut self, ctx: &mut Ctx<'_>, id: OperationId, mut op: Operation, step: Step) {
         let request_id = self.new_request_id(ctx);
         let charge = Msg::Charge {
             request_id,
@@ -726,9 +907,39 @@ impl ApiNode {
             amount_cents: self.settings.charge_cents,
         };
         ctx.send(self.topology.billing, charge);
-        op.step = Step::Charge { sends };
+        op.step = step;
         self.track(ctx, request_id, Purpose::Operation(id));
         self.operations.insert(id, op);
+    }
+
+    /// Planted bug `stale-replay-body`: instead of the stored response, a
+    /// replay answers with the resource as it is now.
+    fn read_for_replay(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: OperationId,
+        op: Operation,
+        entry: LedgerEntry,
+    ) {
+        let read = Txn::unconditional(vec![Op::Get {
+            key: keys::resource(&entry.resource_id),
+        }]);
+        let step = Step::ReplayRead(Box::new(entry));
+        self.await_store(ctx, id, op, step, StoreRequest::Txn(read));
+    }
+
+    fn on_replay_read(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        op: Operation,
+        entry: &LedgerEntry,
+        txn: TxnOutcome,
+    ) {
+        let [OpResult::Got(found)] = &txn.results[..] else {
+            unreachable!("a replay read gets one key");
+        };
+        let response = recomputed_response(entry, found.as_ref());
+        self.replay(ctx, op, response);
     }
 
     /// Saves the recovery point `Charged`, so a takeover skips the charge.
@@ -1150,6 +1361,26 @@ fn is_finished(ledger: &Kv) -> bool {
     )
 }
 
+/// What the planted `stale-replay-body` bug answers for a finished key: the
+/// stored status with the resource as `found` now (404 if it is gone). A
+/// delete's answer names only the id, so it comes out unchanged.
+fn recomputed_response(entry: &LedgerEntry, found: Option<&Kv>) -> ApiResponse {
+    let Recovery::Finished { response: stored } = &entry.recovery else {
+        unreachable!("only a finished key is replayed");
+    };
+    match (&entry.op, found.map(|kv| &kv.value)) {
+        (ApiOp::Delete { .. }, _) => stored.clone(),
+        (_, Some(Value::Resource(current))) => ApiResponse {
+            status: stored.status,
+            body: ResponseBody::Resource(current.clone()),
+        },
+        _ => error(
+            status::NOT_FOUND,
+            &format!("resource {} not found", entry.resource_id),
+        ),
+    }
+}
+
 /// Plans the commit of an update or delete from the resource as found:
 /// absent gives a stored 404. `None` when the entry is not a change.
 fn plan_change(entry: &LedgerEntry, found: Option<&Kv>, attempt: u32) -> Option<Commit> {
@@ -1269,6 +1500,24 @@ mod tests {
                 replies: Vec::new(),
                 next_client_request: 0,
             }
+        }
+
+        /// Both API nodes with `bugs` planted, started.
+        fn planted(bugs: &[Bug]) -> Self {
+            let mut cluster = Self::unstarted();
+            let settings = ApiSettings {
+                bugs: bugs.iter().copied().collect(),
+                ..settings()
+            };
+            let node =
+                |settings: &ApiSettings| Box::new(ApiNode::new(topology(), settings.clone()));
+            cluster.apis = vec![
+                Harness::new(2, 5, API_A, node(&settings)),
+                Harness::new(3, 5, API_B, node(&settings)),
+            ];
+            cluster.start(API_A);
+            cluster.start(API_B);
+            cluster
         }
 
         /// Both API nodes started, with their sessions granted.
@@ -1626,6 +1875,55 @@ mod tests {
         assert_eq!(cluster.count(is_committed), 1);
         assert_eq!(cluster.count(is_charge_executed), 1);
         assert_eq!(cluster.resources().len(), 1);
+    }
+
+    #[test]
+    fn with_the_check_then_act_bug_a_late_record_restarts_a_finished_key() {
+        let mut cluster = Cluster::planted(&[Bug::LedgerCheckThenAct]);
+        // B has read "absent"; its record is slow to reach the store.
+        cluster.hold = Box::new(|from, to, message| {
+            from == API_B
+                && to == STORE
+                && matches!(message, Msg::StoreRequest { request: StoreRequest::Txn(txn), .. }
+                    if txn.compares.is_empty()
+                        && txn.success.iter().any(|op| matches!(op, Op::Put { key, .. } if key.starts_with(keys::LEDGER))))
+        });
+        let late = cluster.send(API_B, Some("k"), create("a"));
+        assert!(cluster.replies_to(late).is_empty());
+        let first = cluster.call(API_A, "k", create("a"));
+        assert_eq!(first.response.status, status::CREATED);
+        cluster.release_all();
+        let second = cluster.only_reply(late);
+        assert_eq!(second.response.status, status::CREATED);
+        assert_ne!(second.response, first.response, "two resources for one key");
+        assert_eq!(cluster.count(is_committed), 2);
+        assert_eq!(cluster.resources().len(), 2);
+    }
+
+    #[test]
+    fn with_the_side_effect_first_bug_a_create_refused_422_was_charged() {
+        let mut cluster = Cluster::planted(&[Bug::SideEffectBeforeLedger]);
+        let id = created_resource(&cluster.call(API_A, "c", create("a"))).id;
+        let update = ApiOp::Update { id, spec: spec(2) };
+        cluster.call(API_A, "u", update);
+        let reused = cluster.call(API_B, "u", create("b"));
+        assert_eq!(reused.response.status, status::UNPROCESSABLE);
+        let charged_u = |e: &Event| matches!(e, Event::ChargeExecuted { key, .. } if key == "u");
+        assert_eq!(cluster.count(charged_u), 1, "money taken for a 422");
+        assert_eq!(cluster.resources().len(), 1);
+    }
+
+    #[test]
+    fn with_the_stale_replay_bug_a_replay_after_an_update_answers_the_new_resource() {
+        let mut cluster = Cluster::planted(&[Bug::StaleReplayBody]);
+        let first = cluster.call(API_A, "c", create("a"));
+        let id = created_resource(&first).id;
+        cluster.call(API_B, "u", ApiOp::Update { id, spec: spec(3) });
+        let again = cluster.call(API_B, "c", create("a"));
+        assert!(again.replayed);
+        assert_eq!(again.response.status, first.response.status);
+        assert_eq!(created_resource(&again).generation, 2);
+        assert_ne!(again.response, first.response);
     }
 
     #[test]

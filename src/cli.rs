@@ -7,15 +7,19 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::artifact::{Artifact, code_version};
+use crate::config::Bug;
 use crate::report;
 use crate::scenario::{Scenario, list_scenarios};
 use crate::sweep::{Outcome, SweepOptions, run_guarded, sweep};
 use crate::world::{RunOptions, RunResult};
+use crate::zoo;
 
 /// Exit code for bad input (an unreadable scenario, a bad flag).
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code when writing results failed.
 pub const EXIT_IO: u8 = 1;
+/// Exit code of the bug zoo when a planted bug went uncaught.
+pub const EXIT_ZOO_MISSED: u8 = 8;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -25,7 +29,9 @@ Exit codes:
   3  safety violation: an `always` property failed
   4  liveness failure: an `eventually` property failed, or the run hit a limit
   5  crash: the system under test panicked
-  6  nondeterminism: the same seed gave two different traces";
+  6  nondeterminism: the same seed gave two different traces
+  7  cost over budget: a `cost.*` measurement exceeded its budget (nothing unsafe happened)
+  8  the bug zoo (`sweep --bug all`): a planted bug was not caught by its expected property";
 
 /// Deterministic simulation testing of a cloud control plane.
 #[derive(Parser, Debug)]
@@ -75,12 +81,20 @@ struct SimulateArgs {
     /// runs part, if they do.
     #[arg(long)]
     check_determinism: bool,
+    /// Plant a bug (repeat the flag for several), added to the scenario's
+    /// own `bugs`: ledger-check-then-act, side-effect-before-ledger,
+    /// no-fencing, lease-no-drift-margin, lease-on-wall-clock,
+    /// act-after-renew-failure, edge-triggered, no-workqueue-dedup,
+    /// stale-replay-body, modulo-sharding.
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
 }
 
 #[derive(Args, Debug)]
 struct SweepArgs {
-    /// Scenario names or paths; repeat the flag, or `all` for every scenario.
-    #[arg(long, default_value = "baseline")]
+    /// Scenario names or paths; repeat the flag, or `all` for every
+    /// scenario [default: baseline].
+    #[arg(long)]
     scenario: Vec<String>,
     /// Seeds as START..END (END exclusive), e.g. 0..1000.
     #[arg(long, value_parser = parse_seed_range)]
@@ -104,6 +118,13 @@ struct SweepArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Plant a bug in every scenario swept (repeat for several; see
+    /// `simulate --help` for the names). `--bug all` runs the bug zoo
+    /// instead: each bug alone in the scenario written to expose it, seeds
+    /// in order until the first failure, shrunk; prints a table and writes
+    /// the reproducers to OUT/zoo/.
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -158,6 +179,21 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     Ok((index, count))
 }
 
+/// The bugs named on the command line; `Ok(None)` for `all` (the zoo).
+fn parse_bugs(names: &[String]) -> Result<Option<Vec<Bug>>, String> {
+    if names.iter().any(|name| name == "all") {
+        if names.len() > 1 {
+            return Err("--bug all runs the whole zoo: give it alone".to_string());
+        }
+        return Ok(None);
+    }
+    names
+        .iter()
+        .map(|name| Bug::from_name(name))
+        .collect::<Result<Vec<Bug>, String>>()
+        .map(Some)
+}
+
 fn bad_input(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(EXIT_BAD_INPUT)
@@ -196,10 +232,22 @@ fn exit_for(result: &RunResult) -> ExitCode {
 }
 
 fn simulate(args: SimulateArgs) -> ExitCode {
-    let scenario = match Scenario::load(&args.scenario) {
+    let mut scenario = match Scenario::load(&args.scenario) {
         Ok(scenario) => scenario,
         Err(error) => return bad_input(error),
     };
+    match parse_bugs(&args.bugs) {
+        Ok(Some(bugs)) => bugs.into_iter().for_each(|bug| scenario.plant(bug)),
+        Ok(None) => {
+            return bad_input("--bug all is the zoo, a sweep: `sweep --bug all --seeds 0..1000`");
+        }
+        Err(error) => return bad_input(error),
+    }
+    let bug_flags: String = args
+        .bugs
+        .iter()
+        .map(|bug| format!(" --bug {bug}"))
+        .collect();
     if args.trace {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("sim=debug"));
@@ -224,7 +272,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         Err(message) => {
             eprintln!("crash: the system under test panicked: {message}");
             eprintln!(
-                "rerun: cargo run --release -- simulate --scenario {} --seed {}",
+                "rerun: cargo run --release -- simulate --scenario {} --seed {}{bug_flags}",
                 args.scenario, args.seed
             );
             return ExitCode::from(Outcome::Crash.exit_code() as u8);
@@ -260,7 +308,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         }
     }
     let command = format!(
-        "cargo run --release -- simulate --scenario {} --seed {}",
+        "cargo run --release -- simulate --scenario {} --seed {}{bug_flags}",
         args.scenario, args.seed
     );
     if args.json {
@@ -272,7 +320,17 @@ fn simulate(args: SimulateArgs) -> ExitCode {
 }
 
 fn run_sweep(args: SweepArgs) -> ExitCode {
-    let names: Vec<String> = if args.scenario.iter().any(|name| name == "all") {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let planted = match parse_bugs(&args.bugs) {
+        Ok(Some(bugs)) => bugs,
+        Ok(None) => return run_zoo(&args, jobs),
+        Err(error) => return bad_input(error),
+    };
+    let names: Vec<String> = if args.scenario.is_empty() {
+        vec!["baseline".to_string()]
+    } else if args.scenario.iter().any(|name| name == "all") {
         list_scenarios()
     } else {
         args.scenario.clone()
@@ -280,13 +338,13 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     let mut scenarios = Vec::new();
     for name in &names {
         match Scenario::load(name) {
-            Ok(scenario) => scenarios.push(scenario),
+            Ok(mut scenario) => {
+                planted.iter().for_each(|&bug| scenario.plant(bug));
+                scenarios.push(scenario);
+            }
             Err(error) => return bad_input(error),
         }
     }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let options = SweepOptions {
         scenarios,
         seeds: args.seeds.clone(),
@@ -310,7 +368,13 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
             serde_json::to_string_pretty(&summary).expect("summary serializes")
         );
     } else {
-        print!("{}", report::sweep_summary(&summary, &names, &args.out));
+        // A planted bug's failures must not read as the scenario's own.
+        let planted: String = planted.iter().map(|bug| format!(" --bug {bug}")).collect();
+        let titles: Vec<String> = names
+            .iter()
+            .map(|name| format!("{name}{planted}"))
+            .collect();
+        print!("{}", report::sweep_summary(&summary, &titles, &args.out));
     }
     let worst = results
         .iter()
@@ -318,6 +382,79 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
         .max()
         .unwrap_or(Outcome::Pass);
     ExitCode::from(worst.exit_code() as u8)
+}
+
+/// `sweep --bug all`: the bug zoo. Exits 0 when every bug was caught by
+/// its expected property with a 1-minimal reproducer.
+fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
+    if !args.scenario.is_empty() || args.shard.is_some() || args.resume || args.check_determinism {
+        return bad_input(
+            "--bug all sweeps each bug in its own scenario, from the first seed: \
+             it takes --seeds, --jobs, --out and --json only",
+        );
+    }
+    let dir = args.out.join("zoo");
+    if let Err(error) = std::fs::create_dir_all(&dir) {
+        eprintln!("error: {}: cannot create: {error}", dir.display());
+        return ExitCode::from(EXIT_IO);
+    }
+    let bugs = Bug::all();
+    let mut write_error = None;
+    crate::sweep::capture_panics();
+    let rows = zoo::run(&bugs, args.seeds.clone(), jobs, |row| {
+        let line = zoo::ZooLine::from(row);
+        match (&line.fired, line.seeds_to_failure) {
+            (Some(fired), Some(seeds)) => {
+                eprintln!("zoo: {}: `{fired}` after {seeds} seeds", line.bug)
+            }
+            _ => eprintln!("zoo: {}: not caught", line.bug),
+        }
+        if let Some(catch) = &row.caught {
+            let found = dir.join(format!("{}.json", line.bug));
+            let mut written = catch.artifact.write(&found);
+            if let (Ok(()), Some(shrunk)) = (&written, &catch.shrunk) {
+                written = shrunk
+                    .artifact
+                    .write(&dir.join(format!("{}.min.json", line.bug)));
+            }
+            if let Err(error) = written {
+                write_error.get_or_insert(error);
+            }
+        }
+    });
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(error) => return bad_input(error),
+    };
+    if let Some(error) = write_error {
+        eprintln!("error: {error}");
+        return ExitCode::from(EXIT_IO);
+    }
+    if args.json {
+        let lines: Vec<zoo::ZooLine> = rows.iter().map(zoo::ZooLine::from).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&lines).expect("zoo lines serialize")
+        );
+    } else {
+        println!(
+            "# Bug zoo: {} bugs, seeds {}..{}\n",
+            rows.len(),
+            args.seeds.start,
+            args.seeds.end
+        );
+        print!("{}", zoo::markdown(&rows));
+        println!(
+            "\nReproducers: {}/BUG.min.json (replay one with `cargo run --release -- replay FILE`)\n",
+            dir.display()
+        );
+        print!("{}", zoo::lessons(&bugs));
+    }
+    if rows.iter().all(zoo::ZooRow::caught_as_expected) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_ZOO_MISSED)
+    }
 }
 
 fn replay(args: ReplayArgs) -> ExitCode {

@@ -1,10 +1,205 @@
 //! Who is who (the topology) and each node kind's settings, with their
 //! defaults documented in one place. Scenarios override these.
 
+use std::collections::BTreeSet;
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use sim::NodeId;
 
 use crate::store::StoreLimits;
+
+/// A planted bug: a classic control-plane mistake that a node can be told
+/// to make, so that a sweep proves the checkers catch it (the bug zoo, see
+/// `crate::zoo`). Every bug is off unless a scenario's `bugs = [...]` or the
+/// command line's `--bug NAME` turns it on. Each node resolves the set to
+/// plain `bool` fields when it is built, so a bug that is off costs one
+/// predictable branch and changes nothing in the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    /// The API reads the ledger, then writes the key without comparing
+    /// that it is still absent.
+    LedgerCheckThenAct,
+    /// The API charges billing before the key is recorded in the ledger.
+    SideEffectBeforeLedger,
+    /// Workers ignore fencing tokens.
+    NoFencing,
+    /// A lease holder trusts its lease for the full TTL from when the reply
+    /// arrived.
+    LeaseNoDriftMargin,
+    /// A lease holder measures its lease on the wall clock.
+    LeaseOnWallClock,
+    /// A lease holder keeps acting after failed renewals until the store
+    /// says the lease is gone.
+    ActAfterRenewFailure,
+    /// Controllers reconcile only on change notifications: no periodic
+    /// resync, no requeue of a failed pass.
+    EdgeTriggered,
+    /// The work queue hands out a key that is already being processed.
+    NoWorkqueueDedup,
+    /// A replay recomputes the response from the current resource instead
+    /// of returning the stored one.
+    StaleReplayBody,
+    /// Shards go to controllers by hash mod n over the live members instead
+    /// of rendezvous hashing.
+    ModuloSharding,
+}
+
+impl Bug {
+    /// Every bug, in the zoo's order.
+    pub fn all() -> [Bug; 10] {
+        [
+            Bug::LedgerCheckThenAct,
+            Bug::SideEffectBeforeLedger,
+            Bug::NoFencing,
+            Bug::LeaseNoDriftMargin,
+            Bug::LeaseOnWallClock,
+            Bug::ActAfterRenewFailure,
+            Bug::EdgeTriggered,
+            Bug::NoWorkqueueDedup,
+            Bug::StaleReplayBody,
+            Bug::ModuloSharding,
+        ]
+    }
+
+    /// The kebab-case name used in scenario files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::LedgerCheckThenAct => "ledger-check-then-act",
+            Bug::SideEffectBeforeLedger => "side-effect-before-ledger",
+            Bug::NoFencing => "no-fencing",
+            Bug::LeaseNoDriftMargin => "lease-no-drift-margin",
+            Bug::LeaseOnWallClock => "lease-on-wall-clock",
+            Bug::ActAfterRenewFailure => "act-after-renew-failure",
+            Bug::EdgeTriggered => "edge-triggered",
+            Bug::NoWorkqueueDedup => "no-workqueue-dedup",
+            Bug::StaleReplayBody => "stale-replay-body",
+            Bug::ModuloSharding => "modulo-sharding",
+        }
+    }
+
+    /// The bug of a name; the error lists every allowed name.
+    pub fn from_name(name: &str) -> Result<Bug, String> {
+        Bug::all()
+            .into_iter()
+            .find(|bug| bug.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Bug::all().iter().map(|bug| bug.name()).collect();
+                format!(
+                    "unknown bug `{name}`: allowed {} (or `all` for the zoo)",
+                    names.join(", ")
+                )
+            })
+    }
+
+    /// What goes wrong when the bug is on, in one sentence.
+    pub fn what_goes_wrong(self) -> &'static str {
+        match self {
+            Bug::LedgerCheckThenAct => {
+                "Two requests with one key both read \"absent\" and both write, so a \
+                 late one restarts a finished key and creates a second resource."
+            }
+            Bug::SideEffectBeforeLedger => {
+                "Billing is charged before anything is recorded, so a request that \
+                 is then refused (a key reused for another request: 422) or whose \
+                 node dies keeps the money and creates nothing."
+            }
+            Bug::NoFencing => {
+                "A worker runs whatever reaches it, so an action a dead holder sent \
+                 long ago lands after the new holder acted and starts a second \
+                 instance."
+            }
+            Bug::LeaseNoDriftMargin => {
+                "The holder counts the full TTL from the reply, while the store \
+                 counted it from the request on a clock that may run faster, so both \
+                 the old and the new holder believe they lead for a while."
+            }
+            Bug::LeaseOnWallClock => {
+                "An NTP step back moves the holder's deadline forward by the step, \
+                 so it goes on acting long after the store expired its lease."
+            }
+            Bug::ActAfterRenewFailure => {
+                "A holder cut off from the store never hears that its lease expired \
+                 and acts alongside its successor until the partition heals."
+            }
+            Bug::EdgeTriggered => {
+                "One lost notification, or one failed pass, leaves a resource \
+                 unconverged for good: nothing ever looks at it again."
+            }
+            Bug::NoWorkqueueDedup => {
+                "Two passes of one key run at once; each observes before the other's \
+                 start lands, and both start the same instance."
+            }
+            Bug::StaleReplayBody => {
+                "A retry after the resource changed gets today's resource instead of \
+                 the answer the first request got."
+            }
+            Bug::ModuloSharding => {
+                "A join or a leave reassigns almost every shard instead of about \
+                 1/(n+1) of them: a storm of lease handoffs, each a pause in \
+                 reconciliation."
+            }
+        }
+    }
+
+    /// Why the correct pattern exists: the lesson the bug teaches.
+    pub fn lesson(self) -> &'static str {
+        match self {
+            Bug::LedgerCheckThenAct => {
+                "Record an idempotency key with a compare-and-set (create only if \
+                 absent), because a read followed by a write is a race that \
+                 retries, duplicated sends and slow nodes will win."
+            }
+            Bug::SideEffectBeforeLedger => {
+                "Record the key before any foreign side effect, so every charge has \
+                 a ledger entry that a retry or the completer can finish from."
+            }
+            Bug::NoFencing => {
+                "Leases only say who should act; a fencing token checked where the \
+                 effect happens is what stops a delayed message from a former \
+                 holder."
+            }
+            Bug::LeaseNoDriftMargin => {
+                "Count a lease from when the request was sent and shrink it by the \
+                 largest drift the clocks may have, because the store's clock and \
+                 yours do not agree."
+            }
+            Bug::LeaseOnWallClock => {
+                "Measure durations on a monotonic clock: wall clocks are stepped by \
+                 NTP and operators, in both directions."
+            }
+            Bug::ActAfterRenewFailure => {
+                "Silence is not consent: stop acting when the lease could have \
+                 expired, whether or not anyone told you so."
+            }
+            Bug::EdgeTriggered => {
+                "Reconcile on levels, not edges: notifications are hints that may be \
+                 lost, so a periodic resync and a requeue on failure must repair \
+                 what they miss."
+            }
+            Bug::NoWorkqueueDedup => {
+                "A work queue must never hand out a key that is being processed \
+                 (client-go marks it dirty and queues it again when the pass ends), \
+                 because a reconciler's read-diff-act is not atomic."
+            }
+            Bug::StaleReplayBody => {
+                "Store the first response with the key and replay it byte for byte: \
+                 an idempotent retry must get the same answer, not a new one."
+            }
+            Bug::ModuloSharding => {
+                "Use rendezvous (or consistent) hashing, which moves only the shards \
+                 a joining or leaving member wins or held."
+            }
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Node ids by role. Every node learns the topology at construction.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -57,6 +252,9 @@ pub struct ApiSettings {
     pub idempotency_ttl_ms: u64,
     /// What a create costs.
     pub charge_cents: u64,
+    /// Planted bugs, from the scenario's `bugs` (never from `[api]`).
+    #[serde(skip)]
+    pub bugs: BTreeSet<Bug>,
 }
 
 impl Default for ApiSettings {
@@ -68,6 +266,7 @@ impl Default for ApiSettings {
             completer_interval_ms: 1_000,
             idempotency_ttl_ms: 24 * 3_600 * 1_000,
             charge_cents: 100,
+            bugs: BTreeSet::new(),
         }
     }
 }
@@ -100,6 +299,9 @@ pub struct ControllerSettings {
     pub backoff_cap_ms: u64,
     /// Keys processed at once.
     pub max_concurrent_reconciles: u32,
+    /// Planted bugs, from the scenario's `bugs` (never from `[controller]`).
+    #[serde(skip)]
+    pub bugs: BTreeSet<Bug>,
 }
 
 impl Default for ControllerSettings {
@@ -116,6 +318,7 @@ impl Default for ControllerSettings {
             backoff_base_ms: 50,
             backoff_cap_ms: 2_000,
             max_concurrent_reconciles: 4,
+            bugs: BTreeSet::new(),
         }
     }
 }
@@ -136,6 +339,16 @@ impl ControllerSettings {
         ttl.saturating_sub(drift_ms)
             .saturating_sub(self.lease_margin_ms)
     }
+}
+
+/// Settings of workers. They have nothing to tune; the struct carries the
+/// planted bugs like every other node kind's settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    /// Planted bugs, from the scenario's `bugs`.
+    #[serde(skip)]
+    pub bugs: BTreeSet<Bug>,
 }
 
 /// Settings of clients (the workload).
@@ -198,6 +411,8 @@ pub struct Settings {
     pub api: ApiSettings,
     /// Controllers.
     pub controller: ControllerSettings,
+    /// Workers.
+    pub worker: WorkerSettings,
     /// Clients.
     pub client: ClientSettings,
 }

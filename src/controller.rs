@@ -106,17 +106,27 @@
 //! The node keeps nothing durable: request and action ids carry the
 //! incarnation, so a restarted controller starts from scratch and reclaims
 //! its shards by adoption.
+//!
+//! # Planted bugs
+//!
+//! For the bug zoo (`crate::zoo`) the controller can be told to make six
+//! classic mistakes ([`Bug`]), each resolved to a flag of `ControllerBugs`
+//! at construction and marked "planted bug" where it bends the code above:
+//! validity from the reply with the full TTL, validity on the wall clock,
+//! trusting the session until the store denies it, no resync or failure
+//! requeue, a work queue that hands out a key being processed, and shards
+//! by hash mod n.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use sim::{Context, MILLISECOND_NS, Node, NodeId, TimerId};
 
-use crate::config::{ControllerSettings, Topology};
+use crate::config::{Bug, ControllerSettings, Topology};
 use crate::protocol::{
     Action, ActionId, ActionKind, ActionOutcome, BeliefEnd, ControlPlane, Event, Instance,
     LeaseName, Msg, RequestId, Status, Timer, Value, keys, request_id,
 };
-use crate::shard::{ShardId, rendezvous_owner, shard_of};
+use crate::shard::{ShardId, modulo_owner, rendezvous_owner, shard_of};
 use crate::store::{
     Compare, KeyValue, LeaseId, Op, OpResult, StoreError, StoreRequest, StoreResponse, Txn,
 };
@@ -147,7 +157,8 @@ pub struct ControllerNode {
     attempt_counter: u64,
     pending: BTreeMap<RequestId, Pending>,
     session: Option<Session>,
-    /// Monotonic time until which the session lease surely lives.
+    /// Time on the lease clock (the monotonic clock) until which the
+    /// session lease surely lives.
     valid_until_ns: u64,
     validity_timer: Option<TimerId>,
     /// Leases believed held, with their tokens.
@@ -155,16 +166,55 @@ pub struct ControllerNode {
     /// Per believed shard: fence progress and outstanding actions.
     shards: BTreeMap<ShardId, ShardWork>,
     queue: WorkQueue,
-    /// The pass of every key being processed.
-    passes: BTreeMap<String, Pass>,
+    /// The pass of every key being processed, by key and attempt: the
+    /// queue hands a key to one pass at a time, so the attempt is only
+    /// there to tell passes apart when the planted `no-workqueue-dedup`
+    /// bug breaks that.
+    passes: BTreeMap<(String, u64), Pass>,
     /// The one pending `Timer::Requeue` per key.
     requeues: BTreeMap<String, TimerId>,
+    /// The membership last read (sorted), to record only changes.
+    last_members: Option<Vec<NodeId>>,
+    /// Planted bugs, resolved once.
+    bugs: ControllerBugs,
+}
+
+/// The planted bugs a controller can make (see [`Bug`]), as plain flags.
+#[derive(Clone, Copy, Debug, Default)]
+struct ControllerBugs {
+    /// Validity runs the full TTL from when the reply arrived.
+    lease_no_drift_margin: bool,
+    /// Validity is measured on the wall clock.
+    lease_on_wall_clock: bool,
+    /// Validity never runs out: only the store saying so ends the lease.
+    act_after_renew_failure: bool,
+    /// No periodic resync and no requeue of a failed pass.
+    edge_triggered: bool,
+    /// Shards go to members by hash mod n.
+    modulo_sharding: bool,
+    /// The work queue hands out a key that is being processed.
+    no_workqueue_dedup: bool,
+}
+
+impl ControllerBugs {
+    fn of(settings: &ControllerSettings) -> Self {
+        let on = |bug: Bug| settings.bugs.contains(&bug);
+        Self {
+            lease_no_drift_margin: on(Bug::LeaseNoDriftMargin),
+            lease_on_wall_clock: on(Bug::LeaseOnWallClock),
+            act_after_renew_failure: on(Bug::ActAfterRenewFailure),
+            edge_triggered: on(Bug::EdgeTriggered),
+            modulo_sharding: on(Bug::ModuloSharding),
+            no_workqueue_dedup: on(Bug::NoWorkqueueDedup),
+        }
+    }
 }
 
 /// A request in flight.
 #[derive(Debug)]
 struct Pending {
     to: NodeId,
+    /// On the lease clock: a keep-alive's reply extends validity from here.
     sent_at_ns: u64,
     timer: TimerId,
     purpose: Purpose,
@@ -325,6 +375,7 @@ impl ControllerNode {
     /// the store and the workers, `settings` its intervals and limits.
     pub fn new(topology: Topology, settings: ControllerSettings) -> Self {
         assert!(settings.shard_count > 0, "a controller needs shards");
+        let bugs = ControllerBugs::of(&settings);
         Self {
             topology,
             settings,
@@ -337,9 +388,14 @@ impl ControllerNode {
             validity_timer: None,
             beliefs: BTreeMap::new(),
             shards: BTreeMap::new(),
-            queue: WorkQueue::default(),
+            queue: WorkQueue {
+                hand_out_processing: bugs.no_workqueue_dedup,
+                ..WorkQueue::default()
+            },
             passes: BTreeMap::new(),
             requeues: BTreeMap::new(),
+            last_members: None,
+            bugs,
         }
     }
 }
@@ -499,6 +555,7 @@ impl ControllerNode {
         let Some(read) = parse_membership(response) else {
             return;
         };
+        self.observe_membership(ctx, &read);
         let me = ctx.id();
         if !read.members.contains(&me) {
             // My member key is gone, so my session probably is too (the
@@ -511,12 +568,31 @@ impl ControllerNode {
             return;
         }
         for shard in (0..self.settings.shard_count).map(ShardId) {
-            let wanted = rendezvous_owner(shard, &read.members) == Some(me);
+            let owner = if self.bugs.modulo_sharding {
+                modulo_owner(shard, &read.members)
+            } else {
+                rendezvous_owner(shard, &read.members)
+            };
+            let wanted = owner == Some(me);
             let stored = read.shard_keys.get(&keys::shard(shard));
             self.settle_lease(ctx, LeaseName::Shard(shard), wanted, stored, read.revision);
         }
         let leader = read.leader.as_ref();
         self.settle_lease(ctx, LeaseName::Leader, true, leader, read.revision);
+    }
+
+    /// Records a membership that differs from the last one read.
+    fn observe_membership(&mut self, ctx: &mut Ctx<'_>, read: &Membership) {
+        let mut members = read.members.clone();
+        members.sort_unstable();
+        if self.last_members.as_ref() == Some(&members) {
+            return;
+        }
+        ctx.record(Event::MembershipObserved {
+            members: members.clone(),
+            revision: read.revision,
+        });
+        self.last_members = Some(members);
     }
 
     fn handle_claimed(
@@ -651,7 +727,7 @@ impl ControllerNode {
             return self.fail_pass(ctx, &resource, attempt);
         };
         if !self.may_act(ctx, shard, token) {
-            return self.abandon_pass(&resource);
+            return self.abandon_pass(&resource, attempt);
         }
         let workers = self.topology.workers.clone();
         let pass = self.pass_mut(&resource, attempt).expect("the pass is live");
@@ -676,7 +752,7 @@ impl ControllerNode {
             });
         }
         if workers.is_empty() {
-            self.plan_pass(ctx, resource);
+            self.plan_pass(ctx, resource, attempt);
         }
     }
 
@@ -707,7 +783,7 @@ impl ControllerNode {
         }
         instances.extend(found.into_iter().filter(|i| i.resource == resource));
         if waiting.is_empty() {
-            self.plan_pass(ctx, resource);
+            self.plan_pass(ctx, resource, attempt);
         }
     }
 
@@ -759,7 +835,7 @@ impl ControllerNode {
         };
         waiting.remove(&action);
         if waiting.is_empty() {
-            self.finish_pass(ctx, resource, Outcome::Progressed);
+            self.finish_pass(ctx, resource, attempt, Outcome::Progressed);
         }
     }
 
@@ -791,14 +867,14 @@ impl ControllerNode {
                 revision,
             };
             ctx.record(written);
-            return self.finish_pass(ctx, resource, Outcome::Converged);
+            return self.finish_pass(ctx, resource, attempt, Outcome::Converged);
         }
         let me = ctx.id();
         let still_mine = matches!(results.first(), Some(OpResult::Got(Some(kv)))
             if kv.mod_revision == token && holder(&kv.value) == Some(me));
         if still_mine {
             // The resource changed since it was read: look again.
-            self.finish_pass(ctx, resource, Outcome::Progressed);
+            self.finish_pass(ctx, resource, attempt, Outcome::Progressed);
         } else {
             // The store says the shard key moved on without me.
             self.end_shard_belief(ctx, shard, token, BeliefEnd::Lost);
@@ -855,6 +931,10 @@ impl ControllerNode {
         ctx.set_timer(interval_ns(self.settings.resync_interval_ms), Timer::Resync);
         // The store forgets watches when it restarts.
         self.watch(ctx);
+        if self.bugs.edge_triggered {
+            // Planted bug: trust the notifications, skip the level pass.
+            return;
+        }
         self.list_resources(ctx);
         let fenced: Vec<(ShardId, u64)> = self
             .shards
@@ -892,19 +972,36 @@ impl ControllerNode {
         self.session.as_ref().map(|session| session.lease)
     }
 
+    /// The clock leases are measured on: the monotonic clock, which only
+    /// drifts. (The planted `lease-on-wall-clock` bug reads the wall clock,
+    /// which also jumps.)
+    fn lease_clock_ns(&self, ctx: &Ctx<'_>) -> u64 {
+        if self.bugs.lease_on_wall_clock {
+            ctx.wall_ns()
+        } else {
+            ctx.mono_ns()
+        }
+    }
+
     /// Whether the session lease surely still lives at the store.
     fn valid(&self, ctx: &Ctx<'_>) -> bool {
-        self.session.is_some() && ctx.mono_ns() < self.valid_until_ns
+        // The planted `act-after-renew-failure` bug trusts the session until
+        // the store says it is gone, however long renewals have failed.
+        let in_time =
+            self.bugs.act_after_renew_failure || self.lease_clock_ns(ctx) < self.valid_until_ns;
+        self.session.is_some() && in_time
     }
 
     /// A reply to a request sent at `sent_at_ns` proved the lease alive
     /// from then on for the validity period. Only ever moves forward.
     fn extend_validity(&mut self, ctx: &mut Ctx<'_>, sent_at_ns: u64) {
-        let validity_ns = self
-            .settings
-            .lease_validity_ms()
-            .saturating_mul(MILLISECOND_NS);
-        let until_ns = sent_at_ns.saturating_add(validity_ns);
+        let (from_ns, validity_ms) = if self.bugs.lease_no_drift_margin {
+            // Planted bug: the whole TTL, counted from the reply.
+            (self.lease_clock_ns(ctx), self.settings.session_ttl_ms)
+        } else {
+            (sent_at_ns, self.settings.lease_validity_ms())
+        };
+        let until_ns = from_ns.saturating_add(validity_ms.saturating_mul(MILLISECOND_NS));
         if until_ns <= self.valid_until_ns {
             return;
         }
@@ -912,7 +1009,7 @@ impl ControllerNode {
         if let Some(timer) = self.validity_timer.take() {
             ctx.cancel_timer(timer);
         }
-        let now_ns = ctx.mono_ns();
+        let now_ns = self.lease_clock_ns(ctx);
         if until_ns > now_ns {
             let timer = ctx.set_timer(until_ns - now_ns, Timer::Custom(VALIDITY_TIMER));
             self.validity_timer = Some(timer);
@@ -1095,7 +1192,7 @@ impl ControllerNode {
         self.shards.remove(&shard);
         let shard_count = self.settings.shard_count;
         let in_shard = move |key: &str| shard_of(key, shard_count) == shard;
-        self.passes.retain(|key, _| !in_shard(key));
+        self.passes.retain(|(key, _), _| !in_shard(key));
         self.queue.retain(|key| !in_shard(key));
         let dropped: Vec<String> = self
             .requeues
@@ -1148,9 +1245,7 @@ impl ControllerNode {
     }
 
     fn pass_mut(&mut self, resource: &str, attempt: u64) -> Option<&mut Pass> {
-        self.passes
-            .get_mut(resource)
-            .filter(|pass| pass.attempt == attempt)
+        self.passes.get_mut(&(resource.to_string(), attempt))
     }
 
     fn start_pass(&mut self, ctx: &mut Ctx<'_>, resource: String) {
@@ -1164,7 +1259,8 @@ impl ControllerNode {
             token,
             step: Step::ReadingDesired,
         };
-        assert!(self.passes.insert(resource.clone(), pass).is_none());
+        let fresh = self.passes.insert((resource.clone(), attempt), pass);
+        assert!(fresh.is_none(), "attempts are unique");
         // One linearizable read of both, so the status compared belongs to
         // the desired state read.
         let ops = vec![
@@ -1180,10 +1276,9 @@ impl ControllerNode {
     }
 
     /// All workers answered: resend what is outstanding, diff the rest.
-    fn plan_pass(&mut self, ctx: &mut Ctx<'_>, resource: String) {
+    fn plan_pass(&mut self, ctx: &mut Ctx<'_>, resource: String, attempt: u64) {
         let pass = self
-            .passes
-            .get_mut(&resource)
+            .pass_mut(&resource, attempt)
             .expect("planning a live pass");
         let (attempt, shard, token) = (pass.attempt, pass.shard, pass.token);
         let step = std::mem::replace(&mut pass.step, Step::WritingStatus);
@@ -1207,10 +1302,10 @@ impl ControllerNode {
         let room = MAX_ACTIONS_PER_PASS.saturating_sub(resend.len());
         let plan = diff(&resource, wanted, &instances, &busy, room);
         if resend.is_empty() && plan.is_empty() {
-            return self.converge(ctx, resource, desired, stored);
+            return self.converge(ctx, resource, attempt, desired, stored);
         }
         if !self.may_act(ctx, shard, token) {
-            return self.abandon_pass(&resource);
+            return self.abandon_pass(&resource, attempt);
         }
         let mut waiting = BTreeSet::new();
         for outstanding in resend {
@@ -1225,7 +1320,7 @@ impl ControllerNode {
                 .insert((resource.clone(), ordinal), outstanding.clone());
             self.send_act(ctx, &resource, attempt, &outstanding);
         }
-        let pass = self.passes.get_mut(&resource).expect("the pass is live");
+        let pass = self.pass_mut(&resource, attempt).expect("the pass is live");
         pass.step = Step::Acting { waiting };
     }
 
@@ -1234,25 +1329,26 @@ impl ControllerNode {
         &mut self,
         ctx: &mut Ctx<'_>,
         resource: String,
+        attempt: u64,
         desired: Option<Desired>,
         stored: Option<Status>,
     ) {
         // A deleted resource with nothing running has no status to write:
         // the API deleted it.
         let Some(desired) = desired else {
-            return self.finish_pass(ctx, resource, Outcome::Converged);
+            return self.finish_pass(ctx, resource, attempt, Outcome::Converged);
         };
         let status = Status {
             observed_generation: desired.generation,
             ready_replicas: desired.replicas,
         };
         if stored == Some(status) {
-            return self.finish_pass(ctx, resource, Outcome::Converged);
+            return self.finish_pass(ctx, resource, attempt, Outcome::Converged);
         }
-        let pass = &self.passes[&resource];
-        let (attempt, shard, token) = (pass.attempt, pass.shard, pass.token);
+        let pass = self.pass_mut(&resource, attempt).expect("the pass is live");
+        let (shard, token) = (pass.shard, pass.token);
         if !self.may_act(ctx, shard, token) {
-            return self.abandon_pass(&resource);
+            return self.abandon_pass(&resource, attempt);
         }
         let txn = Txn {
             compares: vec![
@@ -1282,9 +1378,9 @@ impl ControllerNode {
         self.send_store(ctx, StoreRequest::Txn(txn), purpose);
     }
 
-    fn finish_pass(&mut self, ctx: &mut Ctx<'_>, resource: String, outcome: Outcome) {
+    fn finish_pass(&mut self, ctx: &mut Ctx<'_>, resource: String, attempt: u64, outcome: Outcome) {
         assert!(
-            self.passes.remove(&resource).is_some(),
+            self.passes.remove(&(resource.clone(), attempt)).is_some(),
             "finishing a live pass"
         );
         let dirty = self.queue.done(&resource);
@@ -1294,6 +1390,10 @@ impl ControllerNode {
                 self.queue.forget(&resource);
                 let delay_ms = self.settings.backoff_base_ms;
                 self.schedule_requeue(ctx, resource.clone(), delay_ms);
+            }
+            Outcome::Failed if self.bugs.edge_triggered => {
+                // Planted bug: a failed pass waits for the next notification.
+                self.queue.forget(&resource);
             }
             Outcome::Failed => {
                 let (base_ms, cap_ms) =
@@ -1314,13 +1414,13 @@ impl ControllerNode {
 
     fn fail_pass(&mut self, ctx: &mut Ctx<'_>, resource: &str, attempt: u64) {
         if self.pass_mut(resource, attempt).is_some() {
-            self.finish_pass(ctx, resource.to_string(), Outcome::Failed);
+            self.finish_pass(ctx, resource.to_string(), attempt, Outcome::Failed);
         }
     }
 
     /// The belief went away mid-pass: drop the pass, requeue nothing.
-    fn abandon_pass(&mut self, resource: &str) {
-        self.passes.remove(resource);
+    fn abandon_pass(&mut self, resource: &str, attempt: u64) {
+        self.passes.remove(&(resource.to_string(), attempt));
         self.queue.done(resource);
     }
 
@@ -1353,7 +1453,7 @@ impl ControllerNode {
         let timer = ctx.set_timer(timeout_ns, Timer::RequestTimeout(id));
         let pending = Pending {
             to,
-            sent_at_ns: ctx.mono_ns(),
+            sent_at_ns: self.lease_clock_ns(ctx),
             timer,
             purpose,
         };
@@ -1715,13 +1815,16 @@ struct WorkQueue {
     processing: BTreeSet<String>,
     dirty: BTreeSet<String>,
     failures: BTreeMap<String, u32>,
+    /// Planted bug `no-workqueue-dedup`: a key being processed is queued
+    /// (and handed out) again instead of being marked dirty.
+    hand_out_processing: bool,
 }
 
 impl WorkQueue {
     /// Queues `key`, or marks it dirty if it is being processed. Dropped
     /// when the queue is full: the next resync brings it back.
     fn add(&mut self, key: String) {
-        if self.processing.contains(&key) {
+        if self.processing.contains(&key) && !self.hand_out_processing {
             self.dirty.insert(key);
             return;
         }
@@ -1748,7 +1851,8 @@ impl WorkQueue {
                 Readiness::Ready => {
                     let key = self.order.remove(index).expect("index in range");
                     self.queued.remove(&key);
-                    assert!(self.processing.insert(key.clone()), "not processed twice");
+                    let fresh = self.processing.insert(key.clone());
+                    assert!(fresh || self.hand_out_processing, "not processed twice");
                     return Some(key);
                 }
             }
@@ -2245,6 +2349,46 @@ mod tests {
     }
 
     #[test]
+    fn with_the_no_drift_margin_bug_validity_runs_the_full_ttl_from_the_reply() {
+        let settings = ControllerSettings {
+            session_ttl_ms: 2_000,
+            bugs: [Bug::LeaseNoDriftMargin].into(),
+            ..settings()
+        };
+        let (ttl_ms, keepalive_ms) = (settings.session_ttl_ms, settings.keepalive_interval_ms);
+        let mut rig = Rig::new(settings);
+        rig.start();
+        rig.manual_store = true;
+        rig.fire(|t| *t == Timer::Tick);
+        let reply_ms = keepalive_ms + 300;
+        rig.harness.advance(300 * MS);
+        rig.serve_one();
+        rig.fire(|t| *t == Timer::Custom(VALIDITY_TIMER));
+        assert_eq!(rig.now_ms(), reply_ms + ttl_ms, "past the store's expiry");
+        assert_eq!(rig.ended().len(), all_leases(4).len());
+    }
+
+    #[test]
+    fn with_the_act_after_renew_failure_bug_beliefs_outlive_every_deadline() {
+        let settings = ControllerSettings {
+            session_ttl_ms: 2_000,
+            bugs: [Bug::ActAfterRenewFailure].into(),
+            ..settings()
+        };
+        let ttl_ms = settings.session_ttl_ms;
+        let mut rig = Rig::new(settings);
+        rig.start();
+        let believed = rig.beliefs();
+        assert!(!believed.is_empty());
+        // Keep-alives go unanswered for three TTLs.
+        rig.manual_store = true;
+        rig.harness.advance(3 * ttl_ms * MS);
+        rig.fire(|t| *t == Timer::Tick);
+        assert!(rig.ended().is_empty(), "nobody told it the lease is gone");
+        assert_eq!(rig.beliefs(), believed);
+    }
+
+    #[test]
     fn fences_every_worker_before_the_first_action_of_a_shard() {
         let mut rig = Rig::new(settings());
         rig.put_resource("r1", 1, 1);
@@ -2449,8 +2593,17 @@ mod tests {
             .filter(|&s| rendezvous_owner(s, &[ME, OTHER]) == Some(OTHER))
             .collect();
         assert!(!moved.is_empty());
+        // The new membership is recorded once, for the cost checker.
+        let observed: Vec<&Event> = recorded
+            .iter()
+            .filter(|r| matches!(r, Event::MembershipObserved { .. }))
+            .collect();
+        assert!(
+            matches!(observed[..], [Event::MembershipObserved { members, .. }] if *members == vec![ME, OTHER])
+        );
         let released: BTreeSet<ShardId> = recorded
             .iter()
+            .filter(|r| !matches!(r, Event::MembershipObserved { .. }))
             .map(|r| match r {
                 Event::BeliefEnded {
                     lease: LeaseName::Shard(shard),
@@ -2677,5 +2830,18 @@ mod tests {
         assert_eq!(queue.pop_ready(ready).as_deref(), Some("c"));
         assert_eq!(queue.pop_ready(|_| Readiness::Drop), None);
         assert!(queue.order.is_empty() && queue.queued.is_empty());
+    }
+
+    #[test]
+    fn with_the_no_dedup_bug_the_queue_hands_out_a_key_being_processed() {
+        let mut queue = WorkQueue {
+            hand_out_processing: true,
+            ..WorkQueue::default()
+        };
+        queue.add("a".into());
+        assert_eq!(queue.pop_ready(|_| Readiness::Ready).as_deref(), Some("a"));
+        queue.add("a".into());
+        assert_eq!(queue.pop_ready(|_| Readiness::Ready).as_deref(), Some("a"));
+        assert!(!queue.done("a"), "nothing marked dirty");
     }
 }

@@ -19,3 +19,4 @@ pub mod store_node;
 pub mod sweep;
 pub mod worker;
 pub mod world;
+pub mod zoo;

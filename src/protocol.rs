@@ -713,6 +713,17 @@ pub enum Event {
         /// acquisitions (whose tokens are revisions too).
         revision: u64,
     },
+    /// A controller read a membership that differs from the last one it
+    /// read (recorded on change only, so a steady run records a handful).
+    /// Shard placement is a function of membership; the cost checker
+    /// replays these to know what an ideal placement would have moved.
+    MembershipObserved {
+        /// The members, sorted.
+        members: Vec<NodeId>,
+        /// The store revision of the read: orders observations from
+        /// different controllers.
+        revision: u64,
+    },
     /// A workqueue key was requeued with backoff after a failed pass.
     BackoffEngaged {
         /// The key.
@@ -788,6 +799,7 @@ impl Event {
             Event::BeliefStarted { .. } => "BeliefStarted",
             Event::BeliefEnded { .. } => "BeliefEnded",
             Event::StatusWritten { .. } => "StatusWritten",
+            Event::MembershipObserved { .. } => "MembershipObserved",
             Event::BackoffEngaged { .. } => "BackoffEngaged",
             Event::FenceRaised { .. } => "FenceRaised",
             Event::InstanceStarted { .. } => "InstanceStarted",

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::check::Violation;
+use crate::check::{PropertyKind, Violation};
 use crate::sweep::{Outcome, Summary};
 use crate::world::RunResult;
 
@@ -52,7 +52,7 @@ impl Percentiles {
 pub struct PropertyLine {
     /// e.g. `always.one_charge_per_key`.
     pub property: String,
-    /// `holds`, `violated` or `not judged`.
+    /// `holds`, `violated`, `over budget` (a `cost.*`) or `not judged`.
     pub verdict: String,
     /// Violations counted.
     pub violations: u64,
@@ -93,6 +93,15 @@ pub struct Report {
     pub leadership_terms: u64,
     /// Shards that changed holder.
     pub shards_moved: u64,
+    /// Membership changes the controllers observed.
+    pub membership_changes: u64,
+    /// Shard moves rendezvous hashing makes for those changes.
+    pub shard_moves_baseline: u64,
+    /// The textbook `shard_count / (n + 1)` per join, summed.
+    pub shard_moves_ideal: u64,
+    /// Planted bugs: a run with any is an exhibit, not a real failure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub planted_bugs: Vec<String>,
     /// Total and largest time two controllers both believed they held one
     /// shard, ms.
     pub belief_overlap_ms: (u64, u64),
@@ -124,6 +133,8 @@ impl Report {
                     "not judged".to_string()
                 } else if verdict.violation_count == 0 {
                     "holds".to_string()
+                } else if verdict.kind == PropertyKind::Cost {
+                    "over budget".to_string()
                 } else {
                     "violated".to_string()
                 },
@@ -151,6 +162,14 @@ impl Report {
             ),
             leadership_terms: m.leadership_terms,
             shards_moved: m.shards_moved,
+            membership_changes: m.membership_changes,
+            shard_moves_baseline: m.shard_moves_baseline,
+            shard_moves_ideal: m.shard_moves_ideal,
+            planted_bugs: result
+                .bugs
+                .iter()
+                .map(|bug| bug.name().to_string())
+                .collect(),
             belief_overlap_ms: (m.belief_overlap_ns_total / MS, m.belief_overlap_ns_max / MS),
             convergence_ms: m.convergence_ns.map(|ns| ns / MS),
             unconverged_per_second: m.unconverged_per_second.clone(),
@@ -193,6 +212,7 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
     let mut out = String::new();
     let verdict = match r.outcome {
         Outcome::Pass => "PASS",
+        Outcome::Cost => "COST OVER BUDGET",
         Outcome::Safety => "SAFETY VIOLATION",
         Outcome::Liveness => "LIVENESS FAILURE",
         Outcome::Crash => "CRASH",
@@ -201,7 +221,17 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
     let _ = writeln!(out, "# `{}` seed {}: {verdict}\n", r.scenario, r.seed);
     let count = |name: &str| r.history_counts.get(name).copied().unwrap_or(0);
     let s = &r.stats;
-    let mut rows: Vec<(String, String)> = vec![
+    let mut rows: Vec<(String, String)> = Vec::new();
+    if !r.planted_bugs.is_empty() {
+        rows.push((
+            "planted bugs".into(),
+            format!(
+                "**{}** (deliberate mistakes: see `config::Bug`)",
+                r.planted_bugs.join(", ")
+            ),
+        ));
+    }
+    rows.extend([
         ("config hash".into(), format!("`{}`", r.config_hash)),
         ("trace hash".into(), format!("`{}`", r.trace_hash)),
         (
@@ -293,6 +323,23 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
             ),
         ),
         (
+            "shard movement".into(),
+            format!(
+                "{} moves over {} membership changes; rendezvous hashing moves {} (ideal {}){}",
+                r.shards_moved,
+                r.membership_changes,
+                r.shard_moves_baseline,
+                r.shard_moves_ideal,
+                match r.shard_moves_baseline {
+                    0 => String::new(),
+                    baseline => {
+                        let pct = r.shards_moved * 100 / baseline;
+                        format!(": {}.{:02}x the baseline", pct / 100, pct % 100)
+                    }
+                }
+            ),
+        ),
+        (
             "belief overlap".into(),
             format!(
                 "{} ms in total, {} ms at most on one shard",
@@ -315,7 +362,7 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
                 format!("{ms} ms after the last fault healed")
             }),
         ),
-    ];
+    ]);
     rows.push(("faults applied".into(), r.faults.to_string()));
     let _ = writeln!(out, "| | |\n|---|---|");
     for (name, value) in rows {
@@ -325,6 +372,7 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
     for line in &r.properties {
         let verdict = match line.verdict.as_str() {
             "violated" => format!("**violated** ({}×)", line.violations),
+            "over budget" => "**over budget** (a cost, not a safety violation)".to_string(),
             other => other.to_string(),
         };
         let _ = writeln!(out, "| `{}` | {verdict} |", line.property);

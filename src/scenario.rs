@@ -2,12 +2,15 @@
 //! duration and liveness bound, parsed from TOML and validated so that every
 //! mistake names the file, the key and what is allowed.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ApiSettings, ClientSettings, ControllerSettings, Settings, StoreSettings};
+use crate::config::{
+    ApiSettings, Bug, ClientSettings, ControllerSettings, Settings, StoreSettings, WorkerSettings,
+};
 
 /// A scenario as written in `scenarios/*.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -47,6 +50,11 @@ pub struct Scenario {
     /// Store settings.
     #[serde(default)]
     pub store: StoreSettings,
+    /// Planted bugs to turn on (see [`Bug`]); none by default. A scenario
+    /// written to expose a bug still lists none: the zoo and `--bug` turn
+    /// them on one at a time.
+    #[serde(default)]
+    pub bugs: Vec<Bug>,
 }
 
 /// Node counts.
@@ -621,15 +629,29 @@ impl Scenario {
         Ok(())
     }
 
-    /// The node settings of a run of this scenario.
+    /// The node settings of a run of this scenario, each node kind's with
+    /// the planted bugs.
     pub fn settings(&self) -> Settings {
+        let bugs: BTreeSet<Bug> = self.bugs.iter().copied().collect();
         let mut controller = self.controller.clone();
         controller.max_drift_ppm = self.clocks.max_drift_ppm;
+        controller.bugs = bugs.clone();
+        let mut api = self.api.clone();
+        api.bugs = bugs.clone();
         Settings {
             store: self.store.clone(),
-            api: self.api.clone(),
+            api,
             controller,
+            worker: WorkerSettings { bugs },
             client: self.client.clone(),
+        }
+    }
+
+    /// Turns `bug` on (once, whatever how often it is asked for).
+    pub fn plant(&mut self, bug: Bug) {
+        if !self.bugs.contains(&bug) {
+            self.bugs.push(bug);
+            self.bugs.sort_unstable();
         }
     }
 
@@ -758,6 +780,38 @@ mod tests {
             error.to_string(),
             "x.toml: schedule[0].node is required for kind = \"pause\""
         );
+    }
+
+    #[test]
+    fn planted_bugs_reach_every_node_kind_and_default_to_none() {
+        let clean = Scenario::parse(MINIMAL, "t.toml").unwrap();
+        assert!(clean.bugs.is_empty() && clean.settings().api.bugs.is_empty());
+        let text = format!("{MINIMAL}bugs = [\"no-fencing\", \"modulo-sharding\"]\n");
+        let planted = Scenario::parse(&text, "t.toml").unwrap();
+        let settings = planted.settings();
+        let expected: BTreeSet<Bug> = [Bug::NoFencing, Bug::ModuloSharding].into();
+        assert_eq!(settings.api.bugs, expected);
+        assert_eq!(settings.controller.bugs, expected);
+        assert_eq!(settings.worker.bugs, expected);
+        assert_ne!(planted.config_hash(), clean.config_hash());
+    }
+
+    #[test]
+    fn an_unknown_bug_is_an_error_listing_the_allowed_names() {
+        let text = format!("{MINIMAL}bugs = [\"no-fencin\"]\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.starts_with("x.toml: "), "{error}");
+        assert!(error.contains("no-fencin"), "{error}");
+        for bug in Bug::all() {
+            assert!(error.contains(bug.name()), "{error} lists {bug}");
+        }
+    }
+
+    #[test]
+    fn bugs_set_under_a_node_section_are_refused() {
+        let text = format!("{MINIMAL}[api]\nbugs = [\"no-fencing\"]\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("bugs"), "{error}");
     }
 
     #[test]

@@ -28,6 +28,10 @@ use crate::world::{RunOptions, RunResult, run_scenario};
 pub enum Outcome {
     /// Every property held.
     Pass,
+    /// Every `always` and `eventually` property held, but a `cost.*`
+    /// measurement went over its budget. Less severe than any other
+    /// failure, so a sweep's worst outcome names the real one.
+    Cost,
     /// An `always` property was violated.
     Safety,
     /// An `eventually` property failed, or the run hit a limit.
@@ -47,6 +51,7 @@ impl Outcome {
             Outcome::Liveness => 4,
             Outcome::Crash => 5,
             Outcome::Nondeterministic => 6,
+            Outcome::Cost => 7,
         }
     }
 
@@ -56,6 +61,8 @@ impl Outcome {
             Outcome::Safety
         } else if result.stop.is_limit() || !result.check.liveness_ok() {
             Outcome::Liveness
+        } else if !result.check.cost_ok() {
+            Outcome::Cost
         } else {
             Outcome::Pass
         }

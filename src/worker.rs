@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sim::{Context, Node, NodeId, TimerId};
 
+use crate::config::{Bug, WorkerSettings};
 use crate::protocol::{
     Action, ActionId, ActionKind, ActionOutcome, ControlPlane, Event, Instance, InstanceId, Msg,
     RequestId, Timer,
@@ -54,12 +55,19 @@ pub struct WorkerState {
 
 /// One worker of the data plane.
 #[derive(Debug, Default)]
-pub struct WorkerNode {}
+pub struct WorkerNode {
+    /// Planted bug `no-fencing`: run every action and answer every observe
+    /// whatever its token, and never raise a fence.
+    ignore_fencing: bool,
+}
 
 impl WorkerNode {
     /// A worker; everything it knows lives in its durable [`WorkerState`].
-    pub fn new() -> Self {
-        Self {}
+    /// `settings` carries the planted bugs, resolved here once.
+    pub fn new(settings: WorkerSettings) -> Self {
+        Self {
+            ignore_fencing: settings.bugs.contains(&Bug::NoFencing),
+        }
     }
 
     // Inputs.
@@ -73,7 +81,7 @@ impl WorkerNode {
         token: u64,
         resource: Option<String>,
     ) {
-        let instances = match raise_fence(ctx, shard, token) {
+        let instances = match self.check_fence(ctx, shard, token) {
             Err(highest_token) => Err(highest_token),
             Ok(()) => Ok(ctx
                 .storage::<WorkerState>()
@@ -110,7 +118,7 @@ impl WorkerNode {
             ctx.record(Event::ActionDeduplicated { action: action_id });
             outcome
         } else {
-            match raise_fence(ctx, action.shard, action.token) {
+            match self.check_fence(ctx, action.shard, action.token) {
                 Err(highest_token) => {
                     ctx.record(Event::ActionRejected {
                         action: action_id,
@@ -131,6 +139,23 @@ impl WorkerNode {
                 outcome,
             },
         );
+    }
+}
+
+impl WorkerNode {
+    /// The fence, unless the planted bug `no-fencing` is on: then, as a
+    /// worker that trusts its callers would, it lets everything through
+    /// (the token is carried, never compared).
+    fn check_fence(
+        &self,
+        ctx: &mut Context<'_, ControlPlane>,
+        shard: ShardId,
+        token: u64,
+    ) -> Result<(), u64> {
+        if self.ignore_fencing {
+            return Ok(());
+        }
+        raise_fence(ctx, shard, token)
     }
 }
 
@@ -254,7 +279,12 @@ mod tests {
     const SHARD: ShardId = ShardId(3);
 
     fn started() -> Harness<ControlPlane> {
-        let mut harness = Harness::new(1, 2, WORKER, Box::new(WorkerNode::new()));
+        let mut harness = Harness::new(
+            1,
+            2,
+            WORKER,
+            Box::new(WorkerNode::new(WorkerSettings::default())),
+        );
         let output = harness.start();
         assert!(output.sent.is_empty() && output.records.is_empty());
         harness
@@ -425,6 +455,28 @@ mod tests {
     }
 
     #[test]
+    fn with_the_no_fencing_bug_a_stale_token_runs_and_no_fence_is_raised() {
+        let settings = WorkerSettings {
+            bugs: [Bug::NoFencing].into(),
+        };
+        let mut harness = Harness::new(1, 2, WORKER, Box::new(WorkerNode::new(settings)));
+        harness.start();
+        let (_, records) = act(&mut harness, start_action(1, 10, "r1", 0));
+        assert!(
+            !records
+                .iter()
+                .any(|event| matches!(event, Event::FenceRaised { .. }))
+        );
+        let (outcome, records) = act(&mut harness, start_action(2, 9, "r1", 0));
+        started_instance(&outcome);
+        assert!(matches!(
+            &records[..],
+            [Event::InstanceStarted { token: 9, .. }]
+        ));
+        assert_eq!(observe(&mut harness, SHARD, 3, None).unwrap().len(), 2);
+    }
+
+    #[test]
     fn a_stale_token_is_rejected_recorded_and_never_runs() {
         let mut harness = started();
         act(&mut harness, start_action(1, 10, "r1", 0));
@@ -507,7 +559,7 @@ mod tests {
     fn state_survives_a_restart() {
         let mut harness = started();
         let (first, _) = act(&mut harness, start_action(1, 10, "r1", 0));
-        let output = harness.restart(Box::new(WorkerNode::new()));
+        let output = harness.restart(Box::new(WorkerNode::new(WorkerSettings::default())));
         assert!(output.sent.is_empty());
         assert_eq!(observe(&mut harness, SHARD, 10, None).unwrap().len(), 1);
         let (again, records) = act(&mut harness, start_action(1, 10, "r1", 0));

@@ -14,7 +14,7 @@ use crate::api::ApiNode;
 use crate::billing::BillingNode;
 use crate::check::{CheckInput, CheckReport, check};
 use crate::client::ClientNode;
-use crate::config::{Settings, Topology};
+use crate::config::{Bug, Settings, Topology};
 use crate::controller::ControllerNode;
 use crate::protocol::{ControlPlane, Event};
 use crate::scenario::{FaultKind, RateSpec, Role, Scenario, ScheduledSpec};
@@ -75,6 +75,9 @@ pub struct RunResult {
     /// With the trace: each recorded history event by its trace index.
     #[serde(skip)]
     pub records: BTreeMap<u64, String>,
+    /// The bugs planted in this run (see `config::Bug`); none normally.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bugs: Vec<Bug>,
 }
 
 /// Node ids and names of a scenario's topology, in a fixed order: store,
@@ -296,6 +299,7 @@ fn build(
         store,
         api,
         controller,
+        worker,
         client,
     } = scenario.settings();
     let mut clocks = Vec::new();
@@ -304,10 +308,11 @@ fn build(
         let clock = draw_clock(seed, id, scenario);
         clocks.push(clock);
         let topology = topology.clone();
-        let (store, api, controller, client) = (
+        let (store, api, controller, worker, client) = (
             store.clone(),
             api.clone(),
             controller.clone(),
+            worker.clone(),
             client.clone(),
         );
         let role = *role;
@@ -319,7 +324,7 @@ fn build(
                 Role::Controller => {
                     Box::new(ControllerNode::new(topology.clone(), controller.clone()))
                 }
-                Role::Worker => Box::new(WorkerNode::new()),
+                Role::Worker => Box::new(WorkerNode::new(worker.clone())),
                 Role::Client => Box::new(ClientNode::new(topology.clone(), client.clone())),
             }
         };
@@ -381,6 +386,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         history_counts,
         responses_by_status,
         records,
+        bugs: scenario.bugs.clone(),
         scenario: scenario.name.clone(),
         config_hash: scenario.config_hash(),
         seed,

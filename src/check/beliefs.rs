@@ -1,6 +1,6 @@
 //! Lease beliefs over time: who believed it held which lease, when; the
-//! overlap and failover measurements built on them; and
-//! `eventually.shards_held`.
+//! overlap and failover measurements built on them; `always.one_active_holder`
+//! (the lease's own promise); and `eventually.shards_held`.
 //!
 //! A belief runs from a controller's `BeliefStarted` to its `BeliefEnded`
 //! (same lease and token), or to the controller's crash (from the applied
@@ -22,6 +22,8 @@ use crate::shard::ShardId;
 /// At the end, each shard believed held by exactly one controller, with
 /// the newest token acquired for it, and exactly one leader.
 pub const SHARDS_HELD: &str = "eventually.shards_held";
+/// Per lease, never two controllers believing they hold it while both run.
+pub const ONE_ACTIVE_HOLDER: &str = "always.one_active_holder";
 
 /// One controller believing it held one lease with one token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,6 +181,60 @@ impl Beliefs {
         measurements
     }
 
+    /// `always.one_active_holder`: the mutual exclusion a lease promises.
+    /// Two controllers' beliefs in one lease may overlap in time only while
+    /// one of them is paused (a paused process does nothing; it must stop
+    /// believing as soon as it runs again and sees its deadline passed).
+    /// Fencing makes such an overlap harmless for the effects it guards,
+    /// but a holder that believes past the store's expiry has broken the
+    /// lease itself: whatever it does unfenced, or before the new holder's
+    /// fence lands, races the new holder. One violation per overlapping
+    /// pair of beliefs, at the first moment both ran.
+    pub fn one_active_holder(&self, input: &CheckInput) -> Verdict {
+        let mut found = Violations::new(ONE_ACTIVE_HOLDER, PropertyKind::Always);
+        let paused = paused_intervals(input);
+        let no_pauses = Vec::new();
+        for lease in self.leases() {
+            let beliefs: Vec<&Belief> = self.of_lease(lease).collect();
+            for (index, later) in beliefs.iter().enumerate() {
+                for earlier in &beliefs[..index] {
+                    if earlier.controller == later.controller {
+                        continue;
+                    }
+                    let from_ns = earlier.start_ns.max(later.start_ns);
+                    let until_ns = earlier.end_or(input.end_ns).min(later.end_or(input.end_ns));
+                    let mut idle: Vec<(u64, u64)> = [earlier.controller, later.controller]
+                        .iter()
+                        .flat_map(|node| paused.get(node).unwrap_or(&no_pauses))
+                        .copied()
+                        .collect();
+                    idle.sort_unstable();
+                    let Some((active_from_ns, active_ns)) = active_span(from_ns, until_ns, &idle)
+                    else {
+                        continue;
+                    };
+                    let message = format!(
+                        "{} believed held by {} (token {}) and {} (token {}) at once, both running, for {} ms from {} ms",
+                        lease_label(lease),
+                        earlier.controller,
+                        earlier.token,
+                        later.controller,
+                        later.token,
+                        active_ns / sim::MILLISECOND_NS,
+                        active_from_ns / sim::MILLISECOND_NS,
+                    );
+                    found.at(
+                        active_from_ns,
+                        later.trace_index,
+                        &[later.controller, earlier.controller],
+                        message,
+                    );
+                }
+            }
+        }
+        found.into_verdict()
+    }
+
     /// `eventually.shards_held`, judged on the beliefs open at the end.
     pub fn shards_held(&self, input: &CheckInput) -> Verdict {
         let mut found = Violations::new(SHARDS_HELD, PropertyKind::Eventually);
@@ -215,6 +271,78 @@ impl Beliefs {
         }
         found.into_verdict()
     }
+}
+
+/// Per node, the times it was paused, as sorted `[from, until)` intervals,
+/// replayed the way the simulator applies pauses: a pause of a node that is
+/// down does nothing, a crash ends a pause, and overlapping pauses merge.
+fn paused_intervals(input: &CheckInput) -> BTreeMap<NodeId, Vec<(u64, u64)>> {
+    let mut faults: Vec<&sim::ScheduledFault> = input.faults.iter().collect();
+    faults.sort_by_key(|fault| fault.at_ns);
+    let mut down_until: BTreeMap<NodeId, u64> = BTreeMap::new();
+    let mut paused: BTreeMap<NodeId, Vec<(u64, u64)>> = BTreeMap::new();
+    for scheduled in faults {
+        let at_ns = scheduled.at_ns;
+        match scheduled.fault {
+            Fault::Crash {
+                node,
+                restart_after_ns,
+            } => {
+                let back_ns =
+                    restart_after_ns.map_or(u64::MAX, |after| at_ns.saturating_add(after));
+                down_until.insert(node, back_ns);
+                // A crash ends the pause it interrupts.
+                for interval in paused.entry(node).or_default().iter_mut() {
+                    if interval.0 <= at_ns && at_ns < interval.1 {
+                        interval.1 = at_ns;
+                    }
+                }
+            }
+            Fault::Pause { node, duration_ns } => {
+                if down_until
+                    .get(&node)
+                    .is_some_and(|&back_ns| at_ns < back_ns)
+                {
+                    continue;
+                }
+                let until_ns = at_ns.saturating_add(duration_ns);
+                let intervals = paused.entry(node).or_default();
+                match intervals.last_mut() {
+                    Some(last) if at_ns <= last.1 => last.1 = last.1.max(until_ns),
+                    _ => intervals.push((at_ns, until_ns)),
+                }
+            }
+            _ => {}
+        }
+    }
+    paused
+}
+
+/// The first moment in `[from_ns, until_ns)` outside every `idle`
+/// interval (sorted by start), and how long in all the span is not idle;
+/// `None` if it is idle throughout (or empty).
+fn active_span(from_ns: u64, until_ns: u64, idle: &[(u64, u64)]) -> Option<(u64, u64)> {
+    let mut first_active: Option<u64> = None;
+    let mut active_ns = 0;
+    let mut cursor = from_ns;
+    for &(idle_from, idle_until) in idle {
+        if idle_until <= cursor || idle_from >= until_ns {
+            continue;
+        }
+        if idle_from > cursor {
+            first_active.get_or_insert(cursor);
+            active_ns += idle_from - cursor;
+        }
+        cursor = cursor.max(idle_until);
+        if cursor >= until_ns {
+            break;
+        }
+    }
+    if cursor < until_ns {
+        first_active.get_or_insert(cursor);
+        active_ns += until_ns - cursor;
+    }
+    first_active.map(|at| (at, active_ns))
 }
 
 /// The highest token acquired per lease.
@@ -380,6 +508,96 @@ mod tests {
         let measured = history.report().measurements;
         assert_eq!(measured.belief_overlap_ns_total, 0);
         assert_eq!(measured.failovers.len(), 1);
+    }
+
+    #[test]
+    fn two_running_believers_of_one_lease_violate_one_active_holder() {
+        let mut history = History::new();
+        history.at(100, CTRL_A, belief(shard_lease(0), 1));
+        history.at(400, CTRL_B, belief(shard_lease(0), 2));
+        history.at(450, CTRL_A, belief_end(shard_lease(0), 1));
+        let verdict = history.verdict(ONE_ACTIVE_HOLDER);
+        assert_eq!(verdict.violation_count, 1);
+        let violation = &verdict.violations[0];
+        assert_eq!(violation.time_ns, ms(400));
+        assert_eq!(violation.nodes, vec![CTRL_B, CTRL_A]);
+        assert_eq!(violation.trace_index, 10);
+        assert!(
+            violation.message.contains("for 50 ms"),
+            "{}",
+            violation.message
+        );
+    }
+
+    #[test]
+    fn a_believer_paused_through_the_overlap_holds_one_active_holder() {
+        // The gc-pause story: the old holder stops, the store expires its
+        // lease, another takes over, and the old one ends its belief as
+        // soon as it runs again.
+        let mut history = History::new();
+        history.at(100, CTRL_A, belief(shard_lease(0), 1));
+        history.pause(300, CTRL_A, 2_000);
+        history.at(2_000, CTRL_B, belief(shard_lease(0), 2));
+        history.at(2_300, CTRL_A, belief_end(shard_lease(0), 1));
+        assert_eq!(history.violations(ONE_ACTIVE_HOLDER), 0);
+        // Overlapping pauses merge; a gap between them is running time.
+        let mut merged = History::new();
+        merged.at(100, CTRL_A, belief(shard_lease(0), 1));
+        merged.pause(300, CTRL_A, 1_000);
+        merged.pause(1_200, CTRL_A, 1_100);
+        merged.at(2_000, CTRL_B, belief(shard_lease(0), 2));
+        merged.at(2_300, CTRL_A, belief_end(shard_lease(0), 1));
+        assert_eq!(merged.violations(ONE_ACTIVE_HOLDER), 0);
+    }
+
+    #[test]
+    fn a_believer_running_on_after_its_pause_violates_one_active_holder() {
+        let mut history = History::new();
+        history.at(100, CTRL_A, belief(shard_lease(0), 1));
+        history.pause(300, CTRL_A, 2_000);
+        history.at(2_000, CTRL_B, belief(shard_lease(0), 2));
+        history.at(2_500, CTRL_A, belief_end(shard_lease(0), 1));
+        let verdict = history.verdict(ONE_ACTIVE_HOLDER);
+        assert_eq!(verdict.violation_count, 1);
+        assert_eq!(verdict.violations[0].time_ns, ms(2_300));
+        assert!(verdict.violations[0].message.contains("for 200 ms"));
+    }
+
+    #[test]
+    fn a_pause_while_down_or_cut_short_by_a_crash_excuses_nothing() {
+        let mut history = History::new();
+        history.at(100, CTRL_B, belief(shard_lease(0), 1));
+        // CTRL_A is down when its pause is due, so the pause never happens.
+        history.crash(200, CTRL_A, Some(300));
+        history.pause(300, CTRL_A, 5_000);
+        history.at(1_000, CTRL_A, belief(shard_lease(0), 2));
+        history.at(1_100, CTRL_B, belief_end(shard_lease(0), 1));
+        assert_eq!(history.violations(ONE_ACTIVE_HOLDER), 1);
+        // A crash ends a pause: after the restart the node runs.
+        let mut cut = History::new();
+        cut.at(100, CTRL_B, belief(shard_lease(0), 1));
+        cut.pause(200, CTRL_A, 5_000);
+        cut.crash(300, CTRL_A, Some(100));
+        cut.at(1_000, CTRL_A, belief(shard_lease(0), 2));
+        cut.at(1_100, CTRL_B, belief_end(shard_lease(0), 1));
+        assert_eq!(cut.violations(ONE_ACTIVE_HOLDER), 1);
+    }
+
+    #[test]
+    fn handoffs_renewals_and_other_leases_hold_one_active_holder() {
+        let mut history = History::new();
+        history.at(100, CTRL_A, belief(shard_lease(0), 1));
+        history.at(200, CTRL_A, belief(shard_lease(0), 5));
+        history.at(300, CTRL_A, belief_end(shard_lease(0), 1));
+        history.at(300, CTRL_A, belief_end(shard_lease(0), 5));
+        history.at(300, CTRL_B, belief(shard_lease(0), 7));
+        history.at(300, CTRL_C, belief(shard_lease(1), 8));
+        history.at(350, CTRL_A, belief(LeaseName::Leader, 9));
+        assert_eq!(history.violations(ONE_ACTIVE_HOLDER), 0);
+        // A crashed holder believes nothing from the crash on.
+        history.crash(400, CTRL_B, None);
+        history.at(500, CTRL_C, belief(shard_lease(0), 10));
+        assert_eq!(history.violations(ONE_ACTIVE_HOLDER), 0);
     }
 
     #[test]

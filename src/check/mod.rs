@@ -15,13 +15,17 @@
 //!   converged, keys finished, shards and the leader held
 //!   (`convergence`, `requests`, `beliefs`). A run that stopped before the
 //!   faults healed is not judged: its verdicts carry a note instead.
+//! - `cost.*` are budgets on a measurement of the whole run (shard moves
+//!   against what rendezvous hashing would move, `cost`). Over budget is
+//!   flagged in a sweep but reported as a cost: nothing unsafe happened.
 //! - `sometimes` counts the interesting paths a run reached (a failover, a
 //!   replay, a 409, ...). Counts are not failures; summed over a sweep they
 //!   show what it covered (`sometimes`).
 //!
 //! Besides verdicts, the report carries measurements: how long two
-//! controllers both believed they held one shard (overlap is measured, not
-//! forbidden: fencing makes it safe), failover gaps, shard moves, request
+//! controllers both believed they held one shard (measured including
+//! paused believers, which fencing makes harmless; two *running* believers
+//! break `always.one_active_holder`), failover gaps, shard moves, request
 //! latencies, and convergence over time.
 //!
 //! Assumptions the checkers make, so a reviewer can weigh a verdict:
@@ -36,6 +40,7 @@
 
 mod beliefs;
 mod convergence;
+mod cost;
 mod fencing;
 mod idempotency;
 mod requests;
@@ -70,13 +75,17 @@ pub struct CheckInput<'a> {
     pub end_ns: u64,
 }
 
-/// Whether a property must hold throughout or by the end.
+/// Whether a property must hold throughout, by the end, or within a
+/// budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum PropertyKind {
     /// Safety: must hold at every point.
     Always,
     /// Liveness: must hold at the end of the run, after faults healed.
     Eventually,
+    /// Cost: a measurement of the whole run that must stay within its
+    /// budget. Over budget is flagged, but nothing wrong happened.
+    Cost,
 }
 
 /// One breach of a property.
@@ -164,6 +173,15 @@ pub struct Measurements {
     pub instances_started: u64,
     /// Instances workers stopped.
     pub instances_stopped: u64,
+    /// Changes between consecutive memberships the controllers read.
+    pub membership_changes: u64,
+    /// Shard moves rendezvous hashing makes for those changes: the
+    /// baseline `cost.shard_movement` compares `shards_moved` with.
+    pub shard_moves_baseline: u64,
+    /// The textbook figure for those changes: `shard_count` times the
+    /// members that changed over the larger membership (`shard_count /
+    /// (n + 1)` for a join to `n + 1`), rounded down per change.
+    pub shard_moves_ideal: u64,
 }
 
 /// The checkers' judgement of one run.
@@ -179,17 +197,21 @@ pub struct CheckReport {
 
 impl CheckReport {
     /// The violation to replay first: the earliest safety violation, else
-    /// the earliest liveness one.
+    /// the earliest liveness one, else a cost over budget.
     pub fn first_violation(&self) -> Option<&Violation> {
-        [PropertyKind::Always, PropertyKind::Eventually]
-            .into_iter()
-            .find_map(|kind| {
-                self.verdicts
-                    .iter()
-                    .filter(|verdict| verdict.kind == kind)
-                    .flat_map(|verdict| verdict.violations.iter())
-                    .min_by_key(|violation| (violation.time_ns, violation.trace_index))
-            })
+        [
+            PropertyKind::Always,
+            PropertyKind::Eventually,
+            PropertyKind::Cost,
+        ]
+        .into_iter()
+        .find_map(|kind| {
+            self.verdicts
+                .iter()
+                .filter(|verdict| verdict.kind == kind)
+                .flat_map(|verdict| verdict.violations.iter())
+                .min_by_key(|violation| (violation.time_ns, violation.trace_index))
+        })
     }
 
     /// True when every `always.*` property holds.
@@ -202,16 +224,25 @@ impl CheckReport {
         self.kind_ok(PropertyKind::Eventually)
     }
 
+    /// True when every `cost.*` measurement is within its budget.
+    pub fn cost_ok(&self) -> bool {
+        self.kind_ok(PropertyKind::Cost)
+    }
+
     /// True when `property` has at least one violation.
     pub fn violates(&self, property: &str) -> bool {
         self.verdict(property)
             .is_some_and(|verdict| !verdict.holds())
     }
 
-    /// The names of the violated properties, safety first.
+    /// The names of the violated properties, safety first, costs last.
     pub fn failed_properties(&self) -> Vec<String> {
         let mut failed: Vec<&Verdict> = self.verdicts.iter().filter(|v| !v.holds()).collect();
-        failed.sort_by_key(|v| v.kind != PropertyKind::Always);
+        failed.sort_by_key(|v| match v.kind {
+            PropertyKind::Always => 0,
+            PropertyKind::Eventually => 1,
+            PropertyKind::Cost => 2,
+        });
         failed.into_iter().map(|v| v.property.to_string()).collect()
     }
 
@@ -235,18 +266,39 @@ pub fn check(input: &CheckInput) -> CheckReport {
 
     let mut verdicts = idempotency::verdicts(input);
     verdicts.extend(fencing::verdicts(input));
+    verdicts.push(beliefs.one_active_holder(input));
     verdicts.extend(liveness_verdicts(input, &beliefs, &timeline));
 
     let mut measurements = beliefs.measure(input);
     measurements.request_latencies_ns = requests::latencies_ns(input);
     timeline.measure(input, &mut measurements);
     sometimes::count_side_effects(input, &mut measurements);
+    cost::measure(input, &mut measurements);
+    verdicts.push(cost::shard_movement(input, &measurements));
     let sometimes = sometimes::count(input, &measurements);
     CheckReport {
         verdicts,
         sometimes,
         measurements,
     }
+}
+
+/// Every property's name, in report order.
+pub fn property_names() -> Vec<&'static str> {
+    let topology = Topology::default();
+    let nothing = CheckInput {
+        history: &[],
+        faults: &[],
+        topology: &topology,
+        shard_count: 1,
+        healed_ns: 0,
+        end_ns: 0,
+    };
+    check(&nothing)
+        .verdicts
+        .iter()
+        .map(|v| v.property)
+        .collect()
 }
 
 /// The `eventually.*` verdicts, or notes saying why they were not judged.
@@ -389,14 +441,24 @@ mod tests {
         for verdict in &report.verdicts {
             let expected = if verdict.property.starts_with("always.") {
                 PropertyKind::Always
+            } else if verdict.property.starts_with("cost.") {
+                PropertyKind::Cost
             } else {
                 assert!(verdict.property.starts_with("eventually."));
                 PropertyKind::Eventually
             };
             assert_eq!(verdict.kind, expected, "{}", verdict.property);
         }
+        // Safety first, then liveness, then costs.
+        let kinds: Vec<PropertyKind> = report.verdicts.iter().map(|v| v.kind).collect();
+        let first_cost = kinds.iter().position(|&k| k == PropertyKind::Cost);
+        let last_always = kinds.iter().rposition(|&k| k == PropertyKind::Always);
+        assert!(last_always < kinds.iter().position(|&k| k == PropertyKind::Eventually));
+        assert!(first_cost > kinds.iter().rposition(|&k| k == PropertyKind::Eventually));
         assert!(names.contains(&"always.one_charge_per_key"));
+        assert!(names.contains(&"always.one_active_holder"));
         assert!(names.contains(&"eventually.converged"));
+        assert!(names.contains(&"cost.shard_movement"));
     }
 
     #[test]

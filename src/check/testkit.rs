@@ -87,6 +87,17 @@ impl History {
         });
     }
 
+    /// `node` pauses at `time_ms` for `duration_ms`.
+    pub fn pause(&mut self, time_ms: u64, node: NodeId, duration_ms: u64) {
+        self.faults.push(ScheduledFault {
+            at_ns: ms(time_ms),
+            fault: Fault::Pause {
+                node,
+                duration_ns: ms(duration_ms),
+            },
+        });
+    }
+
     /// Faults healed at `healed_ms`, the run ended at `end_ms`.
     pub fn ending(&mut self, healed_ms: u64, end_ms: u64) {
         self.healed_ns = ms(healed_ms);
