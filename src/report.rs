@@ -107,6 +107,9 @@ pub struct Report {
     pub belief_overlap_ms: (u64, u64),
     /// Time after the last heal until everything converged, ms.
     pub convergence_ms: Option<u64>,
+    /// Per resource, how long each change took to converge: from the moment
+    /// running first differed from desired to the moment it matched again.
+    pub convergence_time_ms: Percentiles,
     /// Unconverged resources at each simulated second.
     pub unconverged_per_second: Vec<u32>,
     /// Every property's verdict.
@@ -172,6 +175,7 @@ impl Report {
                 .collect(),
             belief_overlap_ms: (m.belief_overlap_ns_total / MS, m.belief_overlap_ns_max / MS),
             convergence_ms: m.convergence_ns.map(|ns| ns / MS),
+            convergence_time_ms: Percentiles::of_ns(m.convergence_spells_ns.iter().copied()),
             unconverged_per_second: m.unconverged_per_second.clone(),
             properties,
             sometimes: result.check.sometimes.clone(),
@@ -289,7 +293,7 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
         (
             "idempotency".into(),
             format!(
-                "{} keys started, {} finished ({} by the completer), {} replays, {} in flight (409), {} mismatched (422), {} taken over",
+                "{} key starts and {} finishes acknowledged to the api ({} by the completer), {} replays, {} in flight (409), {} mismatched (422), {} taken over",
                 count("KeyStarted"),
                 count("KeyFinished"),
                 count("completer_finished"),
@@ -358,9 +362,16 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
         ),
         (
             "convergence".into(),
-            r.convergence_ms.map_or("not reached".into(), |ms| {
-                format!("{ms} ms after the last fault healed")
-            }),
+            format!(
+                "{}; per change p50 {} ms, p99 {} ms, max {} ms ({} changes)",
+                r.convergence_ms.map_or("not reached".into(), |ms| {
+                    format!("{ms} ms after the last fault healed")
+                }),
+                r.convergence_time_ms.p50,
+                r.convergence_time_ms.p99,
+                r.convergence_time_ms.max,
+                r.convergence_time_ms.count
+            ),
         ),
     ]);
     rows.push(("faults applied".into(), r.faults.to_string()));

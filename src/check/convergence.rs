@@ -35,8 +35,13 @@ struct World {
     desired: BTreeMap<String, (u64, Option<Resource>)>,
     /// Per resource: its running instances.
     running: BTreeMap<String, Running>,
-    /// Resources whose running instances differ from desired.
-    unconverged: BTreeSet<String>,
+    /// Resources whose running instances differ from desired, with the
+    /// time each one last stopped matching.
+    unconverged: BTreeMap<String, u64>,
+    /// How long each unconverged spell lasted, per resource, ns: from the
+    /// entry that made running differ from desired to the entry that made
+    /// them match again.
+    spells_ns: Vec<u64>,
     /// Per resource: the last entry that touched it (trace index, node).
     last_touch: BTreeMap<String, (u64, NodeId)>,
     /// Per resource: the last status written, and by whom.
@@ -101,9 +106,11 @@ impl World {
         self.last_touch
             .insert(id.clone(), (entry.trace_index, entry.node));
         if self.is_converged(id) {
-            self.unconverged.remove(id);
+            if let Some(since) = self.unconverged.remove(id) {
+                self.spells_ns.push(entry.time_ns.saturating_sub(since));
+            }
         } else {
-            self.unconverged.insert(id.clone());
+            self.unconverged.entry(id.clone()).or_insert(entry.time_ns);
         }
     }
 
@@ -229,6 +236,7 @@ impl Timeline {
     /// Fills the convergence measurements.
     pub fn measure(&self, input: &CheckInput, measurements: &mut Measurements) {
         measurements.unconverged_per_second = self.samples.clone();
+        measurements.convergence_spells_ns = self.world.spells_ns.clone();
         measurements.convergence_ns = self
             .world
             .unconverged
@@ -368,6 +376,33 @@ mod tests {
         // The update committed at exactly 3 s is unconverged in that sample.
         assert_eq!(measured.unconverged_per_second, vec![0, 1, 1, 1, 0]);
         assert_eq!(measured.convergence_ns, Some(ms(1_300)));
+    }
+
+    #[test]
+    fn each_spell_of_one_resource_is_timed_from_divergence_to_match() {
+        let mut history = History::new();
+        let (_, old) = two_replicas(&mut history);
+        // Created at 0.5 s, both replicas at 2.5 s: a 2 s spell.
+        history.ending(0, 3_000);
+        assert_eq!(
+            history.report().measurements.convergence_spells_ns,
+            vec![ms(2_000)]
+        );
+        // Scaled to one replica at 3 s, matched when the extra stops at 3.4 s.
+        let scaled = resource("res-1", 1, 1);
+        history.at(
+            3_000,
+            API_A,
+            commit("res-1", "k3", 7, false, Some(&scaled), 12),
+        );
+        history.at(3_400, WORKER_B, stop(CTRL_A, 3, 1, &old[1]));
+        // Deleted at 4 s and never stopped: an open spell is not timed.
+        history.at(4_000, API_A, commit("res-1", "k4", 8, false, None, 13));
+        history.ending(0, 5_000);
+        assert_eq!(
+            history.report().measurements.convergence_spells_ns,
+            vec![ms(2_000), ms(400)]
+        );
     }
 
     #[test]

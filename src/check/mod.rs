@@ -165,6 +165,10 @@ pub struct Measurements {
     /// From `healed_ns` to the last moment the system became converged;
     /// `None` if it was not converged at the end.
     pub convergence_ns: Option<u64>,
+    /// Per resource, each spell during which its running instances differed
+    /// from desired and then matched again, ns (a spell still open at the
+    /// end is not counted: `eventually.converged` reports it).
+    pub convergence_spells_ns: Vec<u64>,
     /// Unconverged resources at each whole simulated second, 0 to the end.
     pub unconverged_per_second: Vec<u32>,
     /// Charges billing executed.
