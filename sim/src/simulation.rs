@@ -198,6 +198,9 @@ pub(crate) struct Core<P: Protocol> {
     partitions: LinkMatrix,
     clogs: LinkMatrix,
     held: BTreeMap<(NodeId, NodeId), Vec<Held<P>>>,
+    /// Events waiting outside the queue (held by clogs, deferred by
+    /// pauses): they count against the queue limit too.
+    parked: usize,
     faults: Vec<ScheduledFault>,
     applied: Vec<ScheduledFault>,
 }
@@ -261,6 +264,7 @@ impl<P: Protocol> Core<P> {
             partitions: LinkMatrix::default(),
             clogs: LinkMatrix::default(),
             held: BTreeMap::new(),
+            parked: 0,
             faults: Vec::new(),
             applied: Vec::new(),
         }
@@ -306,10 +310,20 @@ impl<P: Protocol> Core<P> {
         (sent, timers, records)
     }
 
+    /// Whether the queue, with what is parked outside it, is full; if so
+    /// the run ends with [`StopReason::QueueLimit`].
+    #[inline]
+    fn queue_full(&mut self) -> bool {
+        let full = self.queue.len() + self.parked >= self.config.limits.max_queue_len;
+        if full {
+            self.limit_hit = Some(StopReason::QueueLimit);
+        }
+        full
+    }
+
     #[inline]
     fn push(&mut self, time_ns: u64, event: Event<P>) {
-        if self.queue.len() >= self.config.limits.max_queue_len {
-            self.limit_hit = Some(StopReason::QueueLimit);
+        if self.queue_full() {
             return;
         }
         self.seq += 1;
@@ -333,23 +347,24 @@ impl<P: Protocol> Core<P> {
 
     pub(crate) fn send(&mut self, from: NodeId, to: NodeId, message: P::Message) {
         self.stats.messages_sent += 1;
-        if self.partitions.is_set(from.index(), to.index()) {
-            self.drop_message(from, to, &message, DropReason::Partition);
-            return;
-        }
-        // Always draw the same values, whatever the probabilities, so the
-        // network stream stays aligned when one knob changes.
+        // Always draw the same values, whatever the probabilities and
+        // partitions, so the network stream stays aligned when one fault
+        // kind is switched off.
         let network = &self.config.network;
         let dropped = self.network_rng.chance_ppm(network.drop_ppm);
         let duplicated = self.network_rng.chance_ppm(network.duplicate_ppm);
         let latency_ns = network.draw_latency_ns(&mut self.network_rng);
+        let copy_latency_ns = network.draw_latency_ns(&mut self.network_rng);
+        if self.partitions.is_set(from.index(), to.index()) {
+            self.drop_message(from, to, &message, DropReason::Partition);
+            return;
+        }
         if dropped {
             self.drop_message(from, to, &message, DropReason::Random);
             return;
         }
         let epoch = self.nodes[to.index()].epoch;
         if duplicated {
-            let copy_latency_ns = network.draw_latency_ns(&mut self.network_rng);
             self.stats.messages_duplicated += 1;
             self.trace(TraceKind::Duplicate, from, to, stable_hash(&message));
             let copy = message.clone();
@@ -650,6 +665,10 @@ impl<P: Protocol> Simulation<P> {
     }
 
     fn defer(&mut self, node: NodeId, time_ns: u64, seq: u64, event: Event<P>) {
+        if self.core.queue_full() {
+            return;
+        }
+        self.core.parked += 1;
         self.core.deferred[node.index()].push(Queued {
             time_ns,
             seq,
@@ -678,6 +697,10 @@ impl<P: Protocol> Simulation<P> {
             return;
         }
         if self.core.clogs.is_set(from.index(), to.index()) {
+            if self.core.queue_full() {
+                return;
+            }
+            self.core.parked += 1;
             self.core.stats.messages_held += 1;
             self.core
                 .trace(TraceKind::Hold, from, to, stable_hash(&message));
@@ -776,6 +799,7 @@ impl<P: Protocol> Simulation<P> {
                 for (from, to) in self.core.set_links(&scheduled.fault, false) {
                     // Release the held messages in a burst, in send order.
                     for (epoch, message) in self.core.held.remove(&(from, to)).unwrap_or_default() {
+                        self.core.parked -= 1;
                         let now_ns = self.core.now_ns;
                         self.core.push(
                             now_ns,
@@ -803,6 +827,7 @@ impl<P: Protocol> Simulation<P> {
         slot.up = false;
         slot.epoch += 1;
         slot.paused_until_ns = None;
+        self.core.parked -= self.core.deferred[node.index()].len();
         self.core.deferred[node.index()].clear();
         self.nodes[node.index()] = None;
     }
@@ -829,6 +854,7 @@ impl<P: Protocol> Simulation<P> {
         }
         // What queued up during the pause runs now, in its original order.
         let deferred = std::mem::take(&mut self.core.deferred[node.index()]);
+        self.core.parked -= deferred.len();
         for queued in deferred {
             self.core.push(now_ns, queued.event);
         }

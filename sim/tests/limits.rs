@@ -48,6 +48,64 @@ fn the_queue_limit_ends_the_run() {
     assert!(simulation.queue_len() <= 100);
 }
 
+/// Sends node 1 one message a millisecond, with one timer pending at a time.
+struct Drip;
+
+impl Node<Test> for Drip {
+    fn on_start(&mut self, ctx: &mut Context<'_, Test>) {
+        ctx.set_timer(MS, 0);
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Test>, _: NodeId, _: u64) {}
+    fn on_timer(&mut self, ctx: &mut Context<'_, Test>, _: TimerId, _: u64) {
+        ctx.send(NodeId(1), 0);
+        ctx.set_timer(MS, 0);
+    }
+}
+
+/// Messages to node 1, one a millisecond, while node 1 is paused
+/// (`clog: false`) or its link is clogged (`clog: true`) for the whole run.
+fn parked(clog: bool) -> (StopReason, Simulation<Test>) {
+    let mut simulation = Simulation::new(SimConfig {
+        limits: Limits {
+            max_queue_len: 100,
+            ..Limits::default()
+        },
+        ..exact_config(1)
+    });
+    simulation.add_node("sender", ClockConfig::default(), |_| Box::new(Drip));
+    simulation.add_node("parked", ClockConfig::default(), scripted(vec![]));
+    let fault = if clog {
+        sim::Fault::Clog {
+            from: NodeId(0),
+            to: NodeId(1),
+            duration_ns: 10 * S,
+        }
+    } else {
+        sim::Fault::Pause {
+            node: NodeId(1),
+            duration_ns: 10 * S,
+        }
+    };
+    simulation.add_faults([sim::ScheduledFault { at_ns: 0, fault }]);
+    let stop = simulation.run();
+    (stop, simulation)
+}
+
+#[test]
+fn messages_parked_by_a_pause_or_a_clog_count_against_the_queue_limit() {
+    for clog in [false, true] {
+        let (stop, simulation) = parked(clog);
+        assert_eq!(stop, StopReason::QueueLimit, "clog: {clog}");
+        // At most one timer and a message or two are ever in the queue:
+        // the limit was reached by the ~100 messages waiting parked.
+        let now_ms = simulation.now_ns() / MS;
+        assert!(
+            (95..=110).contains(&now_ms),
+            "clog {clog}: stopped at {now_ms} ms"
+        );
+    }
+}
+
 #[test]
 fn the_time_limit_ends_the_run() {
     let mut simulation = Simulation::new(SimConfig {
