@@ -175,6 +175,9 @@ struct Operation {
     step: Step,
     /// Set once this operation holds the key's lock.
     held: Option<Held>,
+    /// When a key this operation records expires (store clock, ms): set
+    /// when its ledger lease is granted.
+    expires_at_ms: u64,
 }
 
 /// The lock an operation holds and the ledger entry it works on.
@@ -290,9 +293,19 @@ impl ApiNode {
             Some(key) if !key.is_empty() && key.len() <= MAX_KEY_BYTES => key,
             _ => {
                 let response = error(status::BAD_REQUEST, "a valid Idempotency-Key is required");
-                return self.reply(ctx, Some(client), response, false);
+                return self.reply(ctx, Some(client), response, false, None);
             }
         };
+        let name = request.op.name_or_id();
+        if name.is_empty() || name.len() > ApiOp::MAX_NAME_BYTES {
+            let message = format!(
+                "a name or id must have 1 to {} bytes, not {}",
+                ApiOp::MAX_NAME_BYTES,
+                name.len()
+            );
+            let response = error(status::BAD_REQUEST, &message);
+            return self.reply(ctx, Some(client), response, false, None);
+        }
         let op = Operation {
             key,
             fingerprint: request.op.fingerprint(),
@@ -300,6 +313,7 @@ impl ApiNode {
             client: Some(client),
             step: Step::Idle,
             held: None,
+            expires_at_ms: 0,
         };
         if self.session.lease.is_none() || self.operations.len() >= MAX_OPERATIONS {
             return self.give_up(ctx, op, false);
@@ -479,6 +493,7 @@ impl ApiNode {
             client: None,
             step: Step::Idle,
             held: None,
+            expires_at_ms: 0,
         };
         let id = self.new_operation_id();
         self.claim(ctx, id, op, ledger, lock);
@@ -532,7 +547,18 @@ impl ApiNode {
             }
         };
         match response {
-            (Step::GrantLedgerLease, StoreResponse::LeaseGranted { lease, .. }) => {
+            (
+                Step::GrantLedgerLease,
+                StoreResponse::LeaseGranted {
+                    lease,
+                    expires_at_ms,
+                    ..
+                },
+            ) => {
+                let op = Operation {
+                    expires_at_ms,
+                    ..op
+                };
                 self.with_ledger_lease(ctx, id, op, lease)
             }
             (
@@ -692,6 +718,7 @@ impl ApiNode {
             resource_id,
             recovery,
             ttl_ms: self.settings.idempotency_ttl_ms,
+            expires_at_ms: op.expires_at_ms,
         };
         let (ledger_key, lock_key) = (keys::ledger(&op.key), keys::lock(&op.key));
         let absent = Compare::Absent {
@@ -747,15 +774,25 @@ impl ApiNode {
         else {
             unreachable!("a failed record reads two keys");
         };
-        if ledger
-            .as_ref()
-            .is_some_and(|kv| kv.lease == Some(ledger_lease))
-        {
-            // The entry is on my lease: my record was applied before (the
-            // network duplicated the request and lost the first reply).
-            self.record_started(ctx, &op);
-        } else {
+        let Some(mine) = ledger.as_ref().filter(|kv| kv.lease == Some(ledger_lease)) else {
             self.revoke(ctx, ledger_lease);
+            return self.on_existing(ctx, id, op, ledger, lock);
+        };
+        // The entry is on my lease: my record was applied before (the
+        // network duplicated the request and lost the first reply).
+        self.record_started(ctx, &op);
+        let my_lock = lock.as_ref().filter(|lock| {
+            is_owned_by(lock, ctx.id()) && lock.mod_revision == mine.create_revision
+        });
+        if let Some(lock) = my_lock {
+            // The lock is the one that record wrote: I hold the key already,
+            // so resume rather than take my own key over.
+            op.held = Some(Held {
+                lock_revision: lock.mod_revision,
+                entry,
+                ledger_lease: Some(ledger_lease),
+            });
+            return self.resume(ctx, id, op);
         }
         self.on_existing(ctx, id, op, ledger, lock);
     }
@@ -786,13 +823,14 @@ impl ApiNode {
                 status::UNPROCESSABLE,
                 "the key was used for another request",
             );
-            return self.reply(ctx, op.client, response, false);
+            return self.reply(ctx, op.client, response, false, None);
         }
         if let Recovery::Finished { response } = &entry.recovery {
             if self.bugs.stale_replay_body {
                 return self.read_for_replay(ctx, id, op, entry.clone());
             }
-            return self.replay(ctx, op, response.clone());
+            let (response, entry) = (response.clone(), entry.clone());
+            return self.replay(ctx, op, response, &entry);
         }
         let abandoned = match &lock {
             None => true,
@@ -883,8 +921,8 @@ impl ApiNode {
             // Not reached: records write Started and claims compare an
             // unfinished entry's revision. Replaying is still right.
             (_, Recovery::Finished { response }) => {
-                let response = response.clone();
-                self.replay(ctx, op, response)
+                let (response, entry) = (response.clone(), held.entry.clone());
+                self.replay(ctx, op, response, &entry)
             }
             (ApiOp::Create { .. }, Recovery::Started) => self.charge(ctx, id, op, 1),
             (ApiOp::Create { .. }, Recovery::Charged { .. }) => self.commit_create(ctx, id, op),
@@ -939,7 +977,7 @@ impl ApiNode {
             unreachable!("a replay read gets one key");
         };
         let response = recomputed_response(entry, found.as_ref());
-        self.replay(ctx, op, response);
+        self.replay(ctx, op, response, entry);
     }
 
     /// Saves the recovery point `Charged`, so a takeover skips the charge.
@@ -1136,7 +1174,7 @@ impl ApiNode {
             response: commit.response.clone(),
             by_completer: op.client.is_none(),
         });
-        self.reply(ctx, op.client, commit.response, false);
+        self.reply(ctx, op.client, commit.response, false, Some(&held.entry));
     }
 
     // -----------------------------------------------------------------------
@@ -1230,7 +1268,7 @@ impl ApiNode {
             self.fire_and_forget(ctx, StoreRequest::Txn(release));
         }
         let response = error(status::UNAVAILABLE, "could not finish now: retry");
-        self.reply(ctx, op.client, response, false);
+        self.reply(ctx, op.client, response, false, None);
     }
 
     fn refuse_in_flight(&mut self, ctx: &mut Ctx<'_>, op: Operation) {
@@ -1241,22 +1279,32 @@ impl ApiNode {
             key: op.key.clone(),
         });
         let response = error(status::CONFLICT, "a request with this key is in progress");
-        self.reply(ctx, op.client, response, false);
+        self.reply(ctx, op.client, response, false, None);
     }
 
-    fn replay(&mut self, ctx: &mut Ctx<'_>, op: Operation, response: ApiResponse) {
+    fn replay(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        op: Operation,
+        response: ApiResponse,
+        entry: &LedgerEntry,
+    ) {
         ctx.record(Event::Replayed {
             key: op.key.clone(),
         });
-        self.reply(ctx, op.client, response, true);
+        self.reply(ctx, op.client, response, true, Some(entry));
     }
 
+    /// Answers the client, if any. `stored` is the key's ledger entry when
+    /// the response is the one stored with it: the reply then says how long
+    /// it is kept.
     fn reply(
         &mut self,
         ctx: &mut Ctx<'_>,
         client: Option<Client>,
         response: ApiResponse,
         replayed: bool,
+        stored: Option<&LedgerEntry>,
     ) {
         let Some(client) = client else {
             return;
@@ -1265,14 +1313,17 @@ impl ApiNode {
             !replayed || response.is_final(),
             "only stored responses replay"
         );
-        let key_ttl_ms = response
-            .is_final()
-            .then_some(self.settings.idempotency_ttl_ms);
+        assert_eq!(
+            stored.is_some(),
+            response.is_final(),
+            "final responses are the stored ones"
+        );
         let reply = ApiReply {
             request_id: client.request_id,
             response,
             replayed,
-            key_ttl_ms,
+            key_ttl_ms: stored.map(|entry| entry.ttl_ms),
+            key_expires_at_ms: stored.map(|entry| entry.expires_at_ms),
         };
         ctx.send(client.node, Msg::ApiReply(reply));
     }
@@ -1398,6 +1449,11 @@ fn plan_change(entry: &LedgerEntry, found: Option<&Kv>, attempt: u32) -> Option<
         return None;
     };
     let (body, write) = match &entry.op {
+        // The same spec again is not a change: the generation stays, and
+        // the commit only checks that nothing moved under the answer.
+        ApiOp::Update { spec, .. } if *spec == current.spec => {
+            (ResponseBody::Resource(current.clone()), Write::Nothing)
+        }
         ApiOp::Update { spec, .. } => {
             let next = Resource {
                 spec: *spec,
@@ -1504,11 +1560,15 @@ mod tests {
 
         /// Both API nodes with `bugs` planted, started.
         fn planted(bugs: &[Bug]) -> Self {
-            let mut cluster = Self::unstarted();
-            let settings = ApiSettings {
+            Self::with(ApiSettings {
                 bugs: bugs.iter().copied().collect(),
                 ..settings()
-            };
+            })
+        }
+
+        /// Both API nodes with `settings`, started.
+        fn with(settings: ApiSettings) -> Self {
+            let mut cluster = Self::unstarted();
             let node =
                 |settings: &ApiSettings| Box::new(ApiNode::new(topology(), settings.clone()));
             cluster.apis = vec![
@@ -1770,6 +1830,46 @@ mod tests {
             return false;
         };
         matches!(&txn.success[..], [Op::Put { key, .. }] if key.starts_with(keys::LOCKS))
+    }
+
+    /// A record transaction: one that creates a ledger entry.
+    fn is_record(message: &Msg) -> bool {
+        let Msg::StoreRequest {
+            request: StoreRequest::Txn(txn),
+            ..
+        } = message
+        else {
+            return false;
+        };
+        txn.compares
+            .iter()
+            .any(|c| matches!(c, Compare::Absent { key } if key.starts_with(keys::LEDGER)))
+    }
+
+    #[test]
+    fn a_duplicated_record_whose_first_reply_is_lost_resumes_without_a_takeover() {
+        let mut cluster = Cluster::new();
+        cluster.hold =
+            Box::new(|from, to, message| from == API_A && to == STORE && is_record(message));
+        let request_id = cluster.send(API_A, Some("k"), create("a"));
+        let (from, to, record) = cluster.held.pop().expect("the record was held");
+        // The network delivers the record twice; both replies are held.
+        cluster.hold = Box::new(|from, to, _| from == STORE && to == API_A);
+        cluster.queue.push_back((from, to, record.clone()));
+        cluster.queue.push_back((from, to, record));
+        cluster.pump();
+        assert_eq!(cluster.held.len(), 2, "success, then failure");
+        // The success reply is lost; the failure reply arrives.
+        let failure = cluster.held.remove(1);
+        cluster.held.clear();
+        cluster.hold = no_hold();
+        cluster.queue.push_back(failure);
+        cluster.pump();
+        let reply = cluster.only_reply(request_id);
+        assert_eq!(reply.response.status, status::CREATED);
+        let taken_over = |e: &Event| matches!(e, Event::KeyTakenOver { .. });
+        assert_eq!(cluster.count(taken_over), 0, "my own key is not taken over");
+        assert_eq!(cluster.count(is_charge_executed), 1);
     }
 
     #[test]
@@ -2109,6 +2209,80 @@ mod tests {
             2,
             "a replay applies nothing"
         );
+    }
+
+    #[test]
+    fn a_key_lives_for_its_ttl_on_the_store_clock_says_so_and_is_then_new() {
+        let mut cluster = Cluster::with(ApiSettings {
+            idempotency_ttl_ms: 5_000,
+            ..settings()
+        });
+        let first = cluster.call(API_A, "k", create("a"));
+        assert_eq!(first.response.status, status::CREATED);
+        let expires_at_ms = cluster.ledger("k").expect("recorded").expires_at_ms;
+        assert!(
+            (5_000..=cluster.store_now_ms + 5_000).contains(&expires_at_ms),
+            "the ledger lease's expiry: {expires_at_ms}"
+        );
+        assert_eq!(
+            (first.key_ttl_ms, first.key_expires_at_ms),
+            (Some(5_000), Some(expires_at_ms))
+        );
+        // Within the TTL: the stored answer, with the same expiry, and a 422
+        // (which is not stored, so says nothing of expiry) for another body.
+        let again = cluster.call(API_B, "k", create("a"));
+        assert!(again.replayed);
+        assert_eq!(again.key_expires_at_ms, Some(expires_at_ms));
+        let other = cluster.call(API_B, "k", create("b"));
+        assert_eq!(other.response.status, status::UNPROCESSABLE);
+        assert_eq!(other.key_expires_at_ms, None);
+        // Six seconds of keep-alives later the store has expired the key:
+        // the same key is a new request.
+        for _ in 0..30 {
+            cluster.tick(API_A, 1);
+            cluster.tick(API_B, 1);
+        }
+        assert!(cluster.store_now_ms > expires_at_ms);
+        cluster.store.expire_leases(cluster.store_now_ms);
+        assert!(cluster.ledger("k").is_none(), "expired with its lease");
+        let fresh = cluster.call(API_B, "k", create("b"));
+        assert_eq!(fresh.response.status, status::CREATED);
+        assert!(!fresh.replayed);
+        assert!(fresh.key_expires_at_ms > Some(expires_at_ms));
+        assert_eq!(cluster.resources().len(), 2);
+    }
+
+    #[test]
+    fn an_oversized_name_gets_400_before_anything_is_recorded_or_charged() {
+        let mut cluster = Cluster::new();
+        let huge = "x".repeat(2 << 20);
+        let reply = cluster.call(API_A, "k", create(&huge));
+        assert_eq!(reply.response.status, status::BAD_REQUEST);
+        assert!(cluster.ledger("k").is_none());
+        assert_eq!(
+            cluster.count(|e| matches!(e, Event::ChargeExecuted { .. })),
+            0
+        );
+        // The longest allowed name fits the store's value bound end to end.
+        let longest = "y".repeat(ApiOp::MAX_NAME_BYTES);
+        let reply = cluster.call(API_A, "k2", create(&longest));
+        assert_eq!(reply.response.status, status::CREATED);
+    }
+
+    #[test]
+    fn update_to_the_same_spec_keeps_the_generation_and_writes_nothing() {
+        let mut cluster = Cluster::new();
+        let created = created_resource(&cluster.call(API_A, "c", create("a")));
+        let same = ApiOp::Update {
+            id: created.id.clone(),
+            spec: created.spec,
+        };
+        let reply = cluster.call(API_B, "u", same);
+        assert_eq!(reply.response.status, status::OK);
+        assert_eq!(reply.response.body, ResponseBody::Resource(created.clone()));
+        assert_eq!(cluster.resources(), vec![created]);
+        let updated = |e: &Event| matches!(e, Event::ResourceCommitted { created: false, .. });
+        assert_eq!(cluster.count(updated), 0, "no desired-state write");
     }
 
     #[test]

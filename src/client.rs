@@ -85,6 +85,9 @@ pub struct Logical {
     pub reused_key: bool,
     /// The current attempt, from 0.
     pub attempt: u32,
+    /// When the first attempt was sent (monotonic ms): the key cannot have
+    /// been recorded, nor its lifetime begun, before then.
+    pub first_sent_ms: u64,
     /// The API node of the current attempt's first send.
     pub api: NodeId,
     /// Sends of the current attempt not yet failed.
@@ -229,6 +232,7 @@ impl ClientNode {
             op,
             reused_key,
             attempt: 0,
+            first_sent_ms: now_ms(ctx),
             api,
             in_flight: BTreeSet::new(),
             retry_pending: false,
@@ -360,15 +364,16 @@ impl ClientNode {
             return; // Finished already: the reply was only recorded.
         }
         let entry = self.forget(ctx, logical);
-        let now_ms = now_ms(ctx);
         let state = state(ctx);
         learn_resources(state, &entry.op, &reply.response);
         if let (true, false, Some(key)) = (reply.response.is_final(), entry.reused_key, entry.key) {
-            // Reuse only well inside the published TTL (measured from our
-            // receipt, later than the API's start), so a 422 is expected.
-            let reusable_until_ms = reply
-                .key_ttl_ms
-                .map_or(u64::MAX, |ttl_ms| now_ms.saturating_add(ttl_ms / 2));
+            // Reuse only in the first half of the published TTL, counted
+            // from our first send: the key's lifetime began after that, and
+            // half the TTL leaves room for any clock drift and for the
+            // reusing request's own retries, so a 422 is expected.
+            let reusable_until_ms = reply.key_ttl_ms.map_or(u64::MAX, |ttl_ms| {
+                entry.first_sent_ms.saturating_add(ttl_ms / 2)
+            });
             state.finished.push_back(FinishedKey {
                 key,
                 fingerprint: entry.op.fingerprint(),
@@ -649,6 +654,7 @@ mod tests {
             response: ApiResponse { status, body },
             replayed: false,
             key_ttl_ms: Some(86_400_000),
+            key_expires_at_ms: Some(86_400_000),
         };
         harness.deliver(API_A, Msg::ApiReply(reply))
     }
@@ -857,6 +863,52 @@ mod tests {
         assert_eq!(received(&output), 1);
         assert_eq!(outstanding(&harness), 0);
         assert!(fire_retry(&mut harness).is_none());
+    }
+
+    #[test]
+    fn a_key_is_reused_only_in_the_first_half_of_its_ttl_counted_from_the_first_send() {
+        let reuse_at = |reply_after_ms: u64| {
+            let mut harness = started(ClientSettings {
+                reuse_key_ppm: 1_000_000,
+                ..settings()
+            });
+            let first = only_request(&tick(&mut harness));
+            harness.advance(reply_after_ms * MILLISECOND_NS);
+            let stored = ApiReply {
+                request_id: first.request_id,
+                response: ApiResponse {
+                    status: status::CREATED,
+                    body: resource("r1", 1),
+                },
+                replayed: false,
+                key_ttl_ms: Some(2_000),
+                key_expires_at_ms: Some(2_000),
+            };
+            harness.deliver(API_A, Msg::ApiReply(stored));
+            let next = only_request(&tick(&mut harness));
+            next.idempotency_key == first.idempotency_key
+        };
+        assert!(reuse_at(100), "well inside the TTL");
+        // The reply came 1.2 s after the send: half the TTL counted from the
+        // reply would still allow reuse, counted from the send it does not.
+        assert!(!reuse_at(1_200));
+    }
+
+    #[test]
+    fn a_retry_goes_to_the_other_api_node_at_its_rate() {
+        let mut harness = started(ClientSettings {
+            retry_other_api_ppm: 1_000_000,
+            ..settings()
+        });
+        let output = tick(&mut harness);
+        let (first_api, first) = requests(&output).remove(0);
+        fire_timeout(&mut harness);
+        let retry = fire_retry(&mut harness).expect("a retry after the timeout");
+        let (retry_api, again) = requests(&retry).remove(0);
+        assert_eq!(again.idempotency_key, first.idempotency_key);
+        assert_eq!(again.op, first.op);
+        assert_ne!(retry_api, first_api, "the retry went elsewhere");
+        assert!([API_A, API_B].contains(&retry_api));
     }
 
     #[test]

@@ -416,3 +416,29 @@ pub struct Settings {
     /// Clients.
     pub client: ClientSettings,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_validity_shrinks_the_ttl_by_twice_the_drift_bound_and_the_margin() {
+        let validity = |max_drift_ppm, lease_margin_ms| {
+            ControllerSettings {
+                session_ttl_ms: 2_000,
+                max_drift_ppm,
+                lease_margin_ms,
+                ..ControllerSettings::default()
+            }
+            .lease_validity_ms()
+        };
+        // 2 s at 0.1 %: 4 ms each way (rounded up by 1), 50 ms margin.
+        assert_eq!(validity(1_000, 50), 2_000 - 5 - 50);
+        // 2 s at 2 %: 80 ms of drift.
+        assert_eq!(validity(20_000, 50), 2_000 - 81 - 50);
+        // No drift and no margin still rounds down by 1 ms.
+        assert_eq!(validity(0, 0), 1_999);
+        // A TTL smaller than its margins is never trusted.
+        assert_eq!(validity(20_000, 5_000), 0);
+    }
+}

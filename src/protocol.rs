@@ -90,6 +90,19 @@ pub enum ApiOp {
 }
 
 impl ApiOp {
+    /// The longest name or id a request may carry (a DNS label's limit,
+    /// as Kubernetes names have): longer ones get 400 before anything is
+    /// recorded, so a ledger entry always fits the store's value bound.
+    pub const MAX_NAME_BYTES: usize = 253;
+
+    /// The name or id this request carries.
+    pub fn name_or_id(&self) -> &str {
+        match self {
+            ApiOp::Create { name, .. } => name,
+            ApiOp::Update { id, .. } | ApiOp::Delete { id } => id,
+        }
+    }
+
     /// The request fingerprint of the Idempotency-Key draft: a stable hash
     /// of method, target and body.
     pub fn fingerprint(&self) -> u64 {
@@ -196,8 +209,11 @@ pub struct LedgerEntry {
     pub resource_id: String,
     /// The recovery point.
     pub recovery: Recovery,
-    /// The key's lifetime from when it was recorded.
+    /// The key's lifetime from when its ledger lease was granted.
     pub ttl_ms: u64,
+    /// When the key expires, on the store's clock (ms): the ledger lease's
+    /// expiry, which nothing renews.
+    pub expires_at_ms: u64,
 }
 
 /// A reply from the API.
@@ -211,6 +227,9 @@ pub struct ApiReply {
     pub replayed: bool,
     /// How long the key is kept, when the response is stored.
     pub key_ttl_ms: Option<u64>,
+    /// When the stored response expires with its key, on the store's clock
+    /// (ms): like an HTTP `Expires` date, it is the server's time.
+    pub key_expires_at_ms: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------
@@ -433,7 +452,17 @@ impl StoreValue for Value {
         match self {
             Value::Resource(resource) => 32 + resource.id.len() + resource.name.len(),
             Value::Status(_) => 16,
-            Value::Ledger(entry) => 64 + entry.resource_id.len(),
+            Value::Ledger(entry) => {
+                let response = match &entry.recovery {
+                    Recovery::Finished { response } => match &response.body {
+                        ResponseBody::Resource(r) => 32 + r.id.len() + r.name.len(),
+                        ResponseBody::Deleted { id } => 8 + id.len(),
+                        ResponseBody::Error { message } => 8 + message.len(),
+                    },
+                    Recovery::Started | Recovery::Charged { .. } => 16,
+                };
+                64 + entry.resource_id.len() + entry.op.name_or_id().len() + response
+            }
             Value::Lock { .. } | Value::Holder { .. } => 8,
         }
     }

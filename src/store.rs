@@ -178,7 +178,12 @@ pub enum StoreResponse<V> {
         results: Vec<OpResult<V>>,
     },
     /// A new lease.
-    LeaseGranted { lease: LeaseId, ttl_ms: u64 },
+    LeaseGranted {
+        lease: LeaseId,
+        ttl_ms: u64,
+        /// When it expires unless kept alive, on the store's clock (ms).
+        expires_at_ms: u64,
+    },
     /// The lease now expires `ttl_ms` after the request.
     LeaseKeptAlive { lease: LeaseId, ttl_ms: u64 },
     /// The lease and its keys are gone.
@@ -565,7 +570,11 @@ impl<V: StoreValue> KvStore<V> {
         assert!(fresh.is_none(), "lease ids are never reused");
         let indexed = self.expiries.insert((expiry_ms, lease));
         assert!(indexed);
-        StoreResponse::LeaseGranted { lease, ttl_ms }
+        StoreResponse::LeaseGranted {
+            lease,
+            ttl_ms,
+            expires_at_ms: expiry_ms,
+        }
     }
 
     fn keep_alive(&mut self, now_ms: u64, lease: LeaseId) -> StoreResponse<V> {
@@ -836,8 +845,10 @@ mod tests {
             StoreResponse::LeaseGranted {
                 lease,
                 ttl_ms: granted,
+                expires_at_ms,
             } => {
                 assert_eq!(granted, ttl_ms);
+                assert_eq!(expires_at_ms, now_ms + ttl_ms);
                 lease
             }
             other => panic!("grant rejected: {other:?}"),
