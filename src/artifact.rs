@@ -85,6 +85,22 @@ impl Artifact {
             .scenario
             .validate()
             .map_err(|message| format!("{}: scenario.{message}", path.display()))?;
+        let (_, names) = crate::world::layout(&artifact.scenario);
+        for (index, scheduled) in artifact.faults.iter().enumerate() {
+            if let Some(node) = scheduled
+                .fault
+                .nodes()
+                .into_iter()
+                .find(|n| n.0 as usize >= names.len())
+            {
+                return Err(format!(
+                    "{}: faults[{index}] names node {} but the scenario's topology has nodes 0..{}",
+                    path.display(),
+                    node.0,
+                    names.len()
+                ));
+            }
+        }
         Ok(artifact)
     }
 }

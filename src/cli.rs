@@ -10,6 +10,7 @@ use crate::artifact::{Artifact, code_version};
 use crate::config::Bug;
 use crate::report;
 use crate::scenario::{Scenario, list_scenarios};
+use crate::shrink::ShrinkError;
 use crate::sweep::{Outcome, SweepOptions, run_guarded, sweep};
 use crate::world::{RunOptions, RunResult};
 use crate::zoo;
@@ -27,11 +28,12 @@ Exit codes:
   1  results could not be written
   2  bad input: a scenario, artifact or flag was invalid (the message names the file, the key and what is allowed)
   3  safety violation: an `always` property failed
-  4  liveness failure: an `eventually` property failed, or the run hit a limit
+  4  liveness failure: an `eventually` property failed, or could not be judged because a fault never healed, or the run hit a limit
   5  crash: the system under test panicked
   6  nondeterminism: the same seed gave two different traces
   7  cost over budget: a `cost.*` measurement exceeded its budget (nothing unsafe happened)
-  8  the bug zoo (`sweep --bug all`): a planted bug was not caught by its expected property";
+  8  the bug zoo (`sweep --bug all`): a planted bug was not caught by its expected property
+A sweep exits with its most severe outcome: 6, then 5, 3, 4, 7 (safety before liveness).";
 
 /// Deterministic simulation testing of a cloud control plane.
 #[derive(Parser, Debug)]
@@ -278,41 +280,17 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             return ExitCode::from(Outcome::Crash.exit_code() as u8);
         }
     };
-    if args.check_determinism {
-        match run_guarded(&scenario, &options) {
-            Ok(second) if second.trace_hash == result.trace_hash => {
-                eprintln!(
-                    "determinism: both runs gave trace hash {:#018x}",
-                    result.trace_hash
-                );
-            }
-            Ok(second) => {
-                let (left, right) = (
-                    result.trace.as_deref().unwrap_or(&[]),
-                    second.trace.as_deref().unwrap_or(&[]),
-                );
-                let index = sim::first_divergence(left, right).unwrap_or(0);
-                eprintln!(
-                    "determinism: FAILED: trace hashes {:#018x} and {:#018x} part at entry {index}:\n  first:  {:?}\n  second: {:?}",
-                    result.trace_hash,
-                    second.trace_hash,
-                    left.get(index),
-                    right.get(index)
-                );
-                return ExitCode::from(Outcome::Nondeterministic.exit_code() as u8);
-            }
-            Err(message) => {
-                eprintln!("crash on the second run: {message}");
-                return ExitCode::from(Outcome::Crash.exit_code() as u8);
-            }
-        }
+    if args.check_determinism
+        && let Some(code) = run_again_and_compare(&scenario, &options, &result)
+    {
+        return code;
     }
     let command = format!(
         "cargo run --release -- simulate --scenario {} --seed {}{bug_flags}",
         args.scenario, args.seed
     );
     if args.json {
-        println!("{}", report::json(&result));
+        println!("{}", report::json_with_rerun(&result, &command));
     } else {
         print!("{}", report::markdown(&result, &command));
     }
@@ -376,11 +354,7 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
             .collect();
         print!("{}", report::sweep_summary(&summary, &titles, &args.out));
     }
-    let worst = results
-        .iter()
-        .map(|r| r.outcome)
-        .max()
-        .unwrap_or(Outcome::Pass);
+    let worst = Outcome::worst(results.iter().map(|r| r.outcome));
     ExitCode::from(worst.exit_code() as u8)
 }
 
@@ -457,6 +431,44 @@ fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
     }
 }
 
+/// Runs `options` again and compares the trace with `first`'s: prints the
+/// verdict, and the first entry where the runs part if they do. Returns
+/// the exit code when the second run differs or crashes.
+fn run_again_and_compare(
+    scenario: &Scenario,
+    options: &RunOptions,
+    first: &crate::world::RunResult,
+) -> Option<ExitCode> {
+    match run_guarded(scenario, options) {
+        Ok(second) if second.trace_hash == first.trace_hash => {
+            eprintln!(
+                "determinism: both runs gave trace hash {:#018x}",
+                first.trace_hash
+            );
+            None
+        }
+        Ok(second) => {
+            let (left, right) = (
+                first.trace.as_deref().unwrap_or(&[]),
+                second.trace.as_deref().unwrap_or(&[]),
+            );
+            let index = sim::first_divergence(left, right).unwrap_or(0);
+            eprintln!(
+                "determinism: FAILED: trace hashes {:#018x} and {:#018x} part at entry {index}:\n  first:  {:?}\n  second: {:?}",
+                first.trace_hash,
+                second.trace_hash,
+                left.get(index),
+                right.get(index)
+            );
+            Some(ExitCode::from(Outcome::Nondeterministic.exit_code() as u8))
+        }
+        Err(message) => {
+            eprintln!("crash on the second run: {message}");
+            Some(ExitCode::from(Outcome::Crash.exit_code() as u8))
+        }
+    }
+}
+
 fn replay(args: ReplayArgs) -> ExitCode {
     let artifact = match Artifact::read(&args.artifact) {
         Ok(artifact) => artifact,
@@ -482,7 +494,18 @@ fn replay(args: ReplayArgs) -> ExitCode {
             return ExitCode::from(Outcome::Crash.exit_code() as u8);
         }
     };
-    if result.trace_hash == artifact.trace_hash {
+    if artifact.property == "crash" {
+        eprintln!(
+            "warning: the artifact records a crash, but the run completed: the crash did not happen again (has the code changed?)"
+        );
+    } else if artifact.property == "determinism" {
+        // The artifact's hash is one of two: the question is whether the
+        // seed still parts from itself.
+        if let Some(code) = run_again_and_compare(&artifact.scenario, &options, &result) {
+            return code;
+        }
+        eprintln!("warning: the seed no longer gives two traces (has the code changed?)");
+    } else if result.trace_hash == artifact.trace_hash {
         eprintln!(
             "replay: trace hash {:#018x} matches the artifact",
             result.trace_hash
@@ -495,7 +518,7 @@ fn replay(args: ReplayArgs) -> ExitCode {
     }
     let command = format!("cargo run --release -- replay {}", args.artifact.display());
     if args.json {
-        println!("{}", report::json(&result));
+        println!("{}", report::json_with_rerun(&result, &command));
     } else {
         print!("{}", report::markdown(&result, &command));
         print!(
@@ -514,7 +537,17 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
     crate::sweep::capture_panics();
     let shrunk = match crate::shrink::shrink(&artifact) {
         Ok(shrunk) => shrunk,
-        Err(error) => return bad_input(format!("{}: {error}", args.artifact.display())),
+        Err(ShrinkError::Input(error)) => {
+            return bad_input(format!("{}: {error}", args.artifact.display()));
+        }
+        Err(crash @ ShrinkError::Crash { .. }) => {
+            eprintln!("crash: {}: {crash}", args.artifact.display());
+            eprintln!(
+                "rerun: cargo run --release -- replay {}",
+                args.artifact.display()
+            );
+            return ExitCode::from(Outcome::Crash.exit_code() as u8);
+        }
     };
     let out = args
         .out
@@ -535,11 +568,16 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
             "; NOT 1-minimal (the run budget ran out)"
         }
     );
+    let names: Vec<String> = crate::world::layout(&shrunk.artifact.scenario)
+        .1
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
     for fault in &shrunk.artifact.faults {
         println!(
-            "  at {:>9.3} s: {:?}",
+            "  at {:>9.3} s: {}",
             fault.at_ns as f64 / 1e9,
-            fault.fault
+            report::fault_line(&fault.fault, &names)
         );
     }
     println!(

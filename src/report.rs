@@ -47,12 +47,47 @@ impl Percentiles {
     }
 }
 
+impl Outcome {
+    /// How bad the outcome is, for picking the one a sweep (or any set of
+    /// runs) exits with: higher is worse. Ranked explicitly rather than by
+    /// the enum's order: results that cannot be trusted (nondeterminism)
+    /// or a system that panicked first, then a safety violation (something
+    /// happened that must never happen), then a liveness failure, then a
+    /// cost over budget. A sweep with both a safety and a liveness failure
+    /// must exit with the safety code.
+    pub fn severity(self) -> u8 {
+        match self {
+            Outcome::Pass => 0,
+            Outcome::Cost => 1,
+            Outcome::Liveness => 2,
+            Outcome::Safety => 3,
+            Outcome::Crash => 4,
+            Outcome::Nondeterministic => 5,
+        }
+    }
+
+    /// The most severe of `outcomes` (see [`Outcome::severity`]); `Pass`
+    /// for none.
+    pub fn worst(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
+        outcomes
+            .into_iter()
+            .max_by_key(|outcome| outcome.severity())
+            .unwrap_or(Outcome::Pass)
+    }
+}
+
+/// The verdict of a property whose faults never healed: not judged, and
+/// counted as a liveness failure (see `check::never_healed_verdicts`).
+pub const NOT_JUDGED_FAILED: &str = "not judged: faults never healed";
+
 /// One property's line in the report.
 #[derive(Clone, Debug, Serialize)]
 pub struct PropertyLine {
     /// e.g. `always.one_charge_per_key`.
     pub property: String,
-    /// `holds`, `violated`, `over budget` (a `cost.*`) or `not judged`.
+    /// `holds`, `violated`, `over budget` (a `cost.*`), `not judged` (the
+    /// run stopped at a limit first, which fails it) or `not judged:
+    /// faults never healed` (a liveness failure: a fault never healed).
     pub verdict: String,
     /// Violations counted.
     pub violations: u64,
@@ -132,7 +167,9 @@ impl Report {
             .iter()
             .map(|verdict| PropertyLine {
                 property: verdict.property.to_string(),
-                verdict: if verdict.note.is_some() {
+                verdict: if verdict.note.is_some() && verdict.violation_count > 0 {
+                    NOT_JUDGED_FAILED.to_string()
+                } else if verdict.note.is_some() {
                     "not judged".to_string()
                 } else if verdict.violation_count == 0 {
                     "holds".to_string()
@@ -185,13 +222,92 @@ impl Report {
     }
 }
 
-/// The run's report as pretty JSON.
+/// The run's report as pretty JSON, with a rerun command naming the
+/// scenario by name and its planted bugs. The CLI knows better (a path,
+/// an artifact) and uses [`json_with_rerun`].
 pub fn json(result: &RunResult) -> String {
+    let bugs: String = result
+        .bugs
+        .iter()
+        .map(|bug| format!(" --bug {}", bug.name()))
+        .collect();
     let rerun = format!(
-        "cargo run --release -- simulate --scenario {} --seed {}",
+        "cargo run --release -- simulate --scenario {} --seed {}{bugs}",
         result.scenario, result.seed
     );
-    serde_json::to_string_pretty(&Report::new(result, &rerun)).expect("reports serialize")
+    json_with_rerun(result, &rerun)
+}
+
+/// The run's report as pretty JSON, with `rerun` as the command that
+/// reruns it.
+pub fn json_with_rerun(result: &RunResult, rerun: &str) -> String {
+    serde_json::to_string_pretty(&Report::new(result, rerun)).expect("reports serialize")
+}
+
+/// Node ids as the run names them (`[controller-1, store]`); an id the
+/// run does not know prints as `n7`.
+pub fn node_list(nodes: &[sim::NodeId], names: &[String]) -> String {
+    let named: Vec<String> = nodes.iter().map(|&node| node_name(node, names)).collect();
+    format!("[{}]", named.join(", "))
+}
+
+fn node_name(node: sim::NodeId, names: &[String]) -> String {
+    names
+        .get(node.index())
+        .cloned()
+        .unwrap_or_else(|| format!("n{}", node.0))
+}
+
+/// One fault, with node names: `crash store, restarted after 2.000 s`.
+pub fn fault_line(fault: &sim::Fault, names: &[String]) -> String {
+    let name = |node: sim::NodeId| node_name(node, names);
+    let span = |ns: u64| seconds(ns / MS);
+    match fault {
+        sim::Fault::Partition {
+            side_a,
+            side_b,
+            one_way,
+            duration_ns,
+        } => format!(
+            "{} {} {} {} for {}",
+            if *one_way {
+                "one-way partition"
+            } else {
+                "partition"
+            },
+            node_list(side_a, names),
+            if *one_way { "->" } else { "|" },
+            node_list(side_b, names),
+            span(*duration_ns)
+        ),
+        sim::Fault::Clog {
+            from,
+            to,
+            duration_ns,
+        } => format!(
+            "clog {} -> {} for {}",
+            name(*from),
+            name(*to),
+            span(*duration_ns)
+        ),
+        sim::Fault::Crash {
+            node,
+            restart_after_ns: Some(after_ns),
+        } => format!("crash {}, restarted after {}", name(*node), span(*after_ns)),
+        sim::Fault::Crash {
+            node,
+            restart_after_ns: None,
+        } => format!("crash {}, never restarted", name(*node)),
+        sim::Fault::Pause { node, duration_ns } => {
+            format!("pause {} for {}", name(*node), span(*duration_ns))
+        }
+        sim::Fault::ClockJump { node, delta_ns } => format!(
+            "clock jump {} by {}{}",
+            name(*node),
+            if *delta_ns < 0 { "-" } else { "+" },
+            span(delta_ns.unsigned_abs())
+        ),
+    }
 }
 
 /// A compact chart: one block character per sample, scaled to the maximum.
@@ -384,6 +500,7 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
         let verdict = match line.verdict.as_str() {
             "violated" => format!("**violated** ({}×)", line.violations),
             "over budget" => "**over budget** (a cost, not a safety violation)".to_string(),
+            NOT_JUDGED_FAILED => format!("**{NOT_JUDGED_FAILED}** (a liveness failure)"),
             other => other.to_string(),
         };
         let _ = writeln!(out, "| `{}` | {verdict} |", line.property);
@@ -408,10 +525,10 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
             let v = line.first.as_ref().expect("filtered");
             let _ = writeln!(
                 out,
-                "- `{}` at {} on {:?}, trace index {}: {}",
+                "- `{}` at {} on {}, trace index {}: {}",
                 v.property,
                 seconds_ns(v.time_ns),
-                v.nodes,
+                node_list(&v.nodes, &result.node_names),
                 v.trace_index,
                 v.message
             );
@@ -535,4 +652,89 @@ pub fn sweep_summary(summary: &Summary, scenarios: &[String], out_dir: &Path) ->
         let _ = writeln!(out, "| {name} | {seeds} | {total} |");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+    use crate::world::{RunOptions, run_scenario};
+
+    #[test]
+    fn a_safety_violation_outranks_a_liveness_failure_in_a_sweep() {
+        assert_eq!(
+            Outcome::worst([
+                Outcome::Pass,
+                Outcome::Safety,
+                Outcome::Liveness,
+                Outcome::Cost
+            ]),
+            Outcome::Safety
+        );
+        assert_eq!(
+            Outcome::worst([Outcome::Liveness, Outcome::Cost]),
+            Outcome::Liveness
+        );
+        assert_eq!(
+            Outcome::worst([Outcome::Safety, Outcome::Crash]),
+            Outcome::Crash
+        );
+        assert_eq!(
+            Outcome::worst([Outcome::Crash, Outcome::Nondeterministic]),
+            Outcome::Nondeterministic
+        );
+        assert_eq!(Outcome::worst([]), Outcome::Pass);
+    }
+
+    #[test]
+    fn a_fault_line_names_its_nodes() {
+        let names: Vec<String> = ["store", "billing", "controller-0"]
+            .map(String::from)
+            .to_vec();
+        let partition = sim::Fault::Partition {
+            side_a: vec![sim::NodeId(0)],
+            side_b: vec![sim::NodeId(1), sim::NodeId(2)],
+            one_way: false,
+            duration_ns: 7_900 * MS,
+        };
+        assert_eq!(
+            fault_line(&partition, &names),
+            "partition [store] | [billing, controller-0] for 7.900 s"
+        );
+        let crash = sim::Fault::Crash {
+            node: sim::NodeId(2),
+            restart_after_ns: Some(2_000 * MS),
+        };
+        assert_eq!(
+            fault_line(&crash, &names),
+            "crash controller-0, restarted after 2.000 s"
+        );
+        let jump = sim::Fault::ClockJump {
+            node: sim::NodeId(9),
+            delta_ns: -1_500 * MS as i64,
+        };
+        assert_eq!(fault_line(&jump, &names), "clock jump n9 by -1.500 s");
+    }
+
+    #[test]
+    fn the_default_json_rerun_command_carries_the_planted_bugs() {
+        let mut scenario = Scenario::load("baseline").expect("loads");
+        scenario.plant(crate::config::Bug::NoFencing);
+        let result = run_scenario(
+            &scenario,
+            &RunOptions {
+                seed: 3,
+                ..RunOptions::default()
+            },
+        )
+        .expect("runs");
+        let json: serde_json::Value = serde_json::from_str(&json(&result)).expect("JSON");
+        assert_eq!(
+            json["rerun"],
+            "cargo run --release -- simulate --scenario baseline --seed 3 --bug no-fencing"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&json_with_rerun(&result, "replay x.json")).expect("JSON");
+        assert_eq!(json["rerun"], "replay x.json");
+    }
 }

@@ -16,7 +16,8 @@ use crate::config::{
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    /// Short name, e.g. `baseline`.
+    /// Short name, e.g. `baseline`: `[a-z0-9][a-z0-9-_]*`, since it names
+    /// artifact files.
     pub name: String,
     /// What situation it simulates and what it should show.
     pub description: String,
@@ -257,7 +258,8 @@ pub enum FaultKind {
     PartitionOneWay,
     /// Hold messages `from -> to`, then release them at once.
     Clog,
-    /// Crash `node`, restart after `restart_after_ms` (if given).
+    /// Crash `node`, restart after `restart_after_ms` (required: a node
+    /// that never comes back leaves liveness unjudgeable).
     Crash,
     /// Pause `node` for `duration_ms`.
     Pause,
@@ -268,7 +270,9 @@ pub enum FaultKind {
 /// A fault at a fixed time. Nodes are named `store`, `billing`, `api-N`,
 /// `controller-N`, `worker-N`, `client-N`, or `holder:shard-N` (the
 /// controller that rendezvous hashing assigns shard N when every
-/// controller is a member).
+/// controller is a member; N below `controller.shard_count`). Names,
+/// ranges and which fields each kind takes are checked on load: a field
+/// another kind takes is an error, not silently ignored.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduledSpec {
@@ -294,7 +298,7 @@ pub struct ScheduledSpec {
     /// Partition, clog, pause: how long.
     #[serde(default)]
     pub duration_ms: Option<u64>,
-    /// Crash: down time before the restart; absent keeps it down.
+    /// Crash (required): down time before the restart.
     #[serde(default)]
     pub restart_after_ms: Option<u64>,
     /// Clock jump: signed amount.
@@ -379,6 +383,7 @@ impl Scenario {
 
     /// Checks every value against what is allowed; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
+        validate_name(&self.name)?;
         let t = &self.topology;
         for (key, value, max) in [
             ("topology.apis", t.apis, 16),
@@ -416,9 +421,15 @@ impl Scenario {
         )?;
         self.validate_faults()?;
         self.validate_settings()?;
+        let (topology, names) = crate::world::layout(self);
+        let nodes = crate::world::NodeNames {
+            names: &names,
+            topology: &topology,
+            shard_count: self.controller.shard_count,
+        };
         for (index, fault) in self.schedule.iter().enumerate() {
             fault
-                .validate(run.duration_ms)
+                .validate(run.duration_ms, &nodes)
                 .map_err(|message| format!("schedule[{index}].{message}"))?;
         }
         Ok(())
@@ -505,6 +516,57 @@ impl Scenario {
             if rate.count_max > 0 && f.window_end_ms == 0 {
                 return Err(format!(
                     "faults.{key}.count_max = {} needs faults.window_end_ms > 0",
+                    rate.count_max
+                ));
+            }
+        }
+        self.validate_fault_roles()
+    }
+
+    /// A fault kind that may be drawn needs nodes to draw it on: otherwise
+    /// the knobs promise faults that silently never happen.
+    fn validate_fault_roles(&self) -> Result<(), String> {
+        let f = &self.faults;
+        let (_, names) = crate::world::layout(self);
+        for (key, rate, roles_key, roles, nodes_needed) in [
+            (
+                "partition",
+                &f.partition,
+                "network_roles",
+                &f.network_roles,
+                2,
+            ),
+            (
+                "partition_one_way",
+                &f.partition_one_way,
+                "network_roles",
+                &f.network_roles,
+                2,
+            ),
+            ("clog", &f.clog, "network_roles", &f.network_roles, 2),
+            ("crash", &f.crash, "crash_roles", &f.crash_roles, 1),
+            ("pause", &f.pause, "pause_roles", &f.pause_roles, 1),
+            (
+                "clock_jump",
+                &f.clock_jump,
+                "clock_roles",
+                &f.clock_roles,
+                1,
+            ),
+        ] {
+            if rate.count_max == 0 {
+                continue;
+            }
+            let nodes = names
+                .iter()
+                .filter(|(_, role)| roles.contains(role))
+                .count();
+            if nodes < nodes_needed {
+                return Err(format!(
+                    "faults.{key}.count_max = {} needs at least {nodes_needed} node(s) in \
+                     faults.{roles_key}, but {roles:?} names {nodes}: no {key} could ever be \
+                     drawn; allowed roles: store, billing, api, controller, worker, client \
+                     (or set faults.{key}.count_max = 0)",
                     rate.count_max
                 ));
             }
@@ -626,6 +688,24 @@ impl Scenario {
         if u64::from(cl.update_ppm) + u64::from(cl.delete_ppm) > 1_000_000 {
             return Err("client.update_ppm + client.delete_ppm must be at most 1000000".into());
         }
+        // An Idempotency-Key only protects retries that reach the API while
+        // the key is kept: a retry after it expired is a new request. Real
+        // APIs keep keys for hours and clients retry for seconds; demand a
+        // wide gap, so that no retry held up by the network or a paused
+        // node can outlive its key.
+        let retry_span_ms = u64::from(cl.max_attempts)
+            * (cl.request_timeout_ms + crate::client::RETRY_DELAY_MS_MAX);
+        let ttl_floor_ms = KEY_TTL_PER_RETRY_SPAN * retry_span_ms;
+        if self.api.idempotency_ttl_ms < ttl_floor_ms {
+            return Err(format!(
+                "api.idempotency_ttl_ms = {} is too short for the clients' retries: allowed \
+                 at least {ttl_floor_ms} ({KEY_TTL_PER_RETRY_SPAN} times client.max_attempts \
+                 x (client.request_timeout_ms + {} ms of retry delay)), so that no retry \
+                 outlives its key",
+                self.api.idempotency_ttl_ms,
+                crate::client::RETRY_DELAY_MS_MAX
+            ));
+        }
         Ok(())
     }
 
@@ -661,42 +741,162 @@ impl Scenario {
     }
 }
 
+/// The longest a scheduled fault may last (and the longest a crashed node
+/// may stay down): an hour, the longest run. Bounded so that `ms * 1e6`
+/// cannot overflow and a typo cannot stall a run forever.
+const SCHEDULED_DURATION_MS_MAX: u64 = 3_600_000;
+
+/// The largest scheduled wall-clock jump, either way: a day.
+const SCHEDULED_DELTA_MS_MAX: i64 = 86_400_000;
+
+/// Which fault kinds each optional field of a `[[schedule]]` entry applies
+/// to: a field given to another kind would be silently ignored.
+const SCHEDULE_FIELDS: [(&str, &[FaultKind]); 8] = [
+    (
+        "side_a",
+        &[FaultKind::Partition, FaultKind::PartitionOneWay],
+    ),
+    (
+        "side_b",
+        &[FaultKind::Partition, FaultKind::PartitionOneWay],
+    ),
+    ("from", &[FaultKind::Clog]),
+    ("to", &[FaultKind::Clog]),
+    (
+        "node",
+        &[FaultKind::Crash, FaultKind::Pause, FaultKind::ClockJump],
+    ),
+    (
+        "duration_ms",
+        &[
+            FaultKind::Partition,
+            FaultKind::PartitionOneWay,
+            FaultKind::Clog,
+            FaultKind::Pause,
+        ],
+    ),
+    ("restart_after_ms", &[FaultKind::Crash]),
+    ("delta_ms", &[FaultKind::ClockJump]),
+];
+
 impl ScheduledSpec {
-    fn validate(&self, duration_ms: u64) -> Result<(), String> {
+    /// Checks one entry; the error starts with the key (the caller puts
+    /// `schedule[N].` before it).
+    fn validate(&self, duration_ms: u64, nodes: &crate::world::NodeNames) -> Result<(), String> {
         range("at_ms", self.at_ms, 0, duration_ms)
             .map_err(|e| format!("{e} (within run.duration_ms)"))?;
-        let need = |field: &str, present: bool| {
-            if present {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{field} is required for kind = \"{}\"",
-                    kind_name(self.kind)
-                ))
+        self.validate_fields()?;
+        for (key, value) in [
+            ("duration_ms", self.duration_ms),
+            ("restart_after_ms", self.restart_after_ms),
+        ] {
+            if let Some(value) = value {
+                range(key, value, 1, SCHEDULED_DURATION_MS_MAX)?;
             }
+        }
+        if let Some(delta_ms) = self.delta_ms {
+            if !(-SCHEDULED_DELTA_MS_MAX..=SCHEDULED_DELTA_MS_MAX).contains(&delta_ms) {
+                return Err(format!(
+                    "delta_ms = {delta_ms} is out of range: allowed \
+                     -{SCHEDULED_DELTA_MS_MAX}..={SCHEDULED_DELTA_MS_MAX} (a day either way)"
+                ));
+            }
+        }
+        let one = |key: &str, name: &Option<String>| match name {
+            Some(name) => nodes
+                .resolve(name)
+                .map(drop)
+                .map_err(|e| format!("{key} = {name:?} {e}")),
+            None => Ok(()),
         };
-        match self.kind {
-            FaultKind::Partition | FaultKind::PartitionOneWay => {
-                need("side_a", !self.side_a.is_empty())?;
-                need("duration_ms", self.duration_ms.is_some())
+        let many = |key: &str, list: &[String]| {
+            list.iter().enumerate().try_for_each(|(index, name)| {
+                nodes
+                    .resolve(name)
+                    .map(drop)
+                    .map_err(|e| format!("{key}[{index}] = {name:?} {e}"))
+            })
+        };
+        many("side_a", &self.side_a)?;
+        many("side_b", &self.side_b)?;
+        one("from", &self.from)?;
+        one("to", &self.to)?;
+        one("node", &self.node)
+    }
+
+    /// Every field the kind needs is there, and none it ignores.
+    fn validate_fields(&self) -> Result<(), String> {
+        let kind = kind_name(self.kind);
+        for (field, kinds) in SCHEDULE_FIELDS {
+            if self.has(field) && !kinds.contains(&self.kind) {
+                let applies: Vec<&str> = kinds.iter().map(|&k| kind_name(k)).collect();
+                let hint = match (self.kind, field) {
+                    (FaultKind::Crash, "duration_ms") => {
+                        " (a crashed node's down time is restart_after_ms)"
+                    }
+                    _ => "",
+                };
+                return Err(format!(
+                    "{field} does not apply to kind = \"{kind}\": it applies to {}{hint}",
+                    applies.join(", ")
+                ));
             }
-            FaultKind::Clog => {
-                need("from", self.from.is_some())?;
-                need("to", self.to.is_some())?;
-                need("duration_ms", self.duration_ms.is_some())
-            }
-            FaultKind::Crash => need("node", self.node.is_some()),
-            FaultKind::Pause => {
-                need("node", self.node.is_some())?;
-                need("duration_ms", self.duration_ms.is_some())
-            }
-            FaultKind::ClockJump => {
-                need("node", self.node.is_some())?;
-                need("delta_ms", self.delta_ms.is_some())
-            }
+        }
+        let required: &[&str] = match self.kind {
+            FaultKind::Partition | FaultKind::PartitionOneWay => &["side_a", "duration_ms"],
+            FaultKind::Clog => &["from", "to", "duration_ms"],
+            FaultKind::Crash => &["node", "restart_after_ms"],
+            FaultKind::Pause => &["node", "duration_ms"],
+            FaultKind::ClockJump => &["node", "delta_ms"],
+        };
+        match required.iter().find(|field| !self.has(field)) {
+            None => Ok(()),
+            Some(&"restart_after_ms") => Err(format!(
+                "restart_after_ms is required for kind = \"crash\": a node that never comes \
+                 back is a fault that never heals, which leaves liveness unjudgeable (nothing \
+                 can be required to converge after it); allowed 1..={SCHEDULED_DURATION_MS_MAX}"
+            )),
+            Some(field) => Err(format!("{field} is required for kind = \"{kind}\"")),
+        }
+    }
+
+    /// Whether the entry sets `field` (a list counts when not empty).
+    fn has(&self, field: &str) -> bool {
+        match field {
+            "side_a" => !self.side_a.is_empty(),
+            "side_b" => !self.side_b.is_empty(),
+            "from" => self.from.is_some(),
+            "to" => self.to.is_some(),
+            "node" => self.node.is_some(),
+            "duration_ms" => self.duration_ms.is_some(),
+            "restart_after_ms" => self.restart_after_ms.is_some(),
+            "delta_ms" => self.delta_ms.is_some(),
+            _ => unreachable!("SCHEDULE_FIELDS names only fields of ScheduledSpec"),
         }
     }
 }
+
+/// A scenario's name becomes part of file names (sweep artifacts, zoo
+/// reproducers), so it may not carry path separators or dots.
+fn validate_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if first && rest && name.len() <= NAME_LEN_MAX {
+        Ok(())
+    } else {
+        Err(format!(
+            "name = {name:?} is not allowed: it names artifact files, so allowed is a \
+             lowercase letter or digit followed by lowercase letters, digits, `-` and `_` \
+             ([a-z0-9][a-z0-9-_]*), at most {NAME_LEN_MAX} characters"
+        ))
+    }
+}
+
+/// The longest scenario name.
+const NAME_LEN_MAX: usize = 64;
 
 fn kind_name(kind: FaultKind) -> &'static str {
     match kind {
@@ -708,6 +908,9 @@ fn kind_name(kind: FaultKind) -> &'static str {
         FaultKind::ClockJump => "clock_jump",
     }
 }
+
+/// How many times the clients' whole retry span a key must be kept.
+const KEY_TTL_PER_RETRY_SPAN: u64 = 10;
 
 fn range(key: &str, value: u64, low: u64, high: u64) -> Result<(), String> {
     if (low..=high).contains(&value) {
@@ -812,6 +1015,167 @@ mod tests {
         let text = format!("{MINIMAL}[api]\nbugs = [\"no-fencing\"]\n");
         let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
         assert!(error.contains("bugs"), "{error}");
+    }
+
+    #[test]
+    fn a_key_ttl_shorter_than_the_clients_retries_is_rejected() {
+        // 20 attempts x (600 + 300) ms = 18 s of retries: at least 180 s.
+        let text = format!("{MINIMAL}[api]\nidempotency_ttl_ms = 179999\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("api.idempotency_ttl_ms = 179999"), "{error}");
+        assert!(error.contains("at least 180000"), "{error}");
+        let text = format!("{MINIMAL}[api]\nidempotency_ttl_ms = 180000\n");
+        assert!(Scenario::parse(&text, "x.toml").is_ok());
+    }
+
+    fn schedule_error(entry: &str) -> String {
+        let text = format!("{MINIMAL}[[schedule]]\nat_ms = 1000\n{entry}");
+        Scenario::parse(&text, "x.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_scheduled_crash_without_a_restart_is_rejected_saying_why() {
+        let error = schedule_error("kind = \"crash\"\nnode = \"store\"\n");
+        assert!(
+            error.starts_with(
+                "x.toml: schedule[0].restart_after_ms is required for kind = \"crash\""
+            ),
+            "{error}"
+        );
+        assert!(error.contains("liveness unjudgeable"), "{error}");
+        assert!(error.contains("allowed 1..=3600000"), "{error}");
+    }
+
+    #[test]
+    fn a_field_that_does_not_apply_to_the_kind_is_named_with_the_kinds_it_applies_to() {
+        let error = schedule_error(
+            "kind = \"crash\"\nnode = \"store\"\nduration_ms = 5000\nrestart_after_ms = 100\n",
+        );
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].duration_ms does not apply to kind = \"crash\": it applies to \
+             partition, partition_one_way, clog, pause (a crashed node's down time is \
+             restart_after_ms)"
+        );
+        let error =
+            schedule_error("kind = \"pause\"\nnode = \"store\"\nduration_ms = 5\ndelta_ms = 3\n");
+        assert!(
+            error.contains(
+                "schedule[0].delta_ms does not apply to kind = \"pause\": it applies to clock_jump"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_scheduled_node_is_rejected_on_load_listing_the_nodes() {
+        let error = schedule_error("kind = \"pause\"\nnode = \"controler-1\"\nduration_ms = 5\n");
+        assert!(
+            error.starts_with("x.toml: schedule[0].node = \"controler-1\" is not a node: allowed store, billing, api-0 to api-1, controller-0 to controller-2"),
+            "{error}"
+        );
+        assert!(error.contains("holder:shard-N with N in 0..=15"), "{error}");
+        let error = schedule_error(
+            "kind = \"partition\"\nside_a = [\"store\", \"worker-9\"]\nduration_ms = 5\n",
+        );
+        assert!(
+            error.starts_with("x.toml: schedule[0].side_a[1] = \"worker-9\" is not a node"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_shard_holder_beyond_the_shard_count_is_rejected() {
+        let error =
+            schedule_error("kind = \"pause\"\nnode = \"holder:shard-16\"\nduration_ms = 5\n");
+        assert!(
+            error.starts_with("x.toml: schedule[0].node = \"holder:shard-16\" is not a shard holder: allowed holder:shard-N with N in 0..=15"),
+            "{error}"
+        );
+        let text = format!(
+            "{MINIMAL}[[schedule]]\nat_ms = 1000\nkind = \"pause\"\nnode = \"holder:shard-15\"\nduration_ms = 5\n"
+        );
+        assert!(Scenario::parse(&text, "x.toml").is_ok());
+    }
+
+    #[test]
+    fn scheduled_durations_and_jumps_are_bounded() {
+        let error = schedule_error(
+            "kind = \"pause\"\nnode = \"store\"\nduration_ms = 9000000000000000000\n",
+        );
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].duration_ms = 9000000000000000000 is out of range: allowed 1..=3600000"
+        );
+        let error =
+            schedule_error("kind = \"crash\"\nnode = \"store\"\nrestart_after_ms = 3600001\n");
+        assert!(
+            error.contains("schedule[0].restart_after_ms = 3600001 is out of range"),
+            "{error}"
+        );
+        let error = schedule_error(
+            "kind = \"clock_jump\"\nnode = \"store\"\ndelta_ms = -9000000000000000000\n",
+        );
+        assert!(
+            error.contains("schedule[0].delta_ms = -9000000000000000000 is out of range: allowed -86400000..=86400000"),
+            "{error}"
+        );
+        let text = format!(
+            "{MINIMAL}[[schedule]]\nat_ms = 30001\nkind = \"pause\"\nnode = \"store\"\nduration_ms = 5\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("schedule[0].at_ms = 30001 is out of range"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_drawn_fault_kind_with_no_node_to_hit_is_rejected() {
+        let text = format!(
+            "{MINIMAL}[faults]\nwindow_end_ms = 1000\ncrash = {{ count_min = 1, count_max = 1 }}\ncrash_roles = []\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "x.toml: faults.crash.count_max = 1 needs at least 1 node(s) in faults.crash_roles"
+            ),
+            "{error}"
+        );
+        // A partition needs two nodes: one role of one node is not enough.
+        let text = format!(
+            "{MINIMAL}[faults]\nwindow_end_ms = 1000\npartition = {{ count_max = 1 }}\nnetwork_roles = [\"store\"]\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("faults.network_roles"), "{error}");
+        let text = format!(
+            "{MINIMAL}[faults]\nwindow_end_ms = 1000\npartition = {{ count_max = 1 }}\nnetwork_roles = [\"api\"]\n"
+        );
+        assert!(Scenario::parse(&text, "x.toml").is_ok());
+    }
+
+    #[test]
+    fn a_name_that_could_escape_the_failures_directory_is_rejected() {
+        for name in ["../../escaped", "Upper", "-dash-first", "a/b", "a.b", ""] {
+            let text = format!("name = {name:?}\ndescription = \"d\"\n");
+            let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("x.toml: name = {name:?} is not allowed")),
+                "{error}"
+            );
+            assert!(error.contains("[a-z0-9][a-z0-9-_]*"), "{error}");
+        }
+        for name in ["t", "tight-bound", "x_1", "0day"] {
+            let text = format!("name = {name:?}\ndescription = \"d\"\n");
+            assert!(Scenario::parse(&text, "x.toml").is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_built_in_scenario_still_loads() {
+        for name in list_scenarios() {
+            Scenario::load(&name).unwrap_or_else(|error| panic!("{error}"));
+        }
     }
 
     #[test]

@@ -7,11 +7,56 @@
 //! doubles. It ends when n reaches the list's length with no failing
 //! complement: then removing any single fault makes the run pass, which is
 //! 1-minimality. We verify that at the end rather than trust it.
+//!
+//! Every run goes through the sweep's panic guard: a candidate that panics
+//! ends the shrink with [`ShrinkError::Crash`] (the panic is a finding in
+//! itself, worse than the property being shrunk), never the process. A
+//! crash artifact (property `crash`) is the exception: there the panic is
+//! the failure being shrunk. A nondeterminism artifact cannot be shrunk:
+//! one rerun proves nothing about it.
+
+use std::fmt;
 
 use sim::ScheduledFault;
 
 use crate::artifact::Artifact;
-use crate::world::{RunOptions, run_scenario};
+use crate::sweep::run_guarded;
+use crate::world::{RunOptions, RunResult};
+
+/// Why shrinking stopped without a result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShrinkError {
+    /// The artifact cannot be shrunk as given (it does not fail when
+    /// rerun, or its faults are invalid).
+    Input(String),
+    /// The system under test panicked on a run with `faults` faults.
+    Crash {
+        /// The panic message.
+        message: String,
+        /// How many faults the panicking run applied.
+        faults: usize,
+    },
+}
+
+impl fmt::Display for ShrinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShrinkError::Input(message) => f.write_str(message),
+            ShrinkError::Crash { message, faults } => write!(
+                f,
+                "the system under test panicked on a run with {faults} faults: {message}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ShrinkError {}
+
+impl From<ShrinkError> for String {
+    fn from(error: ShrinkError) -> String {
+        error.to_string()
+    }
+}
 
 /// What shrinking did.
 #[derive(Clone, Debug)]
@@ -29,6 +74,11 @@ pub struct ShrinkResult {
     pub one_minimal: bool,
 }
 
+/// The property of an artifact whose run panicked.
+const CRASH: &str = "crash";
+/// The property of an artifact whose seed gave two traces.
+const DETERMINISM: &str = "determinism";
+
 /// Most runs one shrink may take: a bound, so shrinking always ends.
 pub const MAX_SHRINK_RUNS: u64 = 5_000;
 
@@ -38,29 +88,53 @@ struct Oracle<'a> {
 }
 
 impl Oracle<'_> {
-    /// Does the run with these faults still break the same property?
-    fn fails(&mut self, faults: &[ScheduledFault]) -> bool {
+    /// Runs the artifact's scenario and seed with exactly `faults`, behind
+    /// the panic guard.
+    fn run(&mut self, faults: &[ScheduledFault]) -> Result<RunResult, ShrinkError> {
         self.runs += 1;
         let options = RunOptions {
             seed: self.artifact.seed,
             faults: Some(faults.to_vec()),
             keep_trace: false,
         };
-        let Ok(result) = run_scenario(&self.artifact.scenario, &options) else {
-            return false;
-        };
-        result.check.violates(&self.artifact.property)
+        run_guarded(&self.artifact.scenario, &options).map_err(|message| {
+            match message.strip_prefix("bad input: ") {
+                Some(input) => ShrinkError::Input(input.to_string()),
+                None => ShrinkError::Crash {
+                    message,
+                    faults: faults.len(),
+                },
+            }
+        })
+    }
+
+    /// Does the run with these faults still break the same property (for
+    /// a crash artifact: does it still panic)?
+    fn fails(&mut self, faults: &[ScheduledFault]) -> Result<bool, ShrinkError> {
+        match self.run(faults) {
+            Ok(result) => Ok(result.check.violates(&self.artifact.property)),
+            Err(ShrinkError::Crash { .. }) if self.artifact.property == CRASH => Ok(true),
+            Err(error) => Err(error),
+        }
     }
 }
 
 /// Shrinks `artifact`'s fault list. The artifact must fail as recorded.
-pub fn shrink(artifact: &Artifact) -> Result<ShrinkResult, String> {
+pub fn shrink(artifact: &Artifact) -> Result<ShrinkResult, ShrinkError> {
+    if artifact.property == DETERMINISM {
+        return Err(ShrinkError::Input(
+            "a nondeterminism artifact cannot be shrunk: whether a run parts from \
+             itself is not decided by one rerun; replay it, which runs it twice and \
+             names the first entry where the traces differ"
+                .to_string(),
+        ));
+    }
     let mut oracle = Oracle { artifact, runs: 0 };
-    if !oracle.fails(&artifact.faults) {
-        return Err(format!(
+    if !oracle.fails(&artifact.faults)? {
+        return Err(ShrinkError::Input(format!(
             "the artifact does not break `{}` when rerun: nothing to shrink (has the code changed?)",
             artifact.property
-        ));
+        )));
     }
     let mut faults = artifact.faults.clone();
     let mut chunks = 2usize;
@@ -69,7 +143,7 @@ pub fn shrink(artifact: &Artifact) -> Result<ShrinkResult, String> {
         let parts: Vec<Vec<ScheduledFault>> = faults.chunks(size).map(<[_]>::to_vec).collect();
         let mut reduced = false;
         for (index, part) in parts.iter().enumerate() {
-            if oracle.fails(part) {
+            if oracle.fails(part)? {
                 faults = part.clone();
                 chunks = 2;
                 reduced = true;
@@ -81,7 +155,7 @@ pub fn shrink(artifact: &Artifact) -> Result<ShrinkResult, String> {
                 .filter(|&(other, _)| other != index)
                 .flat_map(|(_, p)| p.iter().cloned())
                 .collect();
-            if parts.len() > 2 && oracle.fails(&complement) {
+            if parts.len() > 2 && oracle.fails(&complement)? {
                 faults = complement;
                 chunks = (chunks - 1).max(2);
                 reduced = true;
@@ -95,32 +169,30 @@ pub fn shrink(artifact: &Artifact) -> Result<ShrinkResult, String> {
             chunks = (chunks * 2).min(faults.len());
         }
     }
-    if faults.len() == 1 && oracle.fails(&[]) {
+    if faults.len() == 1 && oracle.fails(&[])? {
         faults.clear();
     }
-    let one_minimal = (0..faults.len()).all(|skip| {
+    let mut one_minimal = true;
+    for skip in 0..faults.len() {
         let without: Vec<ScheduledFault> = faults
             .iter()
             .enumerate()
             .filter(|&(index, _)| index != skip)
             .map(|(_, fault)| fault.clone())
             .collect();
-        !oracle.fails(&without)
-    });
-    let final_run = run_scenario(
-        &artifact.scenario,
-        &RunOptions {
-            seed: artifact.seed,
-            faults: Some(faults.clone()),
-            keep_trace: false,
-        },
-    )?;
+        if oracle.fails(&without)? {
+            one_minimal = false;
+            break;
+        }
+    }
+    let final_run = oracle.run(&faults)?;
     let mut reduced = Artifact::from_run(&artifact.scenario, &final_run);
     reduced.property = artifact.property.clone();
     Ok(ShrinkResult {
         faults_before: artifact.faults.len(),
         faults_after: faults.len(),
-        runs: oracle.runs,
+        // The final run is a record, not a question the oracle asked.
+        runs: oracle.runs - 1,
         one_minimal,
         artifact: reduced,
     })

@@ -120,7 +120,7 @@ fn draw_clock(seed: u64, node: NodeId, scenario: &Scenario) -> ClockConfig {
         // Nodes must only ever use differences of their monotonic clock.
         mono_offset_ns: rng.range_inclusive(0, 1_000 * sim::SECOND_NS),
         wall_offset_ns: 1_700_000_000 * sim::SECOND_NS
-            + rng.range_inclusive(0, scenario.clocks.max_wall_offset_ms * MS),
+            + rng.range_inclusive(0, ms_to_ns(scenario.clocks.max_wall_offset_ms)),
     }
 }
 
@@ -128,8 +128,8 @@ fn rate(spec: &RateSpec) -> FaultRate {
     FaultRate {
         count_min: spec.count_min,
         count_max: spec.count_max,
-        duration_min_ns: spec.duration_min_ms * MS,
-        duration_max_ns: spec.duration_max_ms * MS,
+        duration_min_ns: ms_to_ns(spec.duration_min_ms),
+        duration_max_ns: ms_to_ns(spec.duration_max_ms),
     }
 }
 
@@ -137,8 +137,8 @@ fn rate(spec: &RateSpec) -> FaultRate {
 pub fn fault_knobs(scenario: &Scenario, names: &[(String, Role)]) -> (FaultKnobs, FaultTargets) {
     let f = &scenario.faults;
     let knobs = FaultKnobs {
-        window_start_ns: f.window_start_ms * MS,
-        window_end_ns: f.window_end_ms * MS,
+        window_start_ns: ms_to_ns(f.window_start_ms),
+        window_end_ns: ms_to_ns(f.window_end_ms),
         partition: rate(&f.partition),
         partition_one_way: rate(&f.partition_one_way),
         clog: rate(&f.clog),
@@ -161,60 +161,113 @@ pub fn fault_knobs(scenario: &Scenario, names: &[(String, Role)]) -> (FaultKnobs
     (knobs, targets)
 }
 
-/// Resolves a node name of a scheduled fault.
-pub fn resolve_node(
-    name: &str,
-    names: &[(String, Role)],
-    topology: &Topology,
-) -> Result<NodeId, String> {
-    if let Some(shard) = name.strip_prefix("holder:shard-") {
-        let shard: u32 = shard
-            .parse()
-            .map_err(|_| format!("`{name}`: expected holder:shard-N"))?;
-        return rendezvous_owner(ShardId(shard), &topology.controllers)
-            .ok_or_else(|| format!("`{name}`: no controllers"));
+/// What a scheduled fault's node names resolve against: a scenario's
+/// layout and its shard count.
+pub struct NodeNames<'a> {
+    /// Names and roles by node id (see [`layout`]).
+    pub names: &'a [(String, Role)],
+    /// Who is who.
+    pub topology: &'a Topology,
+    /// `holder:shard-N` must name a shard below this.
+    pub shard_count: u32,
+}
+
+impl NodeNames<'_> {
+    /// Resolves a node name of a scheduled fault: `store`, `api-0`, ..., or
+    /// `holder:shard-N`. The error says what is allowed; the caller puts
+    /// the key and the name before it.
+    pub fn resolve(&self, name: &str) -> Result<NodeId, String> {
+        if let Some(shard) = name.strip_prefix("holder:shard-") {
+            let last = self.shard_count.saturating_sub(1);
+            let shard = shard
+                .parse::<u32>()
+                .ok()
+                .filter(|&shard| shard < self.shard_count)
+                .ok_or_else(|| {
+                    format!(
+                        "is not a shard holder: allowed holder:shard-N with N in 0..={last} \
+                         (controller.shard_count = {})",
+                        self.shard_count
+                    )
+                })?;
+            return rendezvous_owner(ShardId(shard), &self.topology.controllers)
+                .ok_or_else(|| "has no holder: the topology has no controllers".to_string());
+        }
+        self.names
+            .iter()
+            .position(|(known, _)| known == name)
+            .map(|index| NodeId(index as u32))
+            .ok_or_else(|| {
+                format!(
+                    "is not a node: allowed {}, or holder:shard-N with N in 0..={}",
+                    self.allowed(),
+                    self.shard_count.saturating_sub(1)
+                )
+            })
     }
-    names
-        .iter()
-        .position(|(known, _)| known == name)
-        .map(|index| NodeId(index as u32))
-        .ok_or_else(|| {
-            let known: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
-            format!(
-                "unknown node `{name}`: known nodes are {} (or holder:shard-N)",
-                known.join(", ")
-            )
-        })
+
+    /// The node names, one run of a role shown as `api-0 to api-2`.
+    fn allowed(&self) -> String {
+        let mut groups: Vec<(Role, &str, &str)> = Vec::new();
+        for (name, role) in self.names {
+            match groups.last_mut() {
+                Some((last_role, _, last)) if last_role == role => *last = name,
+                _ => groups.push((*role, name, name)),
+            }
+        }
+        groups
+            .iter()
+            .map(|&(_, first, last)| {
+                if first == last {
+                    first.to_string()
+                } else {
+                    format!("{first} to {last}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Milliseconds to nanoseconds, saturating: scenario values are bounded on
+/// load, but artifacts and library callers may not be.
+fn ms_to_ns(ms: u64) -> u64 {
+    ms.saturating_mul(MS)
 }
 
 /// Turns the scenario's scheduled faults into simulator faults.
 pub fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, String> {
     let (topology, names) = layout(scenario);
+    let nodes = NodeNames {
+        names: &names,
+        topology: &topology,
+        shard_count: scenario.controller.shard_count,
+    };
     scenario
         .schedule
         .iter()
         .enumerate()
         .map(|(index, spec)| {
-            resolve_scheduled(spec, &names, &topology)
+            resolve_scheduled(spec, &nodes)
                 .map_err(|message| format!("schedule[{index}]: {message}"))
         })
         .collect()
 }
 
-fn resolve_scheduled(
-    spec: &ScheduledSpec,
-    names: &[(String, Role)],
-    topology: &Topology,
-) -> Result<ScheduledFault, String> {
-    let node = |field: &Option<String>| {
-        resolve_node(field.as_deref().unwrap_or_default(), names, topology)
+fn resolve_scheduled(spec: &ScheduledSpec, nodes: &NodeNames) -> Result<ScheduledFault, String> {
+    let resolve = |name: &str| {
+        nodes
+            .resolve(name)
+            .map_err(|error| format!("`{name}` {error}"))
     };
+    let node = |field: &Option<String>| resolve(field.as_deref().unwrap_or_default());
     let many = |list: &[String]| {
         list.iter()
-            .map(|n| resolve_node(n, names, topology))
+            .map(|n| resolve(n))
             .collect::<Result<Vec<_>, _>>()
     };
-    let duration_ns = spec.duration_ms.unwrap_or(0) * MS;
+    let names = nodes.names;
+    let duration_ns = ms_to_ns(spec.duration_ms.unwrap_or(0));
     let fault = match spec.kind {
         FaultKind::Partition | FaultKind::PartitionOneWay => {
             let side_a = many(&spec.side_a)?;
@@ -239,7 +292,7 @@ fn resolve_scheduled(
         },
         FaultKind::Crash => sim::Fault::Crash {
             node: node(&spec.node)?,
-            restart_after_ns: spec.restart_after_ms.map(|ms| ms * MS),
+            restart_after_ns: spec.restart_after_ms.map(ms_to_ns),
         },
         FaultKind::Pause => sim::Fault::Pause {
             node: node(&spec.node)?,
@@ -247,11 +300,11 @@ fn resolve_scheduled(
         },
         FaultKind::ClockJump => sim::Fault::ClockJump {
             node: node(&spec.node)?,
-            delta_ns: spec.delta_ms.unwrap_or(0) * MS as i64,
+            delta_ns: spec.delta_ms.unwrap_or(0).saturating_mul(MS as i64),
         },
     };
     Ok(ScheduledFault {
-        at_ns: spec.at_ms * MS,
+        at_ns: ms_to_ns(spec.at_ms),
         fault,
     })
 }
@@ -346,7 +399,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
     };
     let (mut simulation, topology, node_names, clocks) = build(scenario, seed, options.keep_trace);
     simulation.add_faults(faults.clone());
-    let duration_ns = scenario.run.duration_ms * MS;
+    let duration_ns = ms_to_ns(scenario.run.duration_ms);
     let healed_ns = sim::all_healed_at_ns(&faults).map(|healed| healed.max(duration_ns));
     // Safety phase: the workload, the faults and the network's weather,
     // until the last fault has healed.
@@ -359,7 +412,9 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
     calm.duplicate_ppm = 0;
     calm.tail_ppm = 0;
     simulation.set_network(calm);
-    let end_target_ns = healed_ns.unwrap_or(duration_ns) + scenario.run.liveness_bound_ms * MS;
+    let end_target_ns = healed_ns
+        .unwrap_or(duration_ns)
+        .saturating_add(ms_to_ns(scenario.run.liveness_bound_ms));
     if !stop.is_limit() {
         stop = simulation.run_until(end_target_ns);
     }
@@ -369,7 +424,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         faults: simulation.applied_faults(),
         topology: &topology,
         shard_count: scenario.controller.shard_count,
-        healed_ns: healed_ns.unwrap_or(u64::MAX),
+        healed_ns: healed_ns.unwrap_or(crate::check::NEVER_HEALED),
         end_ns,
     });
     let (history_counts, responses_by_status) = count_history(simulation.history());
@@ -431,4 +486,75 @@ fn count_history(
         }
     }
     (counts, statuses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drawn_crashes_always_restart_so_every_drawn_fault_heals() {
+        // Scenarios refuse a scheduled crash without a restart; the knobs
+        // must not smuggle one in either.
+        let scenario = Scenario::load("chaos").expect("loads");
+        let mut crashes = 0;
+        for seed in 0..50 {
+            let faults = planned_faults(&scenario, seed).expect("plans");
+            assert!(sim::all_healed_at_ns(&faults).is_some(), "seed {seed}");
+            crashes += faults
+                .iter()
+                .filter(|f| matches!(f.fault, sim::Fault::Crash { .. }))
+                .count();
+        }
+        assert!(crashes > 0, "the seeds drew crashes to check");
+    }
+
+    #[test]
+    fn an_unvalidated_huge_duration_saturates_instead_of_wrapping() {
+        // Library callers and artifacts can bypass `Scenario::validate`.
+        let mut scenario = Scenario::load("baseline").expect("loads");
+        scenario.schedule.push(ScheduledSpec {
+            at_ms: u64::MAX,
+            kind: FaultKind::Pause,
+            side_a: Vec::new(),
+            side_b: Vec::new(),
+            from: None,
+            to: None,
+            node: Some("store".into()),
+            duration_ms: Some(9_000_000_000_000_000_000),
+            restart_after_ms: None,
+            delta_ms: None,
+        });
+        let faults = scheduled_faults(&scenario).expect("resolves");
+        assert_eq!(faults[0].at_ns, u64::MAX);
+        assert_eq!(
+            faults[0].fault,
+            sim::Fault::Pause {
+                node: NodeId(0),
+                duration_ns: u64::MAX
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_node_in_an_unvalidated_schedule_is_named() {
+        let mut scenario = Scenario::load("baseline").expect("loads");
+        scenario.schedule.push(ScheduledSpec {
+            at_ms: 0,
+            kind: FaultKind::Pause,
+            side_a: Vec::new(),
+            side_b: Vec::new(),
+            from: None,
+            to: None,
+            node: Some("holder:shard-99".into()),
+            duration_ms: Some(1),
+            restart_after_ms: None,
+            delta_ms: None,
+        });
+        let error = scheduled_faults(&scenario).unwrap_err();
+        assert!(
+            error.starts_with("schedule[0]: `holder:shard-99` is not a shard holder"),
+            "{error}"
+        );
+    }
 }

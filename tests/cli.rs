@@ -177,7 +177,7 @@ fn a_failing_seed_gets_an_artifact_that_replays_and_shrinks_to_one_fault() {
         "--scenario",
         "tests/fixtures/tight-bound.toml",
         "--seeds",
-        "1..2",
+        "0..1",
         "--out",
         out,
     ]);
@@ -187,7 +187,7 @@ fn a_failing_seed_gets_an_artifact_that_replays_and_shrinks_to_one_fault() {
         "a liveness failure: {}",
         text(&sweep.stdout)
     );
-    let artifact = dir.join("failures").join("tight-bound-seed-1.json");
+    let artifact = dir.join("failures").join("tight-bound-seed-0.json");
     assert!(artifact.exists());
 
     let replay = controlplane(&["replay", artifact.to_str().unwrap()]);
@@ -207,9 +207,25 @@ fn a_failing_seed_gets_an_artifact_that_replays_and_shrinks_to_one_fault() {
     let stdout = text(&shrink.stdout);
     assert!(stdout.contains("still fails with 1 of"), "{stdout}");
     assert!(stdout.contains("(1-minimal)"), "{stdout}");
-    let minimal = dir.join("failures").join("tight-bound-seed-1.min.json");
+    let minimal = dir.join("failures").join("tight-bound-seed-0.min.json");
     let replay_min = controlplane(&["replay", minimal.to_str().unwrap()]);
     assert_eq!(replay_min.status.code(), Some(4));
+
+    // A fault naming a node the topology lacks is bad input, not a crash.
+    let mut edited: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&minimal).unwrap()).unwrap();
+    edited["faults"][0]["side_a"] = serde_json::json!([999]);
+    let bad = dir.join("bad-node.json");
+    std::fs::write(&bad, edited.to_string()).unwrap();
+    for command in ["replay", "shrink"] {
+        let output = controlplane(&[command, bad.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+        assert!(
+            text(&output.stderr).contains("bad-node.json: faults[0] names node 999"),
+            "{}",
+            text(&output.stderr)
+        );
+    }
 }
 
 #[test]

@@ -14,7 +14,13 @@
 //!   healed and the scenario's liveness bound has passed: resources
 //!   converged, keys finished, shards and the leader held
 //!   (`convergence`, `requests`, `beliefs`). A run that stopped before the
-//!   faults healed is not judged: its verdicts carry a note instead.
+//!   faults healed (it hit a limit) is not judged: its verdicts carry a
+//!   note instead, and the limit itself fails the run. A run with a fault
+//!   that never heals (a crash with no restart, which scenarios refuse but
+//!   a hand-edited artifact may carry) cannot be judged either, and nothing
+//!   else would fail it: each `eventually.*` verdict then carries the note
+//!   *and* one violation, "not judged: faults never healed", so such a run
+//!   is a liveness failure rather than a vacuous pass.
 //! - `cost.*` are budgets on a measurement of the whole run (shard moves
 //!   against what rendezvous hashing would move, `cost`). Over budget is
 //!   flagged in a sweep but reported as a cost: nothing unsafe happened.
@@ -59,6 +65,9 @@ use crate::protocol::{Event, LeaseName};
 /// How many violations a verdict keeps (the earliest); all are counted.
 pub const VIOLATIONS_KEPT: usize = 10;
 
+/// [`CheckInput::healed_ns`] of a run in which a fault never healed.
+pub const NEVER_HEALED: u64 = u64::MAX;
+
 /// Everything the checkers read about one run.
 pub struct CheckInput<'a> {
     /// The recorded history, in execution order.
@@ -70,6 +79,7 @@ pub struct CheckInput<'a> {
     /// Resources map to this many shards (the controllers' setting).
     pub shard_count: u32,
     /// When the last fault healed: the liveness phase starts.
+    /// [`NEVER_HEALED`] if one never did.
     pub healed_ns: u64,
     /// When the run stopped.
     pub end_ns: u64,
@@ -115,8 +125,9 @@ pub struct Verdict {
     pub violations: Vec<Violation>,
     /// All violations found.
     pub violation_count: u64,
-    /// Why the property was not judged, if it was not (a run that ended
-    /// before its faults healed); such a verdict holds vacuously.
+    /// Why the property was not judged, if it was not. A run that ended
+    /// before its faults healed holds vacuously (the limit it hit fails
+    /// it); a run whose faults never healed also gets one violation.
     pub note: Option<String>,
 }
 
@@ -223,7 +234,8 @@ impl CheckReport {
         self.kind_ok(PropertyKind::Always)
     }
 
-    /// True when every `eventually.*` property holds (or was not judged).
+    /// True when every `eventually.*` property holds (or was not judged
+    /// because the run stopped early; a fault that never healed fails it).
     pub fn liveness_ok(&self) -> bool {
         self.kind_ok(PropertyKind::Eventually)
     }
@@ -311,6 +323,9 @@ fn liveness_verdicts(
     beliefs: &beliefs::Beliefs,
     timeline: &convergence::Timeline,
 ) -> Vec<Verdict> {
+    if input.healed_ns == NEVER_HEALED {
+        return never_healed_verdicts(input);
+    }
     if input.end_ns < input.healed_ns {
         let note = format!(
             "not judged: the run ended at {} ns, before its faults healed at {} ns",
@@ -333,6 +348,58 @@ fn liveness_verdicts(
         beliefs.shards_held(input),
     ]
 }
+
+/// The `eventually.*` verdicts of a run with a fault that never healed:
+/// not judged, and failed for it, naming the faults. Liveness is only
+/// promised once faults heal, so such a run proves nothing about it; a
+/// vacuous pass would let a permanent outage read as PASS.
+fn never_healed_verdicts(input: &CheckInput) -> Vec<Verdict> {
+    let unhealed: Vec<&ScheduledFault> = input
+        .faults
+        .iter()
+        .filter(|fault| fault.healed_at_ns().is_none())
+        .collect();
+    let nodes: Vec<NodeId> = unhealed.iter().flat_map(|f| f.fault.nodes()).collect();
+    let described: Vec<String> = unhealed
+        .iter()
+        .map(|f| {
+            format!(
+                "{} at {} ms",
+                f.fault.kind_name(),
+                f.at_ns / sim::MILLISECOND_NS
+            )
+        })
+        .collect();
+    let note = NEVER_HEALED_NOTE.to_string();
+    let message = format!(
+        "{NEVER_HEALED_NOTE} ({} never ends), so nothing can be required to converge: \
+         a liveness failure, not a pass",
+        if described.is_empty() {
+            "a fault".to_string()
+        } else {
+            described.join(", ")
+        }
+    );
+    EVENTUALLY
+        .iter()
+        .map(|&property| {
+            let mut violations = Violations::new(property, PropertyKind::Eventually);
+            violations.at(
+                input.end_ns,
+                last_trace_index(input),
+                &nodes,
+                message.clone(),
+            );
+            let mut verdict = violations.into_verdict();
+            verdict.note = Some(note.clone());
+            verdict
+        })
+        .collect()
+}
+
+/// The note (and the start of the violation) of a run whose faults never
+/// healed.
+pub const NEVER_HEALED_NOTE: &str = "not judged: faults never healed";
 
 /// A lease as messages name it: `shard-3` or `leader`.
 pub(crate) fn lease_label(lease: LeaseName) -> String {
@@ -509,5 +576,36 @@ mod tests {
 
         history.ending(3_000, 4_000);
         assert!(!history.report().liveness_ok());
+    }
+
+    #[test]
+    fn a_run_whose_faults_never_healed_fails_liveness_as_not_judged() {
+        let mut history = History::new();
+        history.clean_create("k1", "res-1", 1);
+        history.faults.push(ScheduledFault {
+            at_ns: ms(5),
+            fault: sim::Fault::Crash {
+                node: STORE,
+                restart_after_ns: None,
+            },
+        });
+        history.healed_ns = NEVER_HEALED;
+        history.end_ns = ms(60_000);
+        let report = history.report();
+        assert!(report.safety_ok());
+        assert!(!report.liveness_ok(), "a permanent outage is not a pass");
+        for property in EVENTUALLY {
+            let verdict = report.verdict(property).expect("verdict");
+            assert_eq!(verdict.note.as_deref(), Some(NEVER_HEALED_NOTE));
+            assert_eq!(verdict.violation_count, 1);
+            let violation = &verdict.violations[0];
+            assert!(violation.message.starts_with(NEVER_HEALED_NOTE));
+            assert!(
+                violation.message.contains("crash at 5 ms"),
+                "{}",
+                violation.message
+            );
+            assert_eq!(violation.nodes, vec![STORE]);
+        }
     }
 }

@@ -1,0 +1,362 @@
+//! The command line on inputs it must refuse or report honestly: scheduled
+//! faults checked when the scenario loads (names, ranges, fields that do
+//! not apply, crashes that never restart), file-safe scenario names, a
+//! panic while shrinking, the exit code of a sweep with several kinds of
+//! failure, and the commands and node names a report prints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn controlplane(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_controlplane"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli_input")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn write(dir: &Path, file: &str, content: &str) -> String {
+    let path = dir.join(file);
+    std::fs::write(&path, content).expect("writes");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+const HEADER: &str = "name = \"t\"\ndescription = \"d\"\n";
+
+/// A scenario file with one `[[schedule]]` entry at 1 s.
+fn with_schedule(dir: &Path, entry: &str) -> String {
+    write(
+        dir,
+        "s.toml",
+        &format!("{HEADER}[[schedule]]\nat_ms = 1_000\n{entry}"),
+    )
+}
+
+/// `simulate` and `sweep` both refuse the file with exit 2 and a message
+/// starting with `FILE: expected`.
+fn refused_on_load(dir: &Path, file: &str, expected: &str) {
+    let out = dir.join("out");
+    for args in [
+        vec!["simulate", "--scenario", file],
+        vec![
+            "sweep",
+            "--scenario",
+            file,
+            "--seeds",
+            "0..2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ] {
+        let output = controlplane(&args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{file}: {expected}")),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_scheduled_crash_that_never_restarts_is_refused_on_load() {
+    let dir = scratch("permanent-crash");
+    let file = with_schedule(&dir, "kind = \"crash\"\nnode = \"store\"\n");
+    refused_on_load(
+        &dir,
+        &file,
+        "schedule[0].restart_after_ms is required for kind = \"crash\": a node that never comes back",
+    );
+}
+
+#[test]
+fn a_crash_given_a_duration_is_refused_naming_the_field_and_its_kinds() {
+    let dir = scratch("crash-duration");
+    let file = with_schedule(
+        &dir,
+        "kind = \"crash\"\nnode = \"store\"\nduration_ms = 5_000\n",
+    );
+    refused_on_load(
+        &dir,
+        &file,
+        "schedule[0].duration_ms does not apply to kind = \"crash\": it applies to partition, partition_one_way, clog, pause",
+    );
+}
+
+#[test]
+fn an_unknown_scheduled_node_is_refused_on_load_for_simulate_and_sweep() {
+    let dir = scratch("unknown-node");
+    let file = with_schedule(
+        &dir,
+        "kind = \"pause\"\nnode = \"controler-1\"\nduration_ms = 500\n",
+    );
+    refused_on_load(
+        &dir,
+        &file,
+        "schedule[0].node = \"controler-1\" is not a node: allowed store, billing, api-0 to api-1, controller-0 to controller-2",
+    );
+    assert!(
+        !dir.join("out").join("results.jsonl").exists(),
+        "no seed ran"
+    );
+}
+
+#[test]
+fn a_shard_holder_beyond_the_shard_count_is_refused_on_load() {
+    let dir = scratch("holder-range");
+    let file = with_schedule(
+        &dir,
+        "kind = \"partition\"\nside_a = [\"holder:shard-16\"]\nduration_ms = 500\n",
+    );
+    refused_on_load(
+        &dir,
+        &file,
+        "schedule[0].side_a[0] = \"holder:shard-16\" is not a shard holder: allowed holder:shard-N with N in 0..=15",
+    );
+}
+
+#[test]
+fn an_overflowing_scheduled_duration_is_refused_on_load() {
+    let dir = scratch("huge-duration");
+    let file = with_schedule(
+        &dir,
+        "kind = \"pause\"\nnode = \"store\"\nduration_ms = 9_000_000_000_000_000_000\n",
+    );
+    refused_on_load(
+        &dir,
+        &file,
+        "schedule[0].duration_ms = 9000000000000000000 is out of range: allowed 1..=3600000",
+    );
+}
+
+#[test]
+fn drawn_crashes_with_no_role_to_crash_are_refused_on_load() {
+    let dir = scratch("no-crash-roles");
+    let file = write(
+        &dir,
+        "s.toml",
+        &format!(
+            "{HEADER}[faults]\nwindow_end_ms = 10_000\ncrash = {{ count_min = 1, count_max = 1, duration_min_ms = 100, duration_max_ms = 100 }}\ncrash_roles = []\n"
+        ),
+    );
+    refused_on_load(
+        &dir,
+        &file,
+        "faults.crash.count_max = 1 needs at least 1 node(s) in faults.crash_roles",
+    );
+}
+
+#[test]
+fn a_scenario_name_that_could_leave_the_failures_directory_is_refused() {
+    let dir = scratch("escaping-name");
+    let file = write(
+        &dir,
+        "s.toml",
+        "name = \"../../escaped\"\ndescription = \"d\"\n",
+    );
+    refused_on_load(
+        &dir,
+        &file,
+        "name = \"../../escaped\" is not allowed: it names artifact files, so allowed is a lowercase letter or digit",
+    );
+}
+
+/// A minimal failure artifact of a short run with these faults.
+fn artifact(dir: &Path, file: &str, faults: &serde_json::Value) -> String {
+    let artifact = serde_json::json!({
+        "format": 1,
+        "code_version": "test",
+        "scenario": {
+            "name": "t",
+            "description": "d",
+            "run": { "duration_ms": 2_000, "liveness_bound_ms": 1_000, "max_events": 5_000_000 },
+            "client": { "workload_end_ms": 1_500 },
+        },
+        "seed": 1,
+        "faults": faults,
+        "property": "eventually.converged",
+        "message": "m",
+        "trace_hash": 0,
+    });
+    write(dir, file, &artifact.to_string())
+}
+
+#[test]
+fn a_run_whose_crash_never_heals_is_a_liveness_failure_not_a_pass() {
+    // Scenarios refuse such a crash; an artifact can still carry one.
+    let dir = scratch("never-healed");
+    let faults = serde_json::json!([
+        { "at_ns": 1_000_000_000u64, "kind": "crash", "node": 0, "restart_after_ns": null }
+    ]);
+    let file = artifact(&dir, "never.json", &faults);
+    let output = controlplane(&["replay", &file]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(4), "{stdout}");
+    assert!(stdout.contains(": LIVENESS FAILURE"), "{stdout}");
+    assert!(
+        stdout.contains("| `eventually.converged` | **not judged: faults never healed**"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_panic_while_shrinking_exits_as_a_crash_with_its_message() {
+    // 65536 overlapping cuts of one link overflow the simulator's counter:
+    // a panic in the code under test, reachable from an artifact.
+    let dir = scratch("shrink-panic");
+    let cut = serde_json::json!({
+        "at_ns": 0, "kind": "partition", "side_a": [0], "side_b": [1],
+        "one_way": true, "duration_ns": 1_000_000_000u64,
+    });
+    let faults = serde_json::Value::Array(vec![cut; 65_536]);
+    let file = artifact(&dir, "panic.json", &faults);
+    let output = controlplane(&["shrink", &file]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("crash: "), "{stderr}");
+    assert!(
+        stderr.contains("too many overlapping link faults"),
+        "{stderr}"
+    );
+}
+
+/// The store cut off until the safety phase ends, with 1 s to recover:
+/// most seeds fail `eventually.*`.
+const CUT_STORE: &str = "name = \"cut-store\"
+description = \"the store cut off until the safety phase ends; 1 s to recover\"
+[run]
+duration_ms = 20_000
+liveness_bound_ms = 1_000
+[client]
+workload_end_ms = 19_800
+[[schedule]]
+at_ms = 10_000
+kind = \"partition\"
+side_a = [\"store\"]
+duration_ms = 10_000
+";
+
+/// `partition-leader` with a planted bug that acts after a failed renewal:
+/// two running holders of one shard, a safety violation.
+fn leader_bug(dir: &Path) -> String {
+    let original = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/partition-leader.toml"),
+    )
+    .expect("reads");
+    let renamed = original.replacen("name = \"partition-leader\"", "name = \"leader-bug\"", 1);
+    write(
+        dir,
+        "leader-bug.toml",
+        &format!("bugs = [\"act-after-renew-failure\"]\n{renamed}"),
+    )
+}
+
+#[test]
+fn a_sweep_with_safety_and_liveness_failures_exits_with_the_safety_code() {
+    let dir = scratch("severity");
+    let cut_store = write(&dir, "cut-store.toml", CUT_STORE);
+    let leader_bug = leader_bug(&dir);
+    let out = dir.join("out");
+    let output = controlplane(&[
+        "sweep",
+        "--scenario",
+        &cut_store,
+        "--scenario",
+        &leader_bug,
+        "--seeds",
+        "0..3",
+        "--jobs",
+        "2",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert!(
+        summary["outcomes"]["safety"].as_u64() > Some(0)
+            && summary["outcomes"]["liveness"].as_u64() > Some(0),
+        "the sweep has both kinds of failure: {summary}"
+    );
+    assert_eq!(output.status.code(), Some(3), "{summary}");
+}
+
+#[test]
+fn violation_lines_and_shrunk_faults_name_nodes() {
+    let dir = scratch("node-names");
+    let leader_bug = leader_bug(&dir);
+    let output = controlplane(&["simulate", "--scenario", &leader_bug, "--seed", "0"]);
+    assert_eq!(output.status.code(), Some(3));
+    let stdout = text(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("- `")).collect();
+    assert!(!lines.is_empty(), "{stdout}");
+    for line in lines {
+        assert!(line.contains(" on [controller-"), "{line}");
+    }
+
+    let cut_store = write(&dir, "cut-store.toml", CUT_STORE);
+    let out = dir.join("out");
+    let sweep = controlplane(&[
+        "sweep",
+        "--scenario",
+        &cut_store,
+        "--seeds",
+        "0..1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(sweep.status.code(), Some(4), "{}", text(&sweep.stdout));
+    let failure = out.join("failures").join("cut-store-seed-0.json");
+    let shrink = controlplane(&["shrink", failure.to_str().unwrap()]);
+    let stdout = text(&shrink.stdout);
+    assert_eq!(shrink.status.code(), Some(0), "{}", text(&shrink.stderr));
+    assert!(
+        stdout.contains(": partition [store] | [billing, api-0, api-1, controller-0,"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_json_rerun_command_names_the_scenario_path_bugs_and_the_artifact() {
+    let dir = scratch("rerun");
+    let file = write(
+        &dir,
+        "short.toml",
+        "name = \"short\"\ndescription = \"d\"\n[run]\nduration_ms = 2_000\nliveness_bound_ms = 1_000\n[client]\nworkload_end_ms = 1_500\n",
+    );
+    let output = controlplane(&[
+        "simulate",
+        "--scenario",
+        &file,
+        "--seed",
+        "5",
+        "--bug",
+        "no-fencing",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        json["rerun"],
+        format!("cargo run --release -- simulate --scenario {file} --seed 5 --bug no-fencing")
+    );
+
+    let replayed = artifact(&dir, "a.json", &serde_json::json!([]));
+    let output = controlplane(&["replay", &replayed, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        json["rerun"],
+        format!("cargo run --release -- replay {replayed}")
+    );
+}
