@@ -10,17 +10,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError, mpsc};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::Artifact;
+use crate::artifact::{ARTIFACT_FORMAT, Artifact, code_version};
 use crate::scenario::Scenario;
-use crate::world::{RunOptions, RunResult, run_scenario};
+use crate::world::{RunOptions, RunResult, planned_faults, run_scenario};
 
 /// How a seed ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -74,6 +74,12 @@ impl Outcome {
 pub struct SeedResult {
     /// Scenario name.
     pub scenario: String,
+    /// [`Scenario::config_hash`] of the scenario as run (planted bugs
+    /// included), as hex. `--resume` reuses a result only when this
+    /// matches; lines written before the field existed have none, so they
+    /// are rerun.
+    #[serde(default)]
+    pub config_hash: Option<String>,
     /// The seed.
     pub seed: u64,
     /// How it ended.
@@ -88,7 +94,7 @@ pub struct SeedResult {
     pub events: u64,
     /// Simulated nanoseconds run.
     pub simulated_ns: u64,
-    /// Faults applied.
+    /// Faults applied (for a crash: the faults the run would have applied).
     pub faults: u64,
     /// Sometimes-properties reached, with counts.
     pub sometimes: BTreeMap<String, u64>,
@@ -102,14 +108,14 @@ pub struct SweepOptions {
     /// The scenarios.
     pub scenarios: Vec<Scenario>,
     /// Seeds `start..end`.
-    pub seeds: std::ops::Range<u64>,
+    pub seeds: Range<u64>,
     /// Worker threads.
     pub jobs: usize,
     /// Only seeds with `(seed - start) % count == index`.
     pub shard: Option<(u64, u64)>,
     /// Where results and artifacts go.
     pub out_dir: PathBuf,
-    /// Skip seeds already in the results file.
+    /// Skip seeds already in the results file (same scenario and config).
     pub resume: bool,
     /// Run every seed twice and compare trace hashes.
     pub check_determinism: bool,
@@ -117,17 +123,41 @@ pub struct SweepOptions {
     pub progress: bool,
 }
 
+/// A seed as a sweep names it: `17`, or `chaos:17` when the sweep covers
+/// several scenarios and the number alone would not say which one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SeedName {
+    /// Scenario name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// Whether [`std::fmt::Display`] names the scenario.
+    #[serde(skip)]
+    pub with_scenario: bool,
+}
+
+impl std::fmt::Display for SeedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.with_scenario {
+            write!(f, "{}:{}", self.scenario, self.seed)
+        } else {
+            write!(f, "{}", self.seed)
+        }
+    }
+}
+
 /// The sweep's summary.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
-    /// Seeds with a result (including resumed ones).
+    /// Seeds with a result (including resumed ones), within the sweep's
+    /// scenarios, seeds and shard.
     pub seeds: u64,
     /// Seeds that passed.
     pub passed: u64,
     /// Seeds per outcome.
     pub outcomes: BTreeMap<String, u64>,
     /// Failing seeds per property, with the first (lowest) seed.
-    pub failures: BTreeMap<String, (u64, u64)>,
+    pub failures: BTreeMap<String, (u64, SeedName)>,
     /// Per sometimes-property: seeds that reached it, total count.
     pub coverage: BTreeMap<String, (u64, u64)>,
     /// Convergence time after heal, ms: p50, p99, max.
@@ -155,7 +185,15 @@ pub fn capture_panics() {
 
 /// Runs one seed, turning a panic into `Err(message)`.
 pub fn run_guarded(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, String> {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| run_scenario(scenario, options))) {
+    guarded(&run_scenario, scenario, options)
+}
+
+/// How a sweep runs one seed: [`run_scenario`], or a stand-in in tests
+/// (a system under test that panics on demand).
+type Runner<'a> = dyn Fn(&Scenario, &RunOptions) -> Result<RunResult, String> + Sync + 'a;
+
+fn guarded(run: &Runner, scenario: &Scenario, options: &RunOptions) -> Result<RunResult, String> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| run(scenario, options))) {
         Ok(Ok(result)) => Ok(result),
         Ok(Err(message)) => Err(format!("bad input: {message}")),
         Err(_) => Err(PANIC_MESSAGE
@@ -164,7 +202,12 @@ pub fn run_guarded(scenario: &Scenario, options: &RunOptions) -> Result<RunResul
     }
 }
 
+fn hex(hash: u64) -> String {
+    format!("{hash:#018x}")
+}
+
 fn run_seed(
+    run: &Runner,
     scenario: &Scenario,
     seed: u64,
     check_determinism: bool,
@@ -174,58 +217,102 @@ fn run_seed(
         faults: None,
         keep_trace: false,
     };
-    let first = match run_guarded(scenario, &options) {
+    let first = match guarded(run, scenario, &options) {
         Ok(result) => result,
-        Err(message) => return (crash_result(scenario, seed, message), None),
+        Err(message) => {
+            let (result, artifact) = crashed(scenario, seed, message);
+            return (result, Some(artifact));
+        }
     };
     let mut outcome = Outcome::of(&first);
     let mut failed: Vec<String> = first.check.failed_properties();
     let mut message = first.check.first_violation().map(|v| v.message.clone());
-    if check_determinism {
-        match run_guarded(scenario, &options) {
-            Ok(second) if second.trace_hash == first.trace_hash => {}
-            Ok(second) => {
-                outcome = Outcome::Nondeterministic;
-                failed.insert(0, "determinism".to_string());
-                message = Some(format!(
-                    "trace hash {:#018x} then {:#018x}: run `simulate --check-determinism` to see where",
-                    first.trace_hash, second.trace_hash
-                ));
-            }
-            Err(panic) => return (crash_result(scenario, seed, panic), None),
+    let second = check_determinism.then(|| guarded(run, scenario, &options));
+    let nondeterminism = match second {
+        None => None,
+        Some(Ok(second)) if second.trace_hash == first.trace_hash => None,
+        Some(Ok(second)) => Some(format!(
+            "trace hash {} then {}: run `simulate --check-determinism` to see where",
+            hex(first.trace_hash),
+            hex(second.trace_hash)
+        )),
+        Some(Err(panic)) => {
+            failed.insert(0, "crash".to_string());
+            Some(format!(
+                "the first run finished (trace hash {}) but the second panicked: {panic}",
+                hex(first.trace_hash)
+            ))
         }
+    };
+    let mut artifact = (outcome != Outcome::Pass || nondeterminism.is_some())
+        .then(|| Artifact::from_run(scenario, &first));
+    if let (Some(why), Some(artifact)) = (&nondeterminism, &mut artifact) {
+        outcome = Outcome::Nondeterministic;
+        failed.insert(0, "determinism".to_string());
+        // The artifact names what failed: a nondeterministic seed that
+        // broke no property would otherwise read as `none`.
+        artifact.property = "determinism".to_string();
+        artifact.message = match first.check.first_violation() {
+            Some(violation) => format!(
+                "{why}; the first run also broke `{}`: {}",
+                violation.property, violation.message
+            ),
+            None => format!("{why}; the first run broke no property"),
+        };
+        message = Some(why.clone());
     }
-    let artifact = (outcome != Outcome::Pass).then(|| Artifact::from_run(scenario, &first));
     let result = SeedResult {
         scenario: scenario.name.clone(),
+        config_hash: Some(hex(scenario.config_hash())),
         seed,
         outcome,
         failed,
         message,
-        trace_hash: format!("{:#018x}", first.trace_hash),
+        trace_hash: hex(first.trace_hash),
         events: first.stats.events,
         simulated_ns: first.end_ns,
         faults: first.faults.len() as u64,
         sometimes: first.check.sometimes.clone(),
         convergence_ns: first.check.measurements.convergence_ns,
     };
+    debug_assert_eq!(artifact.is_some(), result.outcome != Outcome::Pass);
     (result, artifact)
 }
 
-fn crash_result(scenario: &Scenario, seed: u64, message: String) -> SeedResult {
-    SeedResult {
+/// The result and artifact of a run that panicked. It never reported the
+/// faults it applied, so the artifact carries the ones it was to apply
+/// (the scheduled ones plus those drawn from the seed): a replay of them
+/// is the same run.
+fn crashed(scenario: &Scenario, seed: u64, message: String) -> (SeedResult, Artifact) {
+    // Planning fails only on a scenario that `run_scenario` rejects too,
+    // and then the message already says "bad input".
+    let faults = planned_faults(scenario, seed).unwrap_or_default();
+    let result = SeedResult {
         scenario: scenario.name.clone(),
+        config_hash: Some(hex(scenario.config_hash())),
         seed,
         outcome: Outcome::Crash,
         failed: vec!["crash".to_string()],
-        message: Some(message),
+        message: Some(message.clone()),
         trace_hash: String::new(),
         events: 0,
         simulated_ns: 0,
-        faults: 0,
+        faults: faults.len() as u64,
         sometimes: BTreeMap::new(),
         convergence_ns: None,
-    }
+    };
+    let artifact = Artifact {
+        format: ARTIFACT_FORMAT,
+        code_version: code_version(),
+        scenario: scenario.clone(),
+        seed,
+        faults,
+        property: "crash".to_string(),
+        message,
+        // No trace to hash: the run never finished.
+        trace_hash: 0,
+    };
+    (result, artifact)
 }
 
 /// The results file of a sweep directory.
@@ -233,91 +320,231 @@ pub fn results_path(out_dir: &Path) -> PathBuf {
     out_dir.join("results.jsonl")
 }
 
-fn read_results(path: &Path) -> Result<Vec<SeedResult>, String> {
-    let Ok(file) = std::fs::File::open(path) else {
-        return Ok(Vec::new());
-    };
-    let mut results = Vec::new();
-    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<SeedResult>(&line) {
-            Ok(result) => results.push(result),
-            // A sweep killed mid-write leaves a torn last line: rerun it.
-            Err(_) => eprintln!("{}:{}: skipping a torn line", path.display(), number + 1),
-        }
-    }
-    Ok(results)
+/// What reading a results file found besides the results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ResultsFile {
+    /// Bytes up to and including the last `\n`.
+    complete_bytes: u64,
+    /// Bytes after it: a line torn by a killed sweep.
+    torn_bytes: u64,
 }
 
-/// Runs the sweep; returns every result (resumed ones included) and the
-/// summary.
-pub fn sweep(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), String> {
-    if !options.resume {
-        // A fresh sweep owns its directory's results: stale artifacts from
-        // an earlier sweep would read as this one's failures.
-        let failures = options.out_dir.join("failures");
-        if failures.exists() {
-            std::fs::remove_dir_all(&failures)
-                .map_err(|e| format!("{}: cannot clear: {e}", failures.display()))?;
+/// Reads `path` line by line, handing each complete result to `visit`. A
+/// missing file is an empty one.
+fn read_results(path: &Path, mut visit: impl FnMut(SeedResult)) -> Result<ResultsFile, String> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(ResultsFile::default());
+        }
+        Err(error) => return Err(format!("{}: cannot read: {error}", path.display())),
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let mut found = ResultsFile::default();
+    let mut line = Vec::new();
+    // Bounded by the file: every round consumes at least one byte or ends.
+    for number in 1_u64.. {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            // A sweep killed mid-write: not a result, even if it parses.
+            found.torn_bytes = read as u64;
+            break;
+        }
+        found.complete_bytes += read as u64;
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<SeedResult>(&line) {
+            Ok(result) => visit(result),
+            Err(_) => eprintln!("{}:{number}: skipping a corrupt line", path.display()),
         }
     }
-    std::fs::create_dir_all(options.out_dir.join("failures"))
+    Ok(found)
+}
+
+/// Cuts a torn last line off `path`, so that the next append starts a line
+/// of its own instead of completing the torn one (and losing both).
+fn drop_torn_line(path: &Path, found: ResultsFile) -> Result<(), String> {
+    if found.torn_bytes == 0 {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_len(found.complete_bytes))
+        .map_err(|e| format!("{}: cannot truncate: {e}", path.display()))?;
+    eprintln!(
+        "{}: dropped {} bytes after the last newline (a line torn by an interrupted sweep; its seed is rerun)",
+        path.display(),
+        found.torn_bytes
+    );
+    Ok(())
+}
+
+/// The scenarios and seeds a sweep covers: `--seeds` cut to `--shard`.
+struct Scope<'a> {
+    scenarios: &'a [Scenario],
+    /// [`Scenario::config_hash`] of each scenario, as hex.
+    config_hashes: Vec<String>,
+    seeds: Range<u64>,
+    /// `(index, count)`: `(0, 1)` without `--shard`.
+    shard: (u64, u64),
+}
+
+impl<'a> Scope<'a> {
+    fn new(options: &'a SweepOptions) -> Scope<'a> {
+        let shard = options.shard.unwrap_or((0, 1));
+        assert!(shard.1 > 0 && shard.0 < shard.1, "shard K/N needs K < N");
+        Scope {
+            scenarios: &options.scenarios,
+            config_hashes: options
+                .scenarios
+                .iter()
+                .map(|scenario| hex(scenario.config_hash()))
+                .collect(),
+            seeds: options.seeds.clone(),
+            shard,
+        }
+    }
+
+    /// The shard's seeds, in order, lazily: a range of a billion seeds
+    /// costs no memory.
+    fn shard_seeds(&self) -> std::iter::StepBy<Range<u64>> {
+        let (index, count) = self.shard;
+        let first = self.seeds.start.saturating_add(index).min(self.seeds.end);
+        (first..self.seeds.end).step_by(usize::try_from(count).unwrap_or(usize::MAX))
+    }
+
+    /// How many seeds the shard has, per scenario.
+    fn seeds_per_scenario(&self) -> u64 {
+        let (index, count) = self.shard;
+        let length = self.seeds.end.saturating_sub(self.seeds.start);
+        if index < length {
+            (length - index - 1) / count + 1
+        } else {
+            0
+        }
+    }
+
+    fn has_seed(&self, seed: u64) -> bool {
+        let (index, count) = self.shard;
+        self.seeds.contains(&seed) && (seed - self.seeds.start) % count == index
+    }
+
+    /// Every scenario of the sweep with this name: usually one.
+    fn named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = usize> + 's {
+        (0..self.scenarios.len()).filter(move |&index| self.scenarios[index].name == name)
+    }
+}
+
+/// The results a resumed sweep keeps, by scenario index and seed.
+type Done = BTreeMap<(usize, u64), SeedResult>;
+
+/// Reads the results file for `--resume`: the results within the scope and
+/// for the same configuration count as done; those for another
+/// configuration (another hash, or none recorded) are rerun.
+fn resume(path: &Path, scope: &Scope) -> Result<Done, String> {
+    let mut done = Done::new();
+    let mut other_configuration = BTreeSet::new();
+    let found = read_results(path, |result| {
+        if !scope.has_seed(result.seed) {
+            return;
+        }
+        for index in scope.named(&result.scenario) {
+            let key = (index, result.seed);
+            if result.config_hash.as_ref() == Some(&scope.config_hashes[index]) {
+                done.insert(key, result.clone());
+            } else {
+                other_configuration.insert(key);
+            }
+        }
+    })?;
+    drop_torn_line(path, found)?;
+    let rerun = other_configuration
+        .iter()
+        .filter(|key| !done.contains_key(key))
+        .count();
+    if rerun > 0 {
+        eprintln!(
+            "{rerun} results in {} were for another configuration and are rerun",
+            path.display()
+        );
+    }
+    Ok(done)
+}
+
+/// Makes the output directory; a fresh sweep also empties it, since stale
+/// results or artifacts would read as this sweep's.
+fn prepare(options: &SweepOptions) -> Result<(), String> {
+    let failures = options.out_dir.join("failures");
+    if !options.resume && failures.exists() {
+        std::fs::remove_dir_all(&failures)
+            .map_err(|e| format!("{}: cannot clear: {e}", failures.display()))?;
+    }
+    std::fs::create_dir_all(&failures)
         .map_err(|e| format!("{}: cannot create: {e}", options.out_dir.display()))?;
     let path = results_path(&options.out_dir);
-    let previous = if options.resume {
-        read_results(&path)?
-    } else {
-        Vec::new()
-    };
     if !options.resume {
         std::fs::write(&path, "").map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
     }
-    let done: BTreeSet<(String, u64)> = previous
-        .iter()
-        .map(|r| (r.scenario.clone(), r.seed))
-        .collect();
-    let todo: Vec<(usize, u64)> = options
-        .scenarios
-        .iter()
-        .enumerate()
-        .flat_map(|(index, scenario)| {
-            options
-                .seeds
-                .clone()
-                .filter(|seed| match options.shard {
-                    Some((shard, count)) => (seed - options.seeds.start) % count == shard,
-                    None => true,
-                })
-                .filter(|&seed| !done.contains(&(scenario.name.clone(), seed)))
-                .map(move |seed| (index, seed))
-        })
-        .collect();
+    Ok(())
+}
+
+/// Runs the sweep; returns the results within its scenarios, seeds and
+/// shard (resumed ones included), sorted, and their summary.
+pub fn sweep(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), String> {
+    capture_panics();
+    sweep_with(&run_scenario, options)
+}
+
+fn sweep_with(run: &Runner, options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), String> {
+    prepare(options)?;
+    let scope = Scope::new(options);
+    let path = results_path(&options.out_dir);
+    let done = if options.resume {
+        resume(&path, &scope)?
+    } else {
+        Done::new()
+    };
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .open(&path)
         .map_err(|e| format!("{}: cannot open: {e}", path.display()))?;
-    capture_panics();
+    let total = (scope.scenarios.len() as u64)
+        .saturating_mul(scope.seeds_per_scenario())
+        .saturating_sub(done.len() as u64);
+    // Work is handed out lazily, one seed per claim: nothing is
+    // materialized up front, whatever the range.
+    let todo = Mutex::new(
+        (0..scope.scenarios.len())
+            .flat_map(|index| scope.shard_seeds().map(move |seed| (index, seed)))
+            .filter(|key| !done.contains_key(key)),
+    );
     let started = Instant::now();
-    let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel::<(SeedResult, Option<Artifact>)>();
-    let mut fresh = Vec::with_capacity(todo.len());
+    let mut fresh = Vec::new();
+    let mut failed_now = 0_u64;
     let mut write_error = None;
-    std::thread::scope(|scope| {
+    std::thread::scope(|threads| {
         for _ in 0..options.jobs.max(1) {
             let sender = sender.clone();
-            let (todo, next) = (&todo, &next);
-            scope.spawn(move || {
+            let todo = &todo;
+            threads.spawn(move || {
+                // Bounded: each round claims a seed or ends.
                 loop {
-                    let claimed = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(index, seed)) = todo.get(claimed) else {
+                    let claimed = todo.lock().unwrap_or_else(PoisonError::into_inner).next();
+                    let Some((index, seed)) = claimed else {
                         break;
                     };
-                    let outcome =
-                        run_seed(&options.scenarios[index], seed, options.check_determinism);
+                    let scenario = &options.scenarios[index];
+                    let outcome = run_seed(run, scenario, seed, options.check_determinism);
                     if sender.send(outcome).is_err() {
                         break;
                     }
@@ -327,6 +554,7 @@ pub fn sweep(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Strin
         drop(sender);
         for (result, artifact) in receiver {
             if let Some(artifact) = artifact {
+                failed_now += 1;
                 let name = format!("{}-seed-{}.json", result.scenario, result.seed);
                 if let Err(error) = artifact.write(&options.out_dir.join("failures").join(name)) {
                     write_error.get_or_insert(error);
@@ -338,49 +566,42 @@ pub fn sweep(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Strin
             }
             fresh.push(result);
             if options.progress {
-                progress(
-                    fresh.len(),
-                    todo.len(),
-                    &fresh,
-                    started.elapsed().as_secs_f64(),
-                );
+                let elapsed_s = started.elapsed().as_secs_f64();
+                progress(fresh.len() as u64, total, failed_now, elapsed_s);
             }
         }
     });
-    if options.progress && !todo.is_empty() {
+    if options.progress && total > 0 {
         eprintln!();
     }
     if let Some(error) = write_error {
         return Err(error);
     }
-    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-    let mut all = previous;
-    all.extend(fresh.iter().cloned());
-    all.sort_by(|a, b| (&a.scenario, a.seed).cmp(&(&b.scenario, b.seed)));
+    let elapsed_s = started.elapsed().as_secs_f64().max(1e-9);
+    let runs_per_seed: u64 = if options.check_determinism { 2 } else { 1 };
+    // Summed as integers: an empty float sum is -0.0, printed as "-0".
+    let simulated_ns: u128 = fresh.iter().map(|r| u128::from(r.simulated_ns)).sum();
+    let fresh_seeds = fresh.len() as u64;
+    let mut all: Vec<SeedResult> = done.into_values().chain(fresh).collect();
+    all.sort_by(|a, b| {
+        (&a.scenario, a.seed, &a.config_hash).cmp(&(&b.scenario, b.seed, &b.config_hash))
+    });
     let mut summary = summarize(&all);
-    let runs_per_seed = if options.check_determinism { 2 } else { 1 };
-    summary.runs = fresh.len() as u64 * runs_per_seed;
-    summary.seeds_per_second = fresh.len() as f64 / elapsed;
-    let simulated_s: f64 = fresh
-        .iter()
-        .map(|r| r.simulated_ns as f64 / 1e9)
-        .sum::<f64>()
-        * runs_per_seed as f64;
-    summary.simulated_per_wall = simulated_s / elapsed;
+    summary.runs = fresh_seeds * runs_per_seed;
+    summary.seeds_per_second = fresh_seeds as f64 / elapsed_s;
+    summary.simulated_per_wall =
+        simulated_ns as f64 * runs_per_seed as f64 / sim::SECOND_NS as f64 / elapsed_s;
     Ok((all, summary))
 }
 
-fn progress(done: usize, total: usize, results: &[SeedResult], elapsed_s: f64) {
-    let failed = results
-        .iter()
-        .filter(|r| r.outcome != Outcome::Pass)
-        .count();
-    let width = 30;
-    let filled = done * width / total.max(1);
+fn progress(done: u64, total: u64, failed: u64, elapsed_s: f64) {
+    let width: u64 = 30;
+    let filled = (u128::from(done) * u128::from(width) / u128::from(total.max(1))) as u64;
+    let filled = filled.min(width) as usize;
     eprint!(
         "\r[{}{}] {done}/{total} seeds, {failed} failed, {:.0} seeds/s ",
         "#".repeat(filled),
-        ".".repeat(width - filled),
+        ".".repeat(width as usize - filled),
         done as f64 / elapsed_s.max(1e-9)
     );
 }
@@ -391,6 +612,9 @@ pub fn summarize(results: &[SeedResult]) -> Summary {
         seeds: results.len() as u64,
         ..Summary::default()
     };
+    // A seed number alone is ambiguous once several scenarios are swept.
+    let scenarios: BTreeSet<&str> = results.iter().map(|r| r.scenario.as_str()).collect();
+    let with_scenario = scenarios.len() > 1;
     let mut convergence = hdrhistogram::Histogram::<u64>::new(3).expect("valid histogram");
     for result in results {
         let outcome = serde_json::to_value(result.outcome).expect("outcome serializes");
@@ -401,13 +625,20 @@ pub fn summarize(results: &[SeedResult]) -> Summary {
         if result.outcome == Outcome::Pass {
             summary.passed += 1;
         }
+        let name = SeedName {
+            scenario: result.scenario.clone(),
+            seed: result.seed,
+            with_scenario,
+        };
         for property in &result.failed {
             let entry = summary
                 .failures
                 .entry(property.clone())
-                .or_insert((0, result.seed));
+                .or_insert((0, name.clone()));
             entry.0 += 1;
-            entry.1 = entry.1.min(result.seed);
+            if (name.seed, &name.scenario) < (entry.1.seed, &entry.1.scenario) {
+                entry.1 = name.clone();
+            }
         }
         for (name, &count) in &result.sometimes {
             let entry = summary.coverage.entry(name.clone()).or_default();
@@ -428,4 +659,110 @@ pub fn summarize(results: &[SeedResult]) -> Summary {
         ));
     }
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir()
+            .join(format!("controlplane-sweep-{}", std::process::id()))
+            .join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn options(scenario: &str, seeds: Range<u64>, out_dir: PathBuf) -> SweepOptions {
+        SweepOptions {
+            scenarios: vec![Scenario::load(scenario).expect("loads")],
+            seeds,
+            jobs: 2,
+            shard: None,
+            out_dir,
+            resume: false,
+            check_determinism: false,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn a_crashing_seed_gets_an_artifact_with_the_faults_it_would_have_applied() {
+        let dir = scratch("crash");
+        // gc-pause schedules a pause, so every seed plans at least one fault.
+        let options = options("gc-pause", 3..5, dir.clone());
+        let panics: &Runner = &|_, _| panic!("the system under test fell over");
+        let (results, summary) = sweep_with(panics, &options).expect("sweeps");
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(|r| r.outcome == Outcome::Crash));
+        assert_eq!(summary.failures["crash"].0, 2);
+        let scenario = &options.scenarios[0];
+        for seed in 3..5 {
+            let path = dir
+                .join("failures")
+                .join(format!("gc-pause-seed-{seed}.json"));
+            let artifact = Artifact::read(&path).expect("a crash artifact, readable by replay");
+            let planned = planned_faults(scenario, seed).expect("plans");
+            assert!(!planned.is_empty());
+            assert_eq!(artifact.faults, planned);
+            assert_eq!(artifact.seed, seed);
+            assert_eq!(&artifact.scenario, scenario);
+            assert_eq!(artifact.property, "crash");
+            assert_eq!(artifact.code_version, code_version());
+            assert!(!artifact.message.is_empty());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_nondeterministic_seed_that_passes_gets_an_artifact_naming_determinism() {
+        let scenario = Scenario::load("baseline").expect("loads");
+        // Every other run gets another trace hash: nondeterminism on demand.
+        let calls = std::sync::atomic::AtomicU64::new(0);
+        let flaky: &Runner = &|scenario, options| {
+            let mut result = run_scenario(scenario, options)?;
+            result.trace_hash ^= calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(result)
+        };
+        let (result, artifact) = run_seed(flaky, &scenario, 0, true);
+        assert!(
+            result.failed.iter().all(|p| p == "determinism"),
+            "passes otherwise"
+        );
+        assert_eq!(result.outcome, Outcome::Nondeterministic);
+        let artifact = artifact.expect("a failing seed has an artifact");
+        assert_eq!(artifact.property, "determinism");
+        assert!(
+            artifact.message.contains("trace hash"),
+            "{}",
+            artifact.message
+        );
+        assert!(
+            artifact.message.contains("broke no property"),
+            "{}",
+            artifact.message
+        );
+
+        let (result, artifact) = run_seed(flaky, &scenario, 0, false);
+        assert_eq!(result.outcome, Outcome::Pass);
+        assert!(artifact.is_none());
+    }
+
+    #[test]
+    fn a_shard_hands_out_exactly_the_seeds_it_counts() {
+        for (seeds, shard) in [
+            (0..10, (0, 3)),
+            (0..10, (2, 3)),
+            (5..6, (1, 2)),
+            (7..20, (0, 1)),
+        ] {
+            let mut options = options("baseline", seeds.clone(), PathBuf::new());
+            options.shard = Some(shard);
+            let scope = Scope::new(&options);
+            let handed: Vec<u64> = scope.shard_seeds().collect();
+            let expected: Vec<u64> = seeds.filter(|&seed| scope.has_seed(seed)).collect();
+            assert_eq!(handed, expected, "{shard:?}");
+            assert_eq!(scope.seeds_per_scenario(), expected.len() as u64);
+        }
+    }
 }
