@@ -83,6 +83,19 @@ pub fn first_failure(
     seeds: Range<u64>,
     jobs: usize,
 ) -> Result<Option<(u64, SeedVerdict)>, String> {
+    first_matching(scenario, seeds, jobs, |verdict| {
+        !matches!(verdict, SeedVerdict::Pass)
+    })
+}
+
+/// The lowest seed of `seeds` whose verdict is `wanted`, run in chunks of
+/// seeds in parallel: the same answer for any number of jobs.
+fn first_matching(
+    scenario: &Scenario,
+    seeds: Range<u64>,
+    jobs: usize,
+    wanted: impl Fn(&SeedVerdict) -> bool,
+) -> Result<Option<(u64, SeedVerdict)>, String> {
     let jobs = jobs.max(1);
     let chunk = jobs as u64 * SEEDS_PER_JOB_PER_CHUNK;
     let mut start = seeds.start;
@@ -91,10 +104,7 @@ pub fn first_failure(
         let end = start.saturating_add(chunk).min(seeds.end);
         let mut verdicts = run_chunk(scenario, start..end, jobs)?;
         verdicts.sort_by_key(|(seed, _)| *seed);
-        if let Some(failed) = verdicts
-            .into_iter()
-            .find(|(_, verdict)| !matches!(verdict, SeedVerdict::Pass))
-        {
+        if let Some(failed) = verdicts.into_iter().find(|(_, verdict)| wanted(verdict)) {
             return Ok(Some(failed));
         }
         start = end;
@@ -197,10 +207,28 @@ pub fn hunt(bug: Bug, seeds: Range<u64>, jobs: usize) -> Result<ZooRow, String> 
     scenario.bugs.clear();
     scenario.plant(bug);
     let seeds_searched = seeds.end.saturating_sub(seeds.start);
-    let first = first_failure(&scenario, seeds.clone(), jobs)?;
+    // The first seed where the expected property fires (or the system
+    // crashes): another property firing first is a side effect of the bug
+    // that the table mentions, not the lesson.
+    let expected = exhibit.property;
+    let first = first_matching(&scenario, seeds.clone(), jobs, |verdict| match verdict {
+        SeedVerdict::Pass => false,
+        SeedVerdict::Crash(_) => true,
+        SeedVerdict::Fail(result) => result
+            .check
+            .failed_properties()
+            .iter()
+            .any(|p| p == expected),
+    })?;
     let caught = match first {
         None => None,
-        Some((seed, verdict)) => Some(catch(&scenario, seed, seed - seeds.start + 1, verdict)?),
+        Some((seed, verdict)) => Some(catch(
+            &scenario,
+            seed,
+            seed - seeds.start + 1,
+            verdict,
+            expected,
+        )?),
     };
     Ok(ZooRow {
         exhibit,
@@ -214,6 +242,7 @@ fn catch(
     seed: u64,
     seeds_to_failure: u64,
     verdict: SeedVerdict,
+    expected: &str,
 ) -> Result<Catch, String> {
     match verdict {
         SeedVerdict::Pass => unreachable!("only failures are caught"),
@@ -243,7 +272,18 @@ fn catch(
             })
         }
         SeedVerdict::Fail(result) => {
-            let artifact = Artifact::from_run(scenario, &result);
+            // Shrink for the expected property, whatever else fired.
+            let mut artifact = Artifact::from_run(scenario, &result);
+            let expected_violation = result
+                .check
+                .verdicts
+                .iter()
+                .filter(|verdict| verdict.property == expected)
+                .find_map(|verdict| verdict.violations.first());
+            if let Some(violation) = expected_violation {
+                artifact.property = expected.to_string();
+                artifact.message = violation.message.clone();
+            }
             let shrunk = shrink(&artifact)?;
             Ok(Catch {
                 seed,

@@ -9,6 +9,7 @@
 
 use controlplane::config::Bug;
 use controlplane::scenario::Scenario;
+use controlplane::world::{RunOptions, run_scenario};
 use controlplane::zoo::{exhibit, first_failure, hunt};
 
 /// The most seeds a bug may need.
@@ -52,8 +53,34 @@ fn caught_within_the_seed_budget(bug: Bug) {
         "{bug}: shrinking {} faults stopped at {} without reaching 1-minimal",
         shrunk.faults_before, shrunk.faults_after
     );
-    assert_eq!(shrunk.artifact.property, catch.property);
     assert!(shrunk.faults_after <= shrunk.faults_before);
+    // Check the shrinker's claim independently: the minimal fault list still
+    // breaks the expected property, and without any one of its faults the
+    // property holds.
+    let minimal = &shrunk.artifact;
+    let violates = |faults: Vec<sim::ScheduledFault>| {
+        let options = RunOptions {
+            seed: minimal.seed,
+            faults: Some(faults),
+            ..RunOptions::default()
+        };
+        run_scenario(&minimal.scenario, &options)
+            .expect("the reproducer runs")
+            .check
+            .violates(expected)
+    };
+    assert!(
+        violates(minimal.faults.clone()),
+        "{bug}: the reproducer breaks `{expected}`"
+    );
+    for skip in 0..minimal.faults.len() {
+        let mut fewer = minimal.faults.clone();
+        fewer.remove(skip);
+        assert!(
+            !violates(fewer),
+            "{bug}: still broken without fault {skip}: not 1-minimal"
+        );
+    }
 
     let clean = Scenario::load(row.exhibit.scenario).expect("the scenario loads");
     assert!(clean.bugs.is_empty());

@@ -75,7 +75,21 @@ fn the_json_report_carries_the_same_verdicts_as_the_markdown() {
 /// runs twice, over 500 seeds. The chaos scenario has all of them.
 #[test]
 fn five_hundred_chaos_seeds_converge_after_healing_with_no_side_effect_twice() {
-    let scenario = Scenario::load("chaos").expect("loads");
+    // Not swarm mode: every seed gets every fault kind at once (at least
+    // one of each), on top of drops, duplicates, a slow tail and drift.
+    let mut scenario = Scenario::load("chaos").expect("loads");
+    scenario.faults.swarm = false;
+    for rate in [
+        &mut scenario.faults.partition,
+        &mut scenario.faults.partition_one_way,
+        &mut scenario.faults.clog,
+        &mut scenario.faults.crash,
+        &mut scenario.faults.pause,
+        &mut scenario.faults.clock_jump,
+    ] {
+        rate.count_min = 1;
+    }
+    scenario.validate().expect("still a valid scenario");
     let mut faults_seen = std::collections::BTreeSet::new();
     for seed in 0..500 {
         let result = run_scenario(
@@ -101,6 +115,12 @@ fn five_hundred_chaos_seeds_converge_after_healing_with_no_side_effect_twice() {
             );
         }
         assert_eq!(Outcome::of(&result), Outcome::Pass, "seed {seed}");
+        assert_eq!(
+            result.stats.faults_by_kind.len(),
+            6,
+            "seed {seed}: every kind: {:?}",
+            result.stats.faults_by_kind
+        );
         faults_seen.extend(result.stats.faults_by_kind.keys().cloned());
     }
     for kind in [
