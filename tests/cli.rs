@@ -2,26 +2,13 @@
 //! with distinct exit codes, sweeps that survive being stopped, replay and
 //! shrink of a real failure.
 
+mod common;
+
+use common::{controlplane, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn controlplane(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_controlplane"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    common::scratch("cli", name)
 }
 
 #[test]

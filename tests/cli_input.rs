@@ -4,28 +4,13 @@
 //! panic while shrinking, the exit code of a sweep with several kinds of
 //! failure, and the commands and node names a report prints.
 
+mod common;
+
+use common::{controlplane, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn controlplane(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_controlplane"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli_input")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    common::scratch("cli_input", name)
 }
 
 fn write(dir: &Path, file: &str, content: &str) -> String {

@@ -2,29 +2,15 @@
 //! change of configuration, of range or of shard, after a kill that tore the
 //! last line, over a range too large to list, and the summary it prints.
 
+mod common;
+
+use common::{controlplane, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn controlplane(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_controlplane"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("sweep-cli")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    common::scratch("sweep-cli", name)
 }
 
 /// Runs `sweep ARGS --out DIR --json`; returns the exit code, the summary
