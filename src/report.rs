@@ -179,7 +179,10 @@ impl Report {
                     "violated".to_string()
                 },
                 violations: verdict.violation_count,
-                first: verdict.violations.first().cloned(),
+                first: verdict.violations.first().map(|violation| Violation {
+                    message: name_nodes_in(&violation.message, &result.node_names),
+                    ..violation.clone()
+                }),
             })
             .collect();
         Report {
@@ -256,6 +259,47 @@ fn node_name(node: sim::NodeId, names: &[String]) -> String {
         .get(node.index())
         .cloned()
         .unwrap_or_else(|| format!("n{}", node.0))
+}
+
+/// A checker's message with every node id token (`n4`, as `NodeId`
+/// prints) replaced by the node's name (`controller-1`). A token is `n` and
+/// digits standing alone: not inside a word, a key or a hex id.
+pub fn name_nodes_in(message: &str, names: &[String]) -> String {
+    let bytes = message.as_bytes();
+    let mut out = String::with_capacity(message.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_token = bytes[i] == b'n'
+            && (i == 0 || !is_word_byte(bytes[i - 1]))
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if !starts_token {
+            i += 1;
+            continue;
+        }
+        let end = (i + 1..bytes.len())
+            .find(|&j| !bytes[j].is_ascii_digit())
+            .unwrap_or(bytes.len());
+        let name = message[i + 1..end]
+            .parse::<u32>()
+            .ok()
+            .and_then(|index| names.get(index as usize));
+        match name {
+            Some(name) if !bytes.get(end).copied().is_some_and(is_word_byte) => {
+                out.push_str(&message[copied..i]);
+                out.push_str(name);
+                copied = end;
+            }
+            _ => {}
+        }
+        i = end;
+    }
+    out.push_str(&message[copied..]);
+    out
+}
+
+fn is_word_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-'
 }
 
 /// One fault, with node names: `crash store, restarted after 2.000 s`.
@@ -657,6 +701,23 @@ pub fn sweep_summary(summary: &Summary, scenarios: &[String], out_dir: &Path) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_ids_in_a_message_become_names_and_nothing_else_does() {
+        let names: Vec<String> = ["store", "api-0", "controller-0"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            name_nodes_in("shard-3 token 7 held by n2 and n1 (0@g3 on n2)", &names),
+            "shard-3 token 7 held by controller-0 and api-0 (0@g3 on controller-0)"
+        );
+        // Not a standalone id, or an id the run does not have: unchanged.
+        for text in ["rn2f0 an1 n2x k-n1 n9", "n", "generation n"] {
+            assert_eq!(name_nodes_in(text, &names), text);
+        }
+        assert_eq!(name_nodes_in("n0", &names), "store");
+    }
     use crate::scenario::Scenario;
     use crate::world::{RunOptions, run_scenario};
 
