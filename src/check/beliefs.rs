@@ -203,6 +203,9 @@ impl Beliefs {
                     }
                     let from_ns = earlier.start_ns.max(later.start_ns);
                     let until_ns = earlier.end_or(input.end_ns).min(later.end_or(input.end_ns));
+                    if from_ns >= until_ns {
+                        continue; // never believed at the same time
+                    }
                     let mut idle: Vec<(u64, u64)> = [earlier.controller, later.controller]
                         .iter()
                         .flat_map(|node| paused.get(node).unwrap_or(&no_pauses))
@@ -275,7 +278,9 @@ impl Beliefs {
 
 /// Per node, the times it was paused, as sorted `[from, until)` intervals,
 /// replayed the way the simulator applies pauses: a pause of a node that is
-/// down does nothing, a crash ends a pause, and overlapping pauses merge.
+/// down does nothing, a crash ends a pause, overlapping pauses merge, and
+/// a crash of a node already down does nothing (it comes back when the
+/// first crash heals).
 fn paused_intervals(input: &CheckInput) -> BTreeMap<NodeId, Vec<(u64, u64)>> {
     let mut faults: Vec<&sim::ScheduledFault> = input.faults.iter().collect();
     faults.sort_by_key(|fault| fault.at_ns);
@@ -288,6 +293,12 @@ fn paused_intervals(input: &CheckInput) -> BTreeMap<NodeId, Vec<(u64, u64)>> {
                 node,
                 restart_after_ns,
             } => {
+                if down_until
+                    .get(&node)
+                    .is_some_and(|&back_ns| at_ns < back_ns)
+                {
+                    continue;
+                }
                 let back_ns =
                     restart_after_ns.map_or(u64::MAX, |after| at_ns.saturating_add(after));
                 down_until.insert(node, back_ns);
@@ -581,6 +592,20 @@ mod tests {
         cut.at(1_000, CTRL_A, belief(shard_lease(0), 2));
         cut.at(1_100, CTRL_B, belief_end(shard_lease(0), 1));
         assert_eq!(cut.violations(ONE_ACTIVE_HOLDER), 1);
+    }
+
+    #[test]
+    fn a_crash_while_down_changes_nothing_so_a_later_pause_still_excuses() {
+        // The simulator ignores a crash of a node that is down: CTRL_A is
+        // back at 300, from its first crash, and its pause at 600 happens.
+        let mut history = History::new();
+        history.crash(100, CTRL_A, Some(200));
+        history.crash(200, CTRL_A, Some(10_000));
+        history.at(500, CTRL_A, belief(shard_lease(0), 1));
+        history.pause(600, CTRL_A, 2_000);
+        history.at(2_000, CTRL_B, belief(shard_lease(0), 2));
+        history.at(2_600, CTRL_A, belief_end(shard_lease(0), 1));
+        assert_eq!(history.violations(ONE_ACTIVE_HOLDER), 0);
     }
 
     #[test]
