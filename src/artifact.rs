@@ -60,6 +60,28 @@ impl Artifact {
         }
     }
 
+    /// The artifact of a run that panicked. It never reported the faults
+    /// it applied, so the caller passes the ones it was to apply (see
+    /// `world::planned_faults`): a replay of them is the same run.
+    pub fn crashed(
+        scenario: &Scenario,
+        seed: u64,
+        faults: Vec<ScheduledFault>,
+        message: String,
+    ) -> Artifact {
+        Artifact {
+            format: ARTIFACT_FORMAT,
+            code_version: code_version(),
+            scenario: scenario.clone(),
+            seed,
+            faults,
+            property: "crash".to_string(),
+            message,
+            // No trace to hash: the run never finished.
+            trace_hash: 0,
+        }
+    }
+
     /// Writes the artifact as pretty JSON.
     pub fn write(&self, path: &Path) -> Result<(), String> {
         let text =

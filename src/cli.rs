@@ -245,11 +245,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         }
         Err(error) => return bad_input(error),
     }
-    let bug_flags: String = args
-        .bugs
-        .iter()
-        .map(|bug| format!(" --bug {bug}"))
-        .collect();
+    let command = report::simulate_command(&args.scenario, args.seed, &scenario.bugs);
     if args.trace {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("sim=debug"));
@@ -273,10 +269,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         Err(message) if message.starts_with("bad input: ") => return bad_input(message),
         Err(message) => {
             eprintln!("crash: the system under test panicked: {message}");
-            eprintln!(
-                "rerun: cargo run --release -- simulate --scenario {} --seed {}{bug_flags}",
-                args.scenario, args.seed
-            );
+            eprintln!("rerun: {command}");
             return ExitCode::from(Outcome::Crash.exit_code() as u8);
         }
     };
@@ -285,10 +278,6 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     {
         return code;
     }
-    let command = format!(
-        "cargo run --release -- simulate --scenario {} --seed {}{bug_flags}",
-        args.scenario, args.seed
-    );
     if args.json {
         println!("{}", report::json_with_rerun(&result, &command));
     } else {

@@ -166,11 +166,11 @@ pub struct ControllerNode {
     /// Per believed shard: fence progress and outstanding actions.
     shards: BTreeMap<ShardId, ShardWork>,
     queue: WorkQueue,
-    /// The pass of every key being processed, by key and attempt: the
-    /// queue hands a key to one pass at a time, so the attempt is only
-    /// there to tell passes apart when the planted `no-workqueue-dedup`
-    /// bug breaks that.
-    passes: BTreeMap<(String, u64), Pass>,
+    /// Every pass running, by attempt (unique per pass; replies carry it,
+    /// so a reply to an earlier pass of the same key finds nothing). The
+    /// queue hands a key to one pass at a time, except under the planted
+    /// `no-workqueue-dedup` bug, where two passes of a key coexist here.
+    passes: BTreeMap<u64, Pass>,
     /// The one pending `Timer::Requeue` per key.
     requeues: BTreeMap<String, TimerId>,
     /// The membership last read (sorted), to record only changes.
@@ -329,8 +329,6 @@ struct Outstanding {
 /// One reconcile pass of one key.
 #[derive(Debug)]
 struct Pass {
-    /// Replies of other attempts are ignored.
-    attempt: u64,
     shard: ShardId,
     token: u64,
     step: Step,
@@ -719,7 +717,7 @@ impl ControllerNode {
         attempt: u64,
         response: StoreResponse<Value>,
     ) {
-        let Some(pass) = self.pass_mut(&resource, attempt) else {
+        let Some(pass) = self.pass_mut(attempt) else {
             return;
         };
         let (shard, token) = (pass.shard, pass.token);
@@ -730,7 +728,7 @@ impl ControllerNode {
             return self.abandon_pass(&resource, attempt);
         }
         let workers = self.topology.workers.clone();
-        let pass = self.pass_mut(&resource, attempt).expect("the pass is live");
+        let pass = self.pass_mut(attempt).expect("the pass is live");
         pass.step = Step::Observing {
             desired,
             stored,
@@ -764,7 +762,7 @@ impl ControllerNode {
         worker: NodeId,
         instances: Result<Vec<Instance>, u64>,
     ) {
-        let Some(pass) = self.pass_mut(&resource, attempt) else {
+        let Some(pass) = self.pass_mut(attempt) else {
             return;
         };
         let (shard, token) = (pass.shard, pass.token);
@@ -827,7 +825,7 @@ impl ControllerNode {
         if let ActionOutcome::Rejected { .. } = outcome {
             return self.end_shard_belief(ctx, shard, token, BeliefEnd::Fenced);
         }
-        let Some(pass) = self.pass_mut(&resource, attempt) else {
+        let Some(pass) = self.pass_mut(attempt) else {
             return;
         };
         let Step::Acting { waiting } = &mut pass.step else {
@@ -847,7 +845,7 @@ impl ControllerNode {
         status: Status,
         response: StoreResponse<Value>,
     ) {
-        let Some(pass) = self.pass_mut(&resource, attempt) else {
+        let Some(pass) = self.pass_mut(attempt) else {
             return;
         };
         let (shard, token) = (pass.shard, pass.token);
@@ -1192,7 +1190,7 @@ impl ControllerNode {
         self.shards.remove(&shard);
         let shard_count = self.settings.shard_count;
         let in_shard = move |key: &str| shard_of(key, shard_count) == shard;
-        self.passes.retain(|(key, _), _| !in_shard(key));
+        self.passes.retain(|_, pass| pass.shard != shard);
         self.queue.retain(|key| !in_shard(key));
         let dropped: Vec<String> = self
             .requeues
@@ -1244,8 +1242,8 @@ impl ControllerNode {
         }
     }
 
-    fn pass_mut(&mut self, resource: &str, attempt: u64) -> Option<&mut Pass> {
-        self.passes.get_mut(&(resource.to_string(), attempt))
+    fn pass_mut(&mut self, attempt: u64) -> Option<&mut Pass> {
+        self.passes.get_mut(&attempt)
     }
 
     fn start_pass(&mut self, ctx: &mut Ctx<'_>, resource: String) {
@@ -1254,12 +1252,11 @@ impl ControllerNode {
         self.attempt_counter += 1;
         let attempt = self.attempt_counter;
         let pass = Pass {
-            attempt,
             shard,
             token,
             step: Step::ReadingDesired,
         };
-        let fresh = self.passes.insert((resource.clone(), attempt), pass);
+        let fresh = self.passes.insert(attempt, pass);
         assert!(fresh.is_none(), "attempts are unique");
         // One linearizable read of both, so the status compared belongs to
         // the desired state read.
@@ -1277,10 +1274,8 @@ impl ControllerNode {
 
     /// All workers answered: resend what is outstanding, diff the rest.
     fn plan_pass(&mut self, ctx: &mut Ctx<'_>, resource: String, attempt: u64) {
-        let pass = self
-            .pass_mut(&resource, attempt)
-            .expect("planning a live pass");
-        let (attempt, shard, token) = (pass.attempt, pass.shard, pass.token);
+        let pass = self.pass_mut(attempt).expect("planning a live pass");
+        let (shard, token) = (pass.shard, pass.token);
         let step = std::mem::replace(&mut pass.step, Step::WritingStatus);
         let Step::Observing {
             desired,
@@ -1320,7 +1315,7 @@ impl ControllerNode {
                 .insert((resource.clone(), ordinal), outstanding.clone());
             self.send_act(ctx, &resource, attempt, &outstanding);
         }
-        let pass = self.pass_mut(&resource, attempt).expect("the pass is live");
+        let pass = self.pass_mut(attempt).expect("the pass is live");
         pass.step = Step::Acting { waiting };
     }
 
@@ -1345,7 +1340,7 @@ impl ControllerNode {
         if stored == Some(status) {
             return self.finish_pass(ctx, resource, attempt, Outcome::Converged);
         }
-        let pass = self.pass_mut(&resource, attempt).expect("the pass is live");
+        let pass = self.pass_mut(attempt).expect("the pass is live");
         let (shard, token) = (pass.shard, pass.token);
         if !self.may_act(ctx, shard, token) {
             return self.abandon_pass(&resource, attempt);
@@ -1380,7 +1375,7 @@ impl ControllerNode {
 
     fn finish_pass(&mut self, ctx: &mut Ctx<'_>, resource: String, attempt: u64, outcome: Outcome) {
         assert!(
-            self.passes.remove(&(resource.clone(), attempt)).is_some(),
+            self.passes.remove(&attempt).is_some(),
             "finishing a live pass"
         );
         let dirty = self.queue.done(&resource);
@@ -1413,14 +1408,14 @@ impl ControllerNode {
     }
 
     fn fail_pass(&mut self, ctx: &mut Ctx<'_>, resource: &str, attempt: u64) {
-        if self.pass_mut(resource, attempt).is_some() {
+        if self.pass_mut(attempt).is_some() {
             self.finish_pass(ctx, resource.to_string(), attempt, Outcome::Failed);
         }
     }
 
     /// The belief went away mid-pass: drop the pass, requeue nothing.
     fn abandon_pass(&mut self, resource: &str, attempt: u64) {
-        self.passes.remove(&(resource.to_string(), attempt));
+        self.passes.remove(&attempt);
         self.queue.done(resource);
     }
 

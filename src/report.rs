@@ -7,7 +7,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::check::{PropertyKind, Violation};
+use crate::check::{NEVER_HEALED_NOTE, PropertyKind, Violation};
+use crate::config::Bug;
 use crate::sweep::{Outcome, Summary};
 use crate::world::RunResult;
 
@@ -75,10 +76,6 @@ impl Outcome {
             .unwrap_or(Outcome::Pass)
     }
 }
-
-/// The verdict of a property whose faults never healed: not judged, and
-/// counted as a liveness failure (see `check::never_healed_verdicts`).
-pub const NOT_JUDGED_FAILED: &str = "not judged: faults never healed";
 
 /// One property's line in the report.
 #[derive(Clone, Debug, Serialize)]
@@ -168,7 +165,7 @@ impl Report {
             .map(|verdict| PropertyLine {
                 property: verdict.property.to_string(),
                 verdict: if verdict.note.is_some() && verdict.violation_count > 0 {
-                    NOT_JUDGED_FAILED.to_string()
+                    NEVER_HEALED_NOTE.to_string()
                 } else if verdict.note.is_some() {
                     "not judged".to_string()
                 } else if verdict.violation_count == 0 {
@@ -229,16 +226,15 @@ impl Report {
 /// scenario by name and its planted bugs. The CLI knows better (a path,
 /// an artifact) and uses [`json_with_rerun`].
 pub fn json(result: &RunResult) -> String {
-    let bugs: String = result
-        .bugs
-        .iter()
-        .map(|bug| format!(" --bug {}", bug.name()))
-        .collect();
-    let rerun = format!(
-        "cargo run --release -- simulate --scenario {} --seed {}{bugs}",
-        result.scenario, result.seed
-    );
+    let rerun = simulate_command(&result.scenario, result.seed, &result.bugs);
     json_with_rerun(result, &rerun)
+}
+
+/// The one-line command that reruns `scenario` (a name or a path) at
+/// `seed` with `bugs` planted.
+pub fn simulate_command(scenario: &str, seed: u64, bugs: &[Bug]) -> String {
+    let bugs: String = bugs.iter().map(|bug| format!(" --bug {bug}")).collect();
+    format!("cargo run --release -- simulate --scenario {scenario} --seed {seed}{bugs}")
 }
 
 /// The run's report as pretty JSON, with `rerun` as the command that
@@ -544,7 +540,7 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
         let verdict = match line.verdict.as_str() {
             "violated" => format!("**violated** ({}×)", line.violations),
             "over budget" => "**over budget** (a cost, not a safety violation)".to_string(),
-            NOT_JUDGED_FAILED => format!("**{NOT_JUDGED_FAILED}** (a liveness failure)"),
+            NEVER_HEALED_NOTE => format!("**{NEVER_HEALED_NOTE}** (a liveness failure)"),
             other => other.to_string(),
         };
         let _ = writeln!(out, "| `{}` | {verdict} |", line.property);

@@ -18,12 +18,12 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::{ARTIFACT_FORMAT, Artifact, code_version};
+use crate::artifact::Artifact;
 use crate::scenario::Scenario;
 use crate::world::{RunOptions, RunResult, planned_faults, run_scenario};
 
 /// How a seed ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Every property held.
@@ -263,7 +263,7 @@ fn run_seed(
     }
     let result = SeedResult {
         scenario: scenario.name.clone(),
-        config_hash: Some(hex(scenario.config_hash())),
+        config_hash: Some(hex(first.config_hash)),
         seed,
         outcome,
         failed,
@@ -279,38 +279,25 @@ fn run_seed(
     (result, artifact)
 }
 
-/// The result and artifact of a run that panicked. It never reported the
-/// faults it applied, so the artifact carries the ones it was to apply
-/// (the scheduled ones plus those drawn from the seed): a replay of them
-/// is the same run.
+/// The result and artifact of a run that panicked.
 fn crashed(scenario: &Scenario, seed: u64, message: String) -> (SeedResult, Artifact) {
     // Planning fails only on a scenario that `run_scenario` rejects too,
     // and then the message already says "bad input".
     let faults = planned_faults(scenario, seed).unwrap_or_default();
+    let artifact = Artifact::crashed(scenario, seed, faults, message.clone());
     let result = SeedResult {
         scenario: scenario.name.clone(),
         config_hash: Some(hex(scenario.config_hash())),
         seed,
         outcome: Outcome::Crash,
         failed: vec!["crash".to_string()],
-        message: Some(message.clone()),
+        message: Some(message),
         trace_hash: String::new(),
         events: 0,
         simulated_ns: 0,
-        faults: faults.len() as u64,
+        faults: artifact.faults.len() as u64,
         sometimes: BTreeMap::new(),
         convergence_ns: None,
-    };
-    let artifact = Artifact {
-        format: ARTIFACT_FORMAT,
-        code_version: code_version(),
-        scenario: scenario.clone(),
-        seed,
-        faults,
-        property: "crash".to_string(),
-        message,
-        // No trace to hash: the run never finished.
-        trace_hash: 0,
     };
     (result, artifact)
 }
@@ -664,6 +651,7 @@ pub fn summarize(results: &[SeedResult]) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::artifact::code_version;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir()

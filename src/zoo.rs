@@ -250,16 +250,7 @@ fn catch(
             // Shrinking reruns the scenario, and a panic would take the
             // shrinker down with it: a crash is reported as found.
             let faults = crate::world::planned_faults(scenario, seed)?;
-            let artifact = Artifact {
-                format: crate::artifact::ARTIFACT_FORMAT,
-                code_version: crate::artifact::code_version(),
-                scenario: scenario.clone(),
-                seed,
-                faults,
-                property: "crash".to_string(),
-                message: message.clone(),
-                trace_hash: 0,
-            };
+            let artifact = Artifact::crashed(scenario, seed, faults, message.clone());
             Ok(Catch {
                 seed,
                 seeds_to_failure,
