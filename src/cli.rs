@@ -123,7 +123,8 @@ struct SweepArgs {
     /// Plant a bug in every scenario swept (repeat for several; see
     /// `simulate --help` for the names). `--bug all` runs the bug zoo
     /// instead: each bug alone in the scenario written to expose it, seeds
-    /// in order until the first failure, shrunk; prints a table and writes
+    /// in order until its expected property fails, shrunk for that
+    /// property; prints a table and writes
     /// the reproducers to OUT/zoo/.
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
