@@ -9,10 +9,10 @@
 
 use std::time::Instant;
 
-use controlplane::artifact::Artifact;
-use controlplane::scenario::Scenario;
-use controlplane::sweep::{SweepOptions, sweep};
-use controlplane::world::{RunOptions, run_scenario};
+use dst::artifact::Artifact;
+use dst::scenario::Scenario;
+use dst::sweep::{SweepOptions, sweep};
+use dst::world::{RunOptions, run_scenario};
 
 fn main() {
     let out_dir = std::env::temp_dir().join("controlplane-bench-sweep");
@@ -58,7 +58,7 @@ fn main() {
         .expect("the fixture fails for some seed");
     let artifact = Artifact::from_run(&scenario, &failing);
     let started = Instant::now();
-    let shrunk = controlplane::shrink::shrink(&artifact).expect("shrinks");
+    let shrunk = dst::shrink::shrink(&artifact).expect("shrinks");
     println!(
         "shrink: {} -> {} faults in {} runs, {:.3} s ({})",
         shrunk.faults_before,

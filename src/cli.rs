@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::artifact::{Artifact, code_version};
-use crate::config::Bug;
-use crate::report;
-use crate::scenario::{Scenario, list_scenarios};
-use crate::shrink::ShrinkError;
-use crate::sweep::{Outcome, SweepOptions, run_guarded, sweep};
-use crate::world::{RunOptions, RunResult};
-use crate::zoo;
+use dst::artifact::{Artifact, code_version};
+use dst::report;
+use dst::scenario::{Scenario, list_scenarios};
+use dst::shrink::ShrinkError;
+use dst::sweep::{Outcome, SweepOptions, run_guarded, sweep};
+use dst::world::{RunOptions, RunResult};
+use dst::zoo;
+use plane::config::Bug;
 
 /// Exit code for bad input (an unreadable scenario, a bad flag).
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -264,7 +264,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         faults: None,
         keep_trace: args.check_determinism,
     };
-    crate::sweep::capture_panics();
+    dst::sweep::capture_panics();
     let result = match run_guarded(&scenario, &options) {
         Ok(result) => result,
         Err(message) if message.starts_with("bad input: ") => return bad_input(message),
@@ -364,7 +364,7 @@ fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
     }
     let bugs = Bug::all();
     let mut write_error = None;
-    crate::sweep::capture_panics();
+    dst::sweep::capture_panics();
     let rows = zoo::run(&bugs, args.seeds.clone(), jobs, |row| {
         let line = zoo::ZooLine::from(row);
         match (&line.fired, line.seeds_to_failure) {
@@ -427,7 +427,7 @@ fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
 fn run_again_and_compare(
     scenario: &Scenario,
     options: &RunOptions,
-    first: &crate::world::RunResult,
+    first: &dst::world::RunResult,
 ) -> Option<ExitCode> {
     match run_guarded(scenario, options) {
         Ok(second) if second.trace_hash == first.trace_hash => {
@@ -476,7 +476,7 @@ fn replay(args: ReplayArgs) -> ExitCode {
         faults: Some(artifact.faults.clone()),
         keep_trace: true,
     };
-    crate::sweep::capture_panics();
+    dst::sweep::capture_panics();
     let result = match run_guarded(&artifact.scenario, &options) {
         Ok(result) => result,
         Err(message) => {
@@ -524,8 +524,8 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
         Ok(artifact) => artifact,
         Err(error) => return bad_input(error),
     };
-    crate::sweep::capture_panics();
-    let shrunk = match crate::shrink::shrink(&artifact) {
+    dst::sweep::capture_panics();
+    let shrunk = match dst::shrink::shrink(&artifact) {
         Ok(shrunk) => shrunk,
         Err(ShrinkError::Input(error)) => {
             return bad_input(format!("{}: {error}", args.artifact.display()));
@@ -558,7 +558,7 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
             "; NOT 1-minimal (the run budget ran out)"
         }
     );
-    let names: Vec<String> = crate::world::layout(&shrunk.artifact.scenario)
+    let names: Vec<String> = dst::world::layout(&shrunk.artifact.scenario)
         .1
         .into_iter()
         .map(|(name, _)| name)

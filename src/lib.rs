@@ -1,22 +1,5 @@
-//! `controlplane`: a cloud control plane built as sans-IO nodes on the `sim`
-//! discrete-event simulator, with the checkers that verify it.
+//! `controlplane`: the command line over the [`dst`] testing framework and
+//! the [`plane`] nodes. Everything of substance lives in those crates; this
+//! one parses arguments, prints and maps outcomes to exit codes.
 
-pub mod api;
-pub mod artifact;
-pub mod billing;
-pub mod check;
 pub mod cli;
-pub mod client;
-pub mod config;
-pub mod controller;
-pub mod protocol;
-pub mod report;
-pub mod scenario;
-pub mod shard;
-pub mod shrink;
-pub mod store;
-pub mod store_node;
-pub mod sweep;
-pub mod worker;
-pub mod world;
-pub mod zoo;

@@ -7,10 +7,10 @@
 //! Each test stops at the first failing seed and prints how many seeds it
 //! took (`cargo test --release --test bugs -- --nocapture`).
 
-use controlplane::config::Bug;
-use controlplane::scenario::Scenario;
-use controlplane::world::{RunOptions, run_scenario};
-use controlplane::zoo::{exhibit, first_failure, hunt};
+use dst::scenario::Scenario;
+use dst::world::{RunOptions, run_scenario};
+use dst::zoo::{exhibit, first_failure, hunt};
+use plane::config::Bug;
 
 /// The most seeds a bug may need.
 const SEEDS: u64 = 1_000;

@@ -2,10 +2,10 @@
 //! runs the same twice, and its Markdown report matches the reviewed
 //! snapshot in reports/. A change of behaviour shows up as a snapshot diff.
 
-use controlplane::report;
-use controlplane::scenario::{Scenario, list_scenarios};
-use controlplane::sweep::Outcome;
-use controlplane::world::{RunOptions, run_scenario};
+use dst::report;
+use dst::scenario::{Scenario, list_scenarios};
+use dst::sweep::Outcome;
+use dst::world::{RunOptions, run_scenario};
 
 const SEED: u64 = 42;
 

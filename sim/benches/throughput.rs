@@ -21,6 +21,7 @@ impl Protocol for Bench {
     type Message = u64;
     type Timer = u64;
     type Event = u64;
+    type Durable = ();
 }
 
 struct Pinger {
@@ -133,6 +134,7 @@ fn all_to_all(seed: u64, nodes: u32, duration_ns: u64) -> (u64, u64) {
         crash: rate(5, 100 * MS, S),
         pause: rate(5, 100 * MS, S),
         clock_jump: rate(5, MS, S),
+        reboot: rate(5, 100 * MS, S),
     };
     let targets = FaultTargets {
         network: ids.clone(),

@@ -29,6 +29,9 @@ pub(crate) struct NodeClock {
     config: ClockConfig,
     /// Sum of all wall-clock jumps applied so far.
     wall_jump_ns: i64,
+    /// After a reboot: the monotonic reading the new boot started from, and
+    /// the local time elapsed at that moment.
+    mono_restart: Option<(u64, u64)>,
 }
 
 impl NodeClock {
@@ -37,6 +40,7 @@ impl NodeClock {
         Self {
             config,
             wall_jump_ns: 0,
+            mono_restart: None,
         }
     }
 
@@ -57,9 +61,19 @@ impl NodeClock {
     }
 
     pub(crate) fn mono_ns(&self, true_ns: u64) -> u64 {
-        self.config
-            .mono_offset_ns
-            .saturating_add(self.local_elapsed_ns(true_ns))
+        let elapsed_ns = self.local_elapsed_ns(true_ns);
+        match self.mono_restart {
+            None => self.config.mono_offset_ns.saturating_add(elapsed_ns),
+            Some((origin_ns, elapsed_at_restart_ns)) => {
+                origin_ns.saturating_add(elapsed_ns.saturating_sub(elapsed_at_restart_ns))
+            }
+        }
+    }
+
+    /// A reboot: from `true_ns` on, the monotonic clock reads `origin_ns`
+    /// and counts up from there at the same rate. The wall clock goes on.
+    pub(crate) fn restart_mono(&mut self, true_ns: u64, origin_ns: u64) {
+        self.mono_restart = Some((origin_ns, self.local_elapsed_ns(true_ns)));
     }
 
     pub(crate) fn wall_ns(&self, true_ns: u64) -> u64 {
@@ -110,6 +124,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_reboot_restarts_mono_from_its_origin_and_keeps_wall() {
+        let mut c = clock(1_000);
+        let wall = c.wall_ns(5_000_000_000);
+        c.restart_mono(5_000_000_000, 42);
+        assert_eq!(c.mono_ns(5_000_000_000), 42);
+        assert_eq!(c.wall_ns(5_000_000_000), wall);
+        // The drifting rate stays: 1.001 true seconds make one local second.
+        assert_eq!(c.mono_ns(5_000_000_000 + 1_001_000_000), 42 + 1_000_000_000);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
 use crate::rng::SimRng;
+use node::Random;
 
 /// One fault. Every fault with a duration heals by itself.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -46,6 +47,16 @@ pub enum Fault {
         /// How long it is paused.
         duration_ns: u64,
     },
+    /// A machine reboot: lose everything a crash loses, then come back on a
+    /// new boot after `restart_after_ns` with the monotonic clock started
+    /// again from an arbitrary value (the wall clock goes on). Durable state
+    /// survives; nothing in it may hold a raw monotonic reading.
+    Reboot {
+        /// The node that reboots.
+        node: NodeId,
+        /// Down time before it is back.
+        restart_after_ns: u64,
+    },
     /// Move the node's wall clock (not its monotonic clock).
     ClockJump {
         /// The node whose wall clock jumps.
@@ -65,6 +76,7 @@ impl Fault {
             Fault::Crash { .. } => "crash",
             Fault::Pause { .. } => "pause",
             Fault::ClockJump { .. } => "clock_jump",
+            Fault::Reboot { .. } => "reboot",
         }
     }
 
@@ -74,6 +86,9 @@ impl Fault {
             Fault::Partition { duration_ns, .. }
             | Fault::Clog { duration_ns, .. }
             | Fault::Pause { duration_ns, .. } => Some(*duration_ns),
+            Fault::Reboot {
+                restart_after_ns, ..
+            } => Some(*restart_after_ns),
             Fault::Crash {
                 restart_after_ns, ..
             } => *restart_after_ns,
@@ -89,6 +104,7 @@ impl Fault {
             }
             Fault::Clog { from, to, .. } => vec![*from, *to],
             Fault::Crash { node, .. }
+            | Fault::Reboot { node, .. }
             | Fault::Pause { node, .. }
             | Fault::ClockJump { node, .. } => {
                 vec![*node]
@@ -167,6 +183,9 @@ pub struct FaultKnobs {
     pub pause: FaultRate,
     /// Wall-clock jumps, forwards or backwards by the drawn magnitude.
     pub clock_jump: FaultRate,
+    /// Machine reboots (of the crash targets), back after the drawn
+    /// duration on a new boot with a restarted monotonic clock.
+    pub reboot: FaultRate,
 }
 
 /// Which nodes each kind of fault may hit.
@@ -207,7 +226,7 @@ impl FaultKnobs {
         Ok(())
     }
 
-    fn rates(&self) -> [(&'static str, &FaultRate); 6] {
+    fn rates(&self) -> [(&'static str, &FaultRate); 7] {
         [
             ("partition", &self.partition),
             ("partition_one_way", &self.partition_one_way),
@@ -215,6 +234,8 @@ impl FaultKnobs {
             ("crash", &self.crash),
             ("pause", &self.pause),
             ("clock_jump", &self.clock_jump),
+            // Last, so adding it shifted no earlier kind's stream.
+            ("reboot", &self.reboot),
         ]
     }
 
@@ -242,7 +263,14 @@ impl FaultKnobs {
         // A swarm run with every kind off would be no chaos at all.
         let possible: Vec<usize> = (0..6).filter(|&i| rates[i].count_max > 0).collect();
         let rescue = (!possible.is_empty()).then(|| possible[rng.index(possible.len())]);
-        if !drawn.iter().any(|&(on, _)| on) {
+        // Reboots came later: drawn after everything above, so the older
+        // kinds' draws are what they were before reboots existed.
+        let reboot_count = {
+            let low = u64::from(out.reboot.count_min.max(1));
+            rng.range_inclusive(low, u64::from(out.reboot.count_max).max(low)) as u32
+        };
+        let reboot_on = rng.chance_ppm(500_000) && out.reboot.count_max > 0;
+        if !drawn.iter().any(|&(on, _)| on) && !reboot_on {
             if let Some(index) = rescue {
                 drawn[index].0 = true;
             }
@@ -252,6 +280,10 @@ impl FaultKnobs {
             rate.count_min = count;
             rate.count_max = count;
         }
+        let reboot_on = reboot_on || (rescue.is_none() && out.reboot.count_max > 0);
+        let count = if reboot_on { reboot_count } else { 0 };
+        out.reboot.count_min = count;
+        out.reboot.count_max = count;
         out
     }
 
@@ -325,6 +357,10 @@ fn draw_fault(
         "crash" => Some(Fault::Crash {
             node: pick(rng, &targets.crash)?,
             restart_after_ns: Some(duration_ns),
+        }),
+        "reboot" => Some(Fault::Reboot {
+            node: pick(rng, &targets.crash)?,
+            restart_after_ns: duration_ns,
         }),
         "pause" => Some(Fault::Pause {
             node: pick(rng, &targets.pause)?,

@@ -1,15 +1,15 @@
-//! A seeded, single-threaded discrete-event simulator for sans-IO actors.
+//! A seeded, single-threaded discrete-event simulator: one host of the
+//! [`node`] contract.
 //!
 //! # The model
 //!
 //! A [`Simulation`] holds nodes ([`Node`]) and one event queue ordered by
-//! (true simulated time in nanoseconds, sequence number). A node is a set of
-//! handlers for start, message and timer; each handler gets a [`Context`]
-//! through which it sends messages, sets and cancels timers, reads its own
-//! clocks, draws from its own random stream, reads and writes its durable
-//! storage, and records typed history events. Handlers never block, never
-//! see true time, and never do I/O, so the same node can later run on a real
-//! host.
+//! (true simulated time in nanoseconds, sequence number). For each start,
+//! delivery or timer it freezes the node's clocks into the handler's
+//! [`Context`], lends it the node's random stream and durable state, calls
+//! the handler, and then interprets the commands it issued (sends, timer
+//! sets and cancels, history records) in order. Handlers never block, never
+//! see true time, and never do I/O, so the same node runs on a real host.
 //!
 //! # Faults
 //!
@@ -37,74 +37,22 @@
 
 mod clock;
 mod fault;
-mod harness;
-mod hash;
 mod net;
-mod node;
 mod rng;
 mod simulation;
 mod trace;
 
-use std::fmt;
-use std::hash::Hash;
-
-use serde::{Deserialize, Serialize};
-
 pub use clock::{ClockConfig, DRIFT_PPM_LIMIT};
 pub use fault::{Fault, FaultKnobs, FaultRate, FaultTargets, ScheduledFault, all_healed_at_ns};
-pub use harness::{Harness, Output};
-pub use hash::{STABLE_HASH_VERSION, StableHasher, mix64, stable_hash};
 pub use net::NetworkConfig;
-pub use node::{Context, Node};
 pub use rng::{SimRng, Stream};
 pub use simulation::{HistoryEntry, Limits, SimConfig, Simulation, Stats, StopReason};
 pub use trace::{
     DropReason, TRACE_ENCODING_VERSION, Trace, TraceEntry, TraceKind, first_divergence,
 };
 
-/// Nanoseconds in a millisecond, for readable constants.
-pub const MILLISECOND_NS: u64 = 1_000_000;
-/// Nanoseconds in a second.
-pub const SECOND_NS: u64 = 1_000_000_000;
-
-/// A node's identity: its index in the order nodes were added.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct NodeId(pub u32);
-
-impl NodeId {
-    /// The index into per-node tables.
-    #[inline]
-    pub fn index(self) -> usize {
-        self.0 as usize
-    }
-}
-
-impl fmt::Debug for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "n{}", self.0)
-    }
-}
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "n{}", self.0)
-    }
-}
-
-/// A timer's identity, unique within a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct TimerId(pub u64);
-
-/// The types a simulated system exchanges: one implementation per system.
-///
-/// All three are hashed into the trace with [`StableHasher`], so their
-/// `Hash` must depend only on their contents.
-pub trait Protocol: 'static {
-    /// What nodes send to each other.
-    type Message: Clone + fmt::Debug + Hash + 'static;
-    /// What a node attaches to a timer, returned when it fires.
-    type Timer: fmt::Debug + Hash + 'static;
-    /// What nodes record in the history for checkers to read.
-    type Event: Clone + fmt::Debug + Hash + 'static;
-}
+// The contract this simulator hosts, re-exported for its users' convenience.
+pub use node::{
+    Context, MILLISECOND_NS, Node, NodeId, Protocol, Random, SECOND_NS, STABLE_HASH_VERSION,
+    StableHasher, TimerId, mix64, stable_hash,
+};

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::rng::SimRng;
+use node::Random;
 
 /// Per-message network behaviour. Probabilities are integer parts per million.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

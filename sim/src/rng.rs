@@ -6,9 +6,9 @@
 //! pinned here, so that a `rand` release cannot change a run.
 
 use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 
-use crate::hash::mix64;
+use node::{Random, mix64};
 
 /// What a random stream is for. Each variant maps to a fixed stream number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -37,7 +37,7 @@ impl Stream {
     }
 }
 
-/// A deterministic random stream with the few bounded draws we need.
+/// A deterministic random stream; the bounded draws are [`Random`]'s.
 #[derive(Clone, Debug)]
 pub struct SimRng {
     inner: ChaCha8Rng,
@@ -59,54 +59,12 @@ impl SimRng {
         inner.set_stream(purpose.number());
         Self { inner }
     }
+}
 
-    /// A uniformly random u64.
+impl Random for SimRng {
     #[inline]
-    pub fn next_u64(&mut self) -> u64 {
-        self.inner.next_u64()
-    }
-
-    /// Uniform in `0..bound`. `bound` must be positive.
-    ///
-    /// Lemire's multiply-shift with rejection: unbiased, usually one draw.
-    #[inline]
-    pub fn below(&mut self, bound: u64) -> u64 {
-        assert!(bound > 0, "SimRng::below needs a positive bound");
-        let threshold = bound.wrapping_neg() % bound;
-        loop {
-            let product = u128::from(self.next_u64()) * u128::from(bound);
-            if (product as u64) >= threshold {
-                return (product >> 64) as u64;
-            }
-        }
-    }
-
-    /// Uniform in `low..=high`; `low` when the range is empty.
-    #[inline]
-    pub fn range_inclusive(&mut self, low: u64, high: u64) -> u64 {
-        if high <= low {
-            // Draw anyway so the stream advances the same way for any bounds.
-            self.next_u64();
-            return low;
-        }
-        match (high - low).checked_add(1) {
-            Some(span) => low + self.below(span),
-            None => self.next_u64(),
-        }
-    }
-
-    /// True with probability `ppm` parts per million. Always draws once, so
-    /// the stream's alignment does not depend on the probability.
-    #[inline]
-    pub fn chance_ppm(&mut self, ppm: u32) -> bool {
-        let roll = self.next_u64() % 1_000_000;
-        roll < u64::from(ppm)
-    }
-
-    /// A uniformly chosen index into a slice of length `len` (> 0).
-    #[inline]
-    pub fn index(&mut self, len: usize) -> usize {
-        self.below(len as u64) as usize
+    fn next_u64(&mut self) -> u64 {
+        rand_core::Rng::next_u64(&mut self.inner)
     }
 }
 
@@ -129,26 +87,5 @@ mod tests {
         assert_ne!(first(7, Stream::Network), first(7, Stream::Faults));
         assert_ne!(first(7, Stream::Node(0)), first(7, Stream::Node(1)));
         assert_ne!(first(7, Stream::Network), first(8, Stream::Network));
-    }
-
-    #[test]
-    fn below_stays_in_bounds_and_covers_the_range() {
-        let mut rng = SimRng::derive(1, Stream::Custom(0));
-        let mut seen = [false; 7];
-        for _ in 0..1_000 {
-            let value = rng.below(7);
-            assert!(value < 7);
-            seen[value as usize] = true;
-        }
-        assert!(seen.iter().all(|&hit| hit));
-    }
-
-    #[test]
-    fn chance_ppm_hits_near_its_rate() {
-        let mut rng = SimRng::derive(2, Stream::Custom(0));
-        let hits = (0..100_000).filter(|_| rng.chance_ppm(100_000)).count();
-        assert!((9_000..11_000).contains(&hits), "hits = {hits}");
-        assert!(!(0..1_000).any(|_| rng.chance_ppm(0)));
-        assert!((0..1_000).all(|_| rng.chance_ppm(1_000_000)));
     }
 }

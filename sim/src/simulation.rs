@@ -1,6 +1,5 @@
 //! The event loop: one queue ordered by (time, sequence), one thread.
 
-use std::any::Any;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
@@ -8,12 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{ClockConfig, NodeClock};
 use crate::fault::{Fault, FaultKnobs, FaultTargets, ScheduledFault};
-use crate::hash::stable_hash;
 use crate::net::{LinkMatrix, NetworkConfig};
-use crate::node::{Context, Node};
 use crate::rng::{SimRng, Stream};
 use crate::trace::{DropReason, Trace, TraceEntry, TraceKind};
-use crate::{NodeId, Protocol, TimerId};
+use node::{Command, Context, Inputs, Node, NodeId, Protocol, Random, TimerId, mix64, stable_hash};
 
 /// Bounds on a run. Hitting one ends the run with that [`StopReason`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -167,12 +164,19 @@ impl<P: Protocol> Ord for Queued<P> {
     }
 }
 
-pub(crate) struct NodeSlot {
+pub(crate) struct NodeSlot<P: Protocol> {
     pub(crate) name: String,
     pub(crate) clock: NodeClock,
     pub(crate) rng: SimRng,
-    pub(crate) storage: Option<Box<dyn Any>>,
-    pub(crate) incarnation: u32,
+    /// What survives a crash: the node's durable state, written in place
+    /// by its handlers (the simulator's disk is the memory itself, and a
+    /// handler runs whole before any crash, so write-ahead holds).
+    pub(crate) durable: P::Durable,
+    /// Durable too: how many times the node started before.
+    pub(crate) boot: u32,
+    /// Volatile per-node timer counter; never reset, so a timer of an
+    /// earlier life can never share an id with a live one.
+    pub(crate) next_timer: u64,
     /// Bumped on crash and on restart: events stamped with an older epoch
     /// were meant for a previous life and are lost.
     pub(crate) epoch: u32,
@@ -185,12 +189,15 @@ pub(crate) struct Core<P: Protocol> {
     pub(crate) now_ns: u64,
     seq: u64,
     queue: BinaryHeap<Queued<P>>,
-    pub(crate) nodes: Vec<NodeSlot>,
+    pub(crate) nodes: Vec<NodeSlot<P>>,
     deferred: Vec<Vec<Queued<P>>>,
     network_rng: SimRng,
     config: SimConfig,
-    pub(crate) pending_timers: BTreeSet<TimerId>,
-    next_timer: u64,
+    pub(crate) pending_timers: BTreeSet<(NodeId, TimerId)>,
+    /// The command buffer handlers write into, reused between calls.
+    commands: Vec<Command<P>>,
+    /// Handlers that changed durable state (persisted before their sends).
+    durable_writes: u64,
     trace: Trace,
     history: Vec<HistoryEntry<P::Event>>,
     stats: Stats,
@@ -222,12 +229,6 @@ impl std::fmt::Display for SimTime {
 /// A message held by a clog: the receiver's epoch at send time, and the message.
 type Held<P> = (u32, <P as Protocol>::Message);
 
-pub(crate) type DrainedOutputs<P> = (
-    Vec<(NodeId, <P as Protocol>::Message)>,
-    Vec<(TimerId, u64, <P as Protocol>::Timer)>,
-    Vec<<P as Protocol>::Event>,
-);
-
 type Factory<P> = Box<dyn FnMut(NodeId) -> Box<dyn Node<P>>>;
 
 /// A simulation of nodes exchanging `P::Message`s.
@@ -256,7 +257,8 @@ impl<P: Protocol> Core<P> {
             network_rng: SimRng::derive(config.seed, Stream::Network),
             config,
             pending_timers: BTreeSet::new(),
-            next_timer: 0,
+            commands: Vec::new(),
+            durable_writes: 0,
             trace: Trace::new(keep_trace),
             history: Vec::new(),
             stats: Stats::default(),
@@ -276,8 +278,9 @@ impl<P: Protocol> Core<P> {
             name,
             clock: NodeClock::new(clock),
             rng: SimRng::derive(self.config.seed, Stream::Node(id.0)),
-            storage: None,
-            incarnation: 0,
+            durable: P::Durable::default(),
+            boot: 0,
+            next_timer: 0,
             epoch: 0,
             up: true,
             paused_until_ns: None,
@@ -288,26 +291,6 @@ impl<P: Protocol> Core<P> {
     pub(crate) fn init_links(&mut self) {
         self.partitions = LinkMatrix::new(self.nodes.len());
         self.clogs = LinkMatrix::new(self.nodes.len());
-    }
-
-    /// Takes everything handlers queued: for the [`Harness`](crate::Harness).
-    pub(crate) fn drain_outputs(&mut self) -> DrainedOutputs<P> {
-        let mut queued: Vec<Queued<P>> = std::mem::take(&mut self.queue).into_vec();
-        queued.sort_by_key(|q| q.seq);
-        let mut sent = Vec::new();
-        let mut timers = Vec::new();
-        for q in queued {
-            match q.event {
-                Event::Deliver { to, message, .. } => sent.push((to, message)),
-                Event::Timer { timer, tag, .. } => timers.push((timer, q.time_ns, tag)),
-                _ => {}
-            }
-        }
-        let records = std::mem::take(&mut self.history)
-            .into_iter()
-            .map(|entry| entry.event)
-            .collect();
-        (sent, timers, records)
     }
 
     /// Whether the queue, with what is parked outside it, is full; if so
@@ -399,15 +382,13 @@ impl<P: Protocol> Core<P> {
         self.trace(TraceKind::Drop(reason), from, to, stable_hash(message));
     }
 
-    pub(crate) fn set_timer(&mut self, node: NodeId, delay_ns: u64, tag: P::Timer) -> TimerId {
+    pub(crate) fn set_timer(&mut self, node: NodeId, timer: TimerId, delay_ns: u64, tag: P::Timer) {
         let slot = &self.nodes[node.index()];
         let fire_at_ns = self
             .now_ns
             .saturating_add(slot.clock.true_duration_ns(delay_ns));
         let epoch = slot.epoch;
-        self.next_timer += 1;
-        let timer = TimerId(self.next_timer);
-        self.pending_timers.insert(timer);
+        self.pending_timers.insert((node, timer));
         self.push(
             fire_at_ns,
             Event::Timer {
@@ -417,7 +398,6 @@ impl<P: Protocol> Core<P> {
                 tag,
             },
         );
-        timer
     }
 
     pub(crate) fn record(&mut self, node: NodeId, event: P::Event) {
@@ -636,10 +616,10 @@ impl<P: Protocol> Simulation<P> {
             } => {
                 let slot = &self.core.nodes[node.index()];
                 if !slot.up || slot.epoch != epoch {
-                    self.core.pending_timers.remove(&timer);
+                    self.core.pending_timers.remove(&(node, timer));
                     return;
                 }
-                if !self.core.pending_timers.contains(&timer) {
+                if !self.core.pending_timers.contains(&(node, timer)) {
                     return; // cancelled
                 }
                 if slot.paused_until_ns.is_some() {
@@ -652,7 +632,7 @@ impl<P: Protocol> Simulation<P> {
                     self.defer(node, queued.time_ns, queued.seq, event);
                     return;
                 }
-                self.core.pending_timers.remove(&timer);
+                self.core.pending_timers.remove(&(node, timer));
                 self.core.stats.timers_fired += 1;
                 self.core
                     .trace(TraceKind::Timer, node, node, stable_hash(&tag));
@@ -728,6 +708,10 @@ impl<P: Protocol> Simulation<P> {
         self.dispatch(to, |node, ctx| node.on_message(ctx, from, message));
     }
 
+    /// Runs one handler, then interprets its commands: the simulator is one
+    /// host of the node contract. Write-ahead: the handler's durable state
+    /// is persisted (here: it already lives in the slot, which a crash
+    /// keeps) and counted before any of its sends is released.
     #[inline]
     fn dispatch(
         &mut self,
@@ -737,11 +721,41 @@ impl<P: Protocol> Simulation<P> {
         let target = self.nodes[node.index()]
             .as_deref_mut()
             .expect("only live nodes get events");
-        let mut ctx = Context {
-            core: &mut self.core,
-            node,
+        let mut commands = std::mem::take(&mut self.core.commands);
+        let now_ns = self.core.now_ns;
+        let slot = &mut self.core.nodes[node.index()];
+        let inputs = Inputs {
+            id: node,
+            boot: slot.boot,
+            mono_ns: slot.clock.mono_ns(now_ns),
+            wall_ns: slot.clock.wall_ns(now_ns),
         };
+        let mut ctx = Context::new(
+            inputs,
+            &mut slot.rng,
+            &mut slot.durable,
+            &mut slot.next_timer,
+            &mut commands,
+        );
         handler(target, &mut ctx);
+        if ctx.durable_changed() {
+            self.core.durable_writes += 1;
+        }
+        for command in commands.drain(..) {
+            match command {
+                Command::Send { to, message } => self.core.send(node, to, message),
+                Command::SetTimer {
+                    timer,
+                    delay_ns,
+                    tag,
+                } => self.core.set_timer(node, timer, delay_ns, tag),
+                Command::CancelTimer { timer } => {
+                    self.core.pending_timers.remove(&(node, timer));
+                }
+                Command::Record { event } => self.core.record(node, event),
+            }
+        }
+        self.core.commands = commands;
     }
 
     fn apply_fault(&mut self, index: usize) {
@@ -762,7 +776,7 @@ impl<P: Protocol> Simulation<P> {
             Fault::Partition { .. } | Fault::Clog { .. } => {
                 self.core.set_links(&scheduled.fault, true);
             }
-            Fault::Crash { node, .. } => self.crash(*node),
+            Fault::Crash { node, .. } | Fault::Reboot { node, .. } => self.crash(*node),
             Fault::Pause { node, duration_ns } => {
                 let slot = &mut self.core.nodes[node.index()];
                 if slot.up {
@@ -814,6 +828,21 @@ impl<P: Protocol> Simulation<P> {
                 }
             }
             Fault::Crash { node, .. } => self.restart(*node),
+            Fault::Reboot { node, .. } => {
+                // The new boot's monotonic clock starts from an arbitrary
+                // value: fixed by the seed, the node and the boot, drawn
+                // from no stream, so no other draw shifts.
+                let slot = &mut self.core.nodes[node.index()];
+                if !slot.up {
+                    let origin_ns = mix64(
+                        self.core.config.seed
+                            ^ (u64::from(node.0) << 32)
+                            ^ u64::from(slot.boot + 1).rotate_left(17),
+                    ) % (1_000 * node::SECOND_NS);
+                    slot.clock.restart_mono(self.core.now_ns, origin_ns);
+                }
+                self.restart(*node);
+            }
             Fault::Pause { node, .. } => self.resume(*node),
             Fault::ClockJump { .. } => {}
         }
@@ -839,7 +868,7 @@ impl<P: Protocol> Simulation<P> {
         }
         slot.up = true;
         slot.epoch += 1;
-        slot.incarnation += 1;
+        slot.boot += 1;
         self.nodes[node.index()] = Some((self.factories[node.index()])(node));
         self.core.trace(TraceKind::Restart, node, node, 0);
         self.dispatch(node, |node, ctx| node.on_start(ctx));
@@ -924,12 +953,20 @@ impl<P: Protocol> Simulation<P> {
         self.core.nodes[node.index()].up
     }
 
-    /// A node's durable storage, if it holds a `T`.
-    pub fn storage<T: 'static>(&self, node: NodeId) -> Option<&T> {
-        self.core.nodes[node.index()]
-            .storage
-            .as_ref()
-            .and_then(|boxed| boxed.downcast_ref::<T>())
+    /// A node's durable state.
+    pub fn durable(&self, node: NodeId) -> &P::Durable {
+        &self.core.nodes[node.index()].durable
+    }
+
+    /// A node's boot counter: how many times it restarted.
+    pub fn boot(&self, node: NodeId) -> u32 {
+        self.core.nodes[node.index()].boot
+    }
+
+    /// How many handler calls changed their node's durable state (each one
+    /// persisted before its sends were released).
+    pub fn durable_writes(&self) -> u64 {
+        self.core.durable_writes
     }
 
     /// Number of events waiting.

@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
-use crate::hash::StableHasher;
+use node::StableHasher;
 
 /// Bumped whenever what goes into a trace entry, or its order, changes.
 pub const TRACE_ENCODING_VERSION: u32 = 1;

@@ -57,6 +57,7 @@ fn every_fault_on() -> FaultKnobs {
         crash: rate(2, 10 * MS, 300 * MS),
         pause: rate(2, 10 * MS, 300 * MS),
         clock_jump: rate(2, MS, S),
+        reboot: rate(2, 10 * MS, 300 * MS),
     }
 }
 
@@ -266,6 +267,7 @@ fn swarm_mode_turns_kinds_on_and_off_by_seed_and_an_enabled_kind_faults_at_least
             drawn.crash.count_max,
             drawn.pause.count_max,
             drawn.clock_jump.count_max,
+            drawn.reboot.count_max,
         ];
         for count in counts {
             assert!(

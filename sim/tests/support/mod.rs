@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use serde::{Deserialize, Serialize};
 use sim::{ClockConfig, Context, Node, NodeId, Protocol, SimConfig, Simulation, TimerId};
 
 pub const MS: u64 = sim::MILLISECOND_NS;
@@ -10,12 +11,16 @@ pub const S: u64 = sim::SECOND_NS;
 
 pub struct Test;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Event {
     Started {
-        incarnation: u32,
+        boot: u32,
         volatile: u64,
         durable: u64,
+        /// Messages this node had sent before this start, by its durable count.
+        sent: u64,
+        /// The monotonic clock at this start.
+        mono_ns: u64,
     },
     Received {
         from: NodeId,
@@ -35,6 +40,7 @@ impl Protocol for Test {
     type Message = u64;
     type Timer = u64;
     type Event = Event;
+    type Durable = Durable;
 }
 
 /// One scripted action: after `at_ns` on the node's monotonic clock, send
@@ -70,25 +76,29 @@ pub struct Scripted {
     pub draw_on_timer: bool,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Durable {
     pub starts: u64,
+    /// Bumped in the handler that sends, before the send.
+    pub sent: u64,
 }
 
 impl Node<Test> for Scripted {
     fn on_start(&mut self, ctx: &mut Context<'_, Test>) {
-        let durable = {
-            let storage = ctx.storage::<Durable>();
+        let (durable, sent) = {
+            let storage = ctx.durable_mut();
             storage.starts += 1;
-            storage.starts
+            (storage.starts, storage.sent)
         };
         ctx.record(Event::Started {
-            incarnation: ctx.incarnation(),
+            boot: ctx.boot(),
             volatile: self.volatile,
             durable,
+            sent,
+            mono_ns: ctx.mono_ns(),
         });
         self.volatile += 1;
-        if ctx.incarnation() == 0 {
+        if ctx.boot() == 0 {
             for (index, step) in self.script.iter().enumerate() {
                 ctx.set_timer(step.at_ns, index as u64);
             }
@@ -103,7 +113,10 @@ impl Node<Test> for Scripted {
     fn on_timer(&mut self, ctx: &mut Context<'_, Test>, _timer: TimerId, tag: u64) {
         let step = self.script[tag as usize].clone();
         match step.to {
-            Some(to) => ctx.send(to, step.payload),
+            Some(to) => {
+                ctx.durable_mut().sent += 1;
+                ctx.send(to, step.payload);
+            }
             None => {
                 let (mono_ns, wall_ns) = (ctx.mono_ns(), ctx.wall_ns());
                 ctx.record(Event::Fired {

@@ -1,0 +1,732 @@
+//! `always.*` properties of the idempotent API: per key, one effect, one
+//! charge, one answer, and nothing done for a request answered 422.
+//!
+//! A key's "stored fingerprint" is the fingerprint of its first
+//! `KeyStarted` anywhere in the history (a started record's reply may be
+//! delayed past later events, so "first" is not "earliest before"). When no
+//! `KeyStarted` was recorded (its API node crashed before the store's reply
+//! arrived) the first `KeyFinished`, then the first final response a client
+//! received, stand in for it: the properties stay strict without blaming
+//! the system for a record it could not make.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sim::HistoryEntry;
+
+use super::{CheckInput, PropertyKind, Verdict, Violations};
+use plane::protocol::{ApiResponse, Event, Recovery, status};
+
+/// Per key, at most one commit: a create names one resource id.
+pub const ONE_RESOURCE_PER_KEY: &str = "always.one_resource_per_key";
+/// Per resource id, at most one create.
+pub const RESOURCE_CREATED_ONCE: &str = "always.resource_created_once";
+/// Per key, at most one charge.
+pub const ONE_CHARGE_PER_KEY: &str = "always.one_charge_per_key";
+/// Every final answer for a key equals its first.
+pub const REPLAY_MATCHES_FIRST: &str = "always.replay_matches_first";
+/// Nothing is committed for a request other than the key's first.
+pub const MISMATCH_CHANGES_NOTHING: &str = "always.mismatch_changes_nothing";
+/// A reused key with another request gets a 422, and only such a request.
+pub const MISMATCH_ANSWERED_422: &str = "always.mismatch_answered_422";
+
+/// Every idempotency verdict, in report order.
+pub fn verdicts(input: &CheckInput) -> Vec<Verdict> {
+    let keys = KeyIndex::build(input.history);
+    vec![
+        one_resource_per_key(input),
+        resource_created_once(input),
+        one_charge_per_key(input),
+        replay_matches_first(input, &keys),
+        mismatch_changes_nothing(input, &keys),
+        mismatch_answered_422(input, &keys),
+    ]
+}
+
+/// What the whole history says about each key, for the properties that
+/// compare an entry against the key's first request or answer.
+struct KeyIndex<'h> {
+    /// The first `KeyStarted` per key.
+    first_started: BTreeMap<&'h str, &'h HistoryEntry<Event>>,
+    /// The first `KeyFinished` per key.
+    first_finished: BTreeMap<&'h str, &'h HistoryEntry<Event>>,
+    /// The first final response a client received per key.
+    first_final_response: BTreeMap<&'h str, &'h HistoryEntry<Event>>,
+    /// The first final response a client received per key and fingerprint.
+    first_final_by_fingerprint: BTreeMap<(&'h str, u64), &'h HistoryEntry<Event>>,
+    /// Fingerprints answered 422 per key (by the API or as a client saw).
+    rejected: BTreeMap<&'h str, BTreeSet<u64>>,
+}
+
+impl<'h> KeyIndex<'h> {
+    fn build(history: &'h [HistoryEntry<Event>]) -> Self {
+        let mut index = KeyIndex {
+            first_started: BTreeMap::new(),
+            first_finished: BTreeMap::new(),
+            first_final_response: BTreeMap::new(),
+            first_final_by_fingerprint: BTreeMap::new(),
+            rejected: BTreeMap::new(),
+        };
+        for entry in history {
+            match &entry.event {
+                Event::KeyStarted { key, .. } => {
+                    index.first_started.entry(key).or_insert(entry);
+                }
+                Event::KeyFinished { key, .. } => {
+                    index.first_finished.entry(key).or_insert(entry);
+                }
+                Event::LedgerWritten { key, recovery, .. } => {
+                    index.first_started.entry(key).or_insert(entry);
+                    if matches!(recovery, Recovery::Finished { .. }) {
+                        index.first_finished.entry(key).or_insert(entry);
+                    }
+                }
+                Event::KeyMismatch {
+                    key, fingerprint, ..
+                } => {
+                    index.rejected.entry(key).or_default().insert(*fingerprint);
+                }
+                Event::ResponseReceived {
+                    key: Some(key),
+                    fingerprint,
+                    response,
+                    ..
+                } => {
+                    if response.status == status::UNPROCESSABLE {
+                        index.rejected.entry(key).or_default().insert(*fingerprint);
+                    }
+                    if response.is_final() {
+                        index.first_final_response.entry(key).or_insert(entry);
+                        index
+                            .first_final_by_fingerprint
+                            .entry((key, *fingerprint))
+                            .or_insert(entry);
+                    }
+                }
+                _ => {}
+            }
+        }
+        index
+    }
+
+    /// The fingerprint of the key's first request, as well as it is known.
+    fn stored_fingerprint(&self, key: &str) -> Option<u64> {
+        [
+            self.first_started.get(key),
+            self.first_finished.get(key),
+            self.first_final_response.get(key),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|entry| fingerprint_of(&entry.event))
+    }
+
+    /// The first answer for the key: the stored response, else the first
+    /// final one a client received for the stored fingerprint.
+    fn first_response(&self, key: &str) -> Option<(&'h HistoryEntry<Event>, &'h ApiResponse)> {
+        if let Some(entry) = self.first_finished.get(key) {
+            match &entry.event {
+                Event::KeyFinished { response, .. }
+                | Event::LedgerWritten {
+                    recovery: Recovery::Finished { response },
+                    ..
+                } => return Some((entry, response)),
+                _ => {}
+            }
+        }
+        let stored = self.stored_fingerprint(key)?;
+        let entry = self.first_final_by_fingerprint.get(&(key, stored))?;
+        match &entry.event {
+            Event::ResponseReceived { response, .. } => Some((entry, response)),
+            _ => None,
+        }
+    }
+}
+
+fn fingerprint_of(event: &Event) -> Option<u64> {
+    match event {
+        Event::KeyStarted { fingerprint, .. }
+        | Event::LedgerWritten { fingerprint, .. }
+        | Event::KeyFinished { fingerprint, .. }
+        | Event::ResponseReceived { fingerprint, .. } => Some(*fingerprint),
+        _ => None,
+    }
+}
+
+/// Per key, at most one `ResourceCommitted`: two commits are the request's
+/// effect applied twice, and two creates are two resources for one key.
+/// The same commit recorded twice (same revision and id) is one commit.
+fn one_resource_per_key(input: &CheckInput) -> Verdict {
+    let mut found = Violations::new(ONE_RESOURCE_PER_KEY, PropertyKind::Always);
+    let mut first: BTreeMap<&str, &HistoryEntry<Event>> = BTreeMap::new();
+    for entry in input.history {
+        let Event::ResourceCommitted {
+            id,
+            key,
+            created,
+            revision,
+            ..
+        } = &entry.event
+        else {
+            continue;
+        };
+        let Some(previous) = first.get(key.as_str()) else {
+            first.insert(key, entry);
+            continue;
+        };
+        let Event::ResourceCommitted {
+            id: first_id,
+            created: first_created,
+            revision: first_revision,
+            ..
+        } = &previous.event
+        else {
+            unreachable!("only commits are indexed");
+        };
+        if first_revision == revision && first_id == id {
+            continue;
+        }
+        let what = if *created && *first_created && first_id != id {
+            "created two resources"
+        } else {
+            "committed twice"
+        };
+        let message = format!(
+            "key {key} {what}: {first_id} at revision {first_revision}, then {id} at revision {revision}"
+        );
+        found.at_entry(entry, &[previous.node], message);
+    }
+    found.into_verdict()
+}
+
+/// Per resource id, at most one create: a second would overwrite a
+/// resource another key paid for.
+fn resource_created_once(input: &CheckInput) -> Verdict {
+    let mut found = Violations::new(RESOURCE_CREATED_ONCE, PropertyKind::Always);
+    let mut first: BTreeMap<&str, (&str, u64, &HistoryEntry<Event>)> = BTreeMap::new();
+    for entry in input.history {
+        let Event::ResourceCommitted {
+            id,
+            key,
+            created: true,
+            revision,
+            ..
+        } = &entry.event
+        else {
+            continue;
+        };
+        match first.get(id.as_str()) {
+            None => {
+                first.insert(id, (key, *revision, entry));
+            }
+            Some(&(_, first_revision, _)) if first_revision == *revision => {}
+            Some(&(first_key, first_revision, previous)) => {
+                let message = format!(
+                    "resource {id} created twice: by key {first_key} at revision {first_revision}, then by key {key} at revision {revision}"
+                );
+                found.at_entry(entry, &[previous.node], message);
+            }
+        }
+    }
+    found.into_verdict()
+}
+
+/// Per key, at most one `ChargeExecuted`.
+fn one_charge_per_key(input: &CheckInput) -> Verdict {
+    let mut found = Violations::new(ONE_CHARGE_PER_KEY, PropertyKind::Always);
+    let mut first: BTreeMap<&str, (u64, &HistoryEntry<Event>)> = BTreeMap::new();
+    for entry in input.history {
+        let Event::ChargeExecuted { key, charge_id, .. } = &entry.event else {
+            continue;
+        };
+        match first.get(key.as_str()) {
+            None => {
+                first.insert(key, (*charge_id, entry));
+            }
+            Some(&(first_charge, previous)) => {
+                let message = format!(
+                    "key {key} charged twice: charge {first_charge}, then charge {charge_id}"
+                );
+                found.at_entry(entry, &[previous.node], message);
+            }
+        }
+    }
+    found.into_verdict()
+}
+
+/// Every final response a client receives for a key with the key's stored
+/// fingerprint equals the key's first answer exactly (status and body), and
+/// every `KeyFinished` of a key agrees with the first.
+fn replay_matches_first(input: &CheckInput, keys: &KeyIndex) -> Verdict {
+    let mut found = Violations::new(REPLAY_MATCHES_FIRST, PropertyKind::Always);
+    for entry in input.history {
+        let (key, fingerprint, response) = match &entry.event {
+            Event::KeyFinished {
+                key,
+                fingerprint,
+                response,
+                ..
+            }
+            | Event::LedgerWritten {
+                key,
+                fingerprint,
+                recovery: Recovery::Finished { response },
+                ..
+            } => (key, *fingerprint, response),
+            Event::ResponseReceived {
+                key: Some(key),
+                fingerprint,
+                response,
+                ..
+            } if response.is_final() && keys.stored_fingerprint(key) == Some(*fingerprint) => {
+                (key, *fingerprint, response)
+            }
+            _ => continue,
+        };
+        let Some((first, first_response)) = keys.first_response(key) else {
+            continue;
+        };
+        let first_fingerprint = fingerprint_of(&first.event);
+        if std::ptr::eq(first, entry)
+            || (first_response == response && first_fingerprint == Some(fingerprint))
+        {
+            continue;
+        }
+        let message = format!(
+            "key {key}: answered {} {:?} (fingerprint {fingerprint}), but its first answer was {} {:?} (fingerprint {})",
+            response.status,
+            response.body,
+            first_response.status,
+            first_response.body,
+            first_fingerprint.unwrap_or_default(),
+        );
+        found.at_entry(entry, &[first.node], message);
+    }
+    found.into_verdict()
+}
+
+/// Every commit and stored answer under a key is for the key's first
+/// request: a request answered 422 never commits, and a key is never
+/// started twice for two different requests.
+fn mismatch_changes_nothing(input: &CheckInput, keys: &KeyIndex) -> Verdict {
+    let mut found = Violations::new(MISMATCH_CHANGES_NOTHING, PropertyKind::Always);
+    for entry in input.history {
+        let (key, fingerprint, what) = match &entry.event {
+            Event::ResourceCommitted {
+                key,
+                fingerprint,
+                id,
+                ..
+            } => (key, *fingerprint, format!("committed resource {id}")),
+            Event::KeyFinished {
+                key, fingerprint, ..
+            } => (key, *fingerprint, "stored its answer".to_string()),
+            Event::KeyStarted {
+                key, fingerprint, ..
+            } => (key, *fingerprint, "was started".to_string()),
+            _ => continue,
+        };
+        let started = keys.first_started.get(key.as_str());
+        let stored = started.and_then(|first| fingerprint_of(&first.event));
+        let was_rejected = keys
+            .rejected
+            .get(key.as_str())
+            .is_some_and(|rejected| rejected.contains(&fingerprint));
+        let mut others = Vec::new();
+        let mut message = None;
+        if let (Some(stored), Some(first)) = (stored, started) {
+            if stored != fingerprint {
+                others.push(first.node);
+                message = Some(format!(
+                    "key {key} {what} for fingerprint {fingerprint}, but the key started with fingerprint {stored}"
+                ));
+            }
+        }
+        if message.is_none() && was_rejected {
+            message = Some(format!(
+                "key {key} {what} for fingerprint {fingerprint}, a request answered 422"
+            ));
+        }
+        if let Some(message) = message {
+            found.at_entry(entry, &others, message);
+        }
+    }
+    found.into_verdict()
+}
+
+/// A 422 answers only a request whose fingerprint differs from the key's
+/// stored one, and such a request never gets a final answer.
+fn mismatch_answered_422(input: &CheckInput, keys: &KeyIndex) -> Verdict {
+    let mut found = Violations::new(MISMATCH_ANSWERED_422, PropertyKind::Always);
+    for entry in input.history {
+        let message = match &entry.event {
+            Event::KeyMismatch {
+                key,
+                stored_fingerprint,
+                fingerprint,
+            } => mismatch_event_error(keys, key, *stored_fingerprint, *fingerprint),
+            Event::ResponseReceived {
+                key: Some(key),
+                fingerprint,
+                response,
+                ..
+            } => response_error(keys, key, *fingerprint, response),
+            _ => None,
+        };
+        if let Some(message) = message {
+            found.at_entry(entry, &[], message);
+        }
+    }
+    found.into_verdict()
+}
+
+fn mismatch_event_error(
+    keys: &KeyIndex,
+    key: &str,
+    stored_fingerprint: u64,
+    fingerprint: u64,
+) -> Option<String> {
+    if fingerprint == stored_fingerprint {
+        return Some(format!(
+            "key {key}: 422 for fingerprint {fingerprint}, the stored request's own"
+        ));
+    }
+    let started = keys
+        .first_started
+        .get(key)
+        .and_then(|first| fingerprint_of(&first.event))?;
+    (started != stored_fingerprint).then(|| {
+        format!(
+            "key {key}: 422 names stored fingerprint {stored_fingerprint}, but the key started with {started}"
+        )
+    })
+}
+
+fn response_error(
+    keys: &KeyIndex,
+    key: &str,
+    fingerprint: u64,
+    response: &ApiResponse,
+) -> Option<String> {
+    let stored = keys.stored_fingerprint(key)?;
+    if response.status == status::UNPROCESSABLE && fingerprint == stored {
+        return Some(format!(
+            "key {key}: 422 for fingerprint {fingerprint}, the stored request's own"
+        ));
+    }
+    (response.is_final() && fingerprint != stored).then(|| {
+        format!(
+            "key {key}: final answer {} for fingerprint {fingerprint}, but the key belongs to fingerprint {stored}",
+            response.status
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::*;
+    use plane::protocol::status;
+
+    #[test]
+    fn one_key_creating_two_resources_violates_one_resource_per_key() {
+        let mut history = History::new();
+        let (first, second) = (resource("res-1", 1, 1), resource("res-2", 1, 1));
+        history.at(10, API_A, commit("res-1", "k1", 5, true, Some(&first), 3));
+        history.at(20, API_B, commit("res-2", "k1", 5, true, Some(&second), 4));
+        let verdict = history.verdict(ONE_RESOURCE_PER_KEY);
+        assert_eq!(verdict.violation_count, 1);
+        let violation = &verdict.violations[0];
+        assert_eq!(violation.nodes, vec![API_B, API_A]);
+        assert_eq!(violation.trace_index, history.last_index());
+        assert!(
+            violation.message.contains("created two resources"),
+            "{}",
+            violation.message
+        );
+        assert!(violation.message.contains("res-1") && violation.message.contains("res-2"));
+    }
+
+    #[test]
+    fn one_key_committing_twice_violates_one_resource_per_key() {
+        let mut history = History::new();
+        let (first, again) = (resource("res-1", 1, 2), resource("res-1", 1, 3));
+        history.at(
+            10,
+            API_A,
+            commit("res-1", "k-up", 5, false, Some(&first), 3),
+        );
+        history.at(
+            20,
+            API_B,
+            commit("res-1", "k-up", 5, false, Some(&again), 4),
+        );
+        assert_eq!(history.violations(ONE_RESOURCE_PER_KEY), 1);
+    }
+
+    #[test]
+    fn one_commit_per_key_or_one_commit_recorded_twice_holds_one_resource_per_key() {
+        let mut history = History::new();
+        let (first, second) = (resource("res-1", 1, 1), resource("res-2", 1, 1));
+        history.at(10, API_A, commit("res-1", "k1", 5, true, Some(&first), 3));
+        history.at(11, API_A, commit("res-1", "k1", 5, true, Some(&first), 3));
+        history.at(20, API_B, commit("res-2", "k2", 5, true, Some(&second), 4));
+        history.at(30, API_B, commit("res-2", "k3", 6, false, None, 5));
+        assert_eq!(history.violations(ONE_RESOURCE_PER_KEY), 0);
+    }
+
+    #[test]
+    fn two_keys_creating_one_id_violate_resource_created_once() {
+        let mut history = History::new();
+        let resource = resource("res-1", 1, 1);
+        history.at(
+            10,
+            API_A,
+            commit("res-1", "k1", 5, true, Some(&resource), 3),
+        );
+        history.at(
+            20,
+            API_B,
+            commit("res-1", "k2", 6, true, Some(&resource), 4),
+        );
+        assert_eq!(history.violations(RESOURCE_CREATED_ONCE), 1);
+
+        let mut valid = History::new();
+        valid.at(
+            10,
+            API_A,
+            commit("res-1", "k1", 5, true, Some(&resource), 3),
+        );
+        valid.at(
+            20,
+            API_B,
+            commit("res-1", "k2", 6, false, Some(&resource), 4),
+        );
+        assert_eq!(valid.violations(RESOURCE_CREATED_ONCE), 0);
+    }
+
+    #[test]
+    fn two_charges_for_one_key_violate_one_charge_per_key() {
+        let mut history = History::new();
+        history.at(10, BILLING, charged("k1", 1));
+        history.at(20, BILLING, charged("k1", 2));
+        let verdict = history.verdict(ONE_CHARGE_PER_KEY);
+        assert_eq!(verdict.violation_count, 1);
+        assert_eq!(verdict.violations[0].time_ns, ms(20));
+        assert!(verdict.violations[0].message.contains("k1"));
+    }
+
+    #[test]
+    fn one_charge_per_key_for_several_keys_holds_one_charge_per_key() {
+        let mut history = History::new();
+        history.at(10, BILLING, charged("k1", 1));
+        history.at(20, BILLING, charged("k2", 2));
+        history.at(30, BILLING, Event::ChargeDeduplicated { key: "k1".into() });
+        assert_eq!(history.violations(ONE_CHARGE_PER_KEY), 0);
+    }
+
+    #[test]
+    fn a_replay_with_another_body_violates_replay_matches_first() {
+        let mut history = History::new();
+        let first = resource("res-1", 1, 1);
+        let other = resource("res-9", 1, 1);
+        history.at(10, API_A, started("k1", 5));
+        history.at(20, API_A, finished("k1", 5, created(&first)));
+        history.at(30, CLIENT_A, received("k1", 5, created(&first)));
+        history.at(40, CLIENT_A, received("k1", 5, created(&other)));
+        let verdict = history.verdict(REPLAY_MATCHES_FIRST);
+        assert_eq!(verdict.violation_count, 1);
+        assert_eq!(verdict.violations[0].time_ns, ms(40));
+        assert_eq!(verdict.violations[0].nodes, vec![CLIENT_A, API_A]);
+    }
+
+    #[test]
+    fn a_replay_differing_from_the_stored_response_violates_even_if_no_api_recorded_it() {
+        let mut history = History::new();
+        let first = resource("res-1", 1, 1);
+        let other = resource("res-9", 1, 1);
+        let done = Recovery::Finished {
+            response: created(&first),
+        };
+        history.at(20, STORE, ledger_written("k1", 5, done, 4));
+        history.at(40, CLIENT_A, received("k1", 5, created(&other)));
+        assert_eq!(history.violations(REPLAY_MATCHES_FIRST), 1);
+    }
+
+    #[test]
+    fn a_replay_with_another_status_violates_replay_matches_first() {
+        let mut history = History::new();
+        let first = resource("res-1", 1, 1);
+        history.at(10, API_A, started("k1", 5));
+        history.at(20, API_A, finished("k1", 5, created(&first)));
+        history.at(40, CLIENT_A, received("k1", 5, error(status::NOT_FOUND)));
+        assert_eq!(history.violations(REPLAY_MATCHES_FIRST), 1);
+    }
+
+    #[test]
+    fn two_disagreeing_finishes_violate_replay_matches_first() {
+        let mut history = History::new();
+        let first = resource("res-1", 1, 1);
+        history.at(10, API_A, started("k1", 5));
+        history.at(20, API_A, finished("k1", 5, created(&first)));
+        history.at(30, API_B, finished("k1", 5, error(status::NOT_FOUND)));
+        assert_eq!(history.violations(REPLAY_MATCHES_FIRST), 1);
+    }
+
+    #[test]
+    fn replays_equal_to_the_first_and_transient_answers_hold_replay_matches_first() {
+        let mut history = History::new();
+        let first = resource("res-1", 1, 1);
+        history.at(10, API_A, started("k1", 5));
+        history.at(15, CLIENT_A, received("k1", 5, error(status::CONFLICT)));
+        history.at(16, CLIENT_A, received("k1", 5, error(status::UNAVAILABLE)));
+        history.at(20, API_A, finished("k1", 5, created(&first)));
+        history.at(25, API_B, finished("k1", 5, created(&first)));
+        history.at(30, CLIENT_A, received("k1", 5, created(&first)));
+        history.at(40, CLIENT_A, received("k1", 5, created(&first)));
+        // Another request under the key is another property's business.
+        history.at(
+            50,
+            CLIENT_B,
+            received("k1", 6, error(status::UNPROCESSABLE)),
+        );
+        assert_eq!(history.violations(REPLAY_MATCHES_FIRST), 0);
+    }
+
+    #[test]
+    fn without_a_recorded_finish_replays_must_equal_the_first_received() {
+        let mut history = History::new();
+        let first = resource("res-1", 1, 1);
+        history.at(30, CLIENT_A, received("k1", 5, created(&first)));
+        history.at(40, CLIENT_A, received("k1", 5, created(&first)));
+        assert_eq!(history.violations(REPLAY_MATCHES_FIRST), 0);
+        history.at(50, CLIENT_A, received("k1", 5, error(status::NOT_FOUND)));
+        assert_eq!(history.violations(REPLAY_MATCHES_FIRST), 1);
+    }
+
+    #[test]
+    fn a_final_answer_to_another_request_is_not_what_replays_must_match() {
+        let mut history = History::new();
+        let first = resource("res-1", 1, 1);
+        let wrong = resource("res-9", 1, 1);
+        history.at(10, API_A, started("k1", 5));
+        // The wrong answer is another property's violation, not the reference.
+        history.at(20, CLIENT_B, received("k1", 6, created(&wrong)));
+        history.at(30, CLIENT_A, received("k1", 5, created(&first)));
+        history.at(40, CLIENT_A, received("k1", 5, created(&first)));
+        assert_eq!(history.violations(REPLAY_MATCHES_FIRST), 0);
+        assert_eq!(history.violations(MISMATCH_ANSWERED_422), 1);
+        history.at(50, CLIENT_A, received("k1", 5, created(&wrong)));
+        assert_eq!(history.violations(REPLAY_MATCHES_FIRST), 1);
+    }
+
+    #[test]
+    fn a_commit_for_a_request_answered_422_violates_mismatch_changes_nothing() {
+        let mut history = History::new();
+        let resource = resource("res-1", 1, 1);
+        history.at(10, API_A, started("k1", 5));
+        history.at(20, API_B, mismatch("k1", 5, 6));
+        history.at(
+            30,
+            API_B,
+            commit("res-1", "k1", 6, true, Some(&resource), 3),
+        );
+        let verdict = history.verdict(MISMATCH_CHANGES_NOTHING);
+        assert_eq!(verdict.violation_count, 1);
+        assert_eq!(verdict.violations[0].nodes, vec![API_B, API_A]);
+        assert!(verdict.violations[0].message.contains("res-1"));
+    }
+
+    #[test]
+    fn a_commit_for_a_rejected_request_violates_even_without_a_started_record() {
+        let mut history = History::new();
+        let resource = resource("res-1", 1, 1);
+        history.at(
+            20,
+            CLIENT_A,
+            received("k1", 6, error(status::UNPROCESSABLE)),
+        );
+        history.at(
+            30,
+            API_B,
+            commit("res-1", "k1", 6, true, Some(&resource), 3),
+        );
+        assert_eq!(history.violations(MISMATCH_CHANGES_NOTHING), 1);
+    }
+
+    #[test]
+    fn a_key_started_for_two_requests_violates_mismatch_changes_nothing() {
+        let mut history = History::new();
+        history.at(10, API_A, started("k1", 5));
+        history.at(20, API_B, started("k1", 6));
+        assert_eq!(history.violations(MISMATCH_CHANGES_NOTHING), 1);
+    }
+
+    #[test]
+    fn commits_for_the_first_request_hold_mismatch_changes_nothing() {
+        let mut history = History::new();
+        let resource = resource("res-1", 1, 1);
+        history.at(10, API_A, started("k1", 5));
+        history.at(20, API_B, mismatch("k1", 5, 6));
+        history.at(
+            25,
+            CLIENT_B,
+            received("k1", 6, error(status::UNPROCESSABLE)),
+        );
+        history.at(
+            30,
+            API_A,
+            commit("res-1", "k1", 5, true, Some(&resource), 3),
+        );
+        history.at(30, API_A, finished("k1", 5, created(&resource)));
+        // A takeover resumes the key without starting it again.
+        history.at(40, API_B, commit("res-2", "k2", 9, true, None, 4));
+        assert_eq!(history.violations(MISMATCH_CHANGES_NOTHING), 0);
+    }
+
+    #[test]
+    fn a_422_for_the_stored_request_violates_mismatch_answered_422() {
+        let mut history = History::new();
+        history.at(10, API_A, started("k1", 5));
+        history.at(20, API_B, mismatch("k1", 5, 5));
+        history.at(
+            30,
+            CLIENT_A,
+            received("k1", 5, error(status::UNPROCESSABLE)),
+        );
+        assert_eq!(history.violations(MISMATCH_ANSWERED_422), 2);
+    }
+
+    #[test]
+    fn a_final_answer_to_another_request_violates_mismatch_answered_422() {
+        let mut history = History::new();
+        let resource = resource("res-1", 1, 1);
+        history.at(10, API_A, started("k1", 5));
+        history.at(30, CLIENT_B, received("k1", 6, created(&resource)));
+        let verdict = history.verdict(MISMATCH_ANSWERED_422);
+        assert_eq!(verdict.violation_count, 1);
+        assert_eq!(verdict.violations[0].nodes, vec![CLIENT_B]);
+    }
+
+    #[test]
+    fn a_422_naming_a_wrong_stored_fingerprint_violates_mismatch_answered_422() {
+        let mut history = History::new();
+        history.at(10, API_A, started("k1", 5));
+        history.at(20, API_B, mismatch("k1", 4, 6));
+        assert_eq!(history.violations(MISMATCH_ANSWERED_422), 1);
+    }
+
+    #[test]
+    fn a_422_for_another_request_holds_mismatch_answered_422() {
+        let mut history = History::new();
+        let resource = resource("res-1", 1, 1);
+        history.at(10, API_A, started("k1", 5));
+        history.at(20, API_B, mismatch("k1", 5, 6));
+        history.at(
+            25,
+            CLIENT_B,
+            received("k1", 6, error(status::UNPROCESSABLE)),
+        );
+        history.at(30, CLIENT_A, received("k1", 5, created(&resource)));
+        assert_eq!(history.violations(MISMATCH_ANSWERED_422), 0);
+    }
+}

@@ -1,0 +1,177 @@
+//! Requests end to end: `eventually.keys_finished` (no key left half done,
+//! no charge without its resource) and the clients' request latencies.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sim::{HistoryEntry, NodeId};
+
+use super::{CheckInput, PropertyKind, Verdict, Violations};
+use plane::protocol::{Event, Recovery, status};
+
+/// Every started key finishes; every charged key created its resource.
+pub const KEYS_FINISHED: &str = "eventually.keys_finished";
+
+/// `eventually.keys_finished`: at the end, every key started in the ledger
+/// (`KeyStarted`, or the store's `LedgerWritten`) is finished in it
+/// (`KeyFinished`, or a `LedgerWritten` with `Recovery::Finished`), and
+/// every key billing charged created its resource (a charge with no
+/// resource is money taken for nothing).
+pub fn keys_finished(input: &CheckInput) -> Verdict {
+    let mut found = Violations::new(KEYS_FINISHED, PropertyKind::Eventually);
+    let mut started: BTreeMap<&str, &HistoryEntry<Event>> = BTreeMap::new();
+    let mut charged: BTreeMap<&str, &HistoryEntry<Event>> = BTreeMap::new();
+    let mut finished: BTreeSet<&str> = BTreeSet::new();
+    let mut created: BTreeSet<&str> = BTreeSet::new();
+    for entry in input.history {
+        match &entry.event {
+            Event::KeyStarted { key, .. } => {
+                started.entry(key).or_insert(entry);
+            }
+            // The store's own record: a started key whose API node never
+            // heard the reply is still started.
+            Event::LedgerWritten { key, recovery, .. } => {
+                started.entry(key).or_insert(entry);
+                if let Recovery::Finished { response } = recovery {
+                    finished.insert(key);
+                    if response.status == status::CREATED {
+                        created.insert(key);
+                    }
+                }
+            }
+            Event::ChargeExecuted { key, .. } => {
+                charged.entry(key).or_insert(entry);
+            }
+            Event::KeyFinished { key, .. } => {
+                finished.insert(key);
+            }
+            Event::ResourceCommitted {
+                key, created: true, ..
+            } => {
+                created.insert(key);
+            }
+            _ => {}
+        }
+    }
+    for (key, entry) in started {
+        if !finished.contains(key) {
+            let message = format!("key {key} started but never finished");
+            found.at(input.end_ns, entry.trace_index, &[entry.node], message);
+        }
+    }
+    for (key, entry) in charged {
+        if !created.contains(key) {
+            let message = format!("key {key} charged but created no resource");
+            found.at(input.end_ns, entry.trace_index, &[entry.node], message);
+        }
+    }
+    found.into_verdict()
+}
+
+/// Per (client, key), the time from the key's first send to the first
+/// final response for it, in the order the responses arrived. Requests
+/// without a key get no final answer and are not measured.
+pub fn latencies_ns(input: &CheckInput) -> Vec<u64> {
+    let mut first_sent: BTreeMap<(NodeId, &str), u64> = BTreeMap::new();
+    let mut answered: BTreeSet<(NodeId, &str)> = BTreeSet::new();
+    let mut latencies = Vec::new();
+    for entry in input.history {
+        match &entry.event {
+            Event::RequestSent { key: Some(key), .. } => {
+                first_sent.entry((entry.node, key)).or_insert(entry.time_ns);
+            }
+            Event::ResponseReceived {
+                key: Some(key),
+                response,
+                ..
+            } if response.is_final() => {
+                let request = (entry.node, key.as_str());
+                if let Some(&sent_ns) = first_sent.get(&request) {
+                    if answered.insert(request) {
+                        latencies.push(entry.time_ns.saturating_sub(sent_ns));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    latencies
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::*;
+    use plane::protocol::status;
+
+    #[test]
+    fn a_started_key_that_never_finished_violates_keys_finished() {
+        let mut history = History::new();
+        history.at(10, API_A, started("k1", 5));
+        history.at(20, API_A, started("k2", 5));
+        history.at(30, API_B, finished("k2", 5, error(status::NOT_FOUND)));
+        let verdict = history.verdict(KEYS_FINISHED);
+        assert_eq!(verdict.violation_count, 1);
+        let violation = &verdict.violations[0];
+        assert!(violation.message.contains("k1"));
+        assert_eq!(violation.nodes, vec![API_A]);
+        assert_eq!(violation.trace_index, 0);
+        assert_eq!(violation.time_ns, history.end_ns);
+    }
+
+    #[test]
+    fn a_charge_without_its_resource_violates_keys_finished() {
+        let mut history = History::new();
+        let resource = resource("res-1", 1, 1);
+        history.at(10, BILLING, charged("k1", 1));
+        history.at(
+            20,
+            API_A,
+            commit("res-1", "k1", 5, false, Some(&resource), 3),
+        );
+        assert_eq!(history.violations(KEYS_FINISHED), 1);
+    }
+
+    #[test]
+    fn finished_keys_and_charged_creates_hold_keys_finished() {
+        let mut history = History::new();
+        history.clean_create("k1", "res-1", 1);
+        // Finished by the completer on another node.
+        history.at(400, API_A, started("k2", 6));
+        history.at(900, API_B, finished("k2", 6, error(status::NOT_FOUND)));
+        assert_eq!(history.violations(KEYS_FINISHED), 0);
+    }
+
+    #[test]
+    fn a_key_the_store_started_but_never_finished_violates_keys_finished() {
+        // The API never heard the reply to its record: only the store's
+        // record says the key started.
+        let mut history = History::new();
+        history.at(400, STORE, ledger_written("k1", 5, Recovery::Started, 3));
+        assert_eq!(history.violations(KEYS_FINISHED), 1);
+        let resource = resource("res-1", 1, 1);
+        let done = Recovery::Finished {
+            response: created(&resource),
+        };
+        history.at(900, STORE, ledger_written("k1", 5, done, 7));
+        assert_eq!(history.violations(KEYS_FINISHED), 0);
+    }
+
+    #[test]
+    fn latency_runs_from_a_keys_first_send_to_its_first_final_answer() {
+        let mut history = History::new();
+        let resource = resource("res-1", 1, 1);
+        history.at(100, CLIENT_A, sent("k1", 5, 0));
+        history.at(200, CLIENT_B, sent("k2", 6, 0));
+        history.at(700, CLIENT_A, sent("k1", 5, 1));
+        history.at(750, CLIENT_A, received("k1", 5, error(status::CONFLICT)));
+        history.at(800, CLIENT_B, received("k2", 6, created(&resource)));
+        history.at(900, CLIENT_A, received("k1", 5, created(&resource)));
+        history.at(950, CLIENT_A, received("k1", 5, created(&resource)));
+        // Another client's answer for a key it never sent is not measured.
+        history.at(990, CLIENT_B, received("k1", 5, created(&resource)));
+        assert_eq!(
+            history.report().measurements.request_latencies_ns,
+            vec![ms(600), ms(800)]
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! `dst`: the deterministic simulation testing framework around the
+//! control plane.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`scenario`] | scenario files: parsed, validated, resolved into one run's configuration |
+//! | [`world`] | one run: the nodes of [`plane`] on [`sim`], the safety and liveness phases |
+//! | [`check`] | the checkers: `always`, `eventually`, `cost` and `sometimes` properties over the history |
+//! | [`report`] | Markdown and JSON reports of one run |
+//! | [`sweep`] | many seeds in parallel, resumable, with a failure artifact per failing seed |
+//! | [`shrink`] | delta debugging over a failing run's fault list |
+//! | [`artifact`] | what a failure leaves behind so it can be replayed |
+//! | [`zoo`] | the planted bugs, the scenario that exposes each, and what each teaches |
+
+pub mod artifact;
+pub mod check;
+pub mod report;
+pub mod scenario;
+pub mod shrink;
+pub mod sweep;
+pub mod world;
+pub mod zoo;

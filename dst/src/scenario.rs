@@ -1,0 +1,1192 @@
+//! Scenario files: topology, workload, fault knobs, scheduled faults,
+//! duration and liveness bound, parsed from TOML and validated so that every
+//! mistake names the file, the key and what is allowed.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use plane::config::{
+    ApiSettings, Bug, ClientSettings, ControllerSettings, Settings, StoreSettings, WorkerSettings,
+};
+
+/// A scenario as written in `scenarios/*.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, e.g. `baseline`: `[a-z0-9][a-z0-9-_]*`, since it names
+    /// artifact files.
+    pub name: String,
+    /// What situation it simulates and what it should show.
+    pub description: String,
+    /// How many nodes of each kind.
+    #[serde(default)]
+    pub topology: TopologySpec,
+    /// Durations.
+    #[serde(default)]
+    pub run: RunSpec,
+    /// Per-message network behaviour.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// Clock drift and offsets.
+    #[serde(default)]
+    pub clocks: ClockSpec,
+    /// Faults drawn from the seed.
+    #[serde(default)]
+    pub faults: FaultSpec,
+    /// Faults at fixed times.
+    #[serde(default)]
+    pub schedule: Vec<ScheduledSpec>,
+    /// API node settings.
+    #[serde(default)]
+    pub api: ApiSettings,
+    /// Controller settings (`max_drift_ppm` is set from `clocks`).
+    #[serde(default)]
+    pub controller: ControllerSettings,
+    /// Client (workload) settings.
+    #[serde(default)]
+    pub client: ClientSettings,
+    /// Store settings.
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// Planted bugs to turn on (see [`Bug`]); none by default. A scenario
+    /// written to expose a bug still lists none: the zoo and `--bug` turn
+    /// them on one at a time.
+    #[serde(default)]
+    pub bugs: Vec<Bug>,
+}
+
+/// Node counts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopologySpec {
+    /// API nodes (1..=16).
+    pub apis: u32,
+    /// Controllers (1..=32).
+    pub controllers: u32,
+    /// Workers (1..=32).
+    pub workers: u32,
+    /// Clients (1..=16).
+    pub clients: u32,
+}
+
+impl Default for TopologySpec {
+    fn default() -> Self {
+        Self {
+            apis: 2,
+            controllers: 3,
+            workers: 3,
+            clients: 2,
+        }
+    }
+}
+
+/// Durations of the run's phases.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSpec {
+    /// The safety phase: workload and faults happen within it.
+    pub duration_ms: u64,
+    /// After the last fault heals (or the safety phase ends, if later),
+    /// everything must converge within this bound.
+    pub liveness_bound_ms: u64,
+    /// Most events in one run.
+    pub max_events: u64,
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        Self {
+            duration_ms: 30_000,
+            liveness_bound_ms: 20_000,
+            max_events: 5_000_000,
+        }
+    }
+}
+
+/// The network, in microseconds and parts per million.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSpec {
+    /// Smallest one-way latency.
+    pub latency_min_us: u64,
+    /// Largest ordinary one-way latency.
+    pub latency_max_us: u64,
+    /// Chance of the slow tail.
+    pub tail_ppm: u32,
+    /// Largest tail latency.
+    pub tail_max_us: u64,
+    /// Chance a message is lost.
+    pub drop_ppm: u32,
+    /// Chance a message is delivered twice.
+    pub duplicate_ppm: u32,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        Self {
+            latency_min_us: 500,
+            latency_max_us: 5_000,
+            tail_ppm: 0,
+            tail_max_us: 5_000,
+            drop_ppm: 0,
+            duplicate_ppm: 0,
+        }
+    }
+}
+
+/// Clocks: each node's drift is drawn uniformly in `±max_drift_ppm`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClockSpec {
+    /// Bound on any node's rate drift (0..=100000). Controllers size their
+    /// lease margin from it.
+    pub max_drift_ppm: u32,
+    /// Bound on any node's initial wall-clock offset.
+    pub max_wall_offset_ms: u64,
+}
+
+impl Default for ClockSpec {
+    fn default() -> Self {
+        Self {
+            max_drift_ppm: 100,
+            max_wall_offset_ms: 1_000,
+        }
+    }
+}
+
+/// One kind of fault drawn from the seed: how many, how long.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateSpec {
+    /// Fewest faults of this kind.
+    pub count_min: u32,
+    /// Most faults of this kind (0..=1000).
+    pub count_max: u32,
+    /// Shortest duration (for clock jumps: the smallest jump).
+    pub duration_min_ms: u64,
+    /// Longest duration (for clock jumps: the largest jump).
+    pub duration_max_ms: u64,
+}
+
+/// Node roles, for choosing fault targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The store.
+    Store,
+    /// Billing.
+    Billing,
+    /// API nodes.
+    Api,
+    /// Controllers.
+    Controller,
+    /// Workers.
+    Worker,
+    /// Clients.
+    Client,
+}
+
+/// Faults drawn from the seed within `window_end_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultSpec {
+    /// Faults start uniformly in `window_start_ms..window_end_ms`.
+    pub window_start_ms: u64,
+    /// See `window_start_ms`; must be within the run's duration.
+    pub window_end_ms: u64,
+    /// Swarm mode: the seed also decides which kinds are on and how many.
+    pub swarm: bool,
+    /// Symmetric partitions.
+    pub partition: RateSpec,
+    /// One-way partitions.
+    pub partition_one_way: RateSpec,
+    /// Link clogs.
+    pub clog: RateSpec,
+    /// Crashes, restarted after the drawn duration.
+    pub crash: RateSpec,
+    /// Process pauses.
+    pub pause: RateSpec,
+    /// Wall-clock jumps.
+    pub clock_jump: RateSpec,
+    /// Roles partitions and clogs may split.
+    pub network_roles: Vec<Role>,
+    /// Roles that may crash.
+    pub crash_roles: Vec<Role>,
+    /// Roles that may pause.
+    pub pause_roles: Vec<Role>,
+    /// Roles whose wall clocks may jump.
+    pub clock_roles: Vec<Role>,
+}
+
+impl Default for FaultSpec {
+    fn default() -> Self {
+        let core = vec![
+            Role::Store,
+            Role::Api,
+            Role::Controller,
+            Role::Worker,
+            Role::Billing,
+        ];
+        Self {
+            window_start_ms: 0,
+            window_end_ms: 0,
+            swarm: false,
+            partition: RateSpec::default(),
+            partition_one_way: RateSpec::default(),
+            clog: RateSpec::default(),
+            crash: RateSpec::default(),
+            pause: RateSpec::default(),
+            clock_jump: RateSpec::default(),
+            network_roles: core.clone(),
+            crash_roles: core.clone(),
+            pause_roles: core.clone(),
+            clock_roles: core,
+        }
+    }
+}
+
+/// The kinds of scheduled fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Cut `side_a` from `side_b` both ways.
+    Partition,
+    /// Cut `side_a -> side_b` only.
+    PartitionOneWay,
+    /// Hold messages `from -> to`, then release them at once.
+    Clog,
+    /// Crash `node`, restart after `restart_after_ms` (required: a node
+    /// that never comes back leaves liveness unjudgeable).
+    Crash,
+    /// Pause `node` for `duration_ms`.
+    Pause,
+    /// Jump `node`'s wall clock by `delta_ms`.
+    ClockJump,
+}
+
+/// A fault at a fixed time. Nodes are named `store`, `billing`, `api-N`,
+/// `controller-N`, `worker-N`, `client-N`, or `holder:shard-N` (the
+/// controller that rendezvous hashing assigns shard N when every
+/// controller is a member; N below `controller.shard_count`). Names,
+/// ranges and which fields each kind takes are checked on load: a field
+/// another kind takes is an error, not silently ignored.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledSpec {
+    /// When, from the start of the run.
+    pub at_ms: u64,
+    /// What.
+    pub kind: FaultKind,
+    /// Partitions: one side.
+    #[serde(default)]
+    pub side_a: Vec<String>,
+    /// Partitions: the other side; empty means every other node.
+    #[serde(default)]
+    pub side_b: Vec<String>,
+    /// Clog: sender.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Clog: receiver.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Crash, pause, clock jump: the node.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Partition, clog, pause: how long.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    /// Crash (required): down time before the restart.
+    #[serde(default)]
+    pub restart_after_ms: Option<u64>,
+    /// Clock jump: signed amount.
+    #[serde(default)]
+    pub delta_ms: Option<i64>,
+}
+
+/// Why a scenario could not be loaded. Each variant maps to the CLI's
+/// bad-input exit code.
+#[derive(Debug)]
+pub struct ScenarioError {
+    /// The file (or scenario name) at fault.
+    pub source: String,
+    /// What is wrong, naming the key and what is allowed.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.source, self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// The directory of the built-in scenarios.
+pub fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// The names of the scenarios in `scenarios/`, sorted.
+pub fn list_scenarios() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(scenarios_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            if path.extension()? != "toml" {
+                return None;
+            }
+            Some(path.file_stem()?.to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+impl Scenario {
+    /// Loads a scenario by name (from `scenarios/NAME.toml`) or by path.
+    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        let as_path = Path::new(name_or_path);
+        let path = if as_path.extension().is_some_and(|ext| ext == "toml")
+            || as_path.components().count() > 1
+        {
+            as_path.to_path_buf()
+        } else {
+            scenarios_dir().join(format!("{name_or_path}.toml"))
+        };
+        let text = std::fs::read_to_string(&path).map_err(|error| ScenarioError {
+            source: path.display().to_string(),
+            message: format!(
+                "cannot read it ({error}); known scenarios: {}",
+                list_scenarios().join(", ")
+            ),
+        })?;
+        Scenario::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates scenario text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|error| ScenarioError {
+            source: source.to_string(),
+            message: error.to_string().trim_end().to_string(),
+        })?;
+        scenario.validate().map_err(|message| ScenarioError {
+            source: source.to_string(),
+            message,
+        })?;
+        Ok(scenario)
+    }
+
+    /// Checks every value against what is allowed; the error names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_name(&self.name)?;
+        let t = &self.topology;
+        for (key, value, max) in [
+            ("topology.apis", t.apis, 16),
+            ("topology.controllers", t.controllers, 32),
+            ("topology.workers", t.workers, 32),
+            ("topology.clients", t.clients, 16),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(format!(
+                    "{key} = {value} is out of range: allowed 1..={max}"
+                ));
+            }
+        }
+        let run = &self.run;
+        range("run.duration_ms", run.duration_ms, 1_000, 3_600_000)?;
+        range(
+            "run.liveness_bound_ms",
+            run.liveness_bound_ms,
+            1_000,
+            3_600_000,
+        )?;
+        range("run.max_events", run.max_events, 1_000, 1_000_000_000)?;
+        self.validate_network()?;
+        range(
+            "clocks.max_drift_ppm",
+            u64::from(self.clocks.max_drift_ppm),
+            0,
+            100_000,
+        )?;
+        range(
+            "clocks.max_wall_offset_ms",
+            self.clocks.max_wall_offset_ms,
+            0,
+            86_400_000,
+        )?;
+        self.validate_faults()?;
+        self.validate_settings()?;
+        let (topology, names) = crate::world::layout(self);
+        let nodes = crate::world::NodeNames {
+            names: &names,
+            topology: &topology,
+            shard_count: self.controller.shard_count,
+        };
+        for (index, fault) in self.schedule.iter().enumerate() {
+            fault
+                .validate(run.duration_ms, &nodes)
+                .map_err(|message| format!("schedule[{index}].{message}"))?;
+        }
+        Ok(())
+    }
+
+    fn validate_network(&self) -> Result<(), String> {
+        let n = &self.network;
+        range("network.latency_min_us", n.latency_min_us, 0, 10_000_000)?;
+        range(
+            "network.latency_max_us",
+            n.latency_max_us,
+            n.latency_min_us,
+            10_000_000,
+        )
+        .map_err(|e| format!("{e} (at least network.latency_min_us)"))?;
+        range(
+            "network.tail_max_us",
+            n.tail_max_us,
+            n.latency_max_us,
+            60_000_000,
+        )
+        .map_err(|e| format!("{e} (at least network.latency_max_us)"))?;
+        for (key, value) in [
+            ("network.tail_ppm", n.tail_ppm),
+            ("network.drop_ppm", n.drop_ppm),
+            ("network.duplicate_ppm", n.duplicate_ppm),
+        ] {
+            range(key, u64::from(value), 0, 1_000_000)?;
+        }
+        // A network that loses everything can never converge.
+        range("network.drop_ppm", u64::from(n.drop_ppm), 0, 500_000)
+    }
+
+    fn validate_faults(&self) -> Result<(), String> {
+        let f = &self.faults;
+        range(
+            "faults.window_end_ms",
+            f.window_end_ms,
+            0,
+            self.run.duration_ms,
+        )
+        .map_err(|e| format!("{e} (within run.duration_ms)"))?;
+        range(
+            "faults.window_start_ms",
+            f.window_start_ms,
+            0,
+            f.window_end_ms,
+        )
+        .map_err(|e| format!("{e} (at most faults.window_end_ms)"))?;
+        for (key, rate) in [
+            ("partition", &f.partition),
+            ("partition_one_way", &f.partition_one_way),
+            ("clog", &f.clog),
+            ("crash", &f.crash),
+            ("pause", &f.pause),
+            ("clock_jump", &f.clock_jump),
+        ] {
+            range(
+                &format!("faults.{key}.count_max"),
+                u64::from(rate.count_max),
+                0,
+                1_000,
+            )?;
+            range(
+                &format!("faults.{key}.count_min"),
+                u64::from(rate.count_min),
+                0,
+                u64::from(rate.count_max),
+            )
+            .map_err(|e| format!("{e} (at most count_max)"))?;
+            range(
+                &format!("faults.{key}.duration_max_ms"),
+                rate.duration_max_ms,
+                0,
+                600_000,
+            )?;
+            range(
+                &format!("faults.{key}.duration_min_ms"),
+                rate.duration_min_ms,
+                0,
+                rate.duration_max_ms,
+            )
+            .map_err(|e| format!("{e} (at most duration_max_ms)"))?;
+            if rate.count_max > 0 && f.window_end_ms == 0 {
+                return Err(format!(
+                    "faults.{key}.count_max = {} needs faults.window_end_ms > 0",
+                    rate.count_max
+                ));
+            }
+        }
+        self.validate_fault_roles()
+    }
+
+    /// A fault kind that may be drawn needs nodes to draw it on: otherwise
+    /// the knobs promise faults that silently never happen.
+    fn validate_fault_roles(&self) -> Result<(), String> {
+        let f = &self.faults;
+        let (_, names) = crate::world::layout(self);
+        for (key, rate, roles_key, roles, nodes_needed) in [
+            (
+                "partition",
+                &f.partition,
+                "network_roles",
+                &f.network_roles,
+                2,
+            ),
+            (
+                "partition_one_way",
+                &f.partition_one_way,
+                "network_roles",
+                &f.network_roles,
+                2,
+            ),
+            ("clog", &f.clog, "network_roles", &f.network_roles, 2),
+            ("crash", &f.crash, "crash_roles", &f.crash_roles, 1),
+            ("pause", &f.pause, "pause_roles", &f.pause_roles, 1),
+            (
+                "clock_jump",
+                &f.clock_jump,
+                "clock_roles",
+                &f.clock_roles,
+                1,
+            ),
+        ] {
+            if rate.count_max == 0 {
+                continue;
+            }
+            let nodes = names
+                .iter()
+                .filter(|(_, role)| roles.contains(role))
+                .count();
+            if nodes < nodes_needed {
+                return Err(format!(
+                    "faults.{key}.count_max = {} needs at least {nodes_needed} node(s) in \
+                     faults.{roles_key}, but {roles:?} names {nodes}: no {key} could ever be \
+                     drawn; allowed roles: store, billing, api, controller, worker, client \
+                     (or set faults.{key}.count_max = 0)",
+                    rate.count_max
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_settings(&self) -> Result<(), String> {
+        self.store
+            .limits
+            .validate()
+            .map_err(|e| format!("store.limits: {e}"))?;
+        let api = &self.api;
+        range("api.request_timeout_ms", api.request_timeout_ms, 1, 60_000)?;
+        range("api.session_ttl_ms", api.session_ttl_ms, 100, 600_000)?;
+        range(
+            "api.keepalive_interval_ms",
+            api.keepalive_interval_ms,
+            1,
+            api.session_ttl_ms / 2,
+        )
+        .map_err(|e| format!("{e} (at most half of api.session_ttl_ms)"))?;
+        range(
+            "api.completer_interval_ms",
+            api.completer_interval_ms,
+            10,
+            600_000,
+        )?;
+        range(
+            "api.idempotency_ttl_ms",
+            api.idempotency_ttl_ms,
+            1_000,
+            86_400_000,
+        )?;
+        let c = &self.controller;
+        range("controller.shard_count", u64::from(c.shard_count), 1, 4_096)?;
+        range("controller.session_ttl_ms", c.session_ttl_ms, 100, 600_000)?;
+        range(
+            "controller.keepalive_interval_ms",
+            c.keepalive_interval_ms,
+            1,
+            c.session_ttl_ms / 3,
+        )
+        .map_err(|e| format!("{e} (at most a third of controller.session_ttl_ms)"))?;
+        range(
+            "controller.membership_interval_ms",
+            c.membership_interval_ms,
+            10,
+            600_000,
+        )?;
+        range(
+            "controller.resync_interval_ms",
+            c.resync_interval_ms,
+            10,
+            600_000,
+        )?;
+        range(
+            "controller.request_timeout_ms",
+            c.request_timeout_ms,
+            1,
+            60_000,
+        )?;
+        range("controller.backoff_base_ms", c.backoff_base_ms, 1, 60_000)?;
+        range(
+            "controller.backoff_cap_ms",
+            c.backoff_cap_ms,
+            c.backoff_base_ms,
+            600_000,
+        )
+        .map_err(|e| format!("{e} (at least controller.backoff_base_ms)"))?;
+        range(
+            "controller.max_concurrent_reconciles",
+            u64::from(c.max_concurrent_reconciles),
+            1,
+            1_024,
+        )?;
+        let mut with_drift = c.clone();
+        with_drift.max_drift_ppm = self.clocks.max_drift_ppm;
+        if with_drift.lease_validity_ms() <= c.keepalive_interval_ms {
+            return Err(format!(
+                "controller.session_ttl_ms = {} leaves no usable lease validity under clocks.max_drift_ppm = {} \
+                 and controller.lease_margin_ms = {}: raise the TTL or lower the margin",
+                c.session_ttl_ms, self.clocks.max_drift_ppm, c.lease_margin_ms
+            ));
+        }
+        let cl = &self.client;
+        range(
+            "client.request_interval_ms",
+            cl.request_interval_ms,
+            1,
+            600_000,
+        )?;
+        range(
+            "client.request_timeout_ms",
+            cl.request_timeout_ms,
+            1,
+            600_000,
+        )?;
+        range(
+            "client.workload_end_ms",
+            cl.workload_end_ms,
+            0,
+            self.run.duration_ms,
+        )
+        .map_err(|e| format!("{e} (within run.duration_ms)"))?;
+        range("client.max_attempts", u64::from(cl.max_attempts), 1, 1_000)?;
+        range("client.max_replicas", u64::from(cl.max_replicas), 1, 64)?;
+        range("client.max_creates", u64::from(cl.max_creates), 0, 10_000)?;
+        for (key, value) in [
+            ("client.retry_other_api_ppm", cl.retry_other_api_ppm),
+            ("client.duplicate_send_ppm", cl.duplicate_send_ppm),
+            ("client.reuse_key_ppm", cl.reuse_key_ppm),
+            ("client.missing_key_ppm", cl.missing_key_ppm),
+            ("client.update_ppm", cl.update_ppm),
+            ("client.delete_ppm", cl.delete_ppm),
+        ] {
+            range(key, u64::from(value), 0, 1_000_000)?;
+        }
+        if u64::from(cl.update_ppm) + u64::from(cl.delete_ppm) > 1_000_000 {
+            return Err("client.update_ppm + client.delete_ppm must be at most 1000000".into());
+        }
+        // An Idempotency-Key only protects retries that reach the API while
+        // the key is kept: a retry after it expired is a new request. Real
+        // APIs keep keys for hours and clients retry for seconds; demand a
+        // wide gap, so that no retry held up by the network or a paused
+        // node can outlive its key.
+        let retry_span_ms = u64::from(cl.max_attempts)
+            * (cl.request_timeout_ms + plane::client::RETRY_DELAY_MS_MAX);
+        let ttl_floor_ms = KEY_TTL_PER_RETRY_SPAN * retry_span_ms;
+        if self.api.idempotency_ttl_ms < ttl_floor_ms {
+            return Err(format!(
+                "api.idempotency_ttl_ms = {} is too short for the clients' retries: allowed \
+                 at least {ttl_floor_ms} ({KEY_TTL_PER_RETRY_SPAN} times client.max_attempts \
+                 x (client.request_timeout_ms + {} ms of retry delay)), so that no retry \
+                 outlives its key",
+                self.api.idempotency_ttl_ms,
+                plane::client::RETRY_DELAY_MS_MAX
+            ));
+        }
+        Ok(())
+    }
+
+    /// The node settings of a run of this scenario, each node kind's with
+    /// the planted bugs.
+    pub fn settings(&self) -> Settings {
+        let bugs: BTreeSet<Bug> = self.bugs.iter().copied().collect();
+        let mut controller = self.controller.clone();
+        controller.max_drift_ppm = self.clocks.max_drift_ppm;
+        controller.bugs = bugs.clone();
+        let mut api = self.api.clone();
+        api.bugs = bugs.clone();
+        Settings {
+            store: self.store.clone(),
+            api,
+            controller,
+            worker: WorkerSettings { bugs },
+            client: self.client.clone(),
+        }
+    }
+
+    /// Turns `bug` on (once, whatever how often it is asked for).
+    pub fn plant(&mut self, bug: Bug) {
+        if !self.bugs.contains(&bug) {
+            self.bugs.push(bug);
+            self.bugs.sort_unstable();
+        }
+    }
+
+    /// A stable hash of the whole resolved scenario, printed in reports.
+    pub fn config_hash(&self) -> u64 {
+        sim::stable_hash(self)
+    }
+}
+
+/// The longest a scheduled fault may last (and the longest a crashed node
+/// may stay down): an hour, the longest run. Bounded so that `ms * 1e6`
+/// cannot overflow and a typo cannot stall a run forever.
+const SCHEDULED_DURATION_MS_MAX: u64 = 3_600_000;
+
+/// The largest scheduled wall-clock jump, either way: a day.
+const SCHEDULED_DELTA_MS_MAX: i64 = 86_400_000;
+
+/// Which fault kinds each optional field of a `[[schedule]]` entry applies
+/// to: a field given to another kind would be silently ignored.
+const SCHEDULE_FIELDS: [(&str, &[FaultKind]); 8] = [
+    (
+        "side_a",
+        &[FaultKind::Partition, FaultKind::PartitionOneWay],
+    ),
+    (
+        "side_b",
+        &[FaultKind::Partition, FaultKind::PartitionOneWay],
+    ),
+    ("from", &[FaultKind::Clog]),
+    ("to", &[FaultKind::Clog]),
+    (
+        "node",
+        &[FaultKind::Crash, FaultKind::Pause, FaultKind::ClockJump],
+    ),
+    (
+        "duration_ms",
+        &[
+            FaultKind::Partition,
+            FaultKind::PartitionOneWay,
+            FaultKind::Clog,
+            FaultKind::Pause,
+        ],
+    ),
+    ("restart_after_ms", &[FaultKind::Crash]),
+    ("delta_ms", &[FaultKind::ClockJump]),
+];
+
+impl ScheduledSpec {
+    /// Checks one entry; the error starts with the key (the caller puts
+    /// `schedule[N].` before it).
+    fn validate(&self, duration_ms: u64, nodes: &crate::world::NodeNames) -> Result<(), String> {
+        range("at_ms", self.at_ms, 0, duration_ms)
+            .map_err(|e| format!("{e} (within run.duration_ms)"))?;
+        self.validate_fields()?;
+        for (key, value) in [
+            ("duration_ms", self.duration_ms),
+            ("restart_after_ms", self.restart_after_ms),
+        ] {
+            if let Some(value) = value {
+                range(key, value, 1, SCHEDULED_DURATION_MS_MAX)?;
+            }
+        }
+        if let Some(delta_ms) = self.delta_ms {
+            if !(-SCHEDULED_DELTA_MS_MAX..=SCHEDULED_DELTA_MS_MAX).contains(&delta_ms) {
+                return Err(format!(
+                    "delta_ms = {delta_ms} is out of range: allowed \
+                     -{SCHEDULED_DELTA_MS_MAX}..={SCHEDULED_DELTA_MS_MAX} (a day either way)"
+                ));
+            }
+        }
+        let one = |key: &str, name: &Option<String>| match name {
+            Some(name) => nodes
+                .resolve(name)
+                .map(drop)
+                .map_err(|e| format!("{key} = {name:?} {e}")),
+            None => Ok(()),
+        };
+        let many = |key: &str, list: &[String]| {
+            list.iter().enumerate().try_for_each(|(index, name)| {
+                nodes
+                    .resolve(name)
+                    .map(drop)
+                    .map_err(|e| format!("{key}[{index}] = {name:?} {e}"))
+            })
+        };
+        many("side_a", &self.side_a)?;
+        many("side_b", &self.side_b)?;
+        one("from", &self.from)?;
+        one("to", &self.to)?;
+        one("node", &self.node)
+    }
+
+    /// Every field the kind needs is there, and none it ignores.
+    fn validate_fields(&self) -> Result<(), String> {
+        let kind = kind_name(self.kind);
+        for (field, kinds) in SCHEDULE_FIELDS {
+            if self.has(field) && !kinds.contains(&self.kind) {
+                let applies: Vec<&str> = kinds.iter().map(|&k| kind_name(k)).collect();
+                let hint = match (self.kind, field) {
+                    (FaultKind::Crash, "duration_ms") => {
+                        " (a crashed node's down time is restart_after_ms)"
+                    }
+                    _ => "",
+                };
+                return Err(format!(
+                    "{field} does not apply to kind = \"{kind}\": it applies to {}{hint}",
+                    applies.join(", ")
+                ));
+            }
+        }
+        let required: &[&str] = match self.kind {
+            FaultKind::Partition | FaultKind::PartitionOneWay => &["side_a", "duration_ms"],
+            FaultKind::Clog => &["from", "to", "duration_ms"],
+            FaultKind::Crash => &["node", "restart_after_ms"],
+            FaultKind::Pause => &["node", "duration_ms"],
+            FaultKind::ClockJump => &["node", "delta_ms"],
+        };
+        match required.iter().find(|field| !self.has(field)) {
+            None => Ok(()),
+            Some(&"restart_after_ms") => Err(format!(
+                "restart_after_ms is required for kind = \"crash\": a node that never comes \
+                 back is a fault that never heals, which leaves liveness unjudgeable (nothing \
+                 can be required to converge after it); allowed 1..={SCHEDULED_DURATION_MS_MAX}"
+            )),
+            Some(field) => Err(format!("{field} is required for kind = \"{kind}\"")),
+        }
+    }
+
+    /// Whether the entry sets `field` (a list counts when not empty).
+    fn has(&self, field: &str) -> bool {
+        match field {
+            "side_a" => !self.side_a.is_empty(),
+            "side_b" => !self.side_b.is_empty(),
+            "from" => self.from.is_some(),
+            "to" => self.to.is_some(),
+            "node" => self.node.is_some(),
+            "duration_ms" => self.duration_ms.is_some(),
+            "restart_after_ms" => self.restart_after_ms.is_some(),
+            "delta_ms" => self.delta_ms.is_some(),
+            _ => unreachable!("SCHEDULE_FIELDS names only fields of ScheduledSpec"),
+        }
+    }
+}
+
+/// A scenario's name becomes part of file names (sweep artifacts, zoo
+/// reproducers), so it may not carry path separators or dots.
+fn validate_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if first && rest && name.len() <= NAME_LEN_MAX {
+        Ok(())
+    } else {
+        Err(format!(
+            "name = {name:?} is not allowed: it names artifact files, so allowed is a \
+             lowercase letter or digit followed by lowercase letters, digits, `-` and `_` \
+             ([a-z0-9][a-z0-9-_]*), at most {NAME_LEN_MAX} characters"
+        ))
+    }
+}
+
+/// The longest scenario name.
+const NAME_LEN_MAX: usize = 64;
+
+fn kind_name(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::Partition => "partition",
+        FaultKind::PartitionOneWay => "partition_one_way",
+        FaultKind::Clog => "clog",
+        FaultKind::Crash => "crash",
+        FaultKind::Pause => "pause",
+        FaultKind::ClockJump => "clock_jump",
+    }
+}
+
+/// How many times the clients' whole retry span a key must be kept.
+const KEY_TTL_PER_RETRY_SPAN: u64 = 10;
+
+fn range(key: &str, value: u64, low: u64, high: u64) -> Result<(), String> {
+    if (low..=high).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} = {value} is out of range: allowed {low}..={high}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name = \"t\"\ndescription = \"d\"\n";
+
+    #[test]
+    fn a_minimal_scenario_takes_every_default() {
+        let scenario = Scenario::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!(scenario.topology, TopologySpec::default());
+        assert_eq!(scenario.controller.shard_count, 16);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_file() {
+        let error =
+            Scenario::parse(&format!("{MINIMAL}[topology]\nworkerz = 3\n"), "x.toml").unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("x.toml: "), "{text}");
+        assert!(text.contains("workerz"), "{text}");
+        assert!(text.contains("workers"), "lists what is allowed: {text}");
+    }
+
+    #[test]
+    fn a_wrong_type_is_named() {
+        let error = Scenario::parse(
+            &format!("{MINIMAL}[topology]\nworkers = \"three\"\n"),
+            "x.toml",
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("workers"), "{error}");
+    }
+
+    #[test]
+    fn an_out_of_range_value_names_the_key_and_the_range() {
+        let error = Scenario::parse(
+            &format!("{MINIMAL}[network]\ndrop_ppm = 2000000\n"),
+            "x.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "x.toml: network.drop_ppm = 2000000 is out of range: allowed 0..=1000000"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_with_the_file() {
+        let error = Scenario::parse("name = \n", "x.toml").unwrap_err();
+        assert!(error.to_string().starts_with("x.toml: "), "{error}");
+    }
+
+    #[test]
+    fn a_scheduled_fault_missing_its_node_is_named() {
+        let text =
+            format!("{MINIMAL}[[schedule]]\nat_ms = 10\nkind = \"pause\"\nduration_ms = 5\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "x.toml: schedule[0].node is required for kind = \"pause\""
+        );
+    }
+
+    #[test]
+    fn planted_bugs_reach_every_node_kind_and_default_to_none() {
+        let clean = Scenario::parse(MINIMAL, "t.toml").unwrap();
+        assert!(clean.bugs.is_empty() && clean.settings().api.bugs.is_empty());
+        let text = format!("{MINIMAL}bugs = [\"no-fencing\", \"modulo-sharding\"]\n");
+        let planted = Scenario::parse(&text, "t.toml").unwrap();
+        let settings = planted.settings();
+        let expected: BTreeSet<Bug> = [Bug::NoFencing, Bug::ModuloSharding].into();
+        assert_eq!(settings.api.bugs, expected);
+        assert_eq!(settings.controller.bugs, expected);
+        assert_eq!(settings.worker.bugs, expected);
+        assert_ne!(planted.config_hash(), clean.config_hash());
+    }
+
+    #[test]
+    fn an_unknown_bug_is_an_error_listing_the_allowed_names() {
+        let text = format!("{MINIMAL}bugs = [\"no-fencin\"]\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.starts_with("x.toml: "), "{error}");
+        assert!(error.contains("no-fencin"), "{error}");
+        for bug in Bug::all() {
+            assert!(error.contains(bug.name()), "{error} lists {bug}");
+        }
+    }
+
+    #[test]
+    fn bugs_set_under_a_node_section_are_refused() {
+        let text = format!("{MINIMAL}[api]\nbugs = [\"no-fencing\"]\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("bugs"), "{error}");
+    }
+
+    #[test]
+    fn a_key_ttl_shorter_than_the_clients_retries_is_rejected() {
+        // 20 attempts x (600 + 300) ms = 18 s of retries: at least 180 s.
+        let text = format!("{MINIMAL}[api]\nidempotency_ttl_ms = 179999\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("api.idempotency_ttl_ms = 179999"), "{error}");
+        assert!(error.contains("at least 180000"), "{error}");
+        let text = format!("{MINIMAL}[api]\nidempotency_ttl_ms = 180000\n");
+        assert!(Scenario::parse(&text, "x.toml").is_ok());
+    }
+
+    fn schedule_error(entry: &str) -> String {
+        let text = format!("{MINIMAL}[[schedule]]\nat_ms = 1000\n{entry}");
+        Scenario::parse(&text, "x.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_scheduled_crash_without_a_restart_is_rejected_saying_why() {
+        let error = schedule_error("kind = \"crash\"\nnode = \"store\"\n");
+        assert!(
+            error.starts_with(
+                "x.toml: schedule[0].restart_after_ms is required for kind = \"crash\""
+            ),
+            "{error}"
+        );
+        assert!(error.contains("liveness unjudgeable"), "{error}");
+        assert!(error.contains("allowed 1..=3600000"), "{error}");
+    }
+
+    #[test]
+    fn a_field_that_does_not_apply_to_the_kind_is_named_with_the_kinds_it_applies_to() {
+        let error = schedule_error(
+            "kind = \"crash\"\nnode = \"store\"\nduration_ms = 5000\nrestart_after_ms = 100\n",
+        );
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].duration_ms does not apply to kind = \"crash\": it applies to \
+             partition, partition_one_way, clog, pause (a crashed node's down time is \
+             restart_after_ms)"
+        );
+        let error =
+            schedule_error("kind = \"pause\"\nnode = \"store\"\nduration_ms = 5\ndelta_ms = 3\n");
+        assert!(
+            error.contains(
+                "schedule[0].delta_ms does not apply to kind = \"pause\": it applies to clock_jump"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_scheduled_node_is_rejected_on_load_listing_the_nodes() {
+        let error = schedule_error("kind = \"pause\"\nnode = \"controler-1\"\nduration_ms = 5\n");
+        assert!(
+            error.starts_with("x.toml: schedule[0].node = \"controler-1\" is not a node: allowed store, billing, api-0 to api-1, controller-0 to controller-2"),
+            "{error}"
+        );
+        assert!(error.contains("holder:shard-N with N in 0..=15"), "{error}");
+        let error = schedule_error(
+            "kind = \"partition\"\nside_a = [\"store\", \"worker-9\"]\nduration_ms = 5\n",
+        );
+        assert!(
+            error.starts_with("x.toml: schedule[0].side_a[1] = \"worker-9\" is not a node"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_shard_holder_beyond_the_shard_count_is_rejected() {
+        let error =
+            schedule_error("kind = \"pause\"\nnode = \"holder:shard-16\"\nduration_ms = 5\n");
+        assert!(
+            error.starts_with("x.toml: schedule[0].node = \"holder:shard-16\" is not a shard holder: allowed holder:shard-N with N in 0..=15"),
+            "{error}"
+        );
+        let text = format!(
+            "{MINIMAL}[[schedule]]\nat_ms = 1000\nkind = \"pause\"\nnode = \"holder:shard-15\"\nduration_ms = 5\n"
+        );
+        assert!(Scenario::parse(&text, "x.toml").is_ok());
+    }
+
+    #[test]
+    fn scheduled_durations_and_jumps_are_bounded() {
+        let error = schedule_error(
+            "kind = \"pause\"\nnode = \"store\"\nduration_ms = 9000000000000000000\n",
+        );
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].duration_ms = 9000000000000000000 is out of range: allowed 1..=3600000"
+        );
+        let error =
+            schedule_error("kind = \"crash\"\nnode = \"store\"\nrestart_after_ms = 3600001\n");
+        assert!(
+            error.contains("schedule[0].restart_after_ms = 3600001 is out of range"),
+            "{error}"
+        );
+        let error = schedule_error(
+            "kind = \"clock_jump\"\nnode = \"store\"\ndelta_ms = -9000000000000000000\n",
+        );
+        assert!(
+            error.contains("schedule[0].delta_ms = -9000000000000000000 is out of range: allowed -86400000..=86400000"),
+            "{error}"
+        );
+        let text = format!(
+            "{MINIMAL}[[schedule]]\nat_ms = 30001\nkind = \"pause\"\nnode = \"store\"\nduration_ms = 5\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("schedule[0].at_ms = 30001 is out of range"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_drawn_fault_kind_with_no_node_to_hit_is_rejected() {
+        let text = format!(
+            "{MINIMAL}[faults]\nwindow_end_ms = 1000\ncrash = {{ count_min = 1, count_max = 1 }}\ncrash_roles = []\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "x.toml: faults.crash.count_max = 1 needs at least 1 node(s) in faults.crash_roles"
+            ),
+            "{error}"
+        );
+        // A partition needs two nodes: one role of one node is not enough.
+        let text = format!(
+            "{MINIMAL}[faults]\nwindow_end_ms = 1000\npartition = {{ count_max = 1 }}\nnetwork_roles = [\"store\"]\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("faults.network_roles"), "{error}");
+        let text = format!(
+            "{MINIMAL}[faults]\nwindow_end_ms = 1000\npartition = {{ count_max = 1 }}\nnetwork_roles = [\"api\"]\n"
+        );
+        assert!(Scenario::parse(&text, "x.toml").is_ok());
+    }
+
+    #[test]
+    fn a_name_that_could_escape_the_failures_directory_is_rejected() {
+        for name in ["../../escaped", "Upper", "-dash-first", "a/b", "a.b", ""] {
+            let text = format!("name = {name:?}\ndescription = \"d\"\n");
+            let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("x.toml: name = {name:?} is not allowed")),
+                "{error}"
+            );
+            assert!(error.contains("[a-z0-9][a-z0-9-_]*"), "{error}");
+        }
+        for name in ["t", "tight-bound", "x_1", "0day"] {
+            let text = format!("name = {name:?}\ndescription = \"d\"\n");
+            assert!(Scenario::parse(&text, "x.toml").is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_built_in_scenario_still_loads() {
+        for name in list_scenarios() {
+            Scenario::load(&name).unwrap_or_else(|error| panic!("{error}"));
+        }
+    }
+
+    #[test]
+    fn a_lease_ttl_too_short_for_the_drift_bound_is_rejected() {
+        let text = format!(
+            "{MINIMAL}[clocks]\nmax_drift_ppm = 100000\n[controller]\nsession_ttl_ms = 600\nkeepalive_interval_ms = 200\nlease_margin_ms = 450\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err();
+        assert!(
+            error.to_string().contains("controller.session_ttl_ms"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,561 @@
+//! One run of a scenario: build the nodes on the simulator, draw clocks and
+//! faults from the seed, run the safety phase and the liveness phase, and
+//! hand the history to the checkers.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sim::{
+    ClockConfig, FaultKnobs, FaultRate, FaultTargets, NodeId, Random, ScheduledFault, SimConfig,
+    SimRng, Simulation, Stats, StopReason, Stream, TraceEntry,
+};
+
+use crate::check::{CheckInput, CheckReport, check};
+use crate::scenario::{FaultKind, RateSpec, Role, Scenario, ScheduledSpec};
+use plane::api::ApiNode;
+use plane::billing::BillingNode;
+use plane::client::ClientNode;
+use plane::config::{Bug, Settings, Topology};
+use plane::controller::ControllerNode;
+use plane::protocol::{ControlPlane, Event};
+use plane::shard::{ShardId, rendezvous_owner};
+use plane::store::StoreNode;
+use plane::worker::WorkerNode;
+
+const MS: u64 = sim::MILLISECOND_NS;
+
+/// How to run: the seed, and optionally a fault list to use instead of
+/// drawing one (replay and shrinking).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The root seed.
+    pub seed: u64,
+    /// Use exactly these faults (plus none drawn, none scheduled).
+    pub faults: Option<Vec<ScheduledFault>>,
+    /// Keep every trace entry (for `--check-determinism` and replay).
+    pub keep_trace: bool,
+}
+
+/// Everything a run produced that reports and tools need.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunResult {
+    /// Scenario name.
+    pub scenario: String,
+    /// Hash of the resolved scenario.
+    pub config_hash: u64,
+    /// The seed.
+    pub seed: u64,
+    /// Why the run stopped.
+    pub stop: StopReason,
+    /// The trace hash that names the run.
+    pub trace_hash: u64,
+    /// Trace entries.
+    pub trace_len: u64,
+    /// Simulator counters.
+    pub stats: Stats,
+    /// The faults the run applied, in order.
+    pub faults: Vec<ScheduledFault>,
+    /// When the last fault healed (None: one never heals).
+    pub healed_ns: Option<u64>,
+    /// When the run stopped.
+    pub end_ns: u64,
+    /// The checkers' verdicts and measurements.
+    pub check: CheckReport,
+    /// Node names by id.
+    pub node_names: Vec<String>,
+    /// Every drawn clock, by node.
+    pub clocks: Vec<ClockConfig>,
+    /// History events by kind, plus `retries` and `completer_finished`.
+    pub history_counts: BTreeMap<String, u64>,
+    /// Client responses by HTTP status.
+    pub responses_by_status: BTreeMap<u16, u64>,
+    /// The trace entries, when kept.
+    #[serde(skip)]
+    pub trace: Option<Vec<TraceEntry>>,
+    /// With the trace: each recorded history event by its trace index.
+    #[serde(skip)]
+    pub records: BTreeMap<u64, String>,
+    /// The bugs planted in this run (see `config::Bug`); none normally.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bugs: Vec<Bug>,
+}
+
+/// Node ids and names of a scenario's topology, in a fixed order: store,
+/// billing, apis, controllers, workers, clients.
+pub fn layout(scenario: &Scenario) -> (Topology, Vec<(String, Role)>) {
+    let mut names = vec![
+        ("store".to_string(), Role::Store),
+        ("billing".to_string(), Role::Billing),
+    ];
+    let mut next = |role: Role, prefix: &str, count: u32| -> Vec<NodeId> {
+        (0..count)
+            .map(|index| {
+                names.push((format!("{prefix}-{index}"), role));
+                NodeId(names.len() as u32 - 1)
+            })
+            .collect()
+    };
+    let t = &scenario.topology;
+    let apis = next(Role::Api, "api", t.apis);
+    let controllers = next(Role::Controller, "controller", t.controllers);
+    let workers = next(Role::Worker, "worker", t.workers);
+    let clients = next(Role::Client, "client", t.clients);
+    let topology = Topology {
+        store: NodeId(0),
+        billing: NodeId(1),
+        apis,
+        controllers,
+        workers,
+        clients,
+    };
+    (topology, names)
+}
+
+fn draw_clock(seed: u64, node: NodeId, scenario: &Scenario) -> ClockConfig {
+    let mut rng = SimRng::derive(seed, Stream::Custom(0xC10C_0000 + node.0));
+    let max = u64::from(scenario.clocks.max_drift_ppm);
+    let drift_ppm = rng.range_inclusive(0, 2 * max) as i64 - max as i64;
+    ClockConfig {
+        drift_ppm: drift_ppm as i32,
+        // Nodes must only ever use differences of their monotonic clock.
+        mono_offset_ns: rng.range_inclusive(0, 1_000 * sim::SECOND_NS),
+        wall_offset_ns: 1_700_000_000 * sim::SECOND_NS
+            + rng.range_inclusive(0, ms_to_ns(scenario.clocks.max_wall_offset_ms)),
+    }
+}
+
+fn rate(spec: &RateSpec) -> FaultRate {
+    FaultRate {
+        count_min: spec.count_min,
+        count_max: spec.count_max,
+        duration_min_ns: ms_to_ns(spec.duration_min_ms),
+        duration_max_ns: ms_to_ns(spec.duration_max_ms),
+    }
+}
+
+/// The knobs and targets the seed draws faults from.
+pub fn fault_knobs(scenario: &Scenario, names: &[(String, Role)]) -> (FaultKnobs, FaultTargets) {
+    let f = &scenario.faults;
+    let knobs = FaultKnobs {
+        window_start_ns: ms_to_ns(f.window_start_ms),
+        window_end_ns: ms_to_ns(f.window_end_ms),
+        partition: rate(&f.partition),
+        partition_one_way: rate(&f.partition_one_way),
+        clog: rate(&f.clog),
+        crash: rate(&f.crash),
+        pause: rate(&f.pause),
+        clock_jump: rate(&f.clock_jump),
+        reboot: FaultRate::default(),
+    };
+    let with_roles = |roles: &[Role]| -> Vec<NodeId> {
+        (0..names.len())
+            .filter(|&i| roles.contains(&names[i].1))
+            .map(|i| NodeId(i as u32))
+            .collect()
+    };
+    let targets = FaultTargets {
+        network: with_roles(&f.network_roles),
+        crash: with_roles(&f.crash_roles),
+        pause: with_roles(&f.pause_roles),
+        clock: with_roles(&f.clock_roles),
+    };
+    (knobs, targets)
+}
+
+/// What a scheduled fault's node names resolve against: a scenario's
+/// layout and its shard count.
+pub struct NodeNames<'a> {
+    /// Names and roles by node id (see [`layout`]).
+    pub names: &'a [(String, Role)],
+    /// Who is who.
+    pub topology: &'a Topology,
+    /// `holder:shard-N` must name a shard below this.
+    pub shard_count: u32,
+}
+
+impl NodeNames<'_> {
+    /// Resolves a node name of a scheduled fault: `store`, `api-0`, ..., or
+    /// `holder:shard-N`. The error says what is allowed; the caller puts
+    /// the key and the name before it.
+    pub fn resolve(&self, name: &str) -> Result<NodeId, String> {
+        if let Some(shard) = name.strip_prefix("holder:shard-") {
+            let last = self.shard_count.saturating_sub(1);
+            let shard = shard
+                .parse::<u32>()
+                .ok()
+                .filter(|&shard| shard < self.shard_count)
+                .ok_or_else(|| {
+                    format!(
+                        "is not a shard holder: allowed holder:shard-N with N in 0..={last} \
+                         (controller.shard_count = {})",
+                        self.shard_count
+                    )
+                })?;
+            return rendezvous_owner(ShardId(shard), &self.topology.controllers)
+                .ok_or_else(|| "has no holder: the topology has no controllers".to_string());
+        }
+        self.names
+            .iter()
+            .position(|(known, _)| known == name)
+            .map(|index| NodeId(index as u32))
+            .ok_or_else(|| {
+                format!(
+                    "is not a node: allowed {}, or holder:shard-N with N in 0..={}",
+                    self.allowed(),
+                    self.shard_count.saturating_sub(1)
+                )
+            })
+    }
+
+    /// The node names, one run of a role shown as `api-0 to api-2`.
+    fn allowed(&self) -> String {
+        let mut groups: Vec<(Role, &str, &str)> = Vec::new();
+        for (name, role) in self.names {
+            match groups.last_mut() {
+                Some((last_role, _, last)) if last_role == role => *last = name,
+                _ => groups.push((*role, name, name)),
+            }
+        }
+        groups
+            .iter()
+            .map(|&(_, first, last)| {
+                if first == last {
+                    first.to_string()
+                } else {
+                    format!("{first} to {last}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Milliseconds to nanoseconds, saturating: scenario values are bounded on
+/// load, but artifacts and library callers may not be.
+fn ms_to_ns(ms: u64) -> u64 {
+    ms.saturating_mul(MS)
+}
+
+/// Turns the scenario's scheduled faults into simulator faults.
+pub fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, String> {
+    let (topology, names) = layout(scenario);
+    let nodes = NodeNames {
+        names: &names,
+        topology: &topology,
+        shard_count: scenario.controller.shard_count,
+    };
+    scenario
+        .schedule
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            resolve_scheduled(spec, &nodes)
+                .map_err(|message| format!("schedule[{index}]: {message}"))
+        })
+        .collect()
+}
+
+fn resolve_scheduled(spec: &ScheduledSpec, nodes: &NodeNames) -> Result<ScheduledFault, String> {
+    let resolve = |name: &str| {
+        nodes
+            .resolve(name)
+            .map_err(|error| format!("`{name}` {error}"))
+    };
+    let node = |field: &Option<String>| resolve(field.as_deref().unwrap_or_default());
+    let many = |list: &[String]| {
+        list.iter()
+            .map(|n| resolve(n))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let names = nodes.names;
+    let duration_ns = ms_to_ns(spec.duration_ms.unwrap_or(0));
+    let fault = match spec.kind {
+        FaultKind::Partition | FaultKind::PartitionOneWay => {
+            let side_a = many(&spec.side_a)?;
+            let mut side_b = many(&spec.side_b)?;
+            if side_b.is_empty() {
+                side_b = (0..names.len() as u32)
+                    .map(NodeId)
+                    .filter(|n| !side_a.contains(n))
+                    .collect();
+            }
+            sim::Fault::Partition {
+                side_a,
+                side_b,
+                one_way: spec.kind == FaultKind::PartitionOneWay,
+                duration_ns,
+            }
+        }
+        FaultKind::Clog => sim::Fault::Clog {
+            from: node(&spec.from)?,
+            to: node(&spec.to)?,
+            duration_ns,
+        },
+        FaultKind::Crash => sim::Fault::Crash {
+            node: node(&spec.node)?,
+            restart_after_ns: spec.restart_after_ms.map(ms_to_ns),
+        },
+        FaultKind::Pause => sim::Fault::Pause {
+            node: node(&spec.node)?,
+            duration_ns,
+        },
+        FaultKind::ClockJump => sim::Fault::ClockJump {
+            node: node(&spec.node)?,
+            delta_ns: spec.delta_ms.unwrap_or(0).saturating_mul(MS as i64),
+        },
+    };
+    Ok(ScheduledFault {
+        at_ns: ms_to_ns(spec.at_ms),
+        fault,
+    })
+}
+
+/// The fault list a run of `scenario` with `seed` applies unless told
+/// otherwise: the scheduled faults plus those drawn from the seed.
+pub fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<ScheduledFault>, String> {
+    let (_, names) = layout(scenario);
+    let (mut knobs, targets) = fault_knobs(scenario, &names);
+    if scenario.faults.swarm {
+        knobs = knobs.swarm(&mut SimRng::derive(seed, Stream::Faults));
+    }
+    let mut faults = scheduled_faults(scenario)?;
+    faults.extend(knobs.generate(seed, &targets));
+    faults.sort_by_key(|fault| fault.at_ns);
+    Ok(faults)
+}
+
+fn build(
+    scenario: &Scenario,
+    seed: u64,
+    keep_trace: bool,
+) -> (
+    Simulation<ControlPlane>,
+    Topology,
+    Vec<String>,
+    Vec<ClockConfig>,
+) {
+    let (topology, names) = layout(scenario);
+    let n = &scenario.network;
+    let mut config = SimConfig {
+        seed,
+        keep_trace,
+        ..SimConfig::default()
+    };
+    config.network.latency_min_ns = n.latency_min_us * 1_000;
+    config.network.latency_max_ns = n.latency_max_us * 1_000;
+    config.network.tail_ppm = n.tail_ppm;
+    config.network.tail_max_ns = n.tail_max_us * 1_000;
+    config.network.drop_ppm = n.drop_ppm;
+    config.network.duplicate_ppm = n.duplicate_ppm;
+    config.limits.max_events = scenario.run.max_events;
+    let mut simulation = Simulation::new(config);
+    let Settings {
+        store,
+        api,
+        controller,
+        worker,
+        client,
+    } = scenario.settings();
+    let mut clocks = Vec::new();
+    for (index, (name, role)) in names.iter().enumerate() {
+        let id = NodeId(index as u32);
+        let clock = draw_clock(seed, id, scenario);
+        clocks.push(clock);
+        let topology = topology.clone();
+        let (store, api, controller, worker, client) = (
+            store.clone(),
+            api.clone(),
+            controller.clone(),
+            worker.clone(),
+            client.clone(),
+        );
+        let role = *role;
+        let factory = move |_: NodeId| -> Box<dyn sim::Node<ControlPlane>> {
+            match role {
+                Role::Store => Box::new(StoreNode::new(store.clone())),
+                Role::Billing => Box::new(BillingNode::new()),
+                Role::Api => Box::new(ApiNode::new(topology.clone(), api.clone())),
+                Role::Controller => {
+                    Box::new(ControllerNode::new(topology.clone(), controller.clone()))
+                }
+                Role::Worker => Box::new(WorkerNode::new(worker.clone())),
+                Role::Client => Box::new(ClientNode::new(topology.clone(), client.clone())),
+            }
+        };
+        let added = simulation.add_node(name.clone(), clock, factory);
+        debug_assert_eq!(added, id);
+    }
+    let node_names = names.into_iter().map(|(name, _)| name).collect();
+    (simulation, topology, node_names, clocks)
+}
+
+/// Runs `scenario` once: the safety phase (workload and faults for
+/// `run.duration_ms`, and on until the last fault heals), then the liveness
+/// phase on a calm network (for `liveness_bound_ms`), then the checkers.
+pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, String> {
+    let seed = options.seed;
+    let faults = match &options.faults {
+        Some(faults) => faults.clone(),
+        None => planned_faults(scenario, seed)?,
+    };
+    let (mut simulation, topology, node_names, clocks) = build(scenario, seed, options.keep_trace);
+    simulation.add_faults(faults.clone());
+    let duration_ns = ms_to_ns(scenario.run.duration_ms);
+    let healed_ns = sim::all_healed_at_ns(&faults).map(|healed| healed.max(duration_ns));
+    // Safety phase: the workload, the faults and the network's weather,
+    // until the last fault has healed.
+    let mut stop = simulation.run_until(healed_ns.unwrap_or(duration_ns));
+    // Liveness phase, on a healed core: no faults left and a calm network
+    // (its latency range kept; no loss, duplicates or slow tail), which must
+    // converge within the bound.
+    let mut calm = simulation.network().clone();
+    calm.drop_ppm = 0;
+    calm.duplicate_ppm = 0;
+    calm.tail_ppm = 0;
+    simulation.set_network(calm);
+    let end_target_ns = healed_ns
+        .unwrap_or(duration_ns)
+        .saturating_add(ms_to_ns(scenario.run.liveness_bound_ms));
+    if !stop.is_limit() {
+        stop = simulation.run_until(end_target_ns);
+    }
+    let end_ns = simulation.now_ns();
+    let check = check(&CheckInput {
+        history: simulation.history(),
+        faults: simulation.applied_faults(),
+        topology: &topology,
+        shard_count: scenario.controller.shard_count,
+        healed_ns: healed_ns.unwrap_or(crate::check::NEVER_HEALED),
+        end_ns,
+    });
+    let (history_counts, responses_by_status) = count_history(simulation.history());
+    let records = if options.keep_trace {
+        simulation
+            .history()
+            .iter()
+            .map(|entry| (entry.trace_index, format!("{:?}", entry.event)))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    Ok(RunResult {
+        history_counts,
+        responses_by_status,
+        records,
+        bugs: scenario.bugs.clone(),
+        scenario: scenario.name.clone(),
+        config_hash: scenario.config_hash(),
+        seed,
+        stop,
+        trace_hash: simulation.trace().hash(),
+        trace_len: simulation.trace().len(),
+        stats: simulation.stats().clone(),
+        faults: simulation.applied_faults().to_vec(),
+        healed_ns,
+        end_ns,
+        check,
+        node_names,
+        clocks,
+        trace: simulation.trace().entries().map(<[TraceEntry]>::to_vec),
+    })
+}
+
+/// Counts history events by kind, retries, completer finishes and client
+/// responses by status, for the report.
+fn count_history(
+    history: &[sim::HistoryEntry<Event>],
+) -> (BTreeMap<String, u64>, BTreeMap<u16, u64>) {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+    for entry in history {
+        *counts
+            .entry(entry.event.kind_name().to_string())
+            .or_default() += 1;
+        match &entry.event {
+            Event::RequestSent { attempt, .. } if *attempt > 0 => {
+                *counts.entry("retries".into()).or_default() += 1
+            }
+            Event::KeyFinished {
+                by_completer: true, ..
+            } => {
+                *counts.entry("completer_finished".into()).or_default() += 1;
+            }
+            Event::ResponseReceived { response, .. } => {
+                *statuses.entry(response.status).or_default() += 1
+            }
+            _ => {}
+        }
+    }
+    (counts, statuses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drawn_crashes_always_restart_so_every_drawn_fault_heals() {
+        // Scenarios refuse a scheduled crash without a restart; the knobs
+        // must not smuggle one in either.
+        let scenario = Scenario::load("chaos").expect("loads");
+        let mut crashes = 0;
+        for seed in 0..50 {
+            let faults = planned_faults(&scenario, seed).expect("plans");
+            assert!(sim::all_healed_at_ns(&faults).is_some(), "seed {seed}");
+            crashes += faults
+                .iter()
+                .filter(|f| matches!(f.fault, sim::Fault::Crash { .. }))
+                .count();
+        }
+        assert!(crashes > 0, "the seeds drew crashes to check");
+    }
+
+    #[test]
+    fn an_unvalidated_huge_duration_saturates_instead_of_wrapping() {
+        // Library callers and artifacts can bypass `Scenario::validate`.
+        let mut scenario = Scenario::load("baseline").expect("loads");
+        scenario.schedule.push(ScheduledSpec {
+            at_ms: u64::MAX,
+            kind: FaultKind::Pause,
+            side_a: Vec::new(),
+            side_b: Vec::new(),
+            from: None,
+            to: None,
+            node: Some("store".into()),
+            duration_ms: Some(9_000_000_000_000_000_000),
+            restart_after_ms: None,
+            delta_ms: None,
+        });
+        let faults = scheduled_faults(&scenario).expect("resolves");
+        assert_eq!(faults[0].at_ns, u64::MAX);
+        assert_eq!(
+            faults[0].fault,
+            sim::Fault::Pause {
+                node: NodeId(0),
+                duration_ns: u64::MAX
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_node_in_an_unvalidated_schedule_is_named() {
+        let mut scenario = Scenario::load("baseline").expect("loads");
+        scenario.schedule.push(ScheduledSpec {
+            at_ms: 0,
+            kind: FaultKind::Pause,
+            side_a: Vec::new(),
+            side_b: Vec::new(),
+            from: None,
+            to: None,
+            node: Some("holder:shard-99".into()),
+            duration_ms: Some(1),
+            restart_after_ms: None,
+            delta_ms: None,
+        });
+        let error = scheduled_faults(&scenario).unwrap_err();
+        assert!(
+            error.starts_with("schedule[0]: `holder:shard-99` is not a shard holder"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! The context a handler gets: an input snapshot in, a command buffer out.
+
+use crate::random::Random;
+use crate::{NodeId, Protocol, TimerId};
+
+/// What a host tells a node for one handler call, frozen for that call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inputs {
+    /// This node's id.
+    pub id: NodeId,
+    /// How many times this node has started before (0 on its first start).
+    /// Durable: a host keeps it with the node's durable state.
+    pub boot: u32,
+    /// The node's monotonic clock, in its own nanoseconds. Never goes back
+    /// within a boot; may start anywhere on a new boot.
+    pub mono_ns: u64,
+    /// The node's wall clock, in nanoseconds since the epoch of its own
+    /// choosing. May jump either way.
+    pub wall_ns: u64,
+}
+
+/// One thing a handler asked its host to do.
+#[derive(Debug)]
+pub enum Command<P: Protocol> {
+    /// Send `message` to `to` (at most once; the network may lose it).
+    Send {
+        /// The receiver.
+        to: NodeId,
+        /// What to send.
+        message: P::Message,
+    },
+    /// Fire `on_timer(timer, tag)` after `delay_ns` on the node's monotonic
+    /// clock, unless cancelled first.
+    SetTimer {
+        /// The id the handler was given.
+        timer: TimerId,
+        /// Delay on the node's monotonic clock.
+        delay_ns: u64,
+        /// What the timer carries back.
+        tag: P::Timer,
+    },
+    /// Forget a pending timer; one that fired already is no matter.
+    CancelTimer {
+        /// The timer.
+        timer: TimerId,
+    },
+    /// Append `event` to the history the checkers read.
+    Record {
+        /// The event.
+        event: P::Event,
+    },
+}
+
+/// What a handler may see and do: read its inputs and its durable state,
+/// draw random numbers, and issue commands.
+///
+/// A host builds one per handler call with [`Context::new`], calls the
+/// handler, asks [`Context::durable_changed`], persists the durable state if
+/// so, and only then applies the commands it collected, in order.
+pub struct Context<'a, P: Protocol> {
+    inputs: Inputs,
+    rng: &'a mut dyn Random,
+    durable: &'a mut P::Durable,
+    durable_changed: bool,
+    next_timer: &'a mut u64,
+    commands: &'a mut Vec<Command<P>>,
+}
+
+impl<'a, P: Protocol> Context<'a, P> {
+    /// A context over a host's per-node parts. `next_timer` is the node's
+    /// timer counter (volatile, never reused within a boot); `commands`
+    /// receives what the handler asks for, appended in order.
+    pub fn new(
+        inputs: Inputs,
+        rng: &'a mut dyn Random,
+        durable: &'a mut P::Durable,
+        next_timer: &'a mut u64,
+        commands: &'a mut Vec<Command<P>>,
+    ) -> Self {
+        Self {
+            inputs,
+            rng,
+            durable,
+            durable_changed: false,
+            next_timer,
+            commands,
+        }
+    }
+
+    /// This node's id.
+    #[inline]
+    pub fn id(&self) -> NodeId {
+        self.inputs.id
+    }
+
+    /// How many times this node started before this boot (0 for the first).
+    #[inline]
+    pub fn boot(&self) -> u32 {
+        self.inputs.boot
+    }
+
+    /// The node's monotonic clock, frozen for this handler.
+    #[inline]
+    pub fn mono_ns(&self) -> u64 {
+        self.inputs.mono_ns
+    }
+
+    /// The node's wall clock, frozen for this handler: drifts and jumps.
+    #[inline]
+    pub fn wall_ns(&self) -> u64 {
+        self.inputs.wall_ns
+    }
+
+    /// Sends `message` to `to`.
+    #[inline]
+    pub fn send(&mut self, to: NodeId, message: P::Message) {
+        self.commands.push(Command::Send { to, message });
+    }
+
+    /// Sets a timer that fires after `delay_ns` on this node's monotonic
+    /// clock, carrying `tag`.
+    #[inline]
+    pub fn set_timer(&mut self, delay_ns: u64, tag: P::Timer) -> TimerId {
+        *self.next_timer += 1;
+        let timer = TimerId(*self.next_timer);
+        self.commands.push(Command::SetTimer {
+            timer,
+            delay_ns,
+            tag,
+        });
+        timer
+    }
+
+    /// Cancels a timer; cancelling one that fired already does nothing.
+    #[inline]
+    pub fn cancel_timer(&mut self, timer: TimerId) {
+        self.commands.push(Command::CancelTimer { timer });
+    }
+
+    /// This node's own random stream.
+    #[inline]
+    pub fn rng(&mut self) -> &mut dyn Random {
+        self.rng
+    }
+
+    /// This node's durable state, to read.
+    #[inline]
+    pub fn durable(&self) -> &P::Durable {
+        self.durable
+    }
+
+    /// This node's durable state, to change: the host persists it before
+    /// this handler's sends leave.
+    #[inline]
+    pub fn durable_mut(&mut self) -> &mut P::Durable {
+        self.durable_changed = true;
+        self.durable
+    }
+
+    /// Records a history event for the checkers.
+    #[inline]
+    pub fn record(&mut self, event: P::Event) {
+        self.commands.push(Command::Record { event });
+    }
+
+    /// Whether the handler asked for its durable state mutably: the host
+    /// must persist it before releasing this handler's sends.
+    #[inline]
+    pub fn durable_changed(&self) -> bool {
+        self.durable_changed
+    }
+}

@@ -1,0 +1,1063 @@
+//! The workload: a client that creates, updates and deletes resources
+//! through the API with idempotency keys, and retries the way a careful
+//! real client does.
+//!
+//! # A logical request and its attempts
+//!
+//! Every `Timer::Tick` (every `request_interval_ms`, uniform in 0.5x..1.5x)
+//! before `workload_end_ms` starts one new *logical request* if fewer than
+//! [`MAX_OUTSTANDING`] are outstanding. A logical request is one operation
+//! with one Idempotency-Key and one body; it is sent in *attempts*. Each
+//! attempt goes to one API node, or, with `duplicate_send_ppm`, to two at
+//! once (a duplicated retry, which exercises 409). Every send has its own
+//! request id and its own `Timer::RequestTimeout`.
+//!
+//! A reply to *any* attempt counts: a final response (`is_final`), a 422 or
+//! a 400 ends the logical request. A 409, a 503 or a timeout fails only the
+//! send it answers; when every send of the current attempt has failed, the
+//! client waits a short random delay (`Timer::Custom(sequence)`: "retry
+//! logical request `sequence`") and sends the next attempt with the same
+//! key and body, to another API node with `retry_other_api_ppm`. After
+//! `max_attempts` attempts it records `RequestAbandoned`. Every reply is
+//! recorded as `ResponseReceived`, late or not, for the checkers compare
+//! them all.
+//!
+//! # What a new request does
+//!
+//! With no known resource, a create. Otherwise `update_ppm` of requests are
+//! updates and `delete_ppm` deletes, of a known resource; the rest are
+//! creates while fewer than `max_creates` were sent, and updates after
+//! that. With `missing_key_ppm` the request carries no key (expect 400);
+//! with `reuse_key_ppm` it reuses the key of an earlier request that got a
+//! final answer, with a different body (expect 422).
+//!
+//! # State
+//!
+//! Everything but timers lives in durable storage ([`ClientState`]), so a
+//! restarted client neither reuses its keys by accident nor forgets what it
+//! sent: outstanding requests are retried after the restart, and late
+//! replies to the previous incarnation's sends are still recorded.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use node::{Context, MILLISECOND_NS, Node, NodeId, TimerId};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ClientSettings, Topology};
+use crate::protocol::{
+    ApiOp, ApiReply, ApiRequest, ApiResponse, ControlPlane, Event, Msg, RequestId, ResponseBody,
+    Spec, Timer, request_id, status,
+};
+
+/// Logical requests in flight at once.
+pub const MAX_OUTSTANDING: usize = 2;
+/// Resources a client remembers; creates beyond are not remembered.
+pub const MAX_KNOWN_RESOURCES: usize = 1_024;
+/// Finished keys kept as candidates for reuse (oldest dropped first).
+pub const MAX_FINISHED_KEYS: usize = 256;
+/// Sends remembered for correlating replies (oldest finished dropped first).
+/// A reply to a forgotten send is not recorded: far beyond any scenario.
+pub const MAX_SENT: usize = 100_000;
+/// Shortest pause before a retry.
+pub const RETRY_DELAY_MS_MIN: u64 = 50;
+/// Longest pause before a retry.
+pub const RETRY_DELAY_MS_MAX: u64 = 300;
+
+/// One send of a logical request: what a reply to it is matched with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    /// The logical request's sequence.
+    pub logical: u64,
+    /// The key sent.
+    pub key: Option<String>,
+    /// The request's fingerprint.
+    pub fingerprint: u64,
+}
+
+/// A logical request not yet answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logical {
+    /// The Idempotency-Key, the same for every attempt.
+    pub key: Option<String>,
+    /// The body, the same for every attempt.
+    pub op: ApiOp,
+    /// Whether the key belongs to an earlier request (a 422 is expected).
+    pub reused_key: bool,
+    /// The current attempt, from 0.
+    pub attempt: u32,
+    /// When the first attempt was sent (monotonic ms): the key cannot have
+    /// been recorded, nor its lifetime begun, before then.
+    pub first_sent_ms: u64,
+    /// The API node of the current attempt's first send.
+    pub api: NodeId,
+    /// Sends of the current attempt not yet failed.
+    pub in_flight: BTreeSet<RequestId>,
+    /// A retry timer is armed.
+    pub retry_pending: bool,
+}
+
+/// A key that got a final answer, a candidate for reuse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishedKey {
+    /// The key.
+    pub key: String,
+    /// The fingerprint stored with it.
+    pub fingerprint: u64,
+    /// Reuse it only before this time (client ms), well inside its
+    /// published TTL, so the API still holds it and answers 422.
+    pub reusable_until_ms: u64,
+}
+
+/// A client's durable state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientState {
+    /// The monotonic time of the first start, in ms: the workload's clock
+    /// starts here (a monotonic clock's zero means nothing).
+    pub started_at_ms: Option<u64>,
+    /// Numbers logical requests, names and keys; never reused.
+    pub next_sequence: u64,
+    /// Creates sent with a fresh key.
+    pub creates: u32,
+    /// Resources known to exist, with the image last seen.
+    pub known: BTreeMap<String, u32>,
+    /// Keys that got a final answer, oldest first.
+    pub finished: VecDeque<FinishedKey>,
+    /// Every send remembered, by request id.
+    pub sent: BTreeMap<RequestId, Sent>,
+    /// Logical requests in flight, by sequence.
+    pub outstanding: BTreeMap<u64, Logical>,
+}
+
+/// One client of the workload.
+pub struct ClientNode {
+    topology: Topology,
+    settings: ClientSettings,
+    /// Volatile: numbers request ids within this incarnation.
+    request_counter: u64,
+    /// Volatile: the timeout timer of each send in flight.
+    timeouts: BTreeMap<RequestId, TimerId>,
+    /// Volatile: the retry timer of each logical request waiting to retry.
+    retries: BTreeMap<u64, TimerId>,
+}
+
+impl ClientNode {
+    /// A client sending to `topology.apis` (which must not be empty).
+    pub fn new(topology: Topology, settings: ClientSettings) -> Self {
+        assert!(!topology.apis.is_empty(), "a client needs an API node");
+        Self {
+            topology,
+            settings,
+            request_counter: 0,
+            timeouts: BTreeMap::new(),
+            retries: BTreeMap::new(),
+        }
+    }
+
+    // Inputs.
+
+    fn handle_tick(&mut self, ctx: &mut Context<'_, ControlPlane>) {
+        if workload_elapsed_ms(ctx) >= self.settings.workload_end_ms {
+            return; // The workload is over; retries go on, ticks stop.
+        }
+        if state(ctx).outstanding.len() < MAX_OUTSTANDING {
+            self.start_request(ctx);
+        }
+        self.arm_tick(ctx);
+    }
+
+    fn handle_reply(&mut self, ctx: &mut Context<'_, ControlPlane>, reply: ApiReply) {
+        let Some(sent) = state(ctx).sent.get(&reply.request_id).cloned() else {
+            tracing::debug!(request_id = reply.request_id, "reply to an unknown send");
+            return;
+        };
+        ctx.record(Event::ResponseReceived {
+            request_id: reply.request_id,
+            key: sent.key.clone(),
+            fingerprint: sent.fingerprint,
+            response: reply.response.clone(),
+            replayed: reply.replayed,
+        });
+        let code = reply.response.status;
+        if reply.response.is_final() || code == status::UNPROCESSABLE || code == status::BAD_REQUEST
+        {
+            self.finish(ctx, sent.logical, &reply);
+        } else {
+            // 409 or 503: this send failed; the request goes on.
+            self.send_failed(ctx, sent.logical, reply.request_id);
+        }
+    }
+
+    fn handle_timeout(&mut self, ctx: &mut Context<'_, ControlPlane>, request_id: RequestId) {
+        self.timeouts.remove(&request_id);
+        if let Some(sent) = state(ctx).sent.get(&request_id).cloned() {
+            self.send_failed(ctx, sent.logical, request_id);
+        }
+    }
+
+    fn handle_retry(&mut self, ctx: &mut Context<'_, ControlPlane>, logical: u64) {
+        self.retries.remove(&logical);
+        let other_api = ctx.rng().chance_ppm(self.settings.retry_other_api_ppm);
+        let Some(entry) = state(ctx).outstanding.get(&logical).cloned() else {
+            return;
+        };
+        if !entry.retry_pending {
+            return; // A stale timer: the request was answered meanwhile.
+        }
+        let api = if other_api {
+            self.other_api(ctx, entry.api)
+        } else {
+            entry.api
+        };
+        let entry = state(ctx).outstanding.get_mut(&logical).expect("checked");
+        entry.retry_pending = false;
+        entry.attempt += 1;
+        entry.api = api;
+        self.send_attempt(ctx, logical);
+    }
+
+    // Helpers.
+
+    /// Picks what to do and sends its first attempt.
+    fn start_request(&mut self, ctx: &mut Context<'_, ControlPlane>) {
+        let sequence = state(ctx).next_sequence;
+        state(ctx).next_sequence += 1;
+        let op = self.choose_op(ctx, sequence);
+        let (key, reused_key) = self.choose_key(ctx, sequence, &op);
+        if matches!(op, ApiOp::Create { .. }) && key.is_some() && !reused_key {
+            state(ctx).creates += 1;
+        }
+        let api = self.topology.apis[ctx.rng().index(self.topology.apis.len())];
+        let logical = Logical {
+            key,
+            op,
+            reused_key,
+            attempt: 0,
+            first_sent_ms: now_ms(ctx),
+            api,
+            in_flight: BTreeSet::new(),
+            retry_pending: false,
+        };
+        let outstanding = &mut state(ctx).outstanding;
+        assert!(outstanding.len() < MAX_OUTSTANDING);
+        outstanding.insert(sequence, logical);
+        self.send_attempt(ctx, sequence);
+    }
+
+    /// A create when nothing is known; else by the configured shares.
+    fn choose_op(&mut self, ctx: &mut Context<'_, ControlPlane>, sequence: u64) -> ApiOp {
+        let replicas = ctx
+            .rng()
+            .range_inclusive(1, u64::from(self.settings.max_replicas));
+        let replicas = u32::try_from(replicas).expect("at most max_replicas");
+        let known_count = state(ctx).known.len();
+        if known_count == 0 {
+            return self.create_op(ctx, sequence, replicas);
+        }
+        let roll = ctx.rng().below(1_000_000);
+        let index = ctx.rng().index(known_count);
+        let (id, image) = state(ctx)
+            .known
+            .iter()
+            .nth(index)
+            .map(|(id, image)| (id.clone(), *image))
+            .expect("index below the count");
+        let update_ppm = u64::from(self.settings.update_ppm);
+        let delete_ppm = u64::from(self.settings.delete_ppm);
+        let may_create = state(ctx).creates < self.settings.max_creates;
+        if roll >= update_ppm + delete_ppm && may_create {
+            self.create_op(ctx, sequence, replicas)
+        } else if roll >= update_ppm && roll < update_ppm + delete_ppm {
+            ApiOp::Delete { id }
+        } else {
+            let spec = Spec {
+                replicas,
+                image: image.saturating_add(1),
+            };
+            ApiOp::Update { id, spec }
+        }
+    }
+
+    fn create_op(
+        &self,
+        ctx: &mut Context<'_, ControlPlane>,
+        sequence: u64,
+        replicas: u32,
+    ) -> ApiOp {
+        ApiOp::Create {
+            name: format!("c{}-{sequence}", ctx.id().0),
+            spec: Spec { replicas, image: 1 },
+        }
+    }
+
+    /// A fresh key, no key, or a finished key reused with another body.
+    fn choose_key(
+        &mut self,
+        ctx: &mut Context<'_, ControlPlane>,
+        sequence: u64,
+        op: &ApiOp,
+    ) -> (Option<String>, bool) {
+        let missing = ctx.rng().chance_ppm(self.settings.missing_key_ppm);
+        let reuse = ctx.rng().chance_ppm(self.settings.reuse_key_ppm);
+        if missing {
+            return (None, false);
+        }
+        let now_ms = now_ms(ctx);
+        let candidates: Vec<String> = state(ctx)
+            .finished
+            .iter()
+            .filter(|old| old.fingerprint != op.fingerprint() && now_ms < old.reusable_until_ms)
+            .map(|old| old.key.clone())
+            .collect();
+        if reuse && !candidates.is_empty() {
+            let index = ctx.rng().index(candidates.len());
+            return (Some(candidates[index].clone()), true);
+        }
+        (Some(format!("k{}-{sequence}", ctx.id().0)), false)
+    }
+
+    /// One send of the current attempt failed; retry once all have.
+    fn send_failed(
+        &mut self,
+        ctx: &mut Context<'_, ControlPlane>,
+        logical: u64,
+        request_id: RequestId,
+    ) {
+        let Some(entry) = state(ctx).outstanding.get_mut(&logical) else {
+            return; // Already answered: a late failure changes nothing.
+        };
+        if !entry.in_flight.remove(&request_id) {
+            return; // An earlier attempt's send, or already failed.
+        }
+        let attempt_over = entry.in_flight.is_empty() && !entry.retry_pending;
+        if let Some(timer) = self.timeouts.remove(&request_id) {
+            ctx.cancel_timer(timer);
+        }
+        if attempt_over {
+            self.retry_or_abandon(ctx, logical);
+        }
+    }
+
+    fn retry_or_abandon(&mut self, ctx: &mut Context<'_, ControlPlane>, logical: u64) {
+        let max_attempts = self.settings.max_attempts.max(1);
+        let entry = state(ctx).outstanding.get(&logical).expect("outstanding");
+        assert!(entry.in_flight.is_empty() && !entry.retry_pending);
+        if entry.attempt + 1 >= max_attempts {
+            let entry = self.forget(ctx, logical);
+            ctx.record(Event::RequestAbandoned { key: entry.key });
+            return;
+        }
+        let delay_ms = ctx
+            .rng()
+            .range_inclusive(RETRY_DELAY_MS_MIN, RETRY_DELAY_MS_MAX);
+        let timer = ctx.set_timer(delay_ms * MILLISECOND_NS, Timer::Custom(logical));
+        self.retries.insert(logical, timer);
+        let entry = state(ctx)
+            .outstanding
+            .get_mut(&logical)
+            .expect("outstanding");
+        entry.retry_pending = true;
+    }
+
+    /// Ends a logical request with `reply` and learns from it.
+    fn finish(&mut self, ctx: &mut Context<'_, ControlPlane>, logical: u64, reply: &ApiReply) {
+        if !state(ctx).outstanding.contains_key(&logical) {
+            return; // Finished already: the reply was only recorded.
+        }
+        let entry = self.forget(ctx, logical);
+        let state = state(ctx);
+        learn_resources(state, &entry.op, &reply.response);
+        if let (true, false, Some(key)) = (reply.response.is_final(), entry.reused_key, entry.key) {
+            // Reuse only in the first half of the published TTL, counted
+            // from our first send: the key's lifetime began after that, and
+            // half the TTL leaves room for any clock drift and for the
+            // reusing request's own retries, so a 422 is expected.
+            let reusable_until_ms = reply.key_ttl_ms.map_or(u64::MAX, |ttl_ms| {
+                entry.first_sent_ms.saturating_add(ttl_ms / 2)
+            });
+            state.finished.push_back(FinishedKey {
+                key,
+                fingerprint: entry.op.fingerprint(),
+                reusable_until_ms,
+            });
+            if state.finished.len() > MAX_FINISHED_KEYS {
+                state.finished.pop_front();
+            }
+        }
+    }
+
+    /// Removes a logical request and cancels its timers.
+    fn forget(&mut self, ctx: &mut Context<'_, ControlPlane>, logical: u64) -> Logical {
+        let entry = state(ctx)
+            .outstanding
+            .remove(&logical)
+            .expect("outstanding");
+        for request_id in &entry.in_flight {
+            if let Some(timer) = self.timeouts.remove(request_id) {
+                ctx.cancel_timer(timer);
+            }
+        }
+        if let Some(timer) = self.retries.remove(&logical) {
+            ctx.cancel_timer(timer);
+        }
+        entry
+    }
+
+    /// Any API node but `current`, when there is another.
+    fn other_api(&self, ctx: &mut Context<'_, ControlPlane>, current: NodeId) -> NodeId {
+        let others: Vec<NodeId> = self
+            .topology
+            .apis
+            .iter()
+            .copied()
+            .filter(|&api| api != current)
+            .collect();
+        if others.is_empty() {
+            return current;
+        }
+        others[ctx.rng().index(others.len())]
+    }
+
+    // Outputs.
+
+    fn arm_tick(&mut self, ctx: &mut Context<'_, ControlPlane>) {
+        let interval_ms = self.settings.request_interval_ms.max(1);
+        let delay_ms = ctx
+            .rng()
+            .range_inclusive(interval_ms / 2, interval_ms * 3 / 2)
+            .max(1);
+        ctx.set_timer(delay_ms * MILLISECOND_NS, Timer::Tick);
+    }
+
+    /// Sends the current attempt: to its API, and with `duplicate_send_ppm`
+    /// to a second one at once.
+    fn send_attempt(&mut self, ctx: &mut Context<'_, ControlPlane>, logical: u64) {
+        let api = state(ctx).outstanding[&logical].api;
+        let duplicate = ctx.rng().chance_ppm(self.settings.duplicate_send_ppm);
+        self.send_one(ctx, logical, api);
+        if duplicate && self.topology.apis.len() > 1 {
+            let second = self.other_api(ctx, api);
+            self.send_one(ctx, logical, second);
+        }
+    }
+
+    fn send_one(&mut self, ctx: &mut Context<'_, ControlPlane>, logical: u64, api: NodeId) {
+        let request_id = request_id(ctx.boot(), self.request_counter);
+        self.request_counter += 1;
+        let state = state(ctx);
+        let entry = state.outstanding.get_mut(&logical).expect("outstanding");
+        entry.in_flight.insert(request_id);
+        let (key, op, attempt) = (entry.key.clone(), entry.op.clone(), entry.attempt);
+        let fingerprint = op.fingerprint();
+        remember_send(
+            state,
+            request_id,
+            Sent {
+                logical,
+                key: key.clone(),
+                fingerprint,
+            },
+        );
+        ctx.record(Event::RequestSent {
+            request_id,
+            api,
+            key: key.clone(),
+            fingerprint,
+            attempt,
+        });
+        let request = ApiRequest {
+            request_id,
+            idempotency_key: key,
+            op,
+        };
+        ctx.send(api, Msg::Api(request));
+        let timeout_ns = self.settings.request_timeout_ms.max(1) * MILLISECOND_NS;
+        let timer = ctx.set_timer(timeout_ns, Timer::RequestTimeout(request_id));
+        self.timeouts.insert(request_id, timer);
+    }
+}
+
+impl Node<ControlPlane> for ClientNode {
+    fn on_start(&mut self, ctx: &mut Context<'_, ControlPlane>) {
+        let now = now_ms(ctx);
+        state(ctx).started_at_ms.get_or_insert(now);
+        // After a restart the sends in flight are lost to us (their timers
+        // died), though their replies still count: retry each request.
+        let resumed: Vec<u64> = state(ctx).outstanding.keys().copied().collect();
+        for logical in resumed {
+            let entry = state(ctx).outstanding.get_mut(&logical).expect("listed");
+            entry.in_flight.clear();
+            entry.retry_pending = false;
+            self.retry_or_abandon(ctx, logical);
+        }
+        if workload_elapsed_ms(ctx) < self.settings.workload_end_ms {
+            self.arm_tick(ctx);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, ControlPlane>, from: NodeId, message: Msg) {
+        match message {
+            Msg::ApiReply(reply) => self.handle_reply(ctx, reply),
+            other => tracing::debug!(%from, "client ignores {other:?}"),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, ControlPlane>, _timer: TimerId, tag: Timer) {
+        match tag {
+            Timer::Tick => self.handle_tick(ctx),
+            Timer::RequestTimeout(request_id) => self.handle_timeout(ctx, request_id),
+            Timer::Custom(logical) => self.handle_retry(ctx, logical),
+            other => tracing::debug!("client ignores timer {other:?}"),
+        }
+    }
+}
+
+/// The client's clock: milliseconds on its monotonic clock.
+fn now_ms(ctx: &Context<'_, ControlPlane>) -> u64 {
+    ctx.mono_ns() / MILLISECOND_NS
+}
+
+/// Milliseconds since the client first started: the workload's clock.
+fn workload_elapsed_ms(ctx: &mut Context<'_, ControlPlane>) -> u64 {
+    let now = now_ms(ctx);
+    now.saturating_sub(state(ctx).started_at_ms.unwrap_or(now))
+}
+
+fn state<'c>(ctx: &'c mut Context<'_, ControlPlane>) -> &'c mut ClientState {
+    ctx.durable_mut().client_mut()
+}
+
+/// Updates the known resources from the answer that ended a request: a
+/// resource body (201, or 200 for an update) is remembered with its image,
+/// a deletion or a 404 forgets the id.
+fn learn_resources(state: &mut ClientState, op: &ApiOp, response: &ApiResponse) {
+    let forgotten = match (&response.body, op) {
+        (ResponseBody::Deleted { id }, _) => Some(id),
+        (_, ApiOp::Update { id, .. } | ApiOp::Delete { id })
+            if response.status == status::NOT_FOUND =>
+        {
+            Some(id)
+        }
+        _ => None,
+    };
+    if let Some(id) = forgotten {
+        state.known.remove(id);
+    }
+    let ResponseBody::Resource(resource) = &response.body else {
+        return;
+    };
+    if state.known.len() < MAX_KNOWN_RESOURCES || state.known.contains_key(&resource.id) {
+        state.known.insert(resource.id.clone(), resource.spec.image);
+    }
+    debug_assert!(state.known.len() <= MAX_KNOWN_RESOURCES);
+}
+
+/// Remembers a send, dropping the oldest send of a finished request when
+/// full (never one an outstanding request may still need).
+fn remember_send(state: &mut ClientState, request_id: RequestId, sent: Sent) {
+    if state.sent.len() >= MAX_SENT {
+        let oldest = state
+            .sent
+            .iter()
+            .find(|(_, old)| !state.outstanding.contains_key(&old.logical))
+            .map(|(id, _)| *id);
+        if let Some(oldest) = oldest {
+            state.sent.remove(&oldest);
+        }
+    }
+    state.sent.insert(request_id, sent);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Resource;
+    use node::testing::{Harness, Output};
+
+    const API_A: NodeId = NodeId(2);
+    const API_B: NodeId = NodeId(3);
+    const CLIENT: NodeId = NodeId(4);
+
+    /// A predictable workload: no duplicates, no key tricks, same API.
+    fn settings() -> ClientSettings {
+        ClientSettings {
+            duplicate_send_ppm: 0,
+            reuse_key_ppm: 0,
+            missing_key_ppm: 0,
+            retry_other_api_ppm: 0,
+            ..ClientSettings::default()
+        }
+    }
+
+    fn started(settings: ClientSettings) -> Harness<ControlPlane> {
+        let topology = Topology {
+            store: NodeId(0),
+            billing: NodeId(1),
+            apis: vec![API_A, API_B],
+            clients: vec![CLIENT],
+            ..Topology::default()
+        };
+        let node = ClientNode::new(topology, settings);
+        let mut harness = Harness::new(11, CLIENT, Box::new(node));
+        let output = harness.start();
+        assert!(output.sent.is_empty());
+        assert_eq!(harness.pending_timers(), vec![Timer::Tick]);
+        harness
+    }
+
+    fn tick(harness: &mut Harness<ControlPlane>) -> Output<ControlPlane> {
+        harness
+            .fire_timer(|tag| *tag == Timer::Tick)
+            .expect("a tick is pending")
+    }
+
+    fn requests(output: &Output<ControlPlane>) -> Vec<(NodeId, ApiRequest)> {
+        output
+            .sent
+            .iter()
+            .filter_map(|(to, msg)| match msg {
+                Msg::Api(request) => Some((*to, request.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The one request an output sent.
+    fn only_request(output: &Output<ControlPlane>) -> ApiRequest {
+        let mut sent = requests(output);
+        assert_eq!(sent.len(), 1, "one request: {sent:?}");
+        sent.remove(0).1
+    }
+
+    fn resource(id: &str, image: u32) -> ResponseBody {
+        ResponseBody::Resource(Resource {
+            id: id.into(),
+            name: "n".into(),
+            spec: Spec { replicas: 1, image },
+            generation: 1,
+        })
+    }
+
+    fn error() -> ResponseBody {
+        ResponseBody::Error {
+            message: "no".into(),
+        }
+    }
+
+    fn reply(
+        harness: &mut Harness<ControlPlane>,
+        request_id: RequestId,
+        status: u16,
+        body: ResponseBody,
+    ) -> Output<ControlPlane> {
+        let reply = ApiReply {
+            request_id,
+            response: ApiResponse { status, body },
+            replayed: false,
+            key_ttl_ms: Some(86_400_000),
+            key_expires_at_ms: Some(86_400_000),
+        };
+        harness.deliver(API_A, Msg::ApiReply(reply))
+    }
+
+    fn fire_retry(harness: &mut Harness<ControlPlane>) -> Option<Output<ControlPlane>> {
+        harness.fire_timer(|tag| matches!(tag, Timer::Custom(_)))
+    }
+
+    fn fire_timeout(harness: &mut Harness<ControlPlane>) -> Output<ControlPlane> {
+        harness
+            .fire_timer(|tag| matches!(tag, Timer::RequestTimeout(_)))
+            .expect("a timeout is pending")
+    }
+
+    fn has_timer(harness: &Harness<ControlPlane>, wanted: impl Fn(&Timer) -> bool) -> bool {
+        harness.pending_timers().iter().any(wanted)
+    }
+
+    fn outstanding(harness: &Harness<ControlPlane>) -> usize {
+        harness.durable().client().unwrap().outstanding.len()
+    }
+
+    fn received(output: &Output<ControlPlane>) -> usize {
+        output
+            .records
+            .iter()
+            .filter(|event| matches!(event, Event::ResponseReceived { .. }))
+            .count()
+    }
+
+    #[test]
+    fn a_create_is_sent_with_a_fresh_key_and_recorded() {
+        let mut harness = started(settings());
+        let output = tick(&mut harness);
+        let (api, request) = requests(&output).remove(0);
+        assert!(api == API_A || api == API_B);
+        assert_eq!(request.idempotency_key.as_deref(), Some("k4-0"));
+        let ApiOp::Create { name, spec } = &request.op else {
+            panic!("the first request is a create: {request:?}");
+        };
+        assert_eq!(name, "c4-0");
+        assert_eq!(spec.image, 1);
+        assert!((1..=3).contains(&spec.replicas));
+        assert_eq!(
+            output.records,
+            vec![Event::RequestSent {
+                request_id: request.request_id,
+                api,
+                key: Some("k4-0".into()),
+                fingerprint: request.op.fingerprint(),
+                attempt: 0,
+            }]
+        );
+        let timeout = output
+            .timers
+            .iter()
+            .find(|(_, _, tag)| *tag == Timer::RequestTimeout(request.request_id))
+            .expect("a timeout per send");
+        assert_eq!(timeout.1, 600 * MILLISECOND_NS);
+        assert!(has_timer(&harness, |tag| *tag == Timer::Tick));
+    }
+
+    #[test]
+    fn a_timeout_retries_with_the_same_key_and_body() {
+        let mut harness = started(settings());
+        let first = only_request(&tick(&mut harness));
+        let output = fire_timeout(&mut harness);
+        let delay_ns = output.timers[0].1;
+        assert!((50 * MILLISECOND_NS..=300 * MILLISECOND_NS).contains(&delay_ns));
+        let output = fire_retry(&mut harness).expect("a retry is armed");
+        let retry = only_request(&output);
+        assert_eq!(retry.idempotency_key, first.idempotency_key);
+        assert_eq!(retry.op, first.op);
+        assert_ne!(retry.request_id, first.request_id);
+        assert!(matches!(
+            &output.records[..],
+            [Event::RequestSent { attempt: 1, .. }]
+        ));
+    }
+
+    #[test]
+    fn a_conflict_retries_and_a_reply_to_an_earlier_attempt_counts() {
+        let mut harness = started(settings());
+        let first = only_request(&tick(&mut harness));
+        let output = reply(&mut harness, first.request_id, status::CONFLICT, error());
+        assert_eq!(received(&output), 1);
+        assert!(!has_timer(&harness, |tag| matches!(
+            tag,
+            Timer::RequestTimeout(_)
+        )));
+        let retry = only_request(&fire_retry(&mut harness).expect("retry after 409"));
+        assert_eq!(retry.idempotency_key, first.idempotency_key);
+        // The first attempt's late 201 ends the request.
+        let output = reply(
+            &mut harness,
+            first.request_id,
+            status::CREATED,
+            resource("r1", 1),
+        );
+        assert_eq!(received(&output), 1);
+        assert_eq!(outstanding(&harness), 0);
+        assert!(!has_timer(&harness, |tag| matches!(
+            tag,
+            Timer::RequestTimeout(_)
+        )));
+        let known = &harness.durable().client().unwrap().known;
+        assert_eq!(known.get("r1"), Some(&1));
+    }
+
+    #[test]
+    fn a_final_answer_ends_the_request_and_late_replies_are_still_recorded() {
+        let mut harness = started(settings());
+        let first = only_request(&tick(&mut harness));
+        reply(
+            &mut harness,
+            first.request_id,
+            status::CREATED,
+            resource("r1", 1),
+        );
+        assert_eq!(outstanding(&harness), 0);
+        assert!(!has_timer(&harness, |tag| !matches!(tag, Timer::Tick)));
+        // A duplicate of the reply, and a 503 after the fact: both recorded,
+        // neither retries.
+        let output = reply(
+            &mut harness,
+            first.request_id,
+            status::CREATED,
+            resource("r1", 1),
+        );
+        assert_eq!(received(&output), 1);
+        let output = reply(&mut harness, first.request_id, status::UNAVAILABLE, error());
+        assert_eq!(received(&output), 1);
+        assert!(output.sent.is_empty() && output.timers.is_empty());
+        assert!(fire_retry(&mut harness).is_none());
+    }
+
+    #[test]
+    fn a_duplicated_send_retries_only_once_both_copies_failed() {
+        let mut harness = started(ClientSettings {
+            duplicate_send_ppm: 1_000_000,
+            ..settings()
+        });
+        let sent = requests(&tick(&mut harness));
+        assert_eq!(sent.len(), 2);
+        assert_ne!(sent[0].0, sent[1].0, "two different API nodes");
+        assert_eq!(sent[0].1.idempotency_key, sent[1].1.idempotency_key);
+        assert_ne!(sent[0].1.request_id, sent[1].1.request_id);
+        let output = reply(
+            &mut harness,
+            sent[0].1.request_id,
+            status::CONFLICT,
+            error(),
+        );
+        assert!(output.timers.is_empty(), "the other copy may still succeed");
+        let output = fire_timeout(&mut harness);
+        assert!(matches!(&output.timers[..], [(_, _, Timer::Custom(0))]));
+    }
+
+    #[test]
+    fn a_missing_key_happens_at_its_rate_and_a_400_ends_the_request() {
+        let mut harness = started(ClientSettings {
+            missing_key_ppm: 1_000_000,
+            ..settings()
+        });
+        let request = only_request(&tick(&mut harness));
+        assert_eq!(request.idempotency_key, None);
+        let output = reply(
+            &mut harness,
+            request.request_id,
+            status::BAD_REQUEST,
+            error(),
+        );
+        assert_eq!(received(&output), 1);
+        assert_eq!(outstanding(&harness), 0);
+        assert!(fire_retry(&mut harness).is_none());
+        assert_eq!(harness.durable().client().unwrap().creates, 0);
+    }
+
+    #[test]
+    fn a_reused_key_happens_at_its_rate_with_another_body_and_a_422_ends_it() {
+        let mut harness = started(ClientSettings {
+            reuse_key_ppm: 1_000_000,
+            ..settings()
+        });
+        let first = only_request(&tick(&mut harness));
+        assert_eq!(
+            first.idempotency_key.as_deref(),
+            Some("k4-0"),
+            "nothing to reuse yet"
+        );
+        reply(
+            &mut harness,
+            first.request_id,
+            status::CREATED,
+            resource("r1", 1),
+        );
+        let second = only_request(&tick(&mut harness));
+        assert_eq!(second.idempotency_key, first.idempotency_key);
+        assert_ne!(second.op.fingerprint(), first.op.fingerprint());
+        let output = reply(
+            &mut harness,
+            second.request_id,
+            status::UNPROCESSABLE,
+            error(),
+        );
+        assert_eq!(received(&output), 1);
+        assert_eq!(outstanding(&harness), 0);
+        assert!(fire_retry(&mut harness).is_none());
+    }
+
+    #[test]
+    fn a_key_is_reused_only_in_the_first_half_of_its_ttl_counted_from_the_first_send() {
+        let reuse_at = |reply_after_ms: u64| {
+            let mut harness = started(ClientSettings {
+                reuse_key_ppm: 1_000_000,
+                ..settings()
+            });
+            let first = only_request(&tick(&mut harness));
+            harness.advance(reply_after_ms * MILLISECOND_NS);
+            let stored = ApiReply {
+                request_id: first.request_id,
+                response: ApiResponse {
+                    status: status::CREATED,
+                    body: resource("r1", 1),
+                },
+                replayed: false,
+                key_ttl_ms: Some(2_000),
+                key_expires_at_ms: Some(2_000),
+            };
+            harness.deliver(API_A, Msg::ApiReply(stored));
+            let next = only_request(&tick(&mut harness));
+            next.idempotency_key == first.idempotency_key
+        };
+        assert!(reuse_at(100), "well inside the TTL");
+        // The reply came 1.2 s after the send: half the TTL counted from the
+        // reply would still allow reuse, counted from the send it does not.
+        assert!(!reuse_at(1_200));
+    }
+
+    #[test]
+    fn a_retry_goes_to_the_other_api_node_at_its_rate() {
+        let mut harness = started(ClientSettings {
+            retry_other_api_ppm: 1_000_000,
+            ..settings()
+        });
+        let output = tick(&mut harness);
+        let (first_api, first) = requests(&output).remove(0);
+        fire_timeout(&mut harness);
+        let retry = fire_retry(&mut harness).expect("a retry after the timeout");
+        let (retry_api, again) = requests(&retry).remove(0);
+        assert_eq!(again.idempotency_key, first.idempotency_key);
+        assert_eq!(again.op, first.op);
+        assert_ne!(retry_api, first_api, "the retry went elsewhere");
+        assert!([API_A, API_B].contains(&retry_api));
+    }
+
+    #[test]
+    fn an_update_targets_a_known_resource_with_its_image_bumped() {
+        let mut harness = started(ClientSettings {
+            update_ppm: 1_000_000,
+            ..settings()
+        });
+        let first = only_request(&tick(&mut harness));
+        assert!(
+            matches!(first.op, ApiOp::Create { .. }),
+            "nothing known yet"
+        );
+        reply(
+            &mut harness,
+            first.request_id,
+            status::CREATED,
+            resource("r1", 4),
+        );
+        let update = only_request(&tick(&mut harness));
+        let ApiOp::Update { id, spec } = &update.op else {
+            panic!("expected an update: {update:?}");
+        };
+        assert_eq!((id.as_str(), spec.image), ("r1", 5));
+        reply(&mut harness, update.request_id, status::NOT_FOUND, error());
+        assert!(harness.durable().client().unwrap().known.is_empty());
+    }
+
+    #[test]
+    fn a_delete_forgets_the_resource_once_answered() {
+        let mut harness = started(ClientSettings {
+            update_ppm: 0,
+            delete_ppm: 1_000_000,
+            ..settings()
+        });
+        let first = only_request(&tick(&mut harness));
+        reply(
+            &mut harness,
+            first.request_id,
+            status::CREATED,
+            resource("r1", 1),
+        );
+        let delete = only_request(&tick(&mut harness));
+        assert_eq!(delete.op, ApiOp::Delete { id: "r1".into() });
+        let deleted = ResponseBody::Deleted { id: "r1".into() };
+        reply(&mut harness, delete.request_id, status::OK, deleted);
+        assert!(harness.durable().client().unwrap().known.is_empty());
+    }
+
+    #[test]
+    fn no_more_than_two_requests_are_outstanding() {
+        let mut harness = started(settings());
+        assert_eq!(requests(&tick(&mut harness)).len(), 1);
+        assert_eq!(requests(&tick(&mut harness)).len(), 1);
+        assert!(requests(&tick(&mut harness)).is_empty());
+        assert_eq!(outstanding(&harness), 2);
+    }
+
+    #[test]
+    fn no_new_request_after_workload_end() {
+        let mut harness = started(ClientSettings {
+            workload_end_ms: 2_000,
+            ..settings()
+        });
+        let mut sends = 0;
+        // Bounded: ticks are at least 200 ms apart and stop at 2 s.
+        for _ in 0..100 {
+            let Some(output) = harness.fire_timer(|tag| *tag == Timer::Tick) else {
+                break;
+            };
+            for (_, request) in requests(&output) {
+                assert!(harness.now_ns() < 2_000 * MILLISECOND_NS);
+                reply(
+                    &mut harness,
+                    request.request_id,
+                    status::CREATED,
+                    resource("r", 1),
+                );
+                sends += 1;
+            }
+        }
+        assert!(sends >= 2, "the workload ran: {sends}");
+        assert!(harness.now_ns() >= 2_000 * MILLISECOND_NS);
+        assert!(!has_timer(&harness, |tag| *tag == Timer::Tick));
+    }
+
+    #[test]
+    fn gives_up_after_max_attempts() {
+        let mut harness = started(ClientSettings {
+            max_attempts: 3,
+            ..settings()
+        });
+        let first = only_request(&tick(&mut harness));
+        let mut attempts = vec![0];
+        for _ in 0..2 {
+            fire_timeout(&mut harness);
+            let output = fire_retry(&mut harness).expect("retry");
+            for event in &output.records {
+                if let Event::RequestSent { attempt, .. } = event {
+                    attempts.push(*attempt);
+                }
+            }
+        }
+        assert_eq!(attempts, vec![0, 1, 2]);
+        let output = fire_timeout(&mut harness);
+        assert_eq!(
+            output.records,
+            vec![Event::RequestAbandoned {
+                key: first.idempotency_key
+            }]
+        );
+        assert_eq!(outstanding(&harness), 0);
+        assert!(fire_retry(&mut harness).is_none());
+    }
+
+    #[test]
+    fn a_restart_retries_outstanding_requests_and_records_late_replies() {
+        let mut harness = started(settings());
+        let first = only_request(&tick(&mut harness));
+        let node = ClientNode::new(
+            Topology {
+                apis: vec![API_A, API_B],
+                ..Topology::default()
+            },
+            settings(),
+        );
+        let output = harness.restart(Box::new(node));
+        assert!(
+            output
+                .timers
+                .iter()
+                .any(|(_, _, tag)| *tag == Timer::Custom(0))
+        );
+        let retry = only_request(&fire_retry(&mut harness).expect("resumed"));
+        assert_eq!(retry.idempotency_key, first.idempotency_key);
+        assert_ne!(retry.request_id, first.request_id, "a new incarnation's id");
+        let output = reply(
+            &mut harness,
+            first.request_id,
+            status::CREATED,
+            resource("r1", 1),
+        );
+        assert_eq!(received(&output), 1);
+        assert_eq!(outstanding(&harness), 0);
+        let next = only_request(&tick(&mut harness));
+        assert_eq!(
+            next.idempotency_key.as_deref(),
+            Some("k4-1"),
+            "keys are not reused"
+        );
+    }
+}

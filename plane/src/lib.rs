@@ -1,0 +1,31 @@
+//! `plane`: the control plane, as sans-IO nodes on the [`node`] contract.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`protocol`] | wire messages, stored values, the key layout, timers and history events |
+//! | [`store`] | an etcd-like state machine and the node that serves it |
+//! | [`api`] | the Idempotency-Key API: three phases, takeover, the completer |
+//! | [`billing`] | the foreign side effect: a deduplicating payment ledger |
+//! | [`controller`] | membership, shard and leader leases, the work queue, reconciliation |
+//! | [`worker`] | the data plane: fenced, deduplicated instance starts and stops |
+//! | [`client`] | the workload: retries, duplicate sends, key reuse |
+//! | [`shard`] | jump hash (resource to shard) and rendezvous hash (shard to controller) |
+//! | [`config`] | topology and each node kind's settings, defaults in one place |
+//! | [`durable`] | what each node kind keeps across crashes, as one serde type |
+//!
+//! Nothing here depends on a host: the crate sees only [`node`], so the
+//! simulator, a real tokio process and other engines run the same code.
+
+pub mod api;
+pub mod billing;
+pub mod client;
+pub mod config;
+pub mod controller;
+pub mod durable;
+pub mod protocol;
+pub mod shard;
+pub mod store;
+pub mod worker;
+
+pub use durable::Durable;
+pub use protocol::ControlPlane;

@@ -1,0 +1,687 @@
+//! The simulated store node: wraps the [`KvStore`] state machine, applies
+//! requests in arrival order, expires leases on its own clock and pushes
+//! watch notifications.
+//!
+//! # Why this is linearizable
+//!
+//! There is one store node and it applies each request whole, inside one
+//! handler, in the order messages arrive. That arrival order is the
+//! linearization: every request takes effect at one instant between its
+//! send and its reply. The whole [`KvStore`] is the node's durable storage,
+//! written synchronously, so a reply is only ever sent for a state that
+//! survives a crash.
+//!
+//! # Time
+//!
+//! The store's time is `mono_ns / 1_000_000`: milliseconds on its own
+//! monotonic clock, which keeps running across a crash. A lease granted
+//! before a crash therefore keeps its remaining TTL after the restart (as an
+//! etcd member's lease would after a leader restart, give or take the
+//! election). One [`Timer::LeaseExpiry`] is kept armed for the earliest
+//! lease expiry, so leases expire on time even when nobody writes; every
+//! request also expires what is due first (the state machine does that).
+//!
+//! # Watches
+//!
+//! `Msg::Watch { prefix }` registers the sender. Watches are volatile hints:
+//! a restart forgets them, the network may lose a `Changed`, and deletions
+//! by lease expiry or revoke are not notified at all. Watchers resync
+//! periodically; resync is the truth, notifications only make it faster.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use node::{Context, Node, NodeId, TimerId};
+
+use crate::config::StoreSettings;
+use crate::protocol::{ControlPlane, Event, Msg, RequestId, Timer, Value, keys};
+use crate::store::{KvStore, Op, OpResult, StoreRequest, StoreResponse, Txn};
+
+/// Most watches held at once: a (node, prefix) beyond this is not
+/// registered. A dozen nodes watch a handful of prefixes each; this only
+/// guards against a runaway watcher.
+pub const MAX_WATCHES: usize = 1_024;
+
+/// Nanoseconds in one store millisecond.
+const NS_PER_MS: u64 = 1_000_000;
+
+/// The store's durable storage: the state machine, created on first start
+/// with the configured limits (`None` before that, so a store that granted
+/// and revoked leases is never mistaken for a fresh one).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreState {
+    /// The key-value state machine.
+    pub kv: Option<KvStore<Value>>,
+}
+
+/// A write an op may make, so the watchers of a key can be told.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum WriteTarget {
+    /// `Put` or `Delete` of one key.
+    Key(String),
+    /// `DeletePrefix` of every key under a prefix.
+    Prefix(String),
+    /// A read: writes nothing.
+    None,
+}
+
+/// The one store node.
+pub struct StoreNode {
+    settings: StoreSettings,
+    /// Volatile: (watcher, prefix), forgotten on restart.
+    watches: BTreeSet<(NodeId, String)>,
+    /// The armed lease-expiry timer and the store millisecond it is for.
+    lease_timer: Option<(TimerId, u64)>,
+}
+
+impl StoreNode {
+    /// A store that enforces `settings.limits` (validated on load).
+    pub fn new(settings: StoreSettings) -> Self {
+        Self {
+            settings,
+            watches: BTreeSet::new(),
+            lease_timer: None,
+        }
+    }
+
+    // Inputs.
+
+    fn handle_request(
+        &mut self,
+        ctx: &mut Context<'_, ControlPlane>,
+        from: NodeId,
+        request_id: RequestId,
+        request: StoreRequest<Value>,
+    ) {
+        let now_ms = now_ms(ctx);
+        let targets = match &request {
+            StoreRequest::Txn(txn) => Some(write_targets(txn)),
+            _ => None,
+        };
+        let response = kv(ctx).apply(now_ms, request);
+        if let (Some((success, failure)), StoreResponse::Txn { .. }) = (targets, &response) {
+            let written = written_targets(&response, success, failure);
+            record_truth(ctx, &written, &response);
+            self.notify_watchers(ctx, &response, &written);
+        }
+        ctx.send(
+            from,
+            Msg::StoreReply {
+                request_id,
+                response,
+            },
+        );
+        self.arm_lease_timer(ctx);
+    }
+
+    fn handle_watch(&mut self, from: NodeId, prefix: String) {
+        if self.watches.len() >= MAX_WATCHES && !self.watches.contains(&(from, prefix.clone())) {
+            // Watches are hints: a refused one costs the watcher only
+            // latency, since its resync still finds every change.
+            tracing::warn!(%from, prefix, "store watch limit reached; watch not registered");
+            return;
+        }
+        self.watches.insert((from, prefix));
+        debug_assert!(self.watches.len() <= MAX_WATCHES);
+    }
+
+    fn handle_lease_expiry(&mut self, ctx: &mut Context<'_, ControlPlane>, timer: TimerId) {
+        if self.lease_timer.is_some_and(|(armed, _)| armed == timer) {
+            self.lease_timer = None;
+        }
+        let now_ms = now_ms(ctx);
+        // Deleted keys are not notified: resync repairs (see the module doc).
+        kv(ctx).expire_leases(now_ms);
+        debug_assert!(
+            kv(ctx)
+                .next_lease_expiry_ms()
+                .is_none_or(|next| next > now_ms)
+        );
+        self.arm_lease_timer(ctx);
+    }
+
+    // Helpers.
+
+    /// Keeps exactly one timer armed for the earliest lease expiry.
+    fn arm_lease_timer(&mut self, ctx: &mut Context<'_, ControlPlane>) {
+        let next_ms = kv(ctx).next_lease_expiry_ms();
+        if self.lease_timer.map(|(_, at_ms)| at_ms) == next_ms {
+            return;
+        }
+        if let Some((timer, _)) = self.lease_timer.take() {
+            ctx.cancel_timer(timer);
+        }
+        if let Some(expiry_ms) = next_ms {
+            // The timer fires once the clock reads `expiry_ms` (never
+            // early: the simulator rounds timer delays up).
+            let delay_ns = expiry_ms
+                .saturating_mul(NS_PER_MS)
+                .saturating_sub(ctx.mono_ns());
+            let timer = ctx.set_timer(delay_ns, Timer::LeaseExpiry);
+            self.lease_timer = Some((timer, expiry_ms));
+        }
+    }
+
+    // Outputs.
+
+    /// Sends `Changed` to each watcher whose prefix covers a key written by
+    /// the branch that ran. One message per (watcher, key) per transaction.
+    fn notify_watchers(
+        &self,
+        ctx: &mut Context<'_, ControlPlane>,
+        response: &StoreResponse<Value>,
+        written: &BTreeSet<WriteTarget>,
+    ) {
+        let StoreResponse::Txn { revision, .. } = response else {
+            return;
+        };
+        for (watcher, prefix) in &self.watches {
+            for target in written {
+                let key = match target {
+                    WriteTarget::Key(key) if key.starts_with(prefix.as_str()) => key,
+                    // A prefix delete touches the watch if either range
+                    // contains the other; the deleted prefix names the change.
+                    WriteTarget::Prefix(deleted)
+                        if deleted.starts_with(prefix.as_str())
+                            || prefix.starts_with(deleted.as_str()) =>
+                    {
+                        deleted
+                    }
+                    _ => continue,
+                };
+                let changed = Msg::Changed {
+                    key: key.clone(),
+                    revision: *revision,
+                };
+                ctx.send(*watcher, changed);
+            }
+        }
+    }
+}
+
+/// The keys the branch that ran actually wrote.
+fn written_targets(
+    response: &StoreResponse<Value>,
+    success: Vec<WriteTarget>,
+    failure: Vec<WriteTarget>,
+) -> BTreeSet<WriteTarget> {
+    let StoreResponse::Txn {
+        succeeded, results, ..
+    } = response
+    else {
+        return BTreeSet::new();
+    };
+    let targets = if *succeeded { success } else { failure };
+    assert_eq!(targets.len(), results.len(), "one result per op");
+    targets
+        .into_iter()
+        .zip(results)
+        .filter(|(_, result)| match result {
+            OpResult::Put { .. } => true,
+            OpResult::Deleted { count } => *count > 0,
+            OpResult::Got(_) | OpResult::GotPrefix(_) => false,
+        })
+        .map(|(target, _)| target)
+        .collect()
+}
+
+/// Records committed writes of desired state, status and the idempotency
+/// ledger: the checkers' ground truth, independent of any reply arriving.
+fn record_truth(
+    ctx: &mut Context<'_, ControlPlane>,
+    written: &BTreeSet<WriteTarget>,
+    response: &StoreResponse<Value>,
+) {
+    let StoreResponse::Txn { revision, .. } = response else {
+        return;
+    };
+    for target in written {
+        let WriteTarget::Key(key) = target else {
+            continue;
+        };
+        let stored = kv(ctx).get(key).map(|kv| kv.value.clone());
+        let event = if let Some(id) = key.strip_prefix(keys::RESOURCES) {
+            let resource = match stored {
+                Some(Value::Resource(resource)) => Some(resource),
+                _ => None,
+            };
+            Event::DesiredWritten {
+                id: id.to_string(),
+                resource,
+                revision: *revision,
+            }
+        } else if let Some(id) = key.strip_prefix(keys::STATUSES) {
+            let status = match stored {
+                Some(Value::Status(status)) => Some(status),
+                _ => None,
+            };
+            Event::StatusStored {
+                id: id.to_string(),
+                status,
+                revision: *revision,
+            }
+        } else if let (Some(idem), Some(Value::Ledger(entry))) =
+            (key.strip_prefix(keys::LEDGER), stored)
+        {
+            Event::LedgerWritten {
+                key: idem.to_string(),
+                fingerprint: entry.fingerprint,
+                recovery: entry.recovery,
+                revision: *revision,
+            }
+        } else {
+            continue;
+        };
+        ctx.record(event);
+    }
+}
+
+impl Node<ControlPlane> for StoreNode {
+    fn on_start(&mut self, ctx: &mut Context<'_, ControlPlane>) {
+        let state = ctx.durable_mut().store_mut();
+        if state.kv.is_none() {
+            state.kv = Some(KvStore::new(self.settings.limits.clone()));
+        }
+        // Timers and watches died with the previous incarnation.
+        self.watches.clear();
+        self.lease_timer = None;
+        self.arm_lease_timer(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, ControlPlane>, from: NodeId, message: Msg) {
+        match message {
+            Msg::StoreRequest {
+                request_id,
+                request,
+            } => self.handle_request(ctx, from, request_id, request),
+            Msg::Watch { prefix } => self.handle_watch(from, prefix),
+            other => tracing::debug!(%from, "store ignores {other:?}"),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, ControlPlane>, timer: TimerId, tag: Timer) {
+        match tag {
+            Timer::LeaseExpiry => self.handle_lease_expiry(ctx, timer),
+            other => tracing::debug!("store ignores timer {other:?}"),
+        }
+    }
+}
+
+/// The store's clock: milliseconds on its monotonic clock.
+fn now_ms(ctx: &Context<'_, ControlPlane>) -> u64 {
+    ctx.mono_ns() / NS_PER_MS
+}
+
+/// The state machine in durable storage; `on_start` creates it.
+fn kv<'c>(ctx: &'c mut Context<'_, ControlPlane>) -> &'c mut KvStore<Value> {
+    ctx.durable_mut()
+        .store_mut()
+        .kv
+        .as_mut()
+        .expect("on_start creates the store before any request")
+}
+
+/// What each op of each branch may write, in op order, read before the
+/// transaction is consumed by the state machine.
+fn write_targets(txn: &Txn<Value>) -> (Vec<WriteTarget>, Vec<WriteTarget>) {
+    let targets = |ops: &[Op<Value>]| {
+        ops.iter()
+            .map(|op| match op {
+                Op::Put { key, .. } | Op::Delete { key } => WriteTarget::Key(key.clone()),
+                Op::DeletePrefix { prefix } => WriteTarget::Prefix(prefix.clone()),
+                Op::Get { .. } | Op::GetPrefix { .. } => WriteTarget::None,
+            })
+            .collect()
+    };
+    (targets(&txn.success), targets(&txn.failure))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Compare, KeyValue, LeaseId};
+    use node::MILLISECOND_NS;
+    use node::testing::Harness;
+
+    const STORE: NodeId = NodeId(0);
+    const ALICE: NodeId = NodeId(1);
+    const BOB: NodeId = NodeId(2);
+
+    fn harness() -> Harness<ControlPlane> {
+        Harness::new(7, STORE, Box::new(StoreNode::new(StoreSettings::default())))
+    }
+
+    fn started() -> Harness<ControlPlane> {
+        let mut harness = harness();
+        let output = harness.start();
+        assert!(output.sent.is_empty() && output.timers.is_empty());
+        harness
+    }
+
+    fn holder(node: u32) -> Value {
+        Value::Holder {
+            controller: NodeId(node),
+        }
+    }
+
+    fn put(key: &str, lease: Option<LeaseId>) -> Op<Value> {
+        Op::Put {
+            key: key.into(),
+            value: holder(1),
+            lease,
+        }
+    }
+
+    fn txn(ops: Vec<Op<Value>>) -> StoreRequest<Value> {
+        StoreRequest::Txn(Txn::unconditional(ops))
+    }
+
+    /// Sends `request` from ALICE and returns the reply to it.
+    fn call(
+        harness: &mut Harness<ControlPlane>,
+        request: StoreRequest<Value>,
+    ) -> StoreResponse<Value> {
+        let output = harness.deliver(
+            ALICE,
+            Msg::StoreRequest {
+                request_id: 99,
+                request,
+            },
+        );
+        let replies: Vec<_> = output
+            .sent
+            .into_iter()
+            .filter_map(|(to, msg)| match msg {
+                Msg::StoreReply {
+                    request_id: 99,
+                    response,
+                } if to == ALICE => Some(response),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(replies.len(), 1, "exactly one reply");
+        replies.into_iter().next().unwrap()
+    }
+
+    fn grant(harness: &mut Harness<ControlPlane>, ttl_ms: u64) -> LeaseId {
+        match call(harness, StoreRequest::LeaseGrant { ttl_ms }) {
+            StoreResponse::LeaseGranted { lease, .. } => lease,
+            other => panic!("expected a grant, got {other:?}"),
+        }
+    }
+
+    fn stored(harness: &Harness<ControlPlane>, key: &str) -> Option<KeyValue<Value>> {
+        let state = harness.durable().store().expect("store state");
+        state.kv.as_ref().unwrap().get(key).cloned()
+    }
+
+    /// The `Changed` messages sent, as (watcher, key).
+    fn changes(sent: &[(NodeId, Msg)]) -> Vec<(NodeId, String)> {
+        sent.iter()
+            .filter_map(|(to, msg)| match msg {
+                Msg::Changed { key, .. } => Some((*to, key.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn request_is_applied_and_answered_to_its_sender_with_its_id() {
+        let mut harness = started();
+        let output = harness.deliver(
+            BOB,
+            Msg::StoreRequest {
+                request_id: 42,
+                request: txn(vec![put("/res/a", None)]),
+            },
+        );
+        assert_eq!(output.sent.len(), 1);
+        let (
+            to,
+            Msg::StoreReply {
+                request_id,
+                response,
+            },
+        ) = &output.sent[0]
+        else {
+            panic!("expected a reply, got {:?}", output.sent);
+        };
+        assert_eq!((*to, *request_id), (BOB, 42));
+        assert!(matches!(
+            response,
+            StoreResponse::Txn {
+                succeeded: true,
+                revision: 1,
+                ..
+            }
+        ));
+        let read = call(
+            &mut harness,
+            txn(vec![Op::Get {
+                key: "/res/a".into(),
+            }]),
+        );
+        let StoreResponse::Txn { results, .. } = read else {
+            panic!("expected a txn reply");
+        };
+        assert!(matches!(&results[0], OpResult::Got(Some(kv)) if kv.value == holder(1)));
+    }
+
+    #[test]
+    fn lease_expires_by_timer_without_traffic_and_deletes_its_keys() {
+        let mut harness = started();
+        let lease = grant(&mut harness, 500);
+        call(&mut harness, txn(vec![put("/members/0001", Some(lease))]));
+        assert_eq!(harness.pending_timers(), vec![Timer::LeaseExpiry]);
+        assert!(stored(&harness, "/members/0001").is_some());
+        let (tag, output) = harness.fire_next_timer().expect("lease timer");
+        assert_eq!(tag, Timer::LeaseExpiry);
+        assert_eq!(harness.now_ns(), 500 * MILLISECOND_NS, "expires on time");
+        assert!(output.sent.is_empty());
+        assert!(stored(&harness, "/members/0001").is_none());
+        assert!(
+            harness.pending_timers().is_empty(),
+            "no lease left to expire"
+        );
+        let keep_alive = call(&mut harness, StoreRequest::LeaseKeepAlive { lease });
+        assert!(matches!(keep_alive, StoreResponse::Error(_)));
+    }
+
+    #[test]
+    fn lease_timer_follows_the_earliest_lease() {
+        let mut harness = started();
+        let late = grant(&mut harness, 900);
+        let early = grant(&mut harness, 300);
+        call(&mut harness, StoreRequest::LeaseRevoke { lease: early });
+        let (_, _) = harness.fire_next_timer().expect("lease timer");
+        assert_eq!(
+            harness.now_ns(),
+            900 * MILLISECOND_NS,
+            "the revoked lease's timer is gone"
+        );
+        let state = harness.durable().store().unwrap();
+        assert_eq!(state.kv.as_ref().unwrap().lease_expiry_ms(late), None);
+    }
+
+    #[test]
+    fn state_survives_restart_and_lease_keeps_its_remaining_ttl() {
+        let mut harness = started();
+        let lease = grant(&mut harness, 1_000);
+        call(
+            &mut harness,
+            txn(vec![put("/leader", Some(lease)), put("/res/a", None)]),
+        );
+        harness.advance(400 * MILLISECOND_NS);
+        let output = harness.restart(Box::new(StoreNode::new(StoreSettings::default())));
+        let delays: Vec<u64> = output
+            .timers
+            .iter()
+            .map(|(_, delay_ns, _)| *delay_ns)
+            .collect();
+        assert_eq!(
+            delays,
+            vec![600 * MILLISECOND_NS],
+            "the remaining TTL, not a fresh one"
+        );
+        assert!(stored(&harness, "/leader").is_some());
+        let next = call(&mut harness, txn(vec![put("/res/b", None)]));
+        assert!(
+            matches!(next, StoreResponse::Txn { revision: 2, .. }),
+            "revision kept"
+        );
+        harness.fire_next_timer().expect("lease timer");
+        assert_eq!(harness.now_ns(), 1_000 * MILLISECOND_NS);
+        assert!(stored(&harness, "/leader").is_none());
+        assert!(
+            stored(&harness, "/res/a").is_some(),
+            "keys without a lease stay"
+        );
+    }
+
+    #[test]
+    fn watchers_are_told_only_of_keys_under_their_prefix() {
+        let mut harness = started();
+        harness.deliver(
+            ALICE,
+            Msg::Watch {
+                prefix: "/res/".into(),
+            },
+        );
+        harness.deliver(
+            BOB,
+            Msg::Watch {
+                prefix: "/status/".into(),
+            },
+        );
+        let output = harness.deliver(
+            ALICE,
+            Msg::StoreRequest {
+                request_id: 1,
+                request: txn(vec![put("/res/a", None), put("/idem/k", None)]),
+            },
+        );
+        assert_eq!(changes(&output.sent), vec![(ALICE, "/res/a".to_string())]);
+        let Msg::Changed { revision, .. } = &output.sent[0].1 else {
+            panic!("expected a change first");
+        };
+        assert_eq!(*revision, 1);
+        let output = harness.deliver(
+            ALICE,
+            Msg::StoreRequest {
+                request_id: 2,
+                request: txn(vec![
+                    put("/status/a", None),
+                    Op::Get {
+                        key: "/res/a".into(),
+                    },
+                ]),
+            },
+        );
+        assert_eq!(changes(&output.sent), vec![(BOB, "/status/a".to_string())]);
+    }
+
+    #[test]
+    fn watchers_are_told_only_of_the_branch_that_ran() {
+        let mut harness = started();
+        harness.deliver(
+            ALICE,
+            Msg::Watch {
+                prefix: "/res/".into(),
+            },
+        );
+        harness.deliver(
+            BOB,
+            Msg::Watch {
+                prefix: "/status/".into(),
+            },
+        );
+        call(&mut harness, txn(vec![put("/res/a", None)]));
+        let request = StoreRequest::Txn(Txn {
+            compares: vec![Compare::Absent {
+                key: "/res/a".into(),
+            }],
+            success: vec![put("/status/a", None)],
+            failure: vec![put("/res/b", None)],
+        });
+        let output = harness.deliver(
+            BOB,
+            Msg::StoreRequest {
+                request_id: 3,
+                request,
+            },
+        );
+        assert_eq!(changes(&output.sent), vec![(ALICE, "/res/b".to_string())]);
+    }
+
+    #[test]
+    fn writes_that_change_nothing_are_not_notified() {
+        let mut harness = started();
+        harness.deliver(
+            ALICE,
+            Msg::Watch {
+                prefix: "/res/".into(),
+            },
+        );
+        let output = harness.deliver(
+            BOB,
+            Msg::StoreRequest {
+                request_id: 1,
+                request: txn(vec![
+                    Op::Delete {
+                        key: "/res/absent".into(),
+                    },
+                    Op::DeletePrefix {
+                        prefix: "/res/".into(),
+                    },
+                ]),
+            },
+        );
+        assert!(changes(&output.sent).is_empty());
+        call(&mut harness, txn(vec![put("/res/a", None)]));
+        let output = harness.deliver(
+            BOB,
+            Msg::StoreRequest {
+                request_id: 2,
+                request: txn(vec![Op::DeletePrefix {
+                    prefix: "/res".into(),
+                }]),
+            },
+        );
+        assert_eq!(changes(&output.sent), vec![(ALICE, "/res".to_string())]);
+    }
+
+    #[test]
+    fn a_repeated_watch_is_registered_once_and_a_restart_forgets_watches() {
+        let mut harness = started();
+        harness.deliver(
+            ALICE,
+            Msg::Watch {
+                prefix: "/res/".into(),
+            },
+        );
+        harness.deliver(
+            ALICE,
+            Msg::Watch {
+                prefix: "/res/".into(),
+            },
+        );
+        let output = harness.deliver(
+            BOB,
+            Msg::StoreRequest {
+                request_id: 1,
+                request: txn(vec![put("/res/a", None)]),
+            },
+        );
+        assert_eq!(changes(&output.sent), vec![(ALICE, "/res/a".to_string())]);
+        harness.restart(Box::new(StoreNode::new(StoreSettings::default())));
+        let output = harness.deliver(
+            BOB,
+            Msg::StoreRequest {
+                request_id: 2,
+                request: txn(vec![put("/res/b", None)]),
+            },
+        );
+        assert!(changes(&output.sent).is_empty());
+    }
+}

@@ -1,0 +1,584 @@
+//! The worker: the data plane node that runs instances, fenced per shard
+//! and deduplicated per action.
+//!
+//! # Fencing and deduplication
+//!
+//! Every action carries its shard and the shard lease's token. The worker
+//! keeps, durably, the highest token it has seen per shard, and refuses any
+//! action (or observe) with a lower one: once a new lease holder has talked
+//! to this worker, an old holder, however delayed its messages, can no
+//! longer change what runs here. An `Observe` raises the fence too, so the
+//! new holder's view of the shard already includes every action of an older
+//! holder that this worker accepted, and none can slip in after it.
+//!
+//! A fencing token only protects what is checked in one place. The
+//! controllers send every action for one (resource, ordinal) to the single
+//! worker `Topology::worker_for` names, so this fence is that one place.
+//!
+//! Every action id that ran is stored with its outcome, so a resent action
+//! (a controller retry, a network duplicate) runs at most once and gets the
+//! same answer again. A rejected action is not stored: it never ran, and a
+//! retry with the same id is still judged by the fence.
+//!
+//! All of this state is durable: a crash must not forget an instance, an
+//! executed action or a fence, or a stale holder could act after a restart.
+
+use std::collections::BTreeMap;
+
+use node::{Context, Node, NodeId, TimerId};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Bug, WorkerSettings};
+use crate::protocol::{
+    Action, ActionId, ActionKind, ActionOutcome, ControlPlane, Event, Instance, InstanceId, Msg,
+    RequestId, Timer,
+};
+use crate::shard::ShardId;
+
+/// Most executed actions a worker remembers. A run that needs more is over
+/// a limit of the simulation and stops with a panic naming it, because
+/// forgetting one would let a resent action run twice.
+pub const MAX_EXECUTED_ACTIONS: usize = 1_000_000;
+
+/// A worker's durable state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerState {
+    /// Running instances, by id.
+    pub instances: BTreeMap<InstanceId, Instance>,
+    /// Every action that ran, with its outcome (replayed to duplicates).
+    pub executed: BTreeMap<ActionId, ActionOutcome>,
+    /// The highest fencing token seen per shard.
+    pub highest_tokens: BTreeMap<ShardId, u64>,
+    /// The sequence of the next instance started here.
+    pub next_instance_sequence: u64,
+}
+
+/// One worker of the data plane.
+#[derive(Debug, Default)]
+pub struct WorkerNode {
+    /// Planted bug `no-fencing`: run every action and answer every observe
+    /// whatever its token, and never raise a fence.
+    ignore_fencing: bool,
+}
+
+impl WorkerNode {
+    /// A worker; everything it knows lives in its durable [`WorkerState`].
+    /// `settings` carries the planted bugs, resolved here once.
+    pub fn new(settings: WorkerSettings) -> Self {
+        Self {
+            ignore_fencing: settings.bugs.contains(&Bug::NoFencing),
+        }
+    }
+
+    // Inputs.
+
+    fn handle_observe(
+        &mut self,
+        ctx: &mut Context<'_, ControlPlane>,
+        from: NodeId,
+        request_id: RequestId,
+        shard: ShardId,
+        token: u64,
+        resource: Option<String>,
+    ) {
+        let instances = match self.check_fence(ctx, shard, token) {
+            Err(highest_token) => Err(highest_token),
+            Ok(()) => Ok(ctx
+                .durable_mut()
+                .worker_mut()
+                .instances
+                .values()
+                .filter(|instance| instance.shard == shard)
+                .filter(|instance| resource.as_ref().is_none_or(|id| *id == instance.resource))
+                .cloned()
+                .collect()),
+        };
+        ctx.send(
+            from,
+            Msg::Observed {
+                request_id,
+                instances,
+            },
+        );
+    }
+
+    fn handle_act(
+        &mut self,
+        ctx: &mut Context<'_, ControlPlane>,
+        from: NodeId,
+        request_id: RequestId,
+        action: Action,
+    ) {
+        let action_id = action.id;
+        let known = ctx
+            .durable_mut()
+            .worker_mut()
+            .executed
+            .get(&action_id)
+            .cloned();
+        let outcome = if let Some(outcome) = known {
+            ctx.record(Event::ActionDeduplicated { action: action_id });
+            outcome
+        } else {
+            match self.check_fence(ctx, action.shard, action.token) {
+                Err(highest_token) => {
+                    ctx.record(Event::ActionRejected {
+                        action: action_id,
+                        shard: action.shard,
+                        token: action.token,
+                        highest_token,
+                    });
+                    ActionOutcome::Rejected { highest_token }
+                }
+                Ok(()) => execute(ctx, &action),
+            }
+        };
+        ctx.send(
+            from,
+            Msg::Acted {
+                request_id,
+                action_id,
+                outcome,
+            },
+        );
+    }
+}
+
+impl WorkerNode {
+    /// The fence, unless the planted bug `no-fencing` is on: then, as a
+    /// worker that trusts its callers would, it lets everything through
+    /// (the token is carried, never compared).
+    fn check_fence(
+        &self,
+        ctx: &mut Context<'_, ControlPlane>,
+        shard: ShardId,
+        token: u64,
+    ) -> Result<(), u64> {
+        if self.ignore_fencing {
+            return Ok(());
+        }
+        raise_fence(ctx, shard, token)
+    }
+}
+
+impl Node<ControlPlane> for WorkerNode {
+    fn on_start(&mut self, ctx: &mut Context<'_, ControlPlane>) {
+        // Creates the durable state on first start; nothing else to resume.
+        let state = ctx.durable_mut().worker_mut();
+        assert!(state.executed.len() <= MAX_EXECUTED_ACTIONS);
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, ControlPlane>, from: NodeId, message: Msg) {
+        match message {
+            Msg::Observe {
+                request_id,
+                shard,
+                token,
+                resource,
+            } => self.handle_observe(ctx, from, request_id, shard, token, resource),
+            Msg::Act { request_id, action } => self.handle_act(ctx, from, request_id, action),
+            other => tracing::debug!(%from, "worker ignores {other:?}"),
+        }
+    }
+
+    fn on_timer(&mut self, _ctx: &mut Context<'_, ControlPlane>, _timer: TimerId, tag: Timer) {
+        tracing::debug!("worker ignores timer {tag:?}");
+    }
+}
+
+// Helpers.
+
+/// Checks `token` against the shard's fence and raises the fence to it:
+/// `Err(highest)` when the token is stale.
+fn raise_fence(ctx: &mut Context<'_, ControlPlane>, shard: ShardId, token: u64) -> Result<(), u64> {
+    let highest = ctx
+        .durable_mut()
+        .worker_mut()
+        .highest_tokens
+        .entry(shard)
+        .or_insert(0);
+    if token < *highest {
+        return Err(*highest);
+    }
+    if token > *highest {
+        *highest = token;
+        ctx.record(Event::FenceRaised { shard, token });
+    }
+    Ok(())
+}
+
+/// Runs an action that passed the fence, stores and returns its outcome.
+fn execute(ctx: &mut Context<'_, ControlPlane>, action: &Action) -> ActionOutcome {
+    let me = ctx.id();
+    let state = ctx.durable_mut().worker_mut();
+    assert!(
+        state.executed.len() < MAX_EXECUTED_ACTIONS,
+        "worker {me} executed {MAX_EXECUTED_ACTIONS} actions: a limit of the simulation \
+         (MAX_EXECUTED_ACTIONS); shorten the run or raise the limit"
+    );
+    assert!(!state.executed.contains_key(&action.id), "dedup runs first");
+    let (outcome, event) = match &action.kind {
+        ActionKind::Start {
+            resource,
+            ordinal,
+            generation,
+        } => {
+            let id = InstanceId {
+                worker: me,
+                sequence: state.next_instance_sequence,
+            };
+            state.next_instance_sequence += 1;
+            let instance = Instance {
+                id,
+                resource: resource.clone(),
+                ordinal: *ordinal,
+                generation: *generation,
+                shard: action.shard,
+            };
+            state.instances.insert(id, instance.clone());
+            let event = Event::InstanceStarted {
+                action: action.id,
+                token: action.token,
+                instance,
+            };
+            (ActionOutcome::Started { instance: id }, Some(event))
+        }
+        ActionKind::Stop { instance } => match take_instance(state, *instance, action.shard) {
+            Some(instance) => {
+                let event = Event::InstanceStopped {
+                    action: action.id,
+                    token: action.token,
+                    instance,
+                };
+                (ActionOutcome::Stopped, Some(event))
+            }
+            None => (ActionOutcome::NotFound, None),
+        },
+    };
+    state.executed.insert(action.id, outcome.clone());
+    if let Some(event) = event {
+        ctx.record(event);
+    }
+    outcome
+}
+
+/// Removes `id` if it runs here in `shard`. An instance of another shard is
+/// treated as absent: the action's token fences only its own shard, so it
+/// must not authorize a stop elsewhere.
+fn take_instance(state: &mut WorkerState, id: InstanceId, shard: ShardId) -> Option<Instance> {
+    if state.instances.get(&id)?.shard != shard {
+        return None;
+    }
+    state.instances.remove(&id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use node::testing::Harness;
+
+    const WORKER: NodeId = NodeId(0);
+    const CONTROLLER: NodeId = NodeId(1);
+    const SHARD: ShardId = ShardId(3);
+
+    fn started() -> Harness<ControlPlane> {
+        let mut harness = Harness::new(
+            1,
+            WORKER,
+            Box::new(WorkerNode::new(WorkerSettings::default())),
+        );
+        let output = harness.start();
+        assert!(output.sent.is_empty() && output.records.is_empty());
+        harness
+    }
+
+    fn action_id(sequence: u64) -> ActionId {
+        ActionId {
+            controller: CONTROLLER,
+            incarnation: 0,
+            sequence,
+        }
+    }
+
+    fn start_action(sequence: u64, token: u64, resource: &str, ordinal: u32) -> Action {
+        Action {
+            id: action_id(sequence),
+            shard: SHARD,
+            token,
+            kind: ActionKind::Start {
+                resource: resource.into(),
+                ordinal,
+                generation: 1,
+            },
+        }
+    }
+
+    fn stop_action(sequence: u64, token: u64, instance: InstanceId) -> Action {
+        Action {
+            id: action_id(sequence),
+            shard: SHARD,
+            token,
+            kind: ActionKind::Stop { instance },
+        }
+    }
+
+    /// Delivers an action; returns its outcome and the events recorded.
+    fn act(harness: &mut Harness<ControlPlane>, action: Action) -> (ActionOutcome, Vec<Event>) {
+        let expected_id = action.id;
+        let output = harness.deliver(
+            CONTROLLER,
+            Msg::Act {
+                request_id: 77,
+                action,
+            },
+        );
+        match &output.sent[..] {
+            [
+                (
+                    CONTROLLER,
+                    Msg::Acted {
+                        request_id: 77,
+                        action_id,
+                        outcome,
+                    },
+                ),
+            ] if *action_id == expected_id => (outcome.clone(), output.records),
+            other => panic!("expected one Acted reply, got {other:?}"),
+        }
+    }
+
+    fn observe(
+        harness: &mut Harness<ControlPlane>,
+        shard: ShardId,
+        token: u64,
+        resource: Option<&str>,
+    ) -> Result<Vec<Instance>, u64> {
+        let output = harness.deliver(
+            CONTROLLER,
+            Msg::Observe {
+                request_id: 5,
+                shard,
+                token,
+                resource: resource.map(str::to_string),
+            },
+        );
+        match output.sent.into_iter().next() {
+            Some((
+                CONTROLLER,
+                Msg::Observed {
+                    request_id: 5,
+                    instances,
+                },
+            )) => instances,
+            other => panic!("expected an Observed reply, got {other:?}"),
+        }
+    }
+
+    fn started_instance(outcome: &ActionOutcome) -> InstanceId {
+        match outcome {
+            ActionOutcome::Started { instance } => *instance,
+            other => panic!("expected a start, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn start_runs_an_instance_and_stop_removes_it() {
+        let mut harness = started();
+        let (outcome, records) = act(&mut harness, start_action(1, 10, "r1", 0));
+        let id = started_instance(&outcome);
+        assert_eq!(
+            id,
+            InstanceId {
+                worker: WORKER,
+                sequence: 0
+            }
+        );
+        assert!(matches!(&records[..], [
+            Event::FenceRaised { shard: SHARD, token: 10 },
+            Event::InstanceStarted { action, token: 10, instance },
+        ] if *action == action_id(1) && instance.id == id && instance.resource == "r1"));
+        let running = observe(&mut harness, SHARD, 10, None).unwrap();
+        assert_eq!(running.len(), 1);
+        let (outcome, records) = act(&mut harness, stop_action(2, 10, id));
+        assert_eq!(outcome, ActionOutcome::Stopped);
+        assert!(
+            matches!(&records[..], [Event::InstanceStopped { instance, .. }] if instance.id == id)
+        );
+        assert_eq!(observe(&mut harness, SHARD, 10, None), Ok(vec![]));
+    }
+
+    #[test]
+    fn stopping_an_unknown_instance_is_not_found_and_records_nothing() {
+        let mut harness = started();
+        let missing = InstanceId {
+            worker: WORKER,
+            sequence: 9,
+        };
+        let (outcome, records) = act(&mut harness, stop_action(1, 0, missing));
+        assert_eq!(outcome, ActionOutcome::NotFound);
+        assert!(records.is_empty());
+    }
+
+    #[test]
+    fn a_stop_fenced_by_another_shard_does_not_stop_the_instance() {
+        let mut harness = started();
+        let (outcome, _) = act(&mut harness, start_action(1, 10, "r1", 0));
+        let id = started_instance(&outcome);
+        let mut stop = stop_action(2, 99, id);
+        stop.shard = ShardId(4);
+        let (outcome, records) = act(&mut harness, stop);
+        assert_eq!(outcome, ActionOutcome::NotFound);
+        assert!(
+            !records
+                .iter()
+                .any(|event| matches!(event, Event::InstanceStopped { .. }))
+        );
+        assert_eq!(observe(&mut harness, SHARD, 10, None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_resent_action_runs_once_and_gets_the_same_outcome() {
+        let mut harness = started();
+        let (first, _) = act(&mut harness, start_action(1, 10, "r1", 0));
+        let (again, records) = act(&mut harness, start_action(1, 10, "r1", 0));
+        assert_eq!(again, first);
+        assert_eq!(
+            records,
+            vec![Event::ActionDeduplicated {
+                action: action_id(1)
+            }]
+        );
+        assert_eq!(observe(&mut harness, SHARD, 10, None).unwrap().len(), 1);
+        // A duplicate of a stop also replays, even once the instance is gone.
+        let id = started_instance(&first);
+        act(&mut harness, stop_action(2, 10, id));
+        let (again, _) = act(&mut harness, stop_action(2, 10, id));
+        assert_eq!(again, ActionOutcome::Stopped);
+    }
+
+    #[test]
+    fn with_the_no_fencing_bug_a_stale_token_runs_and_no_fence_is_raised() {
+        let settings = WorkerSettings {
+            bugs: [Bug::NoFencing].into(),
+        };
+        let mut harness = Harness::new(1, WORKER, Box::new(WorkerNode::new(settings)));
+        harness.start();
+        let (_, records) = act(&mut harness, start_action(1, 10, "r1", 0));
+        assert!(
+            !records
+                .iter()
+                .any(|event| matches!(event, Event::FenceRaised { .. }))
+        );
+        let (outcome, records) = act(&mut harness, start_action(2, 9, "r1", 0));
+        started_instance(&outcome);
+        assert!(matches!(
+            &records[..],
+            [Event::InstanceStarted { token: 9, .. }]
+        ));
+        assert_eq!(observe(&mut harness, SHARD, 3, None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_stale_token_is_rejected_recorded_and_never_runs() {
+        let mut harness = started();
+        act(&mut harness, start_action(1, 10, "r1", 0));
+        let (outcome, records) = act(&mut harness, start_action(2, 9, "r1", 1));
+        assert_eq!(outcome, ActionOutcome::Rejected { highest_token: 10 });
+        assert_eq!(
+            records,
+            vec![Event::ActionRejected {
+                action: action_id(2),
+                shard: SHARD,
+                token: 9,
+                highest_token: 10,
+            }]
+        );
+        // Not stored as executed: a resend is judged by the fence again.
+        let (outcome, records) = act(&mut harness, start_action(2, 9, "r1", 1));
+        assert_eq!(outcome, ActionOutcome::Rejected { highest_token: 10 });
+        assert!(matches!(&records[..], [Event::ActionRejected { .. }]));
+        assert_eq!(observe(&mut harness, SHARD, 10, None).unwrap().len(), 1);
+        assert!(
+            !harness
+                .durable()
+                .worker()
+                .unwrap()
+                .executed
+                .contains_key(&action_id(2))
+        );
+    }
+
+    #[test]
+    fn observe_raises_the_fence_so_an_older_token_is_rejected() {
+        let mut harness = started();
+        let output = harness.deliver(
+            CONTROLLER,
+            Msg::Observe {
+                request_id: 1,
+                shard: SHARD,
+                token: 20,
+                resource: None,
+            },
+        );
+        assert_eq!(
+            output.records,
+            vec![Event::FenceRaised {
+                shard: SHARD,
+                token: 20
+            }]
+        );
+        let (outcome, _) = act(&mut harness, start_action(1, 19, "r1", 0));
+        assert_eq!(outcome, ActionOutcome::Rejected { highest_token: 20 });
+        assert_eq!(observe(&mut harness, SHARD, 19, None), Err(20));
+        // Another shard's fence is untouched.
+        assert_eq!(observe(&mut harness, ShardId(4), 1, None), Ok(vec![]));
+        let (outcome, records) = act(&mut harness, start_action(2, 20, "r1", 0));
+        started_instance(&outcome);
+        assert!(
+            !records
+                .iter()
+                .any(|event| matches!(event, Event::FenceRaised { .. }))
+        );
+    }
+
+    #[test]
+    fn observe_reports_the_shard_or_one_resource_in_id_order() {
+        let mut harness = started();
+        act(&mut harness, start_action(1, 1, "r2", 0));
+        act(&mut harness, start_action(2, 1, "r1", 0));
+        act(&mut harness, start_action(3, 1, "r2", 1));
+        let mut other = start_action(4, 1, "r9", 0);
+        other.shard = ShardId(4);
+        act(&mut harness, other);
+        let all = observe(&mut harness, SHARD, 1, None).unwrap();
+        let sequences: Vec<u64> = all.iter().map(|instance| instance.id.sequence).collect();
+        assert_eq!(sequences, vec![0, 1, 2]);
+        let r2 = observe(&mut harness, SHARD, 1, Some("r2")).unwrap();
+        let ordinals: Vec<u32> = r2.iter().map(|instance| instance.ordinal).collect();
+        assert_eq!(ordinals, vec![0, 1]);
+    }
+
+    #[test]
+    fn state_survives_a_restart() {
+        let mut harness = started();
+        let (first, _) = act(&mut harness, start_action(1, 10, "r1", 0));
+        let output = harness.restart(Box::new(WorkerNode::new(WorkerSettings::default())));
+        assert!(output.sent.is_empty());
+        assert_eq!(observe(&mut harness, SHARD, 10, None).unwrap().len(), 1);
+        let (again, records) = act(&mut harness, start_action(1, 10, "r1", 0));
+        assert_eq!(again, first, "executed actions are remembered");
+        assert!(matches!(&records[..], [Event::ActionDeduplicated { .. }]));
+        let (outcome, _) = act(&mut harness, start_action(2, 9, "r1", 1));
+        assert_eq!(
+            outcome,
+            ActionOutcome::Rejected { highest_token: 10 },
+            "the fence is kept"
+        );
+        let (outcome, _) = act(&mut harness, start_action(3, 10, "r1", 1));
+        assert_eq!(
+            started_instance(&outcome).sequence,
+            1,
+            "instance ids are not reused"
+        );
+    }
+}
