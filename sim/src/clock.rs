@@ -50,6 +50,9 @@ impl NodeClock {
 
     /// Local nanoseconds elapsed after `true_ns` true nanoseconds.
     pub(crate) fn local_elapsed_ns(&self, true_ns: u64) -> u64 {
+        if self.config.drift_ppm == 0 {
+            return true_ns; // the common case needs no 128-bit division
+        }
         (u128::from(true_ns) * PPM / self.rate_parts()) as u64
     }
 
@@ -60,8 +63,23 @@ impl NodeClock {
         scaled.div_ceil(PPM).min(u128::from(u64::MAX)) as u64
     }
 
+    #[cfg(test)]
     pub(crate) fn mono_ns(&self, true_ns: u64) -> u64 {
+        self.mono_from_elapsed_ns(self.local_elapsed_ns(true_ns))
+    }
+
+    /// Both readings at once, for a handler's frozen inputs: one division.
+    #[inline]
+    pub(crate) fn readings_ns(&self, true_ns: u64) -> (u64, u64) {
         let elapsed_ns = self.local_elapsed_ns(true_ns);
+        (
+            self.mono_from_elapsed_ns(elapsed_ns),
+            self.wall_from_elapsed_ns(elapsed_ns),
+        )
+    }
+
+    #[inline]
+    fn mono_from_elapsed_ns(&self, elapsed_ns: u64) -> u64 {
         match self.mono_restart {
             None => self.config.mono_offset_ns.saturating_add(elapsed_ns),
             Some((origin_ns, elapsed_at_restart_ns)) => {
@@ -76,11 +94,14 @@ impl NodeClock {
         self.mono_restart = Some((origin_ns, self.local_elapsed_ns(true_ns)));
     }
 
+    #[cfg(test)]
     pub(crate) fn wall_ns(&self, true_ns: u64) -> u64 {
-        let base = self
-            .config
-            .wall_offset_ns
-            .saturating_add(self.local_elapsed_ns(true_ns));
+        self.wall_from_elapsed_ns(self.local_elapsed_ns(true_ns))
+    }
+
+    #[inline]
+    fn wall_from_elapsed_ns(&self, elapsed_ns: u64) -> u64 {
+        let base = self.config.wall_offset_ns.saturating_add(elapsed_ns);
         base.saturating_add_signed(self.wall_jump_ns)
     }
 
@@ -135,6 +156,20 @@ mod tests {
         assert_eq!(c.wall_ns(5_000_000_000), wall);
         // The drifting rate stays: 1.001 true seconds make one local second.
         assert_eq!(c.mono_ns(5_000_000_000 + 1_001_000_000), 42 + 1_000_000_000);
+    }
+
+    #[test]
+    fn readings_agree_with_each_clock_alone() {
+        for drift in [-3_000, 0, 77] {
+            let mut c = clock(drift);
+            c.jump_wall(-1_234);
+            for true_ns in [0, 1, 999_999_937, 86_400_000_000_000] {
+                assert_eq!(
+                    c.readings_ns(true_ns),
+                    (c.mono_ns(true_ns), c.wall_ns(true_ns))
+                );
+            }
+        }
     }
 
     #[test]

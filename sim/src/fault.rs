@@ -47,6 +47,14 @@ pub enum Fault {
         /// How long it is paused.
         duration_ns: u64,
     },
+    /// Move the node's wall clock (not its monotonic clock).
+    ClockJump {
+        /// The node whose wall clock jumps.
+        node: NodeId,
+        /// Signed jump.
+        delta_ns: i64,
+    },
+    // Last: a variant's position is part of its trace hash.
     /// A machine reboot: lose everything a crash loses, then come back on a
     /// new boot after `restart_after_ns` with the monotonic clock started
     /// again from an arbitrary value (the wall clock goes on). Durable state
@@ -56,13 +64,6 @@ pub enum Fault {
         node: NodeId,
         /// Down time before it is back.
         restart_after_ns: u64,
-    },
-    /// Move the node's wall clock (not its monotonic clock).
-    ClockJump {
-        /// The node whose wall clock jumps.
-        node: NodeId,
-        /// Signed jump.
-        delta_ns: i64,
     },
 }
 
@@ -263,13 +264,17 @@ impl FaultKnobs {
         // A swarm run with every kind off would be no chaos at all.
         let possible: Vec<usize> = (0..6).filter(|&i| rates[i].count_max > 0).collect();
         let rescue = (!possible.is_empty()).then(|| possible[rng.index(possible.len())]);
-        // Reboots came later: drawn after everything above, so the older
-        // kinds' draws are what they were before reboots existed.
-        let reboot_count = {
+        // Reboots came later. They draw after everything above, and only
+        // when they may happen at all, because the caller goes on drawing
+        // from `rng`: a scenario without reboots sees the very draws it saw
+        // before reboots existed.
+        let (reboot_on, reboot_count) = if out.reboot.count_max > 0 {
             let low = u64::from(out.reboot.count_min.max(1));
-            rng.range_inclusive(low, u64::from(out.reboot.count_max).max(low)) as u32
+            let count = rng.range_inclusive(low, u64::from(out.reboot.count_max).max(low)) as u32;
+            (rng.chance_ppm(500_000), count)
+        } else {
+            (false, 0)
         };
-        let reboot_on = rng.chance_ppm(500_000) && out.reboot.count_max > 0;
         if !drawn.iter().any(|&(on, _)| on) && !reboot_on {
             if let Some(index) = rescue {
                 drawn[index].0 = true;

@@ -724,11 +724,12 @@ impl<P: Protocol> Simulation<P> {
         let mut commands = std::mem::take(&mut self.core.commands);
         let now_ns = self.core.now_ns;
         let slot = &mut self.core.nodes[node.index()];
+        let (mono_ns, wall_ns) = slot.clock.readings_ns(now_ns);
         let inputs = Inputs {
             id: node,
             boot: slot.boot,
-            mono_ns: slot.clock.mono_ns(now_ns),
-            wall_ns: slot.clock.wall_ns(now_ns),
+            mono_ns,
+            wall_ns,
         };
         let mut ctx = Context::new(
             inputs,
