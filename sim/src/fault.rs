@@ -97,6 +97,27 @@ impl Fault {
         }
     }
 
+    /// The node this fault takes down, and after how long it comes back
+    /// (`None`: never): crashes and reboots. Checkers that replay liveness
+    /// of nodes ask this rather than naming the kinds, so a new kind that
+    /// takes a node down cannot be forgotten there.
+    pub fn takes_down(&self) -> Option<(NodeId, Option<u64>)> {
+        match self {
+            Fault::Crash {
+                node,
+                restart_after_ns,
+            } => Some((*node, *restart_after_ns)),
+            Fault::Reboot {
+                node,
+                restart_after_ns,
+            } => Some((*node, Some(*restart_after_ns))),
+            Fault::Partition { .. }
+            | Fault::Clog { .. }
+            | Fault::Pause { .. }
+            | Fault::ClockJump { .. } => None,
+        }
+    }
+
     /// Every node the fault names.
     pub fn nodes(&self) -> Vec<NodeId> {
         match self {

@@ -62,9 +62,9 @@ impl Beliefs {
         let mut crashes: Vec<(u64, NodeId)> = input
             .faults
             .iter()
-            .filter_map(|scheduled| match scheduled.fault {
-                Fault::Crash { node, .. } => Some((scheduled.at_ns, node)),
-                _ => None,
+            .filter_map(|scheduled| {
+                let (node, _) = scheduled.fault.takes_down()?;
+                Some((scheduled.at_ns, node))
             })
             .filter(|&(at_ns, _)| at_ns <= input.end_ns)
             .collect();
@@ -278,9 +278,9 @@ impl Beliefs {
 
 /// Per node, the times it was paused, as sorted `[from, until)` intervals,
 /// replayed the way the simulator applies pauses: a pause of a node that is
-/// down does nothing, a crash ends a pause, overlapping pauses merge, and
-/// a crash of a node already down does nothing (it comes back when the
-/// first crash heals).
+/// down does nothing, a crash or reboot ends a pause, overlapping pauses
+/// merge, and a crash of a node already down does nothing (it comes back
+/// when the first crash heals).
 fn paused_intervals(input: &CheckInput) -> BTreeMap<NodeId, Vec<(u64, u64)>> {
     let mut faults: Vec<&sim::ScheduledFault> = input.faults.iter().collect();
     faults.sort_by_key(|fault| fault.at_ns);
@@ -288,42 +288,33 @@ fn paused_intervals(input: &CheckInput) -> BTreeMap<NodeId, Vec<(u64, u64)>> {
     let mut paused: BTreeMap<NodeId, Vec<(u64, u64)>> = BTreeMap::new();
     for scheduled in faults {
         let at_ns = scheduled.at_ns;
-        match scheduled.fault {
-            Fault::Crash {
-                node,
-                restart_after_ns,
-            } => {
-                if down_until
-                    .get(&node)
-                    .is_some_and(|&back_ns| at_ns < back_ns)
-                {
-                    continue;
-                }
-                let back_ns =
-                    restart_after_ns.map_or(u64::MAX, |after| at_ns.saturating_add(after));
-                down_until.insert(node, back_ns);
-                // A crash ends the pause it interrupts.
-                for interval in paused.entry(node).or_default().iter_mut() {
-                    if interval.0 <= at_ns && at_ns < interval.1 {
-                        interval.1 = at_ns;
-                    }
+        let is_down = |down_until: &BTreeMap<NodeId, u64>, node| {
+            down_until
+                .get(&node)
+                .is_some_and(|&back_ns| at_ns < back_ns)
+        };
+        if let Some((node, restart_after_ns)) = scheduled.fault.takes_down() {
+            if is_down(&down_until, node) {
+                continue;
+            }
+            let back_ns = restart_after_ns.map_or(u64::MAX, |after| at_ns.saturating_add(after));
+            down_until.insert(node, back_ns);
+            // A crash (or reboot) ends the pause it interrupts.
+            for interval in paused.entry(node).or_default().iter_mut() {
+                if interval.0 <= at_ns && at_ns < interval.1 {
+                    interval.1 = at_ns;
                 }
             }
-            Fault::Pause { node, duration_ns } => {
-                if down_until
-                    .get(&node)
-                    .is_some_and(|&back_ns| at_ns < back_ns)
-                {
-                    continue;
-                }
-                let until_ns = at_ns.saturating_add(duration_ns);
-                let intervals = paused.entry(node).or_default();
-                match intervals.last_mut() {
-                    Some(last) if at_ns <= last.1 => last.1 = last.1.max(until_ns),
-                    _ => intervals.push((at_ns, until_ns)),
-                }
+        } else if let Fault::Pause { node, duration_ns } = scheduled.fault {
+            if is_down(&down_until, node) {
+                continue;
             }
-            _ => {}
+            let until_ns = at_ns.saturating_add(duration_ns);
+            let intervals = paused.entry(node).or_default();
+            match intervals.last_mut() {
+                Some(last) if at_ns <= last.1 => last.1 = last.1.max(until_ns),
+                _ => intervals.push((at_ns, until_ns)),
+            }
         }
     }
     paused
@@ -642,6 +633,21 @@ mod tests {
                 .all(|v| !v.message.contains("shard-0 ")),
             "{held:#?}"
         );
+    }
+
+    #[test]
+    fn a_reboot_ends_a_belief_and_cuts_a_pause_short_like_a_crash() {
+        let mut history = History::new();
+        history.at(100, CTRL_A, belief(shard_lease(0), 1));
+        history.pause(300, CTRL_A, 5_000);
+        history.at(400, CTRL_B, belief(shard_lease(0), 2));
+        history.reboot(600, CTRL_A, 1_000);
+        history.ending(2_000, 5_000);
+        let report = history.report();
+        // CTRL_A's belief died at the reboot, so the overlap is 400..600.
+        assert_eq!(report.measurements.belief_overlap_ns_total, ms(200));
+        // The pause excused the overlap until the reboot ended it.
+        assert_eq!(history.violations(ONE_ACTIVE_HOLDER), 0);
     }
 
     #[test]
