@@ -72,11 +72,10 @@ impl SessionLease {
         self.lease.is_some() && now_ns < self.lives_until_ns()
     }
 
-    /// A grant sent at `sent_at_ns` was answered with `lease`. Returns the
-    /// new end of the window.
-    pub(crate) fn granted(&mut self, lease: LeaseId, sent_at_ns: u64) -> Option<u64> {
+    /// A grant was answered with `lease`. The grant is a proof too: the
+    /// caller passes it to [`Self::proven`] from the time it counts from.
+    pub(crate) fn granted(&mut self, lease: LeaseId) {
         self.lease = Some(lease);
-        self.proven(sent_at_ns)
     }
 
     /// A proof that the lease lived at `from_ns`: the window moves to
@@ -166,7 +165,9 @@ mod tests {
     fn the_window_counts_from_the_send_and_only_moves_forward() {
         let mut session = SessionLease::new(1_000);
         assert!(!session.lives_at(0), "nothing before a grant");
-        assert_eq!(session.granted(LeaseId(1), 100 * MS), Some(1_100 * MS));
+        session.granted(LeaseId(1));
+        assert!(!session.lives_at(0), "granted, but not yet proven");
+        assert_eq!(session.proven(100 * MS), Some(1_100 * MS));
         assert!(session.lives_at(1_099 * MS));
         assert!(!session.lives_at(1_100 * MS));
         // A late reply to a keep-alive sent before the grant's proof.
@@ -178,7 +179,8 @@ mod tests {
     #[test]
     fn a_lost_session_forgets_its_lease_and_proof() {
         let mut session = SessionLease::new(1_000);
-        session.granted(LeaseId(1), 0);
+        session.granted(LeaseId(1));
+        session.proven(0);
         session.lost();
         assert_eq!((session.lease(), session.lives_until_ns()), (None, 0));
         assert!(!session.lives_at(0));

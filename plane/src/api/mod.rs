@@ -436,7 +436,8 @@ impl ApiNode {
         };
         match session::decode_grant(response) {
             Ok(granted) => {
-                self.session.granted(granted.lease, sent_at_ns);
+                self.session.granted(granted.lease);
+                self.session.proven(sent_at_ns);
             }
             Err(error) => error.log("session grant"),
         }
