@@ -134,6 +134,9 @@ impl<P> Requests<P> {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
     use node::testing::Harness;
 
     use super::*;
@@ -148,10 +151,14 @@ mod tests {
         assert_eq!(ids.next(3), (3 << 48) | 1);
     }
 
+    /// What the node's handlers found: the purpose of each answered or
+    /// timed-out request, `None` when nothing was awaited.
+    type Log = Rc<RefCell<Vec<Option<&'static str>>>>;
+
     /// A node that only exercises `Requests` in its handlers.
     struct Asker {
         requests: Requests<&'static str>,
-        log: std::rc::Rc<std::cell::RefCell<Vec<Option<&'static str>>>>,
+        log: Log,
     }
 
     impl node::Node<ControlPlane> for Asker {
@@ -178,14 +185,11 @@ mod tests {
         }
     }
 
-    fn asker() -> (
-        Harness<ControlPlane>,
-        std::rc::Rc<std::cell::RefCell<Vec<Option<&'static str>>>>,
-    ) {
-        let log = std::rc::Rc::default();
+    fn asker() -> (Harness<ControlPlane>, Log) {
+        let log = Rc::default();
         let node = Asker {
             requests: Requests::new(1, 100),
-            log: std::rc::Rc::clone(&log),
+            log: Rc::clone(&log),
         };
         let mut harness = Harness::new(1, NodeId(1), Box::new(node));
         harness.start();

@@ -60,8 +60,6 @@ impl ApiNode {
         self.operations.insert(id, op);
     }
 
-    /// Planted bug `stale-replay-body`: instead of the stored response, a
-
     /// Saves the recovery point `Charged`, so a takeover skips the charge.
     pub(super) fn save_charged(
         &mut self,

@@ -11,6 +11,9 @@ use crate::reply::{self, Kv, ReplyError};
 use crate::store::StoreResponse;
 
 /// The record of phase 1.
+// Decoded and consumed at once, never stored: boxing the large variant
+// would only add an allocation per reply.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum Recorded {
     /// The key was new: it is recorded and my lock is at `lock_revision`.
@@ -55,6 +58,9 @@ pub(super) fn fenced_write(response: StoreResponse<Value>) -> Result<Fenced, Rep
 }
 
 /// An update's or delete's read of its resource under the lock.
+// Decoded and consumed at once, never stored: boxing the large variant
+// would only add an allocation per reply.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum Read {
     /// My lock is gone.
@@ -73,6 +79,9 @@ pub(super) fn read(response: StoreResponse<Value>) -> Result<Read, ReplyError> {
 }
 
 /// Phase 3's commit.
+// Decoded and consumed at once, never stored: boxing the large variant
+// would only add an allocation per reply.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum Committed {
     /// Written at `revision`.

@@ -48,6 +48,9 @@ pub(super) fn membership(response: StoreResponse<Value>) -> Result<Membership, R
 }
 
 /// A claim of a lease key (acquire or adopt).
+// Decoded and consumed at once, never stored: boxing the large variant
+// would only add an allocation per reply.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum Claimed {
     /// The key is mine at `revision`: the lease's fencing token.
@@ -115,6 +118,9 @@ pub(super) fn desired(
 }
 
 /// The fenced status write of a converged pass.
+// Decoded and consumed at once, never stored: boxing the large variant
+// would only add an allocation per reply.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum StatusWrite {
     /// Written at `revision`.
