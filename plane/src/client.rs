@@ -6,7 +6,7 @@
 //!
 //! Every `Timer::Tick` (every `request_interval_ms`, uniform in 0.5x..1.5x)
 //! before `workload_end_ms` starts one new *logical request* if fewer than
-//! [`MAX_OUTSTANDING`] are outstanding. A logical request is one operation
+//! `MAX_OUTSTANDING` are outstanding. A logical request is one operation
 //! with one Idempotency-Key and one body; it is sent in *attempts*. Each
 //! attempt goes to one API node, or, with `duplicate_send_ppm`, to two at
 //! once (a duplicated retry, which exercises 409). Every send has its own
@@ -51,16 +51,16 @@ use crate::protocol::{
 use crate::requests::Requests;
 
 /// Logical requests in flight at once.
-pub const MAX_OUTSTANDING: usize = 2;
+pub(crate) const MAX_OUTSTANDING: usize = 2;
 /// Resources a client remembers; creates beyond are not remembered.
-pub const MAX_KNOWN_RESOURCES: usize = 1_024;
+pub(crate) const MAX_KNOWN_RESOURCES: usize = 1_024;
 /// Finished keys kept as candidates for reuse (oldest dropped first).
-pub const MAX_FINISHED_KEYS: usize = 256;
+pub(crate) const MAX_FINISHED_KEYS: usize = 256;
 /// Sends remembered for correlating replies (oldest finished dropped first).
 /// A reply to a forgotten send is not recorded: far beyond any scenario.
-pub const MAX_SENT: usize = 100_000;
+pub(crate) const MAX_SENT: usize = 100_000;
 /// Shortest pause before a retry.
-pub const RETRY_DELAY_MS_MIN: u64 = 50;
+pub(crate) const RETRY_DELAY_MS_MIN: u64 = 50;
 /// Longest pause before a retry.
 pub const RETRY_DELAY_MS_MAX: u64 = 300;
 

@@ -46,10 +46,10 @@
 //!
 //! Each request (or completer resumption) is an [`Operation`]: a small
 //! state machine with at most one store or billing request outstanding,
-//! whose request id maps back to it ([`crate::requests`]). Every request has
+//! whose request id maps back to it (`crate::requests`). Every request has
 //! a timeout; a reply whose id is unknown (late, duplicated, or from an
 //! earlier incarnation) is ignored, and a store reply that does not fit its
-//! step is decoded into an error ([`decode`]) and fails the step as a
+//! step is decoded into an error (`decode`) and fails the step as a
 //! timeout would. Fire-and-forget requests (revoking an unused lease,
 //! deleting the lock of an operation that gave up) are sent untracked:
 //! their replies are ignored as unknown, and nothing depends on them
@@ -60,12 +60,12 @@
 //! | module | what it owns |
 //! |---|---|
 //! | this one | the node, its operations and handlers, its session, its answers |
-//! | [`record`] | phase 1, and what an existing key gets: replay, 409, 422 |
-//! | [`takeover`] | claiming an abandoned key |
-//! | [`commit`] | from the recovery point on: charge, save `Charged`, commit |
-//! | [`completer`] | the periodic scan that finishes abandoned keys |
-//! | [`bugs`] | the planted bugs' detours |
-//! | [`decode`] | each store reply, typed |
+//! | `record` | phase 1, and what an existing key gets: replay, 409, 422 |
+//! | `takeover` | claiming an abandoned key |
+//! | `commit` | from the recovery point on: charge, save `Charged`, commit |
+//! | `completer` | the periodic scan that finishes abandoned keys |
+//! | `bugs` | the planted bugs' detours |
+//! | `decode` | each store reply, typed |
 //!
 //! # Planted bugs
 //!

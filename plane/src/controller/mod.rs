@@ -122,12 +122,12 @@
 //! | module | what it owns |
 //! |---|---|
 //! | this one | the node, its inputs and requests |
-//! | [`validity`] | the session lease ([`crate::session`]) and the validity gate |
-//! | [`leases`] | membership, shard and leader leases, beliefs and fencing |
-//! | [`workqueue`] | the client-go work queue |
-//! | [`reconcile`] | one pass: read, observe, diff, act |
-//! | [`status`] | the fenced status write of a converged pass |
-//! | [`decode`] | each store reply, typed |
+//! | `validity` | the session lease (`crate::session`) and the validity gate |
+//! | `leases` | membership, shard and leader leases, beliefs and fencing |
+//! | `workqueue` | the client-go work queue |
+//! | `reconcile` | one pass: read, observe, diff, act |
+//! | `status` | the fenced status write of a converged pass |
+//! | `decode` | each store reply, typed |
 
 mod decode;
 mod leases;
@@ -157,9 +157,9 @@ use workqueue::WorkQueue;
 type Ctx<'a> = Context<'a, ControlPlane>;
 
 /// `Timer::Custom(VALIDITY_TIMER)`: the lease validity deadline is due.
-pub const VALIDITY_TIMER: u64 = 1;
+const VALIDITY_TIMER: u64 = 1;
 /// `Timer::Custom(MEMBERSHIP_TIMER)`: time for a membership round.
-pub const MEMBERSHIP_TIMER: u64 = 2;
+const MEMBERSHIP_TIMER: u64 = 2;
 
 /// A controller: leases, shards and reconciliation. See the module docs.
 pub struct ControllerNode {
@@ -171,7 +171,7 @@ pub struct ControllerNode {
     /// Every request in flight, with what it was for.
     requests: Requests<Purpose>,
     /// The session lease, counted on for the validity window from each
-    /// proof's send, on the lease clock (see [`validity`]).
+    /// proof's send, on the lease clock (see `validity`).
     session: SessionLease,
     /// The member key is on the current session.
     registered: bool,

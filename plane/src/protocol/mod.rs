@@ -2,19 +2,19 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`wire`] | messages between nodes: API requests and replies, worker actions |
-//! | [`values`] | what the store holds: resources, statuses, ledger entries |
-//! | [`keys`] | the store's key layout |
-//! | [`events`] | history events, the only thing the checkers read |
+//! | `wire` | messages between nodes: API requests and replies, worker actions |
+//! | `values` | what the store holds: resources, statuses, ledger entries |
+//! | `keys` | the store's key layout |
+//! | `events` | history events, the only thing the checkers read |
 //!
 //! Everything is re-exported here, so `crate::protocol::X` names any of it.
 //! The protocol type, request ids and timers live here because every node
 //! kind uses them.
 
-pub mod events;
-pub mod keys;
-pub mod values;
-pub mod wire;
+mod events;
+pub(crate) mod keys;
+mod values;
+mod wire;
 
 pub use events::{BeliefEnd, Event, LeaseName};
 pub use values::{LedgerEntry, Recovery, Resource, Spec, Status, Value};
@@ -38,7 +38,7 @@ impl node::Protocol for ControlPlane {
 pub type RequestId = u64;
 
 /// Builds a request id from a node's incarnation and its counter.
-pub fn request_id(incarnation: u32, counter: u64) -> RequestId {
+pub(crate) fn request_id(incarnation: u32, counter: u64) -> RequestId {
     (u64::from(incarnation) << 48) | (counter & ((1 << 48) - 1))
 }
 

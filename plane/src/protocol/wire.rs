@@ -43,10 +43,10 @@ impl ApiOp {
     /// The longest name or id a request may carry (a DNS label's limit,
     /// as Kubernetes names have): longer ones get 400 before anything is
     /// recorded, so a ledger entry always fits the store's value bound.
-    pub const MAX_NAME_BYTES: usize = 253;
+    pub(crate) const MAX_NAME_BYTES: usize = 253;
 
     /// The name or id this request carries.
-    pub fn name_or_id(&self) -> &str {
+    pub(crate) fn name_or_id(&self) -> &str {
         match self {
             ApiOp::Create { name, .. } => name,
             ApiOp::Update { id, .. } | ApiOp::Delete { id } => id,
