@@ -1028,3 +1028,45 @@ fn requests_beyond_the_operation_cap_get_503() {
     let reply = cluster.call(API_A, "one-too-many", create("a"));
     assert_eq!(reply.response.status, status::UNAVAILABLE);
 }
+
+#[test]
+fn a_malformed_store_reply_fails_the_request_with_503_and_a_retry_finishes_the_key() {
+    let mut cluster = Cluster::new();
+    cluster.hold = Box::new(|from, to, message| {
+        from == STORE
+            && to == API_A
+            && matches!(
+                message,
+                Msg::StoreReply {
+                    response: StoreResponse::Txn { .. },
+                    ..
+                }
+            )
+    });
+    let first = cluster.send(API_A, Some("k"), create("a"));
+    let (from, to, record_reply) = cluster.held.pop().expect("the record's reply was held");
+    let Msg::StoreReply { request_id, .. } = record_reply else {
+        panic!("a store reply: {record_reply:?}");
+    };
+    // A peer answers the record with a failed transaction that read
+    // nothing: not the shape of a record's failure branch.
+    let malformed = Msg::StoreReply {
+        request_id,
+        response: StoreResponse::Txn {
+            succeeded: false,
+            revision: 0,
+            results: vec![],
+        },
+    };
+    cluster.hold = no_hold();
+    cluster.queue.push_back((from, to, malformed));
+    cluster.pump();
+    assert_eq!(
+        cluster.only_reply(first).response.status,
+        status::UNAVAILABLE
+    );
+    // The record was applied; a retry takes my own abandoned key over.
+    created_resource(&cluster.call(API_A, "k", create("a")));
+    assert_eq!(cluster.count(is_charge_executed), 1);
+    assert_eq!(cluster.count(is_committed), 1);
+}

@@ -139,3 +139,55 @@ pub(super) fn status_write(response: StoreResponse<Value>) -> Result<StatusWrite
     let [shard_key] = txn.gets()?;
     Ok(StatusWrite::Refused { shard_key })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OpResult;
+
+    fn read(results: Vec<OpResult<Value>>) -> StoreResponse<Value> {
+        StoreResponse::Txn {
+            succeeded: true,
+            revision: 3,
+            results,
+        }
+    }
+
+    #[test]
+    fn a_membership_reply_of_another_shape_is_an_error() {
+        let good = vec![
+            OpResult::GotPrefix(vec![]),
+            OpResult::GotPrefix(vec![]),
+            OpResult::Got(None),
+        ];
+        assert_eq!(membership(read(good)).unwrap().revision, 3);
+        let short = vec![OpResult::GotPrefix(vec![]), OpResult::GotPrefix(vec![])];
+        assert!(membership(read(short)).is_err());
+        let swapped = vec![
+            OpResult::Got(None),
+            OpResult::GotPrefix(vec![]),
+            OpResult::Got(None),
+        ];
+        assert!(membership(read(swapped)).is_err());
+    }
+
+    #[test]
+    fn a_resource_key_holding_a_status_fails_the_desired_read() {
+        let status = Status {
+            observed_generation: 1,
+            ready_replicas: 1,
+        };
+        let wrong = Kv {
+            key: "/res/r".into(),
+            value: Value::Status(status),
+            create_revision: 1,
+            mod_revision: 1,
+            version: 1,
+            lease: None,
+        };
+        let reply = read(vec![OpResult::Got(Some(wrong)), OpResult::Got(None)]);
+        assert!(desired(reply).is_err());
+        let absent = read(vec![OpResult::Got(None), OpResult::Got(None)]);
+        assert!(matches!(desired(absent), Ok((None, None))));
+    }
+}
