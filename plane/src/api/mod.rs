@@ -59,7 +59,8 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | this one | the node, its operations and handlers, its session, its answers |
+//! | this one | the node, its handlers, its session and its answers |
+//! | `operation` | an operation's state machine: steps, replies decoded per step |
 //! | `record` | phase 1, and what an existing key gets: replay, 409, 422 |
 //! | `takeover` | claiming an abandoned key |
 //! | `commit` | from the recovery point on: charge, save `Charged`, commit |
@@ -79,6 +80,7 @@ mod bugs;
 mod commit;
 mod completer;
 mod decode;
+mod operation;
 mod record;
 mod takeover;
 #[cfg(test)]
@@ -90,13 +92,14 @@ use node::{Context, Node, NodeId, TimerId};
 
 use crate::config::{ApiSettings, Bug, Topology};
 use crate::protocol::{
-    ApiOp, ApiReply, ApiRequest, ApiResponse, ControlPlane, Event, LedgerEntry, Msg, Recovery,
-    RequestId, Resource, ResponseBody, Timer, Value, keys, status,
+    ApiOp, ApiReply, ApiRequest, ApiResponse, ControlPlane, Event, LedgerEntry, Msg, RequestId,
+    ResponseBody, Timer, Value, keys, status,
 };
 use crate::reply::ReplyError;
 use crate::requests::Requests;
 use crate::session::{self, KeptAlive, SessionLease};
 use crate::store::{Compare, LeaseId, Op, StoreRequest, StoreResponse, Txn};
+use operation::{Commit, Held, Operation, OperationId, Step, Write};
 
 type Ctx<'a> = Context<'a, ControlPlane>;
 
@@ -112,9 +115,6 @@ const MAX_COMMIT_ATTEMPTS: u32 = 5;
 const COMPLETER_BATCH: usize = 8;
 /// Longest Idempotency-Key accepted; a longer one gets 400.
 const MAX_KEY_BYTES: usize = 256;
-
-/// An operation's identity within this node's incarnation.
-type OperationId = u64;
 
 /// An API node.
 pub struct ApiNode {
@@ -170,121 +170,6 @@ enum Reply {
 struct Client {
     node: NodeId,
     request_id: RequestId,
-}
-
-/// One request in progress, or one key the completer resumes.
-#[derive(Debug)]
-struct Operation {
-    key: String,
-    /// The request's fingerprint (for the completer: the stored one).
-    fingerprint: u64,
-    /// The request (for the completer: the stored one).
-    op: ApiOp,
-    /// `None` when the completer runs it: nobody to answer.
-    client: Option<Client>,
-    /// What the outstanding request is for.
-    step: Step,
-    /// Set once this operation holds the key's lock.
-    held: Option<Held>,
-    /// When a key this operation records expires (store clock, ms): set
-    /// when its ledger lease is granted.
-    expires_at_ms: u64,
-}
-
-/// The lock an operation holds and the ledger entry it works on.
-#[derive(Debug)]
-struct Held {
-    /// The lock's mod revision: every later write compares it.
-    lock_revision: u64,
-    entry: LedgerEntry,
-    /// The ledger entry's lease: rewrites keep the key's lifetime.
-    ledger_lease: Option<LeaseId>,
-}
-
-#[derive(Debug)]
-enum Step {
-    /// No request outstanding: only while a handler runs.
-    Idle,
-    GrantLedgerLease,
-    Record {
-        entry: Box<LedgerEntry>,
-        ledger_lease: LeaseId,
-    },
-    Claim {
-        entry: Box<LedgerEntry>,
-        ledger_lease: Option<LeaseId>,
-    },
-    Charge {
-        sends: u32,
-    },
-    SaveCharged {
-        charge_id: u64,
-    },
-    Read,
-    Commit(Box<Commit>),
-    /// Planted bug `ledger-check-then-act`: the ledger read before an
-    /// unconditional record.
-    CheckLedger {
-        ledger_lease: LeaseId,
-    },
-    /// Planted bug `side-effect-before-ledger`: the charge, before any
-    /// record.
-    ChargeFirst {
-        sends: u32,
-        ledger_lease: LeaseId,
-    },
-    /// Planted bug `stale-replay-body`: the resource read to rebuild a
-    /// finished key's answer.
-    ReplayRead(Box<LedgerEntry>),
-}
-
-impl Step {
-    /// A ledger lease granted but not yet holding a record: revoked if the
-    /// operation ends in this step.
-    fn unused_ledger_lease(&self) -> Option<LeaseId> {
-        match self {
-            Step::CheckLedger { ledger_lease } | Step::ChargeFirst { ledger_lease, .. } => {
-                Some(*ledger_lease)
-            }
-            _ => None,
-        }
-    }
-
-    /// The step's name, for logs.
-    fn name(&self) -> &'static str {
-        match self {
-            Step::Idle => "idle",
-            Step::GrantLedgerLease => "ledger lease grant",
-            Step::Record { .. } => "record",
-            Step::Claim { .. } => "claim",
-            Step::Charge { .. } => "charge",
-            Step::SaveCharged { .. } => "save charged",
-            Step::Read => "read",
-            Step::Commit(_) => "commit",
-            Step::CheckLedger { .. } => "ledger check",
-            Step::ChargeFirst { .. } => "charge first",
-            Step::ReplayRead(_) => "replay read",
-        }
-    }
-}
-
-/// A planned commit: the response to store and the resource write.
-#[derive(Debug)]
-struct Commit {
-    response: ApiResponse,
-    write: Write,
-    /// The resource's mod revision the plan was made from; 0 when absent.
-    resource_revision: u64,
-    attempt: u32,
-}
-
-#[derive(Debug)]
-enum Write {
-    Create(Resource),
-    Update(Resource),
-    Delete,
-    /// A stored 404: nothing to write but the response.
-    Nothing,
 }
 
 impl ApiNode {
@@ -473,150 +358,10 @@ impl ApiNode {
     }
 
     // -----------------------------------------------------------------------
-    // Operations: the state machine.
-
-    /// Feeds the reply of an operation's outstanding request to its step.
-    fn advance(&mut self, ctx: &mut Ctx<'_>, id: OperationId, mut op: Operation, reply: Reply) {
-        let step = std::mem::replace(&mut op.step, Step::Idle);
-        match (step, reply) {
-            (Step::Charge { .. }, Reply::Charged { key, charge_id }) if key == op.key => {
-                self.save_charged(ctx, id, op, charge_id)
-            }
-            (Step::Charge { sends }, Reply::TimedOut) if sends < MAX_CHARGE_SENDS => {
-                self.charge(ctx, id, op, sends + 1)
-            }
-            (Step::ChargeFirst { ledger_lease, .. }, Reply::Charged { key, charge_id })
-                if key == op.key =>
-            {
-                let recovery = Recovery::Charged { charge_id };
-                self.record(ctx, id, op, ledger_lease, recovery)
-            }
-            (
-                Step::ChargeFirst {
-                    sends,
-                    ledger_lease,
-                },
-                Reply::TimedOut,
-            ) if sends < MAX_CHARGE_SENDS => {
-                self.charge_first(ctx, id, op, ledger_lease, sends + 1)
-            }
-            (step, Reply::Store(response)) => self.on_store_reply(ctx, id, op, step, response),
-            // A timeout, or a billing answer that does not fit.
-            (step, _) => self.step_failed(ctx, op, &step),
-        }
-    }
-
-    /// Decodes a store reply for `step` and hands the typed result on; one
-    /// that does not decode fails the step as a timeout would.
-    fn on_store_reply(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        id: OperationId,
-        op: Operation,
-        step: Step,
-        response: StoreResponse<Value>,
-    ) {
-        let (name, unused_lease) = (step.name(), step.unused_ledger_lease());
-        let failed = match step {
-            Step::GrantLedgerLease => match session::decode_grant(response) {
-                Ok(granted) => {
-                    let op = Operation {
-                        expires_at_ms: granted.expires_at_ms,
-                        ..op
-                    };
-                    return self.with_ledger_lease(ctx, id, op, granted.lease);
-                }
-                Err(error) => error,
-            },
-            Step::Record {
-                entry,
-                ledger_lease,
-            } => match decode::record(response) {
-                Ok(recorded) => return self.on_record(ctx, id, op, *entry, ledger_lease, recorded),
-                Err(error) => error,
-            },
-            Step::Claim {
-                entry,
-                ledger_lease,
-            } => match decode::fenced_write(response) {
-                Ok(claimed) => return self.on_claim(ctx, id, op, *entry, ledger_lease, claimed),
-                Err(error) => error,
-            },
-            Step::SaveCharged { charge_id } => match decode::fenced_write(response) {
-                Ok(saved) => return self.on_save_charged(ctx, id, op, charge_id, saved),
-                Err(error) => error,
-            },
-            Step::Read => match decode::read(response) {
-                Ok(read) => return self.on_read(ctx, id, op, read),
-                Err(error) => error,
-            },
-            Step::Commit(commit) => match decode::commit(response) {
-                Ok(committed) => return self.on_commit(ctx, id, op, *commit, committed),
-                Err(error) => error,
-            },
-            Step::CheckLedger { ledger_lease } => match decode::check_ledger(response) {
-                Ok([ledger, lock]) => {
-                    return self.on_check_ledger(ctx, id, op, ledger_lease, ledger, lock);
-                }
-                Err(error) => error,
-            },
-            Step::ReplayRead(entry) => match decode::replay_read(response) {
-                Ok(found) => return self.on_replay_read(ctx, op, &entry, found),
-                Err(error) => error,
-            },
-            // Waiting for billing, or for nothing: no store reply fits.
-            Step::Idle | Step::Charge { .. } | Step::ChargeFirst { .. } => {
-                ReplyError::Unexpected("a store reply to a step that awaits none")
-            }
-        };
-        failed.log(name);
-        if let Some(lease) = unused_lease {
-            self.revoke(ctx, lease);
-        }
-        self.give_up(ctx, op, false);
-    }
-
-    /// The outstanding request of `op` in `step` failed (timed out, was
-    /// refused, or got an answer that does not fit): end with 503.
-    fn step_failed(&mut self, ctx: &mut Ctx<'_>, op: Operation, step: &Step) {
-        if let Some(lease) = step.unused_ledger_lease() {
-            self.revoke(ctx, lease);
-        }
-        self.give_up(ctx, op, false);
-    }
-
-    // -----------------------------------------------------------------------
     // Helpers.
-
-    fn new_operation_id(&mut self) -> OperationId {
-        self.next_operation += 1;
-        self.next_operation
-    }
-
-    /// Whether an operation of mine works on `key` (in any phase).
-    fn key_busy(&self, key: &str) -> bool {
-        self.operations.values().any(|op| op.key == key)
-    }
 
     // -----------------------------------------------------------------------
     // Outputs.
-
-    /// Sends a tracked store request for operation `id`, which waits in
-    /// `step` for the reply.
-    fn await_store(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        id: OperationId,
-        mut op: Operation,
-        step: Step,
-        request: StoreRequest<Value>,
-    ) {
-        op.step = step;
-        self.send_store(ctx, Purpose::Operation(id), request);
-        let previous = self.operations.insert(id, op);
-        assert!(previous.is_none(), "an operation waits on one request");
-        assert!(self.operations.len() <= MAX_OPERATIONS);
-    }
 
     fn send_store(&mut self, ctx: &mut Ctx<'_>, purpose: Purpose, request: StoreRequest<Value>) {
         let request_id = self.requests.next_id(ctx);

@@ -10,7 +10,7 @@ use super::*;
 use crate::billing::BillingNode;
 use crate::config::Bug;
 use crate::protocol::Recovery;
-use crate::protocol::{Spec, Status};
+use crate::protocol::{Resource, Spec, Status};
 use crate::reply::Kv;
 use crate::store::KvStore;
 use crate::store::{OpResult, StoreResponse};
