@@ -6,7 +6,7 @@
 //!
 //! Every `Timer::Tick` (every `request_interval_ms`, uniform in 0.5x..1.5x)
 //! before `workload_end_ms` starts one new *logical request* if fewer than
-//! [`MAX_OUTSTANDING`] are outstanding. A logical request is one operation
+//! `MAX_OUTSTANDING` are outstanding. A logical request is one operation
 //! with one Idempotency-Key and one body; it is sent in *attempts*. Each
 //! attempt goes to one API node, or, with `duplicate_send_ppm`, to two at
 //! once (a duplicated retry, which exercises 409). Every send has its own
@@ -46,20 +46,21 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ClientSettings, Topology};
 use crate::protocol::{
     ApiOp, ApiReply, ApiRequest, ApiResponse, ControlPlane, Event, Msg, RequestId, ResponseBody,
-    Spec, Timer, request_id, status,
+    Spec, Timer, status,
 };
+use crate::requests::Requests;
 
 /// Logical requests in flight at once.
-pub const MAX_OUTSTANDING: usize = 2;
+pub(crate) const MAX_OUTSTANDING: usize = 2;
 /// Resources a client remembers; creates beyond are not remembered.
-pub const MAX_KNOWN_RESOURCES: usize = 1_024;
+pub(crate) const MAX_KNOWN_RESOURCES: usize = 1_024;
 /// Finished keys kept as candidates for reuse (oldest dropped first).
-pub const MAX_FINISHED_KEYS: usize = 256;
+pub(crate) const MAX_FINISHED_KEYS: usize = 256;
 /// Sends remembered for correlating replies (oldest finished dropped first).
 /// A reply to a forgotten send is not recorded: far beyond any scenario.
-pub const MAX_SENT: usize = 100_000;
+pub(crate) const MAX_SENT: usize = 100_000;
 /// Shortest pause before a retry.
-pub const RETRY_DELAY_MS_MIN: u64 = 50;
+pub(crate) const RETRY_DELAY_MS_MIN: u64 = 50;
 /// Longest pause before a retry.
 pub const RETRY_DELAY_MS_MAX: u64 = 300;
 
@@ -132,10 +133,10 @@ pub struct ClientState {
 pub struct ClientNode {
     topology: Topology,
     settings: ClientSettings,
-    /// Volatile: numbers request ids within this incarnation.
-    request_counter: u64,
-    /// Volatile: the timeout timer of each send in flight.
-    timeouts: BTreeMap<RequestId, TimerId>,
+    /// Volatile: request ids within this incarnation, and the timeout of
+    /// each send in flight. Replies are matched through the durable
+    /// `ClientState::sent` instead, so even a late one is recorded.
+    requests: Requests<()>,
     /// Volatile: the retry timer of each logical request waiting to retry.
     retries: BTreeMap<u64, TimerId>,
 }
@@ -144,11 +145,12 @@ impl ClientNode {
     /// A client sending to `topology.apis` (which must not be empty).
     pub fn new(topology: Topology, settings: ClientSettings) -> Self {
         assert!(!topology.apis.is_empty(), "a client needs an API node");
+        let timeout_ns = settings.request_timeout_ms.max(1) * MILLISECOND_NS;
         Self {
             topology,
             settings,
-            request_counter: 0,
-            timeouts: BTreeMap::new(),
+            // Request ids count from 0, as they always have here.
+            requests: Requests::new(0, timeout_ns),
             retries: BTreeMap::new(),
         }
     }
@@ -187,8 +189,13 @@ impl ClientNode {
         }
     }
 
-    fn handle_timeout(&mut self, ctx: &mut Context<'_, ControlPlane>, request_id: RequestId) {
-        self.timeouts.remove(&request_id);
+    fn handle_timeout(
+        &mut self,
+        ctx: &mut Context<'_, ControlPlane>,
+        timer: TimerId,
+        request_id: RequestId,
+    ) {
+        self.requests.timed_out(timer, request_id);
         if let Some(sent) = state(ctx).sent.get(&request_id).cloned() {
             self.send_failed(ctx, sent.logical, request_id);
         }
@@ -329,9 +336,7 @@ impl ClientNode {
             return; // An earlier attempt's send, or already failed.
         }
         let attempt_over = entry.in_flight.is_empty() && !entry.retry_pending;
-        if let Some(timer) = self.timeouts.remove(&request_id) {
-            ctx.cancel_timer(timer);
-        }
+        self.requests.cancel(ctx, request_id);
         if attempt_over {
             self.retry_or_abandon(ctx, logical);
         }
@@ -391,10 +396,8 @@ impl ClientNode {
             .outstanding
             .remove(&logical)
             .expect("outstanding");
-        for request_id in &entry.in_flight {
-            if let Some(timer) = self.timeouts.remove(request_id) {
-                ctx.cancel_timer(timer);
-            }
+        for &request_id in &entry.in_flight {
+            self.requests.cancel(ctx, request_id);
         }
         if let Some(timer) = self.retries.remove(&logical) {
             ctx.cancel_timer(timer);
@@ -441,8 +444,7 @@ impl ClientNode {
     }
 
     fn send_one(&mut self, ctx: &mut Context<'_, ControlPlane>, logical: u64, api: NodeId) {
-        let request_id = request_id(ctx.boot(), self.request_counter);
-        self.request_counter += 1;
+        let request_id = self.requests.next_id(ctx);
         let state = state(ctx);
         let entry = state.outstanding.get_mut(&logical).expect("outstanding");
         entry.in_flight.insert(request_id);
@@ -470,9 +472,7 @@ impl ClientNode {
             op,
         };
         ctx.send(api, Msg::Api(request));
-        let timeout_ns = self.settings.request_timeout_ms.max(1) * MILLISECOND_NS;
-        let timer = ctx.set_timer(timeout_ns, Timer::RequestTimeout(request_id));
-        self.timeouts.insert(request_id, timer);
+        self.requests.track(ctx, request_id, api, ());
     }
 }
 
@@ -501,10 +501,10 @@ impl Node<ControlPlane> for ClientNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_, ControlPlane>, _timer: TimerId, tag: Timer) {
+    fn on_timer(&mut self, ctx: &mut Context<'_, ControlPlane>, timer: TimerId, tag: Timer) {
         match tag {
             Timer::Tick => self.handle_tick(ctx),
-            Timer::RequestTimeout(request_id) => self.handle_timeout(ctx, request_id),
+            Timer::RequestTimeout(request_id) => self.handle_timeout(ctx, timer, request_id),
             Timer::Custom(logical) => self.handle_retry(ctx, logical),
             other => tracing::debug!("client ignores timer {other:?}"),
         }

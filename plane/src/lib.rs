@@ -3,6 +3,9 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`protocol`] | wire messages, stored values, the key layout, timers and history events |
+//! | `session` | the session lease and its window, shared by API nodes and controllers |
+//! | `requests` | request ids, replies awaited and their timeouts, shared by every asking node |
+//! | `reply` | store replies decoded as peer input: a typed result or an error, never a panic |
 //! | [`store`] | an etcd-like state machine and the node that serves it |
 //! | [`api`] | the Idempotency-Key API: three phases, takeover, the completer |
 //! | [`billing`] | the foreign side effect: a deduplicating payment ledger |
@@ -23,6 +26,9 @@ pub mod config;
 pub mod controller;
 pub mod durable;
 pub mod protocol;
+mod reply;
+mod requests;
+mod session;
 pub mod shard;
 pub mod store;
 pub mod worker;

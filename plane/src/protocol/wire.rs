@@ -1,0 +1,335 @@
+//! What nodes send each other: the API's requests and replies, worker
+//! actions, and the one message enum that carries them all.
+//!
+//! Everything here is plain data with serde derives: the same messages will
+//! cross real TCP once the nodes run on a real host, so a receiver treats
+//! every field as peer input.
+
+use node::NodeId;
+use serde::{Deserialize, Serialize};
+
+use super::{RequestId, Resource, Spec, Value};
+use crate::shard::ShardId;
+use crate::store::{StoreRequest, StoreResponse};
+
+// ---------------------------------------------------------------------------
+// The API.
+
+/// A mutating API call.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ApiOp {
+    /// Create a resource with a server-generated id (charges billing).
+    Create {
+        /// Display name.
+        name: String,
+        /// Desired state.
+        spec: Spec,
+    },
+    /// Replace a resource's spec (bumps its generation).
+    Update {
+        /// Resource id.
+        id: String,
+        /// New desired state.
+        spec: Spec,
+    },
+    /// Delete a resource (its instances are stopped by the controllers).
+    Delete {
+        /// Resource id.
+        id: String,
+    },
+}
+
+impl ApiOp {
+    /// The longest name or id a request may carry (a DNS label's limit,
+    /// as Kubernetes names have): longer ones get 400 before anything is
+    /// recorded, so a ledger entry always fits the store's value bound.
+    pub(crate) const MAX_NAME_BYTES: usize = 253;
+
+    /// The name or id this request carries.
+    pub(crate) fn name_or_id(&self) -> &str {
+        match self {
+            ApiOp::Create { name, .. } => name,
+            ApiOp::Update { id, .. } | ApiOp::Delete { id } => id,
+        }
+    }
+
+    /// The request fingerprint of the Idempotency-Key draft: a stable hash
+    /// of method, target and body.
+    pub fn fingerprint(&self) -> u64 {
+        node::stable_hash(self)
+    }
+}
+
+/// A request as a client sends it, with an `Idempotency-Key` header that
+/// may be missing (the API answers 400).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ApiRequest {
+    /// Correlates the reply; a retry gets a fresh one.
+    pub request_id: RequestId,
+    /// The Idempotency-Key header.
+    pub idempotency_key: Option<String>,
+    /// What to do.
+    pub op: ApiOp,
+}
+
+/// HTTP status codes the API uses.
+pub mod status {
+    /// Created.
+    pub const CREATED: u16 = 201;
+    /// OK (update, delete).
+    pub const OK: u16 = 200;
+    /// Missing Idempotency-Key, or a malformed request.
+    pub const BAD_REQUEST: u16 = 400;
+    /// No such resource.
+    pub const NOT_FOUND: u16 = 404;
+    /// The same key is still being processed.
+    pub const CONFLICT: u16 = 409;
+    /// The same key was used with a different request.
+    pub const UNPROCESSABLE: u16 = 422;
+    /// The API could not finish now (store unreachable, lock lost): retry
+    /// with the same key.
+    pub const UNAVAILABLE: u16 = 503;
+}
+
+/// The body of a response.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ResponseBody {
+    /// The resource after the call.
+    Resource(Resource),
+    /// The id of a deleted resource.
+    Deleted {
+        /// Resource id.
+        id: String,
+    },
+    /// An error with a human-readable message.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// An API response: status and body. This pair is what a replay must
+/// reproduce exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ApiResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: ResponseBody,
+}
+
+impl ApiResponse {
+    /// A response that the ledger stores and replays: anything but the
+    /// transient answers (400 for a missing key, 409, 422, 503).
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self.status,
+            status::BAD_REQUEST | status::CONFLICT | status::UNPROCESSABLE | status::UNAVAILABLE
+        )
+    }
+}
+
+/// A reply from the API.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ApiReply {
+    /// The request this answers.
+    pub request_id: RequestId,
+    /// Status and body.
+    pub response: ApiResponse,
+    /// The `Idempotent-Replayed` header: served from the ledger.
+    pub replayed: bool,
+    /// How long the key is kept, when the response is stored.
+    pub key_ttl_ms: Option<u64>,
+    /// When the stored response expires with its key, on the store's clock
+    /// (ms): like an HTTP `Expires` date, it is the server's time.
+    pub key_expires_at_ms: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------
+// Workers: instances, actions and fencing.
+
+/// One action's identity: unique per controller incarnation. A retry of the
+/// same action reuses its id, so the worker runs it at most once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ActionId {
+    /// The controller that created it.
+    pub controller: NodeId,
+    /// The controller's incarnation.
+    pub incarnation: u32,
+    /// Counter within that incarnation.
+    pub sequence: u64,
+}
+
+/// A running instance's identity at its worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct InstanceId {
+    /// The worker running it.
+    pub worker: NodeId,
+    /// Counter at that worker (durable).
+    pub sequence: u64,
+}
+
+/// An instance as a worker reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Instance {
+    /// Identity.
+    pub id: InstanceId,
+    /// Owning resource.
+    pub resource: String,
+    /// Ordinal within the resource.
+    pub ordinal: u32,
+    /// The resource generation it runs.
+    pub generation: u64,
+    /// The resource's shard.
+    pub shard: ShardId,
+}
+
+/// What an action does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// Launch a new instance. The worker does not check for an existing one
+    /// at the same ordinal, as a cloud's "run instance" does not: avoiding
+    /// duplicates is the controller's job, and the checkers verify it.
+    Start {
+        /// Resource id.
+        resource: String,
+        /// Ordinal.
+        ordinal: u32,
+        /// Generation to run.
+        generation: u64,
+    },
+    /// Stop an instance.
+    Stop {
+        /// The instance.
+        instance: InstanceId,
+    },
+}
+
+/// A side effect a controller asks of a worker, fenced by the shard
+/// lease's token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Action {
+    /// Deduplication id.
+    pub id: ActionId,
+    /// The shard of the resource.
+    pub shard: ShardId,
+    /// The shard lease's revision when the controller acquired it.
+    pub token: u64,
+    /// What to do.
+    pub kind: ActionKind,
+}
+
+/// What came of an action.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ActionOutcome {
+    /// A new instance runs.
+    Started {
+        /// Its id.
+        instance: InstanceId,
+    },
+    /// The instance stopped.
+    Stopped,
+    /// Nothing to stop.
+    NotFound,
+    /// The token was lower than one the worker had seen for the shard.
+    Rejected {
+        /// The highest token seen.
+        highest_token: u64,
+    },
+}
+
+// ---------------------------------------------------------------------------
+// Messages.
+
+/// Every message between nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Msg {
+    /// To the store: one request, applied in arrival order.
+    StoreRequest {
+        /// Correlation id.
+        request_id: RequestId,
+        /// The request.
+        request: StoreRequest<Value>,
+    },
+    /// From the store.
+    StoreReply {
+        /// The request answered.
+        request_id: RequestId,
+        /// The answer.
+        response: StoreResponse<Value>,
+    },
+    /// To the store: send me a `Changed` for every write under `prefix`.
+    /// Watches are volatile (lost when the store restarts) and
+    /// notifications may be lost: they are hints, resync is the truth.
+    Watch {
+        /// Key prefix.
+        prefix: String,
+    },
+    /// From the store to a watcher: `key` changed at `revision`.
+    Changed {
+        /// The key written.
+        key: String,
+        /// The revision of the write.
+        revision: u64,
+    },
+    /// Client to API.
+    Api(ApiRequest),
+    /// API to client.
+    ApiReply(ApiReply),
+    /// API to billing: charge once per key.
+    Charge {
+        /// Correlation id.
+        request_id: RequestId,
+        /// The Idempotency-Key, which billing deduplicates on.
+        key: String,
+        /// Amount in cents.
+        amount_cents: u64,
+    },
+    /// Billing to API.
+    Charged {
+        /// The request answered.
+        request_id: RequestId,
+        /// The key charged.
+        key: String,
+        /// The (first) charge's id: the same for every retry.
+        charge_id: u64,
+    },
+    /// Controller to worker: report the instances of `shard` (or of one
+    /// resource in it). Carries the token, and raises the worker's fence
+    /// for the shard to it: a pull ordered after the fence, so the answer
+    /// includes every action of an older holder the worker accepted.
+    Observe {
+        /// Correlation id.
+        request_id: RequestId,
+        /// The shard.
+        shard: ShardId,
+        /// The caller's token for it.
+        token: u64,
+        /// Only this resource, if given.
+        resource: Option<String>,
+    },
+    /// Worker to controller.
+    Observed {
+        /// The request answered.
+        request_id: RequestId,
+        /// The instances, or `Err(highest_token)` when the caller's token is
+        /// stale.
+        instances: Result<Vec<Instance>, u64>,
+    },
+    /// Controller to worker.
+    Act {
+        /// Correlation id.
+        request_id: RequestId,
+        /// The action.
+        action: Action,
+    },
+    /// Worker to controller.
+    Acted {
+        /// The request answered.
+        request_id: RequestId,
+        /// The action.
+        action_id: ActionId,
+        /// What came of it (replayed for a duplicate).
+        outcome: ActionOutcome,
+    },
+}
