@@ -12,6 +12,7 @@
 //! | [`shard`] | jump hash (resource to shard) and rendezvous hash (shard to controller) |
 //! | [`config`] | topology and each node kind's settings, defaults in one place |
 //! | [`durable`] | what each node kind keeps across crashes, as one serde type |
+//! | `clock` | node time that survives reboots: durable readings, never raw monotonic ones |
 //!
 //! Nothing here depends on a host: the crate sees only [`node`], so the
 //! simulator, a real tokio process and other engines run the same code.
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod billing;
 pub mod client;
+mod clock;
 pub mod config;
 pub mod controller;
 pub mod durable;
@@ -26,6 +28,9 @@ pub mod protocol;
 pub mod shard;
 pub mod store;
 pub mod worker;
+
+#[cfg(test)]
+mod reboot_tests;
 
 pub use durable::Durable;
 pub use protocol::ControlPlane;
