@@ -239,6 +239,28 @@ mod tests {
     }
 
     #[test]
+    fn charges_survive_a_reboot_whatever_the_new_monotonic_clock_reads() {
+        for rebooted_at_ns in [0, u64::MAX / 4] {
+            let mut harness = harness();
+            harness.advance(500 * node::SECOND_NS);
+            let (first, _) = charged(&mut harness, 1, "k");
+            let before = harness.durable().billing().unwrap().clone();
+            let output = harness.reboot(Box::new(BillingNode::new()), rebooted_at_ns);
+            assert!(output.sent.is_empty() && output.timers.is_empty());
+            assert_eq!(
+                harness.durable().billing(),
+                Some(&before),
+                "nothing re-based"
+            );
+            let (again, records) = charged(&mut harness, 2, "k");
+            assert_eq!(again, first, "still deduplicated");
+            assert_eq!(records, vec![Event::ChargeDeduplicated { key: "k".into() }]);
+            let (next, _) = charged(&mut harness, 3, "other");
+            assert!(next > first, "charge ids are not reused after a reboot");
+        }
+    }
+
+    #[test]
     fn a_full_ledger_refuses_new_keys_but_answers_known_ones() {
         let mut ledger = BillingLedger::default();
         assert_eq!(ledger.charge("a", 1), ChargeOutcome::Executed(1));

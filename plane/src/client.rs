@@ -37,12 +37,30 @@
 //! restarted client neither reuses its keys by accident nor forgets what it
 //! sent: outstanding requests are retried after the restart, and late
 //! replies to the previous incarnation's sends are still recorded.
+//!
+//! # Time
+//!
+//! The times kept durably (when the workload began, when a request was
+//! first sent, until when a key may be reused) are *client time*, not
+//! monotonic readings, which a reboot may restart anywhere. Client time runs
+//! on a `BootClock` (`crate::clock`): the latest client time made durable
+//! plus this boot's monotonic time, so it survives reboots but stands still
+//! while the client is down. The workload therefore lasts
+//! `workload_end_ms` of the client's own up time.
+//!
+//! Standing still makes client time *underestimate* how long ago a reading
+//! of an earlier boot was taken, which is the unsafe direction for key
+//! reuse: a key reused after its published TTL really ran out would be
+//! executed afresh instead of answered 422. So a key is reuse-safe only when
+//! its first send was in this boot; every reuse window opened in an earlier
+//! boot ends on restart.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use node::{Context, MILLISECOND_NS, Node, NodeId, TimerId};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::BootClock;
 use crate::config::{ClientSettings, Topology};
 use crate::protocol::{
     ApiOp, ApiReply, ApiRequest, ApiResponse, ControlPlane, Event, Msg, RequestId, ResponseBody,
@@ -86,7 +104,7 @@ pub struct Logical {
     pub reused_key: bool,
     /// The current attempt, from 0.
     pub attempt: u32,
-    /// When the first attempt was sent (monotonic ms): the key cannot have
+    /// When the first attempt was sent (client ms): the key cannot have
     /// been recorded, nor its lifetime begun, before then.
     pub first_sent_ms: u64,
     /// The API node of the current attempt's first send.
@@ -105,16 +123,21 @@ pub struct FinishedKey {
     /// The fingerprint stored with it.
     pub fingerprint: u64,
     /// Reuse it only before this time (client ms), well inside its
-    /// published TTL, so the API still holds it and answers 422.
+    /// published TTL, so the API still holds it and answers 422. Ends on a
+    /// restart (see the module doc's "Time").
     pub reusable_until_ms: u64,
 }
 
 /// A client's durable state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientState {
-    /// The monotonic time of the first start, in ms: the workload's clock
+    /// The client time of the first start, in ms: the workload's clock
     /// starts here (a monotonic clock's zero means nothing).
     pub started_at_ms: Option<u64>,
+    /// The latest client time (ms) used: a restarted client's clock resumes
+    /// just after it (see the module doc's "Time").
+    #[serde(default)]
+    pub clock_ms: Option<u64>,
     /// Numbers logical requests, names and keys; never reused.
     pub next_sequence: u64,
     /// Creates sent with a fresh key.
@@ -131,6 +154,8 @@ pub struct ClientState {
 
 /// One client of the workload.
 pub struct ClientNode {
+    /// Volatile: this boot's client clock, started by `on_start`.
+    clock: Option<BootClock>,
     topology: Topology,
     settings: ClientSettings,
     /// Volatile: request ids within this incarnation, and the timeout of
@@ -147,6 +172,7 @@ impl ClientNode {
         assert!(!topology.apis.is_empty(), "a client needs an API node");
         let timeout_ns = settings.request_timeout_ms.max(1) * MILLISECOND_NS;
         Self {
+            clock: None,
             topology,
             settings,
             // Request ids count from 0, as they always have here.
@@ -158,7 +184,7 @@ impl ClientNode {
     // Inputs.
 
     fn handle_tick(&mut self, ctx: &mut Context<'_, ControlPlane>) {
-        if workload_elapsed_ms(ctx) >= self.settings.workload_end_ms {
+        if self.workload_elapsed_ms(ctx) >= self.settings.workload_end_ms {
             return; // The workload is over; retries go on, ticks stop.
         }
         if state(ctx).outstanding.len() < MAX_OUTSTANDING {
@@ -239,7 +265,7 @@ impl ClientNode {
             op,
             reused_key,
             attempt: 0,
-            first_sent_ms: now_ms(ctx),
+            first_sent_ms: self.now_ms(ctx),
             api,
             in_flight: BTreeSet::new(),
             retry_pending: false,
@@ -308,7 +334,7 @@ impl ClientNode {
         if missing {
             return (None, false);
         }
-        let now_ms = now_ms(ctx);
+        let now_ms = self.now_ms(ctx);
         let candidates: Vec<String> = state(ctx)
             .finished
             .iter()
@@ -372,13 +398,7 @@ impl ClientNode {
         let state = state(ctx);
         learn_resources(state, &entry.op, &reply.response);
         if let (true, false, Some(key)) = (reply.response.is_final(), entry.reused_key, entry.key) {
-            // Reuse only in the first half of the published TTL, counted
-            // from our first send: the key's lifetime began after that, and
-            // half the TTL leaves room for any clock drift and for the
-            // reusing request's own retries, so a 422 is expected.
-            let reusable_until_ms = reply.key_ttl_ms.map_or(u64::MAX, |ttl_ms| {
-                entry.first_sent_ms.saturating_add(ttl_ms / 2)
-            });
+            let reusable_until_ms = self.reusable_until_ms(entry.first_sent_ms, reply.key_ttl_ms);
             state.finished.push_back(FinishedKey {
                 key,
                 fingerprint: entry.op.fingerprint(),
@@ -478,8 +498,7 @@ impl ClientNode {
 
 impl Node<ControlPlane> for ClientNode {
     fn on_start(&mut self, ctx: &mut Context<'_, ControlPlane>) {
-        let now = now_ms(ctx);
-        state(ctx).started_at_ms.get_or_insert(now);
+        self.resume_clock(ctx);
         // After a restart the sends in flight are lost to us (their timers
         // died), though their replies still count: retry each request.
         let resumed: Vec<u64> = state(ctx).outstanding.keys().copied().collect();
@@ -489,7 +508,7 @@ impl Node<ControlPlane> for ClientNode {
             entry.retry_pending = false;
             self.retry_or_abandon(ctx, logical);
         }
-        if workload_elapsed_ms(ctx) < self.settings.workload_end_ms {
+        if self.workload_elapsed_ms(ctx) < self.settings.workload_end_ms {
             self.arm_tick(ctx);
         }
     }
@@ -511,15 +530,57 @@ impl Node<ControlPlane> for ClientNode {
     }
 }
 
-/// The client's clock: milliseconds on its monotonic clock.
-fn now_ms(ctx: &Context<'_, ControlPlane>) -> u64 {
-    ctx.mono_ns() / MILLISECOND_NS
-}
+/// Client time (see the module doc's "Time").
+impl ClientNode {
+    /// Starts this boot's clock where the last boot's left off, the
+    /// workload's clock on the first start, and ends every reuse window of
+    /// an earlier boot: the client cannot tell how long it was down, so it
+    /// cannot tell whether those keys are still inside their TTL.
+    fn resume_clock(&mut self, ctx: &mut Context<'_, ControlPlane>) {
+        let mono_ns = ctx.mono_ns();
+        let clock = BootClock::resume(mono_ns, state(ctx).clock_ms);
+        self.clock = Some(clock);
+        let now_ms = self.now_ms(ctx);
+        state(ctx).started_at_ms.get_or_insert(now_ms);
+        if ctx.boot() > 0 {
+            for old in &mut state(ctx).finished {
+                old.reusable_until_ms = old.reusable_until_ms.min(clock.began_ms());
+            }
+        }
+    }
 
-/// Milliseconds since the client first started: the workload's clock.
-fn workload_elapsed_ms(ctx: &mut Context<'_, ControlPlane>) -> u64 {
-    let now = now_ms(ctx);
-    now.saturating_sub(state(ctx).started_at_ms.unwrap_or(now))
+    /// Client time now, made durable as the latest used, so the next boot
+    /// resumes after it.
+    fn now_ms(&self, ctx: &mut Context<'_, ControlPlane>) -> u64 {
+        let clock = self.clock.expect("on_start starts the client clock");
+        let now_ms = clock.now_ms(ctx.mono_ns());
+        let state = state(ctx);
+        debug_assert!(state.clock_ms.is_none_or(|last_ms| last_ms <= now_ms));
+        state.clock_ms = Some(now_ms);
+        now_ms
+    }
+
+    /// Milliseconds of client time since the client first started: the
+    /// workload's clock.
+    fn workload_elapsed_ms(&self, ctx: &mut Context<'_, ControlPlane>) -> u64 {
+        let now_ms = self.now_ms(ctx);
+        now_ms.saturating_sub(state(ctx).started_at_ms.unwrap_or(now_ms))
+    }
+
+    /// Until when a key that got a final answer may be reused with another
+    /// body: the first half of its published TTL, counted from our first
+    /// send (the key's lifetime began after that; half the TTL leaves room
+    /// for clock drift and for the reusing request's own retries, so a 422
+    /// is expected). Never when the first send was in an earlier boot:
+    /// client time stood still while the client was down, so the time since
+    /// that send is unknown and may exceed the TTL.
+    fn reusable_until_ms(&self, first_sent_ms: u64, key_ttl_ms: Option<u64>) -> u64 {
+        let clock = self.clock.expect("on_start starts the client clock");
+        if first_sent_ms < clock.began_ms() {
+            return 0;
+        }
+        key_ttl_ms.map_or(u64::MAX, |ttl_ms| first_sent_ms.saturating_add(ttl_ms / 2))
+    }
 }
 
 fn state<'c>(ctx: &'c mut Context<'_, ControlPlane>) -> &'c mut ClientState {
@@ -1059,5 +1120,137 @@ mod tests {
             Some("k4-1"),
             "keys are not reused"
         );
+    }
+
+    fn client_node(settings: ClientSettings) -> Box<ClientNode> {
+        let topology = Topology {
+            apis: vec![API_A, API_B],
+            clients: vec![CLIENT],
+            ..Topology::default()
+        };
+        Box::new(ClientNode::new(topology, settings))
+    }
+
+    /// A client first started when its monotonic clock read `mono_ns`.
+    fn booted_at(settings: ClientSettings, mono_ns: u64) -> Harness<ControlPlane> {
+        let mut harness = Harness::new(11, CLIENT, client_node(settings.clone()));
+        harness.advance(mono_ns);
+        harness.start();
+        harness
+    }
+
+    /// Fires ticks while one is armed and before `until_ns`, answering every
+    /// request with a 201 at once; bounded by `max_ticks`.
+    fn run_ticks(harness: &mut Harness<ControlPlane>, until_ns: u64, max_ticks: usize) {
+        for _ in 0..max_ticks {
+            let next_tick_due = has_timer(harness, |tag| *tag == Timer::Tick);
+            if !next_tick_due || harness.now_ns() >= until_ns {
+                return;
+            }
+            let output = tick(harness);
+            for (_, request) in requests(&output) {
+                reply(
+                    harness,
+                    request.request_id,
+                    status::CREATED,
+                    resource("r1", 1),
+                );
+            }
+        }
+        panic!("ticks did not stop within {max_ticks}");
+    }
+
+    /// A final answer to `request_id` whose key is kept for 2 s.
+    fn stored_for_two_seconds(
+        harness: &mut Harness<ControlPlane>,
+        request_id: RequestId,
+    ) -> Output<ControlPlane> {
+        let stored = ApiReply {
+            request_id,
+            response: ApiResponse {
+                status: status::CREATED,
+                body: resource("r1", 1),
+            },
+            replayed: false,
+            key_ttl_ms: Some(2_000),
+            key_expires_at_ms: Some(2_000),
+        };
+        harness.deliver(API_A, Msg::ApiReply(stored))
+    }
+
+    #[test]
+    fn after_a_reboot_the_workload_goes_on_for_the_up_time_it_had_left() {
+        const FIRST_BOOT_NS: u64 = 500_000 * MILLISECOND_NS;
+        // Below and far above the first boot's readings: raw readings would
+        // restart the workload from zero, or end it at once.
+        for rebooted_at_ns in [0, 10_000_000 * MILLISECOND_NS] {
+            let settings = ClientSettings {
+                workload_end_ms: 2_000,
+                ..settings()
+            };
+            let mut harness = booted_at(settings.clone(), FIRST_BOOT_NS);
+            run_ticks(&mut harness, FIRST_BOOT_NS + 1_200 * MILLISECOND_NS, 100);
+            let before_ms = (harness.now_ns() - FIRST_BOOT_NS) / MILLISECOND_NS;
+            assert!((1_200..2_000).contains(&before_ms), "{before_ms}");
+            harness.reboot(client_node(settings), rebooted_at_ns);
+            let state = harness.durable().client().unwrap();
+            assert_eq!(state.started_at_ms, Some(500_000), "client time, kept");
+            assert!(has_timer(&harness, |tag| *tag == Timer::Tick), "not over");
+            run_ticks(&mut harness, u64::MAX, 100);
+            let after_ms = (harness.now_ns() - rebooted_at_ns) / MILLISECOND_NS;
+            // The workload ends at the first tick past 2 s of up time; a
+            // tick is at most 600 ms after the one before.
+            let up_ms = before_ms + after_ms;
+            assert!(
+                (1_999..=2_600).contains(&up_ms),
+                "ran {up_ms} ms of up time"
+            );
+        }
+    }
+
+    #[test]
+    fn after_a_reboot_a_key_finished_before_it_is_not_reused() {
+        let settings = ClientSettings {
+            reuse_key_ppm: 1_000_000,
+            ..settings()
+        };
+        let mut harness = booted_at(settings.clone(), 500_000 * MILLISECOND_NS);
+        let first = only_request(&tick(&mut harness));
+        stored_for_two_seconds(&mut harness, first.request_id);
+        let finished = &harness.durable().client().unwrap().finished;
+        assert!(
+            finished[0].reusable_until_ms > 500_000,
+            "reusable before the reboot"
+        );
+        // The new boot's clock starts low: a window kept in raw readings
+        // would stay open for eight minutes.
+        harness.reboot(client_node(settings), 0);
+        let next = only_request(&tick(&mut harness));
+        assert_ne!(next.idempotency_key, first.idempotency_key);
+        let state = harness.durable().client().unwrap();
+        let now_ms = state.clock_ms.expect("client time");
+        assert!(
+            state.finished[0].reusable_until_ms <= now_ms,
+            "its window ended"
+        );
+    }
+
+    #[test]
+    fn a_request_first_sent_before_a_reboot_and_finished_after_is_not_reused() {
+        let settings = ClientSettings {
+            reuse_key_ppm: 1_000_000,
+            ..settings()
+        };
+        let mut harness = booted_at(settings.clone(), 500_000 * MILLISECOND_NS);
+        let first = only_request(&tick(&mut harness));
+        harness.reboot(client_node(settings), 0);
+        let retry = only_request(&fire_retry(&mut harness).expect("resumed"));
+        assert_eq!(retry.idempotency_key, first.idempotency_key);
+        stored_for_two_seconds(&mut harness, retry.request_id);
+        assert_eq!(outstanding(&harness), 0);
+        let finished = &harness.durable().client().unwrap().finished;
+        assert_eq!(finished[0].reusable_until_ms, 0, "never reusable");
+        let next = only_request(&tick(&mut harness));
+        assert_ne!(next.idempotency_key, first.idempotency_key);
     }
 }

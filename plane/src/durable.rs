@@ -1,5 +1,10 @@
 //! What each node kind keeps across crashes and reboots, as one serde type
 //! that a host can write to disk.
+//!
+//! None of it holds a raw monotonic reading: a reboot may restart the
+//! monotonic clock anywhere. The store and the client keep their times on
+//! a durable node clock (`crate::clock`); billing and workers keep no time
+//! at all.
 
 use serde::{Deserialize, Serialize};
 

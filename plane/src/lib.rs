@@ -15,6 +15,7 @@
 //! | [`shard`] | jump hash (resource to shard) and rendezvous hash (shard to controller) |
 //! | [`config`] | topology and each node kind's settings, defaults in one place |
 //! | [`durable`] | what each node kind keeps across crashes, as one serde type |
+//! | `clock` | node time that survives reboots: durable readings, never raw monotonic ones |
 //!
 //! Nothing here depends on a host: the crate sees only [`node`], so the
 //! simulator, a real tokio process and other engines run the same code.
@@ -22,6 +23,7 @@
 pub mod api;
 pub mod billing;
 pub mod client;
+mod clock;
 pub mod config;
 pub mod controller;
 pub mod durable;
@@ -32,6 +34,9 @@ mod session;
 pub mod shard;
 pub mod store;
 pub mod worker;
+
+#[cfg(test)]
+mod reboot_tests;
 
 pub use durable::Durable;
 pub use protocol::ControlPlane;

@@ -20,6 +20,27 @@
 //! same answer again. A rejected action is not stored: it never ran, and a
 //! retry with the same id is still judged by the fence.
 //!
+//! # Pruning, and the bound
+//!
+//! An action that ran is remembered only while a duplicate of it could pass
+//! the fence. When a shard's fence rises to `T`, every executed action of
+//! that shard with a token below `T` is forgotten: a duplicate of it finds
+//! no entry, reaches the fence check, and is rejected (its token is below
+//! `T`), so it still never runs twice; its sender, whose lease `T`
+//! superseded, learns just that. Exactly those entries may go: one at the
+//! fence would pass it and run again. So every remembered action runs under
+//! its shard's current fence, and the ledger holds only what current lease
+//! holders sent.
+//!
+//! It is still bounded ([`MAX_EXECUTED_ACTIONS`]), because a holder could in
+//! principle send without end under one token. A worker at the bound that
+//! gets a new action which passes the fence does not run it and answers
+//! nothing (busy): the controller's request times out and it resends the
+//! same action, which runs once a fence rise has made room. Refusing is
+//! safe (nothing runs) and costs only liveness at a limit no scenario nears;
+//! forgetting instead would let a duplicate run twice, and a panic would be
+//! a crash any long enough workload could reach.
+//!
 //! All of this state is durable: a crash must not forget an instance, an
 //! executed action or a fence, or a stale holder could act after a restart.
 
@@ -35,18 +56,32 @@ use crate::protocol::{
 };
 use crate::shard::ShardId;
 
-/// Most executed actions a worker remembers. A run that needs more is over
-/// a limit of the simulation and stops with a panic naming it, because
-/// forgetting one would let a resent action run twice.
+/// Most executed actions a worker remembers at once, after pruning. At the
+/// bound new actions are refused, not run (see the module doc), because
+/// forgetting one that a duplicate could still pass the fence with would
+/// let it run twice.
 pub const MAX_EXECUTED_ACTIONS: usize = 1_000_000;
+
+/// One action that ran: its outcome, replayed to duplicates, and the shard
+/// and token it ran under, which decide when it may be forgotten.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutedAction {
+    /// The shard whose fence it passed.
+    pub shard: ShardId,
+    /// The token it carried.
+    pub token: u64,
+    /// What came of it.
+    pub outcome: ActionOutcome,
+}
 
 /// A worker's durable state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerState {
     /// Running instances, by id.
     pub instances: BTreeMap<InstanceId, Instance>,
-    /// Every action that ran, with its outcome (replayed to duplicates).
-    pub executed: BTreeMap<ActionId, ActionOutcome>,
+    /// Every action that ran and a duplicate of which could still pass the
+    /// fence, with its outcome (replayed to duplicates).
+    pub executed: BTreeMap<ActionId, ExecutedAction>,
     /// The highest fencing token seen per shard.
     pub highest_tokens: BTreeMap<ShardId, u64>,
     /// The sequence of the next instance started here.
@@ -59,6 +94,9 @@ pub struct WorkerNode {
     /// Planted bug `no-fencing`: run every action and answer every observe
     /// whatever its token, and never raise a fence.
     ignore_fencing: bool,
+    /// Executed actions remembered at most: [`MAX_EXECUTED_ACTIONS`], lower
+    /// in tests that reach it.
+    max_executed_actions: usize,
 }
 
 impl WorkerNode {
@@ -67,6 +105,18 @@ impl WorkerNode {
     pub fn new(settings: WorkerSettings) -> Self {
         Self {
             ignore_fencing: settings.bugs.contains(&Bug::NoFencing),
+            max_executed_actions: MAX_EXECUTED_ACTIONS,
+        }
+    }
+
+    /// The same worker with a lower bound on executed actions, so a test
+    /// can reach it.
+    #[cfg(test)]
+    fn with_max_executed_actions(self, max_executed_actions: usize) -> Self {
+        assert!((1..=MAX_EXECUTED_ACTIONS).contains(&max_executed_actions));
+        Self {
+            max_executed_actions,
+            ..self
         }
     }
 
@@ -115,7 +165,7 @@ impl WorkerNode {
             .worker_mut()
             .executed
             .get(&action_id)
-            .cloned();
+            .map(|done| done.outcome.clone());
         let outcome = if let Some(outcome) = known {
             ctx.record(Event::ActionDeduplicated { action: action_id });
             outcome
@@ -130,7 +180,13 @@ impl WorkerNode {
                     });
                     ActionOutcome::Rejected { highest_token }
                 }
-                Ok(()) => execute(ctx, &action),
+                Ok(()) if self.is_full(ctx) => {
+                    // Busy: no answer, so the controller resends the same
+                    // action after its timeout (see the module doc).
+                    tracing::warn!(action = ?action_id, "worker busy: executed-action bound reached");
+                    return;
+                }
+                Ok(()) => execute(ctx, &action, self.max_executed_actions),
             }
         };
         ctx.send(
@@ -159,13 +215,21 @@ impl WorkerNode {
         }
         raise_fence(ctx, shard, token)
     }
+
+    /// Whether the executed-action ledger is at its bound, even after the
+    /// pruning every fence rise does.
+    fn is_full(&self, ctx: &mut Context<'_, ControlPlane>) -> bool {
+        let remembered = ctx.durable_mut().worker_mut().executed.len();
+        assert!(remembered <= self.max_executed_actions);
+        remembered == self.max_executed_actions
+    }
 }
 
 impl Node<ControlPlane> for WorkerNode {
     fn on_start(&mut self, ctx: &mut Context<'_, ControlPlane>) {
         // Creates the durable state on first start; nothing else to resume.
         let state = ctx.durable_mut().worker_mut();
-        assert!(state.executed.len() <= MAX_EXECUTED_ACTIONS);
+        assert!(state.executed.len() <= self.max_executed_actions);
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, ControlPlane>, from: NodeId, message: Msg) {
@@ -188,33 +252,51 @@ impl Node<ControlPlane> for WorkerNode {
 
 // Helpers.
 
-/// Checks `token` against the shard's fence and raises the fence to it:
-/// `Err(highest)` when the token is stale.
+/// Checks `token` against the shard's fence and raises the fence to it,
+/// pruning what the raise makes unneeded: `Err(highest)` when the token is
+/// stale.
 fn raise_fence(ctx: &mut Context<'_, ControlPlane>, shard: ShardId, token: u64) -> Result<(), u64> {
-    let highest = ctx
-        .durable_mut()
-        .worker_mut()
-        .highest_tokens
-        .entry(shard)
-        .or_insert(0);
+    let state = ctx.durable_mut().worker_mut();
+    let highest = state.highest_tokens.entry(shard).or_insert(0);
     if token < *highest {
         return Err(*highest);
     }
     if token > *highest {
         *highest = token;
+        prune_executed(state, shard, token);
         ctx.record(Event::FenceRaised { shard, token });
     }
     Ok(())
 }
 
+/// Forgets the executed actions of `shard` whose token is below its new
+/// `fence`, and only those: a duplicate of one is now rejected by the fence,
+/// while one at the fence would pass it (see the module doc).
+fn prune_executed(state: &mut WorkerState, shard: ShardId, fence: u64) {
+    state
+        .executed
+        .retain(|_, done| done.shard != shard || done.token >= fence);
+    debug_assert!(
+        state
+            .executed
+            .values()
+            .all(|done| done.shard != shard || done.token == fence),
+        "an action ran under a token above its shard's fence"
+    );
+}
+
 /// Runs an action that passed the fence, stores and returns its outcome.
-fn execute(ctx: &mut Context<'_, ControlPlane>, action: &Action) -> ActionOutcome {
+/// The caller checked there is room below `max_executed_actions`.
+fn execute(
+    ctx: &mut Context<'_, ControlPlane>,
+    action: &Action,
+    max_executed_actions: usize,
+) -> ActionOutcome {
     let me = ctx.id();
     let state = ctx.durable_mut().worker_mut();
     assert!(
-        state.executed.len() < MAX_EXECUTED_ACTIONS,
-        "worker {me} executed {MAX_EXECUTED_ACTIONS} actions: a limit of the simulation \
-         (MAX_EXECUTED_ACTIONS); shorten the run or raise the limit"
+        state.executed.len() < max_executed_actions,
+        "busy is checked first"
     );
     assert!(!state.executed.contains_key(&action.id), "dedup runs first");
     let (outcome, event) = match &action.kind {
@@ -255,7 +337,12 @@ fn execute(ctx: &mut Context<'_, ControlPlane>, action: &Action) -> ActionOutcom
             None => (ActionOutcome::NotFound, None),
         },
     };
-    state.executed.insert(action.id, outcome.clone());
+    let done = ExecutedAction {
+        shard: action.shard,
+        token: action.token,
+        outcome: outcome.clone(),
+    };
+    state.executed.insert(action.id, done);
     if let Some(event) = event {
         ctx.record(event);
     }
@@ -580,5 +667,128 @@ mod tests {
             1,
             "instance ids are not reused"
         );
+    }
+
+    fn executed_ids(harness: &Harness<ControlPlane>) -> Vec<u64> {
+        let executed = &harness.durable().worker().unwrap().executed;
+        executed.keys().map(|id| id.sequence).collect()
+    }
+
+    #[test]
+    fn a_fence_rise_prunes_the_executed_actions_below_it_and_keeps_those_at_it() {
+        let mut harness = started();
+        act(&mut harness, start_action(1, 10, "r1", 0));
+        act(&mut harness, start_action(2, 10, "r1", 1));
+        let mut elsewhere = start_action(3, 5, "r9", 0);
+        elsewhere.shard = ShardId(4);
+        act(&mut harness, elsewhere);
+        assert_eq!(executed_ids(&harness), vec![1, 2, 3]);
+        act(&mut harness, start_action(4, 11, "r1", 2));
+        assert_eq!(
+            executed_ids(&harness),
+            vec![3, 4],
+            "below the shard's new fence only; another shard's stay"
+        );
+        observe(&mut harness, SHARD, 11, None).unwrap();
+        assert_eq!(executed_ids(&harness), vec![3, 4], "at the fence: kept");
+        observe(&mut harness, SHARD, 12, None).unwrap();
+        assert_eq!(executed_ids(&harness), vec![3], "an observe prunes too");
+    }
+
+    #[test]
+    fn a_duplicate_of_a_pruned_action_is_rejected_by_the_fence_and_never_runs_again() {
+        let mut harness = started();
+        let (first, _) = act(&mut harness, start_action(1, 10, "r1", 0));
+        started_instance(&first);
+        observe(&mut harness, SHARD, 11, None).unwrap();
+        assert!(executed_ids(&harness).is_empty(), "pruned");
+        let (again, records) = act(&mut harness, start_action(1, 10, "r1", 0));
+        assert_eq!(again, ActionOutcome::Rejected { highest_token: 11 });
+        assert_eq!(
+            records,
+            vec![Event::ActionRejected {
+                action: action_id(1),
+                shard: SHARD,
+                token: 10,
+                highest_token: 11,
+            }]
+        );
+        assert_eq!(observe(&mut harness, SHARD, 11, None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_executed_bound_holds_under_a_long_stream_and_a_full_worker_runs_nothing() {
+        const LIMIT: usize = 8;
+        let worker = WorkerNode::new(WorkerSettings::default()).with_max_executed_actions(LIMIT);
+        let mut harness = Harness::new(1, WORKER, Box::new(worker));
+        harness.start();
+        // A long stream whose holder changes every five actions: pruning
+        // alone keeps the ledger small, and every action runs.
+        for sequence in 0..5_000 {
+            let token = 1 + sequence / 5;
+            let (outcome, _) = act(&mut harness, stop_action(sequence, token, unknown()));
+            assert_eq!(outcome, ActionOutcome::NotFound);
+            assert!(executed_ids(&harness).len() <= 5);
+        }
+        // One holder that never changes fills it: at the bound a new action
+        // gets no answer and does not run, while a duplicate still does.
+        let token = 2_000;
+        for sequence in 10_000..10_000 + LIMIT as u64 {
+            act(&mut harness, start_action(sequence, token, "r1", 0));
+        }
+        let busy = start_action(20_000, token, "r1", 1);
+        let output = harness.deliver(
+            CONTROLLER,
+            Msg::Act {
+                request_id: 78,
+                action: busy.clone(),
+            },
+        );
+        assert!(
+            output.sent.is_empty() && output.records.is_empty(),
+            "{:?}",
+            output.sent
+        );
+        assert_eq!(executed_ids(&harness).len(), LIMIT);
+        let (replayed, _) = act(&mut harness, start_action(10_000, token, "r1", 0));
+        started_instance(&replayed);
+        assert_eq!(
+            observe(&mut harness, SHARD, token, None).unwrap().len(),
+            LIMIT
+        );
+        // A new holder's fence makes room: its action runs.
+        let (outcome, _) = act(&mut harness, start_action(20_001, token + 1, "r1", 1));
+        started_instance(&outcome);
+        assert_eq!(executed_ids(&harness), vec![20_001]);
+    }
+
+    fn unknown() -> InstanceId {
+        InstanceId {
+            worker: WORKER,
+            sequence: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn state_survives_a_reboot_whatever_the_new_monotonic_clock_reads() {
+        for rebooted_at_ns in [0, u64::MAX / 4] {
+            let mut harness = started();
+            harness.advance(500 * node::SECOND_NS);
+            let (first, _) = act(&mut harness, start_action(1, 10, "r1", 0));
+            let before = harness.durable().worker().unwrap().clone();
+            let node = WorkerNode::new(WorkerSettings::default());
+            let output = harness.reboot(Box::new(node), rebooted_at_ns);
+            assert!(output.sent.is_empty() && output.timers.is_empty());
+            assert_eq!(
+                harness.durable().worker(),
+                Some(&before),
+                "nothing re-based"
+            );
+            let (again, records) = act(&mut harness, start_action(1, 10, "r1", 0));
+            assert_eq!(again, first, "still deduplicated");
+            assert!(matches!(&records[..], [Event::ActionDeduplicated { .. }]));
+            let (stale, _) = act(&mut harness, start_action(2, 9, "r1", 1));
+            assert_eq!(stale, ActionOutcome::Rejected { highest_token: 10 });
+        }
     }
 }

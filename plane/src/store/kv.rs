@@ -418,6 +418,29 @@ impl<V: StoreValue> KvStore<V> {
         expired
     }
 
+    /// Gives every lease its full TTL again from `now_ms`, as etcd does when
+    /// a leader recovers its leases: the store was down for an unknown time,
+    /// during which no holder could keep its lease alive, so a lease that
+    /// kept only its remaining TTL might expire before its holder even
+    /// reached the store again. `now_ms` must not be earlier than any time
+    /// this store used before, so no lease (and no `expires_at_ms` published
+    /// for one) is shortened: keys may live longer than published, never
+    /// shorter.
+    pub fn renew_all_leases(&mut self, now_ms: u64) {
+        let mut renewed = BTreeSet::new();
+        for (lease, entry) in &mut self.leases {
+            let expiry_ms = now_ms.saturating_add(entry.ttl_ms);
+            assert!(
+                expiry_ms >= entry.expiry_ms,
+                "renewing {lease} at {now_ms} ms would shorten it: the clock went back"
+            );
+            entry.expiry_ms = expiry_ms;
+            renewed.insert((expiry_ms, *lease));
+        }
+        self.expiries = renewed;
+        self.check_invariants();
+    }
+
     // Transactions.
 
     fn apply_txn(&mut self, txn: Txn<V>) -> StoreResponse<V> {
@@ -1331,6 +1354,30 @@ mod tests {
         assert_eq!(store.next_lease_expiry_ms(), Some(500));
         assert_eq!(store.expire_leases(500), vec![late]);
         assert_eq!(store.next_lease_expiry_ms(), None);
+    }
+
+    #[test]
+    fn renewing_all_leases_gives_each_its_full_ttl_from_now_and_keeps_its_keys() {
+        let mut store = store();
+        let short = grant(&mut store, 0, 100);
+        let long = grant(&mut store, 50, 1_000);
+        run(&mut store, vec![put_leased("k", "v", short)]);
+        store.renew_all_leases(90);
+        assert_eq!(store.lease_expiry_ms(short), Some(190));
+        assert_eq!(store.lease_expiry_ms(long), Some(1_090));
+        assert_eq!(store.next_lease_expiry_ms(), Some(190));
+        assert_eq!(store.expire_leases(189), vec![]);
+        assert!(store.get("k").is_some(), "alive past its old expiry");
+        assert_eq!(store.expire_leases(190), vec![short]);
+        assert!(store.get("k").is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "would shorten it")]
+    fn renewing_leases_at_an_earlier_time_than_their_grant_is_refused() {
+        let mut store = store();
+        grant(&mut store, 500, 100);
+        store.renew_all_leases(100);
     }
 
     #[test]

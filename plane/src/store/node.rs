@@ -13,13 +13,26 @@
 //!
 //! # Time
 //!
-//! The store's time is `mono_ns / 1_000_000`: milliseconds on its own
-//! monotonic clock, which keeps running across a crash. A lease granted
-//! before a crash therefore keeps its remaining TTL after the restart (as an
-//! etcd member's lease would after a leader restart, give or take the
-//! election). One [`Timer::LeaseExpiry`] is kept armed for the earliest
-//! lease expiry, so leases expire on time even when nobody writes; every
-//! request also expires what is due first (the state machine does that).
+//! Lease expiries live in durable storage, so they cannot be monotonic
+//! readings: a reboot may restart the monotonic clock anywhere, and a lease
+//! would then expire at once or live for days. The store counts *store
+//! time* (ms) on a `BootClock` (`crate::clock`): the latest store time
+//! it made durable ([`StoreState::clock_ms`]) plus the monotonic time since
+//! this boot began. On its first boot that is exactly `mono_ns / 1 ms`.
+//! Store time never goes back and never runs faster than the monotonic
+//! clock; it stands still while the store is down.
+//!
+//! On recovery (any start after the first) every lease gets its full TTL
+//! again from now, as etcd does when a leader recovers its leases: while the
+//! store was down nobody could keep a lease alive, so a lease must not lose
+//! its holder's time to the outage. Because store time after a restart is
+//! later than any time used before it, renewal never shortens a lease: a
+//! key lives at least until the `expires_at_ms` published for it, maybe
+//! longer, never shorter.
+//!
+//! One [`Timer::LeaseExpiry`] is kept armed for the earliest lease expiry,
+//! so leases expire on time even when nobody writes; every request also
+//! expires what is due first (the state machine does that).
 //!
 //! # Watches
 //!
@@ -34,6 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use node::{Context, Node, NodeId, TimerId};
 
+use crate::clock::BootClock;
 use crate::config::StoreSettings;
 use crate::protocol::{ControlPlane, Event, Msg, RequestId, Timer, Value, keys};
 use crate::store::{KvStore, Op, OpResult, StoreRequest, StoreResponse, Txn};
@@ -43,9 +57,6 @@ use crate::store::{KvStore, Op, OpResult, StoreRequest, StoreResponse, Txn};
 /// guards against a runaway watcher.
 pub const MAX_WATCHES: usize = 1_024;
 
-/// Nanoseconds in one store millisecond.
-const NS_PER_MS: u64 = 1_000_000;
-
 /// The store's durable storage: the state machine, created on first start
 /// with the configured limits (`None` before that, so a store that granted
 /// and revoked leases is never mistaken for a fresh one).
@@ -53,6 +64,11 @@ const NS_PER_MS: u64 = 1_000_000;
 pub struct StoreState {
     /// The key-value state machine.
     pub kv: Option<KvStore<Value>>,
+    /// The latest store time (ms) used: lease expiries are counted on it,
+    /// and a restarted store's clock resumes just after it (see the module
+    /// doc). `None` before the first start.
+    #[serde(default)]
+    pub clock_ms: Option<u64>,
 }
 
 /// A write an op may make, so the watchers of a key can be told.
@@ -73,6 +89,8 @@ pub struct StoreNode {
     watches: BTreeSet<(NodeId, String)>,
     /// The armed lease-expiry timer and the store millisecond it is for.
     lease_timer: Option<(TimerId, u64)>,
+    /// This boot's store clock, started by `on_start`.
+    clock: Option<BootClock>,
 }
 
 impl StoreNode {
@@ -82,6 +100,7 @@ impl StoreNode {
             settings,
             watches: BTreeSet::new(),
             lease_timer: None,
+            clock: None,
         }
     }
 
@@ -94,7 +113,7 @@ impl StoreNode {
         request_id: RequestId,
         request: StoreRequest<Value>,
     ) {
-        let now_ms = now_ms(ctx);
+        let now_ms = self.now_ms(ctx);
         let targets = match &request {
             StoreRequest::Txn(txn) => Some(write_targets(txn)),
             _ => None,
@@ -130,7 +149,7 @@ impl StoreNode {
         if self.lease_timer.is_some_and(|(armed, _)| armed == timer) {
             self.lease_timer = None;
         }
-        let now_ms = now_ms(ctx);
+        let now_ms = self.now_ms(ctx);
         // Deleted keys are not notified: resync repairs (see the module doc).
         kv(ctx).expire_leases(now_ms);
         debug_assert!(
@@ -153,14 +172,28 @@ impl StoreNode {
             ctx.cancel_timer(timer);
         }
         if let Some(expiry_ms) = next_ms {
-            // The timer fires once the clock reads `expiry_ms` (never
+            // The timer fires once store time reads `expiry_ms` (never
             // early: the simulator rounds timer delays up).
-            let delay_ns = expiry_ms
-                .saturating_mul(NS_PER_MS)
-                .saturating_sub(ctx.mono_ns());
+            let delay_ns = self.clock().delay_until_ns(ctx.mono_ns(), expiry_ms);
             let timer = ctx.set_timer(delay_ns, Timer::LeaseExpiry);
             self.lease_timer = Some((timer, expiry_ms));
         }
+    }
+
+    /// This boot's store clock.
+    fn clock(&self) -> BootClock {
+        self.clock.expect("on_start starts the store clock")
+    }
+
+    /// Store time now, made durable as the latest store time used, so a
+    /// restart resumes after it and no expiry computed from it is ever
+    /// ahead of the clock that judges it.
+    fn now_ms(&self, ctx: &mut Context<'_, ControlPlane>) -> u64 {
+        let now_ms = self.clock().now_ms(ctx.mono_ns());
+        let state = ctx.durable_mut().store_mut();
+        debug_assert!(state.clock_ms.is_none_or(|last_ms| last_ms <= now_ms));
+        state.clock_ms = Some(now_ms);
+        now_ms
     }
 
     // Outputs.
@@ -279,9 +312,16 @@ fn record_truth(
 
 impl Node<ControlPlane> for StoreNode {
     fn on_start(&mut self, ctx: &mut Context<'_, ControlPlane>) {
+        let mono_ns = ctx.mono_ns();
         let state = ctx.durable_mut().store_mut();
         if state.kv.is_none() {
             state.kv = Some(KvStore::new(self.settings.limits.clone()));
+        }
+        self.clock = Some(BootClock::resume(mono_ns, state.clock_ms));
+        let now_ms = self.now_ms(ctx);
+        if ctx.boot() > 0 {
+            // Recovery: a full TTL for every lease (see the module doc).
+            kv(ctx).renew_all_leases(now_ms);
         }
         // Timers and watches died with the previous incarnation.
         self.watches.clear();
@@ -306,11 +346,6 @@ impl Node<ControlPlane> for StoreNode {
             other => tracing::debug!("store ignores timer {other:?}"),
         }
     }
-}
-
-/// The store's clock: milliseconds on its monotonic clock.
-fn now_ms(ctx: &Context<'_, ControlPlane>) -> u64 {
-    ctx.mono_ns() / NS_PER_MS
 }
 
 /// The state machine in durable storage; `on_start` creates it.
@@ -505,7 +540,7 @@ mod tests {
     }
 
     #[test]
-    fn state_survives_restart_and_lease_keeps_its_remaining_ttl() {
+    fn state_survives_restart_and_leases_get_a_full_ttl_again() {
         let mut harness = started();
         let lease = grant(&mut harness, 1_000);
         call(
@@ -521,8 +556,8 @@ mod tests {
             .collect();
         assert_eq!(
             delays,
-            vec![600 * MILLISECOND_NS],
-            "the remaining TTL, not a fresh one"
+            vec![1_000 * MILLISECOND_NS],
+            "a full TTL from the restart, as etcd recovers leases"
         );
         assert!(stored(&harness, "/leader").is_some());
         let next = call(&mut harness, txn(vec![put("/res/b", None)]));
@@ -531,12 +566,92 @@ mod tests {
             "revision kept"
         );
         harness.fire_next_timer().expect("lease timer");
-        assert_eq!(harness.now_ns(), 1_000 * MILLISECOND_NS);
+        assert_eq!(harness.now_ns(), 1_400 * MILLISECOND_NS);
         assert!(stored(&harness, "/leader").is_none());
         assert!(
             stored(&harness, "/res/a").is_some(),
             "keys without a lease stay"
         );
+    }
+
+    fn granted(harness: &mut Harness<ControlPlane>, ttl_ms: u64) -> (LeaseId, u64) {
+        match call(harness, StoreRequest::LeaseGrant { ttl_ms }) {
+            StoreResponse::LeaseGranted {
+                lease,
+                expires_at_ms,
+                ..
+            } => (lease, expires_at_ms),
+            other => panic!("expected a grant, got {other:?}"),
+        }
+    }
+
+    fn lease_expiry_ms(harness: &Harness<ControlPlane>, lease: LeaseId) -> Option<u64> {
+        let state = harness.durable().store().expect("store state");
+        state.kv.as_ref().unwrap().lease_expiry_ms(lease)
+    }
+
+    #[test]
+    fn after_a_reboot_a_lease_lives_a_full_ttl_on_the_new_clock_wherever_it_starts() {
+        // A monotonic clock that restarts far below and far above the
+        // readings of the first boot: with raw readings, the lease would
+        // live ten minutes too long in one case and be gone at once in the
+        // other.
+        for rebooted_at_ns in [5 * MILLISECOND_NS, 10_000_000 * MILLISECOND_NS] {
+            let mut harness = harness();
+            harness.advance(600_000 * MILLISECOND_NS);
+            harness.start();
+            let (lease, published_ms) = granted(&mut harness, 1_000);
+            call(&mut harness, txn(vec![put("/leader", Some(lease))]));
+            harness.advance(400 * MILLISECOND_NS);
+            let output = harness.reboot(
+                Box::new(StoreNode::new(StoreSettings::default())),
+                rebooted_at_ns,
+            );
+            let delays: Vec<u64> = output
+                .timers
+                .iter()
+                .map(|(_, delay_ns, _)| *delay_ns)
+                .collect();
+            assert_eq!(
+                delays,
+                vec![1_000 * MILLISECOND_NS],
+                "a full TTL from the reboot"
+            );
+            // A request right after the reboot expires nothing.
+            call(&mut harness, txn(vec![put("/res/a", None)]));
+            assert!(
+                stored(&harness, "/leader").is_some(),
+                "alive after the reboot"
+            );
+            let expiry_ms = lease_expiry_ms(&harness, lease).expect("lease alive");
+            assert!(expiry_ms >= published_ms, "never shorter than published");
+            // Store time went on from where it was, not from the new clock.
+            let (_, later_ms) = granted(&mut harness, 1_000);
+            assert!(later_ms > published_ms, "store time never goes back");
+            harness.fire_timer(|tag| *tag == Timer::LeaseExpiry);
+            assert_eq!(harness.now_ns(), rebooted_at_ns + 1_000 * MILLISECOND_NS);
+            assert!(stored(&harness, "/leader").is_none(), "expired a TTL later");
+            assert!(stored(&harness, "/res/a").is_some());
+        }
+    }
+
+    #[test]
+    fn store_time_survives_reboots_and_is_never_a_raw_monotonic_reading() {
+        let mut harness = harness();
+        harness.advance(600_000 * MILLISECOND_NS);
+        harness.start();
+        let (_, before_ms) = granted(&mut harness, 1_000);
+        assert_eq!(
+            before_ms, 601_000,
+            "the first boot reads its monotonic clock"
+        );
+        harness.reboot(Box::new(StoreNode::new(StoreSettings::default())), 0);
+        harness.advance(250 * MILLISECOND_NS);
+        let (_, after_ms) = granted(&mut harness, 1_000);
+        // One past the last store time used, plus the 250 ms of this boot.
+        assert_eq!(after_ms, 600_000 + 1 + 250 + 1_000);
+        let state = harness.durable().store().unwrap();
+        assert_eq!(state.clock_ms, Some(600_251));
     }
 
     #[test]
