@@ -157,7 +157,7 @@ use workqueue::WorkQueue;
 type Ctx<'a> = Context<'a, ControlPlane>;
 
 /// `Timer::Custom(VALIDITY_TIMER)`: the lease validity deadline is due.
-const VALIDITY_TIMER: u64 = 1;
+pub(crate) const VALIDITY_TIMER: u64 = 1;
 /// `Timer::Custom(MEMBERSHIP_TIMER)`: time for a membership round.
 const MEMBERSHIP_TIMER: u64 = 2;
 

@@ -80,7 +80,9 @@ pub struct LedgerEntry {
     /// The key's lifetime from when its ledger lease was granted.
     pub ttl_ms: u64,
     /// When the key expires, on the store's clock (ms): the ledger lease's
-    /// expiry, which nothing renews.
+    /// expiry when it was granted. Nothing renews it but a store recovery,
+    /// which grants every lease a full TTL again, so the key lives at least
+    /// this long.
     pub expires_at_ms: u64,
 }
 
