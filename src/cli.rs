@@ -558,7 +558,7 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
             "; NOT 1-minimal (the run budget ran out)"
         }
     );
-    let names: Vec<String> = dst::world::layout(&shrunk.artifact.scenario)
+    let names: Vec<String> = dst::layout::layout(&shrunk.artifact.scenario.topology)
         .1
         .into_iter()
         .map(|(name, _)| name)

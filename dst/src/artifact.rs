@@ -107,7 +107,7 @@ impl Artifact {
             .scenario
             .validate()
             .map_err(|message| format!("{}: scenario.{message}", path.display()))?;
-        let (_, names) = crate::world::layout(&artifact.scenario);
+        let (_, names) = crate::layout::layout(&artifact.scenario.topology);
         for (index, scheduled) in artifact.faults.iter().enumerate() {
             if let Some(node) = scheduled
                 .fault

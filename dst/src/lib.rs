@@ -3,6 +3,7 @@
 //!
 //! | module | what it owns |
 //! |---|---|
+//! | [`layout`] | who is who: node counts, ids, names and roles, and what a node name in a scenario resolves to |
 //! | [`scenario`] | scenario files: parsed, validated, resolved into one run's configuration |
 //! | [`world`] | one run: the nodes of [`plane`] on [`sim`], the safety and liveness phases |
 //! | [`check`] | the checkers: `always`, `eventually`, `cost` and `sometimes` properties over the history |
@@ -14,6 +15,7 @@
 
 pub mod artifact;
 pub mod check;
+pub mod layout;
 pub mod report;
 pub mod scenario;
 pub mod shrink;

@@ -12,6 +12,9 @@ use plane::config::{
     ApiSettings, Bug, ClientSettings, ControllerSettings, Settings, StoreSettings, WorkerSettings,
 };
 
+use crate::layout::{NodeNames, layout};
+pub use crate::layout::{Role, TopologySpec};
+
 /// A scenario as written in `scenarios/*.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,31 +59,6 @@ pub struct Scenario {
     /// them on one at a time.
     #[serde(default)]
     pub bugs: Vec<Bug>,
-}
-
-/// Node counts.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TopologySpec {
-    /// API nodes (1..=16).
-    pub apis: u32,
-    /// Controllers (1..=32).
-    pub controllers: u32,
-    /// Workers (1..=32).
-    pub workers: u32,
-    /// Clients (1..=16).
-    pub clients: u32,
-}
-
-impl Default for TopologySpec {
-    fn default() -> Self {
-        Self {
-            apis: 2,
-            controllers: 3,
-            workers: 3,
-            clients: 2,
-        }
-    }
 }
 
 /// Durations of the run's phases.
@@ -169,24 +147,6 @@ pub struct RateSpec {
     pub duration_min_ms: u64,
     /// Longest duration (for clock jumps: the largest jump).
     pub duration_max_ms: u64,
-}
-
-/// Node roles, for choosing fault targets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The store.
-    Store,
-    /// Billing.
-    Billing,
-    /// API nodes.
-    Api,
-    /// Controllers.
-    Controller,
-    /// Workers.
-    Worker,
-    /// Clients.
-    Client,
 }
 
 /// Faults drawn from the seed within `window_end_ms`.
@@ -421,8 +381,8 @@ impl Scenario {
         )?;
         self.validate_faults()?;
         self.validate_settings()?;
-        let (topology, names) = crate::world::layout(self);
-        let nodes = crate::world::NodeNames {
+        let (topology, names) = layout(&self.topology);
+        let nodes = NodeNames {
             names: &names,
             topology: &topology,
             shard_count: self.controller.shard_count,
@@ -527,7 +487,7 @@ impl Scenario {
     /// the knobs promise faults that silently never happen.
     fn validate_fault_roles(&self) -> Result<(), String> {
         let f = &self.faults;
-        let (_, names) = crate::world::layout(self);
+        let (_, names) = layout(&self.topology);
         for (key, rate, roles_key, roles, nodes_needed) in [
             (
                 "partition",
@@ -782,7 +742,7 @@ const SCHEDULE_FIELDS: [(&str, &[FaultKind]); 8] = [
 impl ScheduledSpec {
     /// Checks one entry; the error starts with the key (the caller puts
     /// `schedule[N].` before it).
-    fn validate(&self, duration_ms: u64, nodes: &crate::world::NodeNames) -> Result<(), String> {
+    fn validate(&self, duration_ms: u64, nodes: &NodeNames) -> Result<(), String> {
         range("at_ms", self.at_ms, 0, duration_ms)
             .map_err(|e| format!("{e} (within run.duration_ms)"))?;
         self.validate_fields()?;

@@ -11,14 +11,14 @@ use sim::{
 };
 
 use crate::check::{CheckInput, CheckReport, check};
-use crate::scenario::{FaultKind, RateSpec, Role, Scenario, ScheduledSpec};
+use crate::layout::{NodeNames, Role, layout};
+use crate::scenario::{FaultKind, RateSpec, Scenario, ScheduledSpec};
 use plane::api::ApiNode;
 use plane::billing::BillingNode;
 use plane::client::ClientNode;
 use plane::config::{Bug, Settings, Topology};
 use plane::controller::ControllerNode;
 use plane::protocol::{ControlPlane, Event};
-use plane::shard::{ShardId, rendezvous_owner};
 use plane::store::StoreNode;
 use plane::worker::WorkerNode;
 
@@ -80,37 +80,6 @@ pub struct RunResult {
     pub bugs: Vec<Bug>,
 }
 
-/// Node ids and names of a scenario's topology, in a fixed order: store,
-/// billing, apis, controllers, workers, clients.
-pub fn layout(scenario: &Scenario) -> (Topology, Vec<(String, Role)>) {
-    let mut names = vec![
-        ("store".to_string(), Role::Store),
-        ("billing".to_string(), Role::Billing),
-    ];
-    let mut next = |role: Role, prefix: &str, count: u32| -> Vec<NodeId> {
-        (0..count)
-            .map(|index| {
-                names.push((format!("{prefix}-{index}"), role));
-                NodeId(names.len() as u32 - 1)
-            })
-            .collect()
-    };
-    let t = &scenario.topology;
-    let apis = next(Role::Api, "api", t.apis);
-    let controllers = next(Role::Controller, "controller", t.controllers);
-    let workers = next(Role::Worker, "worker", t.workers);
-    let clients = next(Role::Client, "client", t.clients);
-    let topology = Topology {
-        store: NodeId(0),
-        billing: NodeId(1),
-        apis,
-        controllers,
-        workers,
-        clients,
-    };
-    (topology, names)
-}
-
 fn draw_clock(seed: u64, node: NodeId, scenario: &Scenario) -> ClockConfig {
     let mut rng = SimRng::derive(seed, Stream::Custom(0xC10C_0000 + node.0));
     let max = u64::from(scenario.clocks.max_drift_ppm);
@@ -162,74 +131,6 @@ pub fn fault_knobs(scenario: &Scenario, names: &[(String, Role)]) -> (FaultKnobs
     (knobs, targets)
 }
 
-/// What a scheduled fault's node names resolve against: a scenario's
-/// layout and its shard count.
-pub struct NodeNames<'a> {
-    /// Names and roles by node id (see [`layout`]).
-    pub names: &'a [(String, Role)],
-    /// Who is who.
-    pub topology: &'a Topology,
-    /// `holder:shard-N` must name a shard below this.
-    pub shard_count: u32,
-}
-
-impl NodeNames<'_> {
-    /// Resolves a node name of a scheduled fault: `store`, `api-0`, ..., or
-    /// `holder:shard-N`. The error says what is allowed; the caller puts
-    /// the key and the name before it.
-    pub fn resolve(&self, name: &str) -> Result<NodeId, String> {
-        if let Some(shard) = name.strip_prefix("holder:shard-") {
-            let last = self.shard_count.saturating_sub(1);
-            let shard = shard
-                .parse::<u32>()
-                .ok()
-                .filter(|&shard| shard < self.shard_count)
-                .ok_or_else(|| {
-                    format!(
-                        "is not a shard holder: allowed holder:shard-N with N in 0..={last} \
-                         (controller.shard_count = {})",
-                        self.shard_count
-                    )
-                })?;
-            return rendezvous_owner(ShardId(shard), &self.topology.controllers)
-                .ok_or_else(|| "has no holder: the topology has no controllers".to_string());
-        }
-        self.names
-            .iter()
-            .position(|(known, _)| known == name)
-            .map(|index| NodeId(index as u32))
-            .ok_or_else(|| {
-                format!(
-                    "is not a node: allowed {}, or holder:shard-N with N in 0..={}",
-                    self.allowed(),
-                    self.shard_count.saturating_sub(1)
-                )
-            })
-    }
-
-    /// The node names, one run of a role shown as `api-0 to api-2`.
-    fn allowed(&self) -> String {
-        let mut groups: Vec<(Role, &str, &str)> = Vec::new();
-        for (name, role) in self.names {
-            match groups.last_mut() {
-                Some((last_role, _, last)) if last_role == role => *last = name,
-                _ => groups.push((*role, name, name)),
-            }
-        }
-        groups
-            .iter()
-            .map(|&(_, first, last)| {
-                if first == last {
-                    first.to_string()
-                } else {
-                    format!("{first} to {last}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
 /// Milliseconds to nanoseconds, saturating: scenario values are bounded on
 /// load, but artifacts and library callers may not be.
 fn ms_to_ns(ms: u64) -> u64 {
@@ -238,7 +139,7 @@ fn ms_to_ns(ms: u64) -> u64 {
 
 /// Turns the scenario's scheduled faults into simulator faults.
 pub fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, String> {
-    let (topology, names) = layout(scenario);
+    let (topology, names) = layout(&scenario.topology);
     let nodes = NodeNames {
         names: &names,
         topology: &topology,
@@ -313,7 +214,7 @@ fn resolve_scheduled(spec: &ScheduledSpec, nodes: &NodeNames) -> Result<Schedule
 /// The fault list a run of `scenario` with `seed` applies unless told
 /// otherwise: the scheduled faults plus those drawn from the seed.
 pub fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<ScheduledFault>, String> {
-    let (_, names) = layout(scenario);
+    let (_, names) = layout(&scenario.topology);
     let (mut knobs, targets) = fault_knobs(scenario, &names);
     if scenario.faults.swarm {
         knobs = knobs.swarm(&mut SimRng::derive(seed, Stream::Faults));
@@ -334,7 +235,7 @@ fn build(
     Vec<String>,
     Vec<ClockConfig>,
 ) {
-    let (topology, names) = layout(scenario);
+    let (topology, names) = layout(&scenario.topology);
     let n = &scenario.network;
     let mut config = SimConfig {
         seed,
