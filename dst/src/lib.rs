@@ -3,6 +3,7 @@
 //!
 //! | module | what it owns |
 //! |---|---|
+//! | [`error`] | why a call failed: bad input, results not written, or a crash of the system under test |
 //! | [`layout`] | who is who: node counts, ids, names and roles, and what a node name in a scenario resolves to |
 //! | [`scenario`] | scenario files: parsed, validated, resolved into one run's configuration |
 //! | [`world`] | one run: the nodes of [`plane`] on [`sim`], the safety and liveness phases |
@@ -15,6 +16,7 @@
 
 pub mod artifact;
 pub mod check;
+pub mod error;
 pub mod layout;
 pub mod report;
 pub mod scenario;

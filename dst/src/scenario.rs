@@ -3,7 +3,6 @@
 //! mistake names the file, the key and what is allowed.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +11,7 @@ use plane::config::{
     ApiSettings, Bug, ClientSettings, ControllerSettings, Settings, StoreSettings, WorkerSettings,
 };
 
+use crate::error::Error;
 use crate::layout::{NodeNames, layout};
 pub use crate::layout::{Role, TopologySpec};
 
@@ -266,24 +266,6 @@ pub struct ScheduledSpec {
     pub delta_ms: Option<i64>,
 }
 
-/// Why a scenario could not be loaded. Each variant maps to the CLI's
-/// bad-input exit code.
-#[derive(Debug)]
-pub struct ScenarioError {
-    /// The file (or scenario name) at fault.
-    pub source: String,
-    /// What is wrong, naming the key and what is allowed.
-    pub message: String,
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.source, self.message)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
-
 /// The directory of the built-in scenarios.
 pub fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
@@ -309,7 +291,7 @@ pub fn list_scenarios() -> Vec<String> {
 
 impl Scenario {
     /// Loads a scenario by name (from `scenarios/NAME.toml`) or by path.
-    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+    pub fn load(name_or_path: &str) -> Result<Scenario, Error> {
         let as_path = Path::new(name_or_path);
         let path = if as_path.extension().is_some_and(|ext| ext == "toml")
             || as_path.components().count() > 1
@@ -318,31 +300,40 @@ impl Scenario {
         } else {
             scenarios_dir().join(format!("{name_or_path}.toml"))
         };
-        let text = std::fs::read_to_string(&path).map_err(|error| ScenarioError {
-            source: path.display().to_string(),
-            message: format!(
-                "cannot read it ({error}); known scenarios: {}",
-                list_scenarios().join(", ")
-            ),
+        // A scenario that cannot be read is bad input, not an I/O failure
+        // of ours: the user named a file that is not there.
+        let text = std::fs::read_to_string(&path).map_err(|error| {
+            Error::bad_input(
+                path.display().to_string(),
+                format!(
+                    "cannot read it ({error}); known scenarios: {}",
+                    list_scenarios().join(", ")
+                ),
+            )
         })?;
         Scenario::parse(&text, &path.display().to_string())
     }
 
     /// Parses and validates scenario text; `source` names it in errors.
-    pub fn parse(text: &str, source: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario = toml::from_str(text).map_err(|error| ScenarioError {
-            source: source.to_string(),
-            message: error.to_string().trim_end().to_string(),
-        })?;
-        scenario.validate().map_err(|message| ScenarioError {
-            source: source.to_string(),
-            message,
-        })?;
+    pub fn parse(text: &str, source: &str) -> Result<Scenario, Error> {
+        let scenario: Scenario = toml::from_str(text)
+            .map_err(|error| Error::bad_input(source, error.to_string().trim_end()))?;
+        scenario
+            .problems()
+            .map_err(|message| Error::bad_input(source, message))?;
         Ok(scenario)
     }
 
-    /// Checks every value against what is allowed; the error names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks a scenario built or changed in code the way [`Scenario::load`]
+    /// checks a file; the error names the scenario and the key.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.problems()
+            .map_err(|message| Error::bad_input(format!("scenario {:?}", self.name), message))
+    }
+
+    /// Checks every value against what is allowed; the error starts with
+    /// the key (callers put the file before it).
+    pub(crate) fn problems(&self) -> Result<(), String> {
         validate_name(&self.name)?;
         let t = &self.topology;
         for (key, value, max) in [

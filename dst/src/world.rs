@@ -11,6 +11,7 @@ use sim::{
 };
 
 use crate::check::{CheckInput, CheckReport, check};
+use crate::error::Error;
 use crate::layout::{NodeNames, Role, layout};
 use crate::scenario::{FaultKind, RateSpec, Scenario, ScheduledSpec};
 use plane::api::ApiNode;
@@ -138,7 +139,9 @@ fn ms_to_ns(ms: u64) -> u64 {
 }
 
 /// Turns the scenario's scheduled faults into simulator faults.
-pub fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, String> {
+/// A scenario built in code skips [`Scenario::validate`], so a name may
+/// still fail to resolve here: that is bad input naming the scenario.
+pub fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, Error> {
     let (topology, names) = layout(&scenario.topology);
     let nodes = NodeNames {
         names: &names,
@@ -150,8 +153,12 @@ pub fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, Stri
         .iter()
         .enumerate()
         .map(|(index, spec)| {
-            resolve_scheduled(spec, &nodes)
-                .map_err(|message| format!("schedule[{index}]: {message}"))
+            resolve_scheduled(spec, &nodes).map_err(|message| {
+                Error::bad_input(
+                    format!("scenario {:?}", scenario.name),
+                    format!("schedule[{index}]: {message}"),
+                )
+            })
         })
         .collect()
 }
@@ -213,7 +220,7 @@ fn resolve_scheduled(spec: &ScheduledSpec, nodes: &NodeNames) -> Result<Schedule
 
 /// The fault list a run of `scenario` with `seed` applies unless told
 /// otherwise: the scheduled faults plus those drawn from the seed.
-pub fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<ScheduledFault>, String> {
+pub fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<ScheduledFault>, Error> {
     let (_, names) = layout(&scenario.topology);
     let (mut knobs, targets) = fault_knobs(scenario, &names);
     if scenario.faults.swarm {
@@ -293,7 +300,9 @@ fn build(
 /// Runs `scenario` once: the safety phase (workload and faults for
 /// `run.duration_ms`, and on until the last fault heals), then the liveness
 /// phase on a calm network (for `liveness_bound_ms`), then the checkers.
-pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, String> {
+/// The only error is bad input: a scheduled fault naming no node (see
+/// [`scheduled_faults`]); a panic of the system under test unwinds.
+pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
     let seed = options.seed;
     let faults = match &options.faults {
         Some(faults) => faults.clone(),
@@ -454,8 +463,12 @@ mod tests {
             delta_ms: None,
         });
         let error = scheduled_faults(&scenario).unwrap_err();
+        let Error::BadInput { file, message } = &error else {
+            panic!("bad input, not {error:?}");
+        };
+        assert_eq!(file, "scenario \"baseline\"");
         assert!(
-            error.starts_with("schedule[0]: `holder:shard-99` is not a shard holder"),
+            message.starts_with("schedule[0]: `holder:shard-99` is not a shard holder"),
             "{error}"
         );
     }

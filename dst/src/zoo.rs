@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use crate::artifact::Artifact;
+use crate::error::Error;
 use crate::scenario::Scenario;
 use crate::shrink::{ShrinkResult, shrink};
 use crate::sweep::{Outcome, run_guarded};
@@ -82,7 +83,7 @@ pub fn first_failure(
     scenario: &Scenario,
     seeds: Range<u64>,
     jobs: usize,
-) -> Result<Option<(u64, SeedVerdict)>, String> {
+) -> Result<Option<(u64, SeedVerdict)>, Error> {
     first_matching(scenario, seeds, jobs, |verdict| {
         !matches!(verdict, SeedVerdict::Pass)
     })
@@ -95,7 +96,7 @@ fn first_matching(
     seeds: Range<u64>,
     jobs: usize,
     wanted: impl Fn(&SeedVerdict) -> bool,
-) -> Result<Option<(u64, SeedVerdict)>, String> {
+) -> Result<Option<(u64, SeedVerdict)>, Error> {
     let jobs = jobs.max(1);
     let chunk = jobs as u64 * SEEDS_PER_JOB_PER_CHUNK;
     let mut start = seeds.start;
@@ -118,7 +119,7 @@ fn run_chunk(
     scenario: &Scenario,
     seeds: Range<u64>,
     jobs: usize,
-) -> Result<Vec<(u64, SeedVerdict)>, String> {
+) -> Result<Vec<(u64, SeedVerdict)>, Error> {
     let next = AtomicU64::new(seeds.start);
     let verdicts = Mutex::new(Vec::new());
     let bad_input = Mutex::new(None);
@@ -137,11 +138,12 @@ fn run_chunk(
                     let verdict = match run_guarded(scenario, &options) {
                         Ok(result) if Outcome::of(&result) == Outcome::Pass => SeedVerdict::Pass,
                         Ok(result) => SeedVerdict::Fail(Box::new(result)),
-                        Err(message) if message.starts_with("bad input: ") => {
-                            *bad_input.lock().expect("no panics hold it") = Some(message);
+                        Err(Error::Crash { message, .. }) => SeedVerdict::Crash(message),
+                        // Bad input fails every seed alike: stop, and say so.
+                        Err(error) => {
+                            *bad_input.lock().expect("no panics hold it") = Some(error);
                             break;
                         }
-                        Err(message) => SeedVerdict::Crash(message),
                     };
                     verdicts
                         .lock()
@@ -151,8 +153,8 @@ fn run_chunk(
             });
         }
     });
-    if let Some(message) = bad_input.into_inner().expect("threads joined") {
-        return Err(message);
+    if let Some(error) = bad_input.into_inner().expect("threads joined") {
+        return Err(error);
     }
     Ok(verdicts.into_inner().expect("threads joined"))
 }
@@ -201,9 +203,9 @@ impl ZooRow {
 
 /// Hunts `bug` alone in its scenario over `seeds`, then shrinks the first
 /// failure.
-pub fn hunt(bug: Bug, seeds: Range<u64>, jobs: usize) -> Result<ZooRow, String> {
+pub fn hunt(bug: Bug, seeds: Range<u64>, jobs: usize) -> Result<ZooRow, Error> {
     let exhibit = exhibit(bug);
-    let mut scenario = Scenario::load(exhibit.scenario).map_err(|e| e.to_string())?;
+    let mut scenario = Scenario::load(exhibit.scenario)?;
     scenario.bugs.clear();
     scenario.plant(bug);
     let seeds_searched = seeds.end.saturating_sub(seeds.start);
@@ -243,7 +245,7 @@ fn catch(
     seeds_to_failure: u64,
     verdict: SeedVerdict,
     expected: &str,
-) -> Result<Catch, String> {
+) -> Result<Catch, Error> {
     match verdict {
         SeedVerdict::Pass => unreachable!("only failures are caught"),
         SeedVerdict::Crash(message) => {
@@ -297,7 +299,7 @@ pub fn run(
     seeds: Range<u64>,
     jobs: usize,
     mut each: impl FnMut(&ZooRow),
-) -> Result<Vec<ZooRow>, String> {
+) -> Result<Vec<ZooRow>, Error> {
     let mut rows = Vec::with_capacity(bugs.len());
     for &bug in bugs {
         let row = hunt(bug, seeds.clone(), jobs)?;
