@@ -150,7 +150,7 @@ pub struct RateSpec {
 }
 
 /// Faults drawn from the seed within `window_end_ms`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultSpec {
     /// Faults start uniformly in `window_start_ms..window_end_ms`.
@@ -167,6 +167,10 @@ pub struct FaultSpec {
     pub clog: RateSpec,
     /// Crashes, restarted after the drawn duration.
     pub crash: RateSpec,
+    /// Machine reboots of `crash_roles` nodes: down for the drawn
+    /// duration, then back on a new boot whose monotonic clock starts again
+    /// from an arbitrary value (the wall clock goes on).
+    pub reboot: RateSpec,
     /// Process pauses.
     pub pause: RateSpec,
     /// Wall-clock jumps.
@@ -198,12 +202,55 @@ impl Default for FaultSpec {
             partition_one_way: RateSpec::default(),
             clog: RateSpec::default(),
             crash: RateSpec::default(),
+            reboot: RateSpec::default(),
             pause: RateSpec::default(),
             clock_jump: RateSpec::default(),
             network_roles: core.clone(),
             crash_roles: core.clone(),
             pause_roles: core.clone(),
             clock_roles: core,
+        }
+    }
+}
+
+/// Field by field as the derive would hash, except that `reboot` counts
+/// only when set: a scenario without reboots keeps the config hash it had
+/// before reboots existed, so its reviewed report and the results a
+/// `--resume` would reuse stay valid.
+impl std::hash::Hash for FaultSpec {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Destructured, so that a new field cannot be left out unnoticed.
+        let FaultSpec {
+            window_start_ms,
+            window_end_ms,
+            swarm,
+            partition,
+            partition_one_way,
+            clog,
+            crash,
+            reboot,
+            pause,
+            clock_jump,
+            network_roles,
+            crash_roles,
+            pause_roles,
+            clock_roles,
+        } = self;
+        window_start_ms.hash(state);
+        window_end_ms.hash(state);
+        swarm.hash(state);
+        partition.hash(state);
+        partition_one_way.hash(state);
+        clog.hash(state);
+        crash.hash(state);
+        pause.hash(state);
+        clock_jump.hash(state);
+        network_roles.hash(state);
+        crash_roles.hash(state);
+        pause_roles.hash(state);
+        clock_roles.hash(state);
+        if *reboot != RateSpec::default() {
+            reboot.hash(state);
         }
     }
 }
@@ -221,6 +268,10 @@ pub enum FaultKind {
     /// Crash `node`, restart after `restart_after_ms` (required: a node
     /// that never comes back leaves liveness unjudgeable).
     Crash,
+    /// Reboot `node`'s machine: down for `restart_after_ms` (required: a
+    /// reboot always comes back), then up on a new boot whose monotonic
+    /// clock starts again from an arbitrary value.
+    Reboot,
     /// Pause `node` for `duration_ms`.
     Pause,
     /// Jump `node`'s wall clock by `delta_ms`.
@@ -252,13 +303,13 @@ pub struct ScheduledSpec {
     /// Clog: receiver.
     #[serde(default)]
     pub to: Option<String>,
-    /// Crash, pause, clock jump: the node.
+    /// Crash, reboot, pause, clock jump: the node.
     #[serde(default)]
     pub node: Option<String>,
     /// Partition, clog, pause: how long.
     #[serde(default)]
     pub duration_ms: Option<u64>,
-    /// Crash (required): down time before the restart.
+    /// Crash and reboot (required): down time before the restart.
     #[serde(default)]
     pub restart_after_ms: Option<u64>,
     /// Clock jump: signed amount.
@@ -435,6 +486,7 @@ impl Scenario {
             ("partition_one_way", &f.partition_one_way),
             ("clog", &f.clog),
             ("crash", &f.crash),
+            ("reboot", &f.reboot),
             ("pause", &f.pause),
             ("clock_jump", &f.clock_jump),
         ] {
@@ -496,6 +548,8 @@ impl Scenario {
             ),
             ("clog", &f.clog, "network_roles", &f.network_roles, 2),
             ("crash", &f.crash, "crash_roles", &f.crash_roles, 1),
+            // Reboots hit the crash targets, as in the simulator.
+            ("reboot", &f.reboot, "crash_roles", &f.crash_roles, 1),
             ("pause", &f.pause, "pause_roles", &f.pause_roles, 1),
             (
                 "clock_jump",
@@ -715,7 +769,12 @@ const SCHEDULE_FIELDS: [(&str, &[FaultKind]); 8] = [
     ("to", &[FaultKind::Clog]),
     (
         "node",
-        &[FaultKind::Crash, FaultKind::Pause, FaultKind::ClockJump],
+        &[
+            FaultKind::Crash,
+            FaultKind::Reboot,
+            FaultKind::Pause,
+            FaultKind::ClockJump,
+        ],
     ),
     (
         "duration_ms",
@@ -726,7 +785,7 @@ const SCHEDULE_FIELDS: [(&str, &[FaultKind]); 8] = [
             FaultKind::Pause,
         ],
     ),
-    ("restart_after_ms", &[FaultKind::Crash]),
+    ("restart_after_ms", &[FaultKind::Crash, FaultKind::Reboot]),
     ("delta_ms", &[FaultKind::ClockJump]),
 ];
 
@@ -785,6 +844,9 @@ impl ScheduledSpec {
                     (FaultKind::Crash, "duration_ms") => {
                         " (a crashed node's down time is restart_after_ms)"
                     }
+                    (FaultKind::Reboot, "duration_ms") => {
+                        " (a rebooting node's down time is restart_after_ms)"
+                    }
                     _ => "",
                 };
                 return Err(format!(
@@ -796,12 +858,16 @@ impl ScheduledSpec {
         let required: &[&str] = match self.kind {
             FaultKind::Partition | FaultKind::PartitionOneWay => &["side_a", "duration_ms"],
             FaultKind::Clog => &["from", "to", "duration_ms"],
-            FaultKind::Crash => &["node", "restart_after_ms"],
+            FaultKind::Crash | FaultKind::Reboot => &["node", "restart_after_ms"],
             FaultKind::Pause => &["node", "duration_ms"],
             FaultKind::ClockJump => &["node", "delta_ms"],
         };
         match required.iter().find(|field| !self.has(field)) {
             None => Ok(()),
+            Some(&"restart_after_ms") if self.kind == FaultKind::Reboot => Err(format!(
+                "restart_after_ms is required for kind = \"reboot\": a reboot always comes \
+                 back, on a new boot, after its down time; allowed 1..={SCHEDULED_DURATION_MS_MAX}"
+            )),
             Some(&"restart_after_ms") => Err(format!(
                 "restart_after_ms is required for kind = \"crash\": a node that never comes \
                  back is a fault that never heals, which leaves liveness unjudgeable (nothing \
@@ -855,6 +921,7 @@ fn kind_name(kind: FaultKind) -> &'static str {
         FaultKind::PartitionOneWay => "partition_one_way",
         FaultKind::Clog => "clog",
         FaultKind::Crash => "crash",
+        FaultKind::Reboot => "reboot",
         FaultKind::Pause => "pause",
         FaultKind::ClockJump => "clock_jump",
     }
@@ -1016,6 +1083,89 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_scheduled_reboot_parses_with_its_node_and_down_time() {
+        let text = format!(
+            "{MINIMAL}[[schedule]]\nat_ms = 2_000\nkind = \"reboot\"\nnode = \"controller-1\"\nrestart_after_ms = 1_500\n"
+        );
+        let scenario = Scenario::parse(&text, "x.toml").expect("a valid reboot");
+        let entry = &scenario.schedule[0];
+        assert_eq!(entry.kind, FaultKind::Reboot);
+        assert_eq!(entry.node.as_deref(), Some("controller-1"));
+        assert_eq!((entry.at_ms, entry.restart_after_ms), (2_000, Some(1_500)));
+    }
+
+    #[test]
+    fn a_bad_scheduled_reboot_is_rejected_as_strictly_as_a_crash() {
+        let error = schedule_error("kind = \"reboot\"\nnode = \"store\"\n");
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].restart_after_ms is required for kind = \"reboot\": a reboot \
+             always comes back, on a new boot, after its down time; allowed 1..=3600000"
+        );
+        let error = schedule_error(
+            "kind = \"reboot\"\nnode = \"store\"\nrestart_after_ms = 100\nduration_ms = 100\n",
+        );
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].duration_ms does not apply to kind = \"reboot\": it applies to \
+             partition, partition_one_way, clog, pause (a rebooting node's down time is \
+             restart_after_ms)"
+        );
+        let error = schedule_error("kind = \"reboot\"\nnode = \"store\"\nrestart_after_ms = 0\n");
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].restart_after_ms = 0 is out of range: allowed 1..=3600000"
+        );
+        let error =
+            schedule_error("kind = \"reboot\"\nnode = \"worker-7\"\nrestart_after_ms = 100\n");
+        assert!(
+            error.starts_with("x.toml: schedule[0].node = \"worker-7\" is not a node"),
+            "{error}"
+        );
+        let error = schedule_error("kind = \"reboot\"\nrestart_after_ms = 100\n");
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].node is required for kind = \"reboot\""
+        );
+    }
+
+    #[test]
+    fn drawn_reboots_need_a_crash_role_to_hit() {
+        let text = format!(
+            "{MINIMAL}[faults]\nwindow_end_ms = 1000\nreboot = {{ count_max = 2, duration_max_ms = 500 }}\ncrash_roles = []\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "x.toml: faults.reboot.count_max = 2 needs at least 1 node(s) in faults.crash_roles"
+            ),
+            "{error}"
+        );
+        let text = format!(
+            "{MINIMAL}[faults]\nwindow_end_ms = 1000\nreboot = {{ count_min = 3, count_max = 2 }}\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("faults.reboot.count_min = 3 is out of range: allowed 0..=2"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_scenario_without_reboots_keeps_the_config_hash_of_its_reviewed_report() {
+        let mut scenario = Scenario::load("baseline").expect("loads");
+        let report = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/baseline.snap"),
+        )
+        .expect("the reviewed report reads");
+        let pinned = format!("| config hash | `{:#018x}` |", scenario.config_hash());
+        assert!(report.contains(&pinned), "{pinned} not in the report");
+        scenario.faults.reboot.count_max = 1;
+        let with_reboots = format!("| config hash | `{:#018x}` |", scenario.config_hash());
+        assert!(!report.contains(&with_reboots), "reboot knobs count");
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub fn fault_knobs(scenario: &Scenario, names: &[(String, Role)]) -> (FaultKnobs
         crash: rate(&f.crash),
         pause: rate(&f.pause),
         clock_jump: rate(&f.clock_jump),
-        reboot: FaultRate::default(),
+        reboot: rate(&f.reboot),
     };
     let with_roles = |roles: &[Role]| -> Vec<NodeId> {
         (0..names.len())
@@ -202,6 +202,10 @@ fn resolve_scheduled(spec: &ScheduledSpec, nodes: &NodeNames) -> Result<Schedule
         FaultKind::Crash => sim::Fault::Crash {
             node: node(&spec.node)?,
             restart_after_ns: spec.restart_after_ms.map(ms_to_ns),
+        },
+        FaultKind::Reboot => sim::Fault::Reboot {
+            node: node(&spec.node)?,
+            restart_after_ns: ms_to_ns(spec.restart_after_ms.unwrap_or(0)),
         },
         FaultKind::Pause => sim::Fault::Pause {
             node: node(&spec.node)?,
@@ -409,6 +413,7 @@ mod tests {
         // must not smuggle one in either.
         let scenario = Scenario::load("chaos").expect("loads");
         let mut crashes = 0;
+        let mut reboots = 0;
         for seed in 0..50 {
             let faults = planned_faults(&scenario, seed).expect("plans");
             assert!(sim::all_healed_at_ns(&faults).is_some(), "seed {seed}");
@@ -416,8 +421,56 @@ mod tests {
                 .iter()
                 .filter(|f| matches!(f.fault, sim::Fault::Crash { .. }))
                 .count();
+            reboots += faults
+                .iter()
+                .filter(|f| matches!(f.fault, sim::Fault::Reboot { .. }))
+                .count();
         }
         assert!(crashes > 0, "the seeds drew crashes to check");
+        assert!(reboots > 0, "the seeds drew reboots to check");
+    }
+
+    #[test]
+    fn a_scheduled_reboot_resolves_to_a_simulator_reboot_of_that_node() {
+        let text = "name = \"t\"\ndescription = \"d\"\n[[schedule]]\nat_ms = 2_000\nkind = \"reboot\"\nnode = \"controller-1\"\nrestart_after_ms = 1_500\n";
+        let scenario = Scenario::parse(text, "t.toml").expect("parses");
+        let faults = scheduled_faults(&scenario).expect("resolves");
+        // store, billing, api-0, api-1, controller-0, controller-1: id 5.
+        assert_eq!(
+            faults,
+            vec![ScheduledFault {
+                at_ns: 2_000 * MS,
+                fault: sim::Fault::Reboot {
+                    node: NodeId(5),
+                    restart_after_ns: 1_500 * MS,
+                },
+            }]
+        );
+    }
+
+    #[test]
+    fn reboot_knobs_reach_the_simulator_in_nanoseconds_on_the_crash_targets() {
+        let text = "name = \"t\"\ndescription = \"d\"\n[faults]\nwindow_end_ms = 10_000\ncrash_roles = [\"controller\"]\nreboot = { count_min = 1, count_max = 2, duration_min_ms = 300, duration_max_ms = 900 }\n";
+        let scenario = Scenario::parse(text, "t.toml").expect("parses");
+        let (_, names) = layout(&scenario.topology);
+        let (knobs, targets) = fault_knobs(&scenario, &names);
+        assert_eq!(
+            knobs.reboot,
+            FaultRate {
+                count_min: 1,
+                count_max: 2,
+                duration_min_ns: 300 * MS,
+                duration_max_ns: 900 * MS,
+            }
+        );
+        let faults = planned_faults(&scenario, 7).expect("plans");
+        assert!(!faults.is_empty());
+        for fault in faults {
+            let sim::Fault::Reboot { node, .. } = fault.fault else {
+                panic!("only reboots are drawn: {fault:?}");
+            };
+            assert!(targets.crash.contains(&node) && names[node.0 as usize].1 == Role::Controller);
+        }
     }
 
     #[test]

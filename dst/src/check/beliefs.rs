@@ -63,7 +63,10 @@ impl Beliefs {
             .faults
             .iter()
             .filter_map(|scheduled| match scheduled.fault {
-                Fault::Crash { node, .. } => Some((scheduled.at_ns, node)),
+                // A reboot takes the node down exactly as a crash does.
+                Fault::Crash { node, .. } | Fault::Reboot { node, .. } => {
+                    Some((scheduled.at_ns, node))
+                }
                 _ => None,
             })
             .filter(|&(at_ns, _)| at_ns <= input.end_ns)
@@ -289,18 +292,16 @@ fn paused_intervals(input: &CheckInput) -> BTreeMap<NodeId, Vec<(u64, u64)>> {
     for scheduled in faults {
         let at_ns = scheduled.at_ns;
         match scheduled.fault {
-            Fault::Crash {
-                node,
-                restart_after_ns,
-            } => {
+            // A reboot takes the node down as a crash does, and always
+            // comes back.
+            Fault::Crash { node, .. } | Fault::Reboot { node, .. } => {
                 if down_until
                     .get(&node)
                     .is_some_and(|&back_ns| at_ns < back_ns)
                 {
                     continue;
                 }
-                let back_ns =
-                    restart_after_ns.map_or(u64::MAX, |after| at_ns.saturating_add(after));
+                let back_ns = scheduled.healed_at_ns().unwrap_or(u64::MAX);
                 down_until.insert(node, back_ns);
                 // A crash ends the pause it interrupts.
                 for interval in paused.entry(node).or_default().iter_mut() {
@@ -642,6 +643,25 @@ mod tests {
                 .all(|v| !v.message.contains("shard-0 ")),
             "{held:#?}"
         );
+    }
+
+    #[test]
+    fn a_reboot_ends_a_belief_as_a_crash_does() {
+        let mut history = History::new();
+        history.at(100, CTRL_A, belief(shard_lease(0), 1));
+        history.at(400, CTRL_B, belief(shard_lease(0), 2));
+        history.reboot(600, CTRL_A, 1_000);
+        history.ending(2_000, 5_000);
+        let report = history.report();
+        assert_eq!(report.measurements.belief_overlap_ns_total, ms(200));
+        // And a pause due while the machine is down never happens.
+        let mut down = History::new();
+        down.at(100, CTRL_B, belief(shard_lease(0), 1));
+        down.reboot(200, CTRL_A, 300);
+        down.pause(300, CTRL_A, 5_000);
+        down.at(1_000, CTRL_A, belief(shard_lease(0), 2));
+        down.at(1_100, CTRL_B, belief_end(shard_lease(0), 1));
+        assert_eq!(down.violations(ONE_ACTIVE_HOLDER), 1);
     }
 
     #[test]

@@ -87,6 +87,17 @@ impl History {
         });
     }
 
+    /// `node` reboots at `time_ms`, back after `restart_after_ms`.
+    pub fn reboot(&mut self, time_ms: u64, node: NodeId, restart_after_ms: u64) {
+        self.faults.push(ScheduledFault {
+            at_ns: ms(time_ms),
+            fault: Fault::Reboot {
+                node,
+                restart_after_ns: ms(restart_after_ms),
+            },
+        });
+    }
+
     /// `node` pauses at `time_ms` for `duration_ms`.
     pub fn pause(&mut self, time_ms: u64, node: NodeId, duration_ms: u64) {
         self.faults.push(ScheduledFault {
