@@ -13,7 +13,7 @@ use crate::scenario::Scenario;
 use crate::world::RunResult;
 
 /// Bumped when the artifact format changes.
-pub const ARTIFACT_FORMAT: u32 = 1;
+pub(crate) const ARTIFACT_FORMAT: u32 = 1;
 
 /// The crate version and, when known at build time, the git commit.
 pub fn code_version() -> String {
@@ -65,7 +65,7 @@ impl Artifact {
     /// The artifact of a run that panicked. It never reported the faults
     /// it applied, so the caller passes the ones it was to apply (see
     /// `world::planned_faults`): a replay of them is the same run.
-    pub fn crashed(
+    pub(crate) fn crashed(
         scenario: &Scenario,
         seed: u64,
         faults: Vec<ScheduledFault>,

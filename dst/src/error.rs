@@ -56,7 +56,7 @@ impl Error {
     }
 
     /// The system under test panicked with `message`.
-    pub fn crash(message: impl Into<String>) -> Error {
+    pub(crate) fn crash(message: impl Into<String>) -> Error {
         Error::Crash {
             message: message.into(),
             faults: None,
@@ -86,9 +86,6 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-/// A result of the framework.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {

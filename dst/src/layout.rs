@@ -87,7 +87,7 @@ pub fn layout(topology: &TopologySpec) -> (Topology, Vec<(String, Role)>) {
 
 /// What a scheduled fault's node names resolve against: a scenario's
 /// layout and its shard count.
-pub struct NodeNames<'a> {
+pub(crate) struct NodeNames<'a> {
     /// Names and roles by node id (see [`layout`]).
     pub names: &'a [(String, Role)],
     /// Who is who.
@@ -100,7 +100,7 @@ impl NodeNames<'_> {
     /// Resolves a node name of a scheduled fault: `store`, `api-0`, ..., or
     /// `holder:shard-N`. The error says what is allowed; the caller puts
     /// the key and the name before it.
-    pub fn resolve(&self, name: &str) -> Result<NodeId, String> {
+    pub(crate) fn resolve(&self, name: &str) -> Result<NodeId, String> {
         if let Some(shard) = name.strip_prefix("holder:shard-") {
             let last = self.shard_count.saturating_sub(1);
             let shard = shard

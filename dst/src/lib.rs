@@ -14,6 +14,11 @@
 //! | [`artifact`] | what a failure leaves behind so it can be replayed |
 //! | [`zoo`] | the planted bugs, the scenario that exposes each, and what each teaches |
 
+// A small public surface: what the command line, its tests and benches
+// use is `pub`, everything else `pub(crate)`, and this lint keeps items of
+// private modules from claiming more.
+#![warn(unreachable_pub)]
+
 pub mod artifact;
 pub mod check;
 pub mod error;

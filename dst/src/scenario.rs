@@ -318,7 +318,7 @@ pub struct ScheduledSpec {
 }
 
 /// The directory of the built-in scenarios.
-pub fn scenarios_dir() -> PathBuf {
+pub(crate) fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
 }
 
@@ -366,7 +366,7 @@ impl Scenario {
     }
 
     /// Parses and validates scenario text; `source` names it in errors.
-    pub fn parse(text: &str, source: &str) -> Result<Scenario, Error> {
+    pub(crate) fn parse(text: &str, source: &str) -> Result<Scenario, Error> {
         let scenario: Scenario = toml::from_str(text)
             .map_err(|error| Error::bad_input(source, error.to_string().trim_end()))?;
         scenario
@@ -716,7 +716,7 @@ impl Scenario {
 
     /// The node settings of a run of this scenario, each node kind's with
     /// the planted bugs.
-    pub fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         let bugs: BTreeSet<Bug> = self.bugs.iter().copied().collect();
         let mut controller = self.controller.clone();
         controller.max_drift_ppm = self.clocks.max_drift_ppm;
@@ -741,7 +741,7 @@ impl Scenario {
     }
 
     /// A stable hash of the whole resolved scenario, printed in reports.
-    pub fn config_hash(&self) -> u64 {
+    pub(crate) fn config_hash(&self) -> u64 {
         sim::stable_hash(self)
     }
 }

@@ -44,7 +44,7 @@ const CRASH: &str = "crash";
 const DETERMINISM: &str = "determinism";
 
 /// Most runs one shrink may take: a bound, so shrinking always ends.
-pub const MAX_SHRINK_RUNS: u64 = 5_000;
+pub(crate) const MAX_SHRINK_RUNS: u64 = 5_000;
 
 struct Oracle<'a> {
     artifact: &'a Artifact,

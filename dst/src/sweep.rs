@@ -316,7 +316,7 @@ fn crashed(scenario: &Scenario, seed: u64, message: String) -> (SeedResult, Arti
 }
 
 /// The results file of a sweep directory.
-pub fn results_path(out_dir: &Path) -> PathBuf {
+pub(crate) fn results_path(out_dir: &Path) -> PathBuf {
     out_dir.join("results.jsonl")
 }
 
@@ -617,7 +617,7 @@ fn progress(done: u64, total: u64, failed: u64, elapsed_s: f64) {
 }
 
 /// Builds the summary of a set of results: deterministic in its input.
-pub fn summarize(results: &[SeedResult]) -> Summary {
+pub(crate) fn summarize(results: &[SeedResult]) -> Summary {
     let mut summary = Summary {
         seeds: results.len() as u64,
         ..Summary::default()

@@ -104,7 +104,10 @@ fn rate(spec: &RateSpec) -> FaultRate {
 }
 
 /// The knobs and targets the seed draws faults from.
-pub fn fault_knobs(scenario: &Scenario, names: &[(String, Role)]) -> (FaultKnobs, FaultTargets) {
+pub(crate) fn fault_knobs(
+    scenario: &Scenario,
+    names: &[(String, Role)],
+) -> (FaultKnobs, FaultTargets) {
     let f = &scenario.faults;
     let knobs = FaultKnobs {
         window_start_ns: ms_to_ns(f.window_start_ms),
@@ -141,7 +144,7 @@ fn ms_to_ns(ms: u64) -> u64 {
 /// Turns the scenario's scheduled faults into simulator faults.
 /// A scenario built in code skips [`Scenario::validate`], so a name may
 /// still fail to resolve here: that is bad input naming the scenario.
-pub fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, Error> {
+pub(crate) fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, Error> {
     let (topology, names) = layout(&scenario.topology);
     let nodes = NodeNames {
         names: &names,
@@ -224,7 +227,7 @@ fn resolve_scheduled(spec: &ScheduledSpec, nodes: &NodeNames) -> Result<Schedule
 
 /// The fault list a run of `scenario` with `seed` applies unless told
 /// otherwise: the scheduled faults plus those drawn from the seed.
-pub fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<ScheduledFault>, Error> {
+pub(crate) fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<ScheduledFault>, Error> {
     let (_, names) = layout(&scenario.topology);
     let (mut knobs, targets) = fault_knobs(scenario, &names);
     if scenario.faults.swarm {

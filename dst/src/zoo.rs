@@ -419,7 +419,7 @@ pub fn lessons(bugs: &[Bug]) -> String {
 // `plane`, whose nodes only need to know whether a bug is on.
 
 /// What goes wrong when the bug is on, in one sentence.
-pub fn what_goes_wrong(bug: Bug) -> &'static str {
+pub(crate) fn what_goes_wrong(bug: Bug) -> &'static str {
     match bug {
         Bug::LedgerCheckThenAct => {
             "Two requests with one key both read \"absent\" and both write, so a \
@@ -469,7 +469,7 @@ pub fn what_goes_wrong(bug: Bug) -> &'static str {
 }
 
 /// Why the correct pattern exists: the lesson the bug teaches.
-pub fn lesson(bug: Bug) -> &'static str {
+pub(crate) fn lesson(bug: Bug) -> &'static str {
     match bug {
         Bug::LedgerCheckThenAct => {
             "Record an idempotency key with a compare-and-set (create only if \

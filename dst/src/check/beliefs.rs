@@ -21,13 +21,13 @@ use plane::shard::ShardId;
 
 /// At the end, each shard believed held by exactly one controller, with
 /// the newest token acquired for it, and exactly one leader.
-pub const SHARDS_HELD: &str = "eventually.shards_held";
+pub(crate) const SHARDS_HELD: &str = "eventually.shards_held";
 /// Per lease, never two controllers believing they hold it while both run.
-pub const ONE_ACTIVE_HOLDER: &str = "always.one_active_holder";
+pub(crate) const ONE_ACTIVE_HOLDER: &str = "always.one_active_holder";
 
 /// One controller believing it held one lease with one token.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Belief {
+pub(crate) struct Belief {
     /// Who believed.
     pub controller: NodeId,
     /// Which lease.
@@ -50,7 +50,7 @@ impl Belief {
 }
 
 /// Every belief of a run, in the order they started.
-pub struct Beliefs {
+pub(crate) struct Beliefs {
     beliefs: Vec<Belief>,
 }
 
@@ -58,7 +58,7 @@ impl Beliefs {
     /// Replays beliefs and crashes in time order. A crash at `t` takes
     /// effect after the records at `t` (a node records nothing while down,
     /// and restarts later than it crashed).
-    pub fn build(input: &CheckInput) -> Self {
+    pub(crate) fn build(input: &CheckInput) -> Self {
         let mut crashes: Vec<(u64, NodeId)> = input
             .faults
             .iter()
@@ -159,7 +159,7 @@ impl Beliefs {
     }
 
     /// Belief overlap, failovers, leadership terms and shard moves.
-    pub fn measure(&self, input: &CheckInput) -> Measurements {
+    pub(crate) fn measure(&self, input: &CheckInput) -> Measurements {
         let mut measurements = Measurements::default();
         for lease in self.leases() {
             let (total_ns, longest_ns) = overlap_ns(self.of_lease(lease), input.end_ns);
@@ -193,7 +193,7 @@ impl Beliefs {
     /// lease itself: whatever it does unfenced, or before the new holder's
     /// fence lands, races the new holder. One violation per overlapping
     /// pair of beliefs, at the first moment both ran.
-    pub fn one_active_holder(&self, input: &CheckInput) -> Verdict {
+    pub(crate) fn one_active_holder(&self, input: &CheckInput) -> Verdict {
         let mut found = Violations::new(ONE_ACTIVE_HOLDER, PropertyKind::Always);
         let paused = paused_intervals(input);
         let no_pauses = Vec::new();
@@ -242,7 +242,7 @@ impl Beliefs {
     }
 
     /// `eventually.shards_held`, judged on the beliefs open at the end.
-    pub fn shards_held(&self, input: &CheckInput) -> Verdict {
+    pub(crate) fn shards_held(&self, input: &CheckInput) -> Verdict {
         let mut found = Violations::new(SHARDS_HELD, PropertyKind::Eventually);
         let newest = newest_acquired(input);
         let shards = (0..input.shard_count).map(|shard| LeaseName::Shard(ShardId(shard)));
