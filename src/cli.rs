@@ -597,3 +597,45 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
     );
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_variant_exits_with_the_code_the_help_documents() {
+        let cases = [
+            (Error::bad_input("x.toml", "bad"), 2, "  2  bad input"),
+            (
+                Error::io("out", "cannot write"),
+                1,
+                "  1  results could not be written",
+            ),
+            (
+                Error::Crash {
+                    message: "boom".into(),
+                    faults: None,
+                },
+                5,
+                "  5  crash",
+            ),
+        ];
+        for (error, code, line) in cases {
+            assert_eq!(exit_code(&error), code, "{error:?}");
+            assert!(EXIT_CODES.contains(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_shrink_error_without_a_file_gets_the_artifact_s_path() {
+        let path = std::path::Path::new("sweep-out/failures/a.json");
+        let named = in_file(Error::bad_input("", "nothing to shrink"), path);
+        assert_eq!(
+            named.to_string(),
+            "sweep-out/failures/a.json: nothing to shrink"
+        );
+        // A file already named stays named.
+        let kept = in_file(Error::bad_input("x.toml", "bad"), path);
+        assert_eq!(kept.to_string(), "x.toml: bad");
+    }
+}

@@ -72,7 +72,8 @@ pub(crate) const NEVER_HEALED: u64 = u64::MAX;
 pub(crate) struct CheckInput<'a> {
     /// The recorded history, in execution order.
     pub history: &'a [HistoryEntry<Event>],
-    /// The faults the run applied: a crash ends the node's beliefs.
+    /// The faults the run applied: a crash or a reboot ends the node's
+    /// beliefs.
     pub faults: &'a [ScheduledFault],
     /// Who is who.
     pub topology: &'a Topology,
