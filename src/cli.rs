@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use dst::artifact::{Artifact, code_version};
+use dst::error::Error;
 use dst::report;
 use dst::scenario::{Scenario, list_scenarios};
-use dst::shrink::ShrinkError;
 use dst::sweep::{Outcome, SweepOptions, run_guarded, sweep};
 use dst::world::{RunOptions, RunResult};
 use dst::zoo;
@@ -202,6 +202,42 @@ fn bad_input(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
+/// The exit code of an error, by its variant.
+fn exit_code(error: &Error) -> u8 {
+    match error {
+        Error::BadInput { .. } => EXIT_BAD_INPUT,
+        Error::Io { .. } => EXIT_IO,
+        Error::Crash { .. } => Outcome::Crash.exit_code() as u8,
+    }
+}
+
+/// Prints `error` and returns its exit code; a crash prints how to rerun
+/// it when `rerun` is given.
+fn fail(error: &Error, rerun: Option<&str>) -> ExitCode {
+    match error {
+        Error::Crash { .. } => {
+            eprintln!("crash: {error}");
+            if let Some(rerun) = rerun {
+                eprintln!("rerun: {rerun}");
+            }
+        }
+        Error::BadInput { .. } | Error::Io { .. } => eprintln!("error: {error}"),
+    }
+    ExitCode::from(exit_code(error))
+}
+
+/// Names `file` in a bad-input error that names none (shrinking does not
+/// know which file its artifact came from).
+fn in_file(error: Error, file: &std::path::Path) -> Error {
+    match error {
+        Error::BadInput {
+            file: named,
+            message,
+        } if named.is_empty() => Error::bad_input(file.display().to_string(), message),
+        other => other,
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -237,7 +273,7 @@ fn exit_for(result: &RunResult) -> ExitCode {
 fn simulate(args: SimulateArgs) -> ExitCode {
     let mut scenario = match Scenario::load(&args.scenario) {
         Ok(scenario) => scenario,
-        Err(error) => return bad_input(error),
+        Err(error) => return fail(&error, None),
     };
     match parse_bugs(&args.bugs) {
         Ok(Some(bugs)) => bugs.into_iter().for_each(|bug| scenario.plant(bug)),
@@ -267,12 +303,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     dst::sweep::capture_panics();
     let result = match run_guarded(&scenario, &options) {
         Ok(result) => result,
-        Err(message) if message.starts_with("bad input: ") => return bad_input(message),
-        Err(message) => {
-            eprintln!("crash: the system under test panicked: {message}");
-            eprintln!("rerun: {command}");
-            return ExitCode::from(Outcome::Crash.exit_code() as u8);
-        }
+        Err(error) => return fail(&error, Some(&command)),
     };
     if args.check_determinism
         && let Some(code) = run_again_and_compare(&scenario, &options, &result)
@@ -310,7 +341,7 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
                 planted.iter().for_each(|&bug| scenario.plant(bug));
                 scenarios.push(scenario);
             }
-            Err(error) => return bad_input(error),
+            Err(error) => return fail(&error, None),
         }
     }
     let options = SweepOptions {
@@ -325,10 +356,7 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     };
     let (results, summary) = match sweep(&options) {
         Ok(done) => done,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(EXIT_IO);
-        }
+        Err(error) => return fail(&error, None),
     };
     if args.json {
         println!(
@@ -359,8 +387,7 @@ fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
     }
     let dir = args.out.join("zoo");
     if let Err(error) = std::fs::create_dir_all(&dir) {
-        eprintln!("error: {}: cannot create: {error}", dir.display());
-        return ExitCode::from(EXIT_IO);
+        return fail(&Error::io(&dir, format!("cannot create: {error}")), None);
     }
     let bugs = Bug::all();
     let mut write_error = None;
@@ -388,11 +415,10 @@ fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
     });
     let rows = match rows {
         Ok(rows) => rows,
-        Err(error) => return bad_input(error),
+        Err(error) => return fail(&error, None),
     };
     if let Some(error) = write_error {
-        eprintln!("error: {error}");
-        return ExitCode::from(EXIT_IO);
+        return fail(&error, None);
     }
     if args.json {
         let lines: Vec<zoo::ZooLine> = rows.iter().map(zoo::ZooLine::from).collect();
@@ -452,9 +478,9 @@ fn run_again_and_compare(
             );
             Some(ExitCode::from(Outcome::Nondeterministic.exit_code() as u8))
         }
-        Err(message) => {
-            eprintln!("crash on the second run: {message}");
-            Some(ExitCode::from(Outcome::Crash.exit_code() as u8))
+        Err(error) => {
+            eprintln!("the second run failed: {error}");
+            Some(ExitCode::from(exit_code(&error)))
         }
     }
 }
@@ -462,7 +488,7 @@ fn run_again_and_compare(
 fn replay(args: ReplayArgs) -> ExitCode {
     let artifact = match Artifact::read(&args.artifact) {
         Ok(artifact) => artifact,
-        Err(error) => return bad_input(error),
+        Err(error) => return fail(&error, None),
     };
     if artifact.code_version != code_version() {
         eprintln!(
@@ -479,10 +505,7 @@ fn replay(args: ReplayArgs) -> ExitCode {
     dst::sweep::capture_panics();
     let result = match run_guarded(&artifact.scenario, &options) {
         Ok(result) => result,
-        Err(message) => {
-            eprintln!("crash: {message}");
-            return ExitCode::from(Outcome::Crash.exit_code() as u8);
-        }
+        Err(error) => return fail(&error, None),
     };
     if artifact.property == "crash" {
         eprintln!(
@@ -522,29 +545,26 @@ fn replay(args: ReplayArgs) -> ExitCode {
 fn shrink(args: ShrinkArgs) -> ExitCode {
     let artifact = match Artifact::read(&args.artifact) {
         Ok(artifact) => artifact,
-        Err(error) => return bad_input(error),
+        Err(error) => return fail(&error, None),
     };
     dst::sweep::capture_panics();
     let shrunk = match dst::shrink::shrink(&artifact) {
         Ok(shrunk) => shrunk,
-        Err(ShrinkError::Input(error)) => {
-            return bad_input(format!("{}: {error}", args.artifact.display()));
-        }
-        Err(crash @ ShrinkError::Crash { .. }) => {
-            eprintln!("crash: {}: {crash}", args.artifact.display());
+        Err(error @ Error::Crash { .. }) => {
+            eprintln!("crash: {}: {error}", args.artifact.display());
             eprintln!(
                 "rerun: cargo run --release -- replay {}",
                 args.artifact.display()
             );
-            return ExitCode::from(Outcome::Crash.exit_code() as u8);
+            return ExitCode::from(exit_code(&error));
         }
+        Err(error) => return fail(&in_file(error, &args.artifact), None),
     };
     let out = args
         .out
         .unwrap_or_else(|| args.artifact.with_extension("min.json"));
     if let Err(error) = shrunk.artifact.write(&out) {
-        eprintln!("error: {error}");
-        return ExitCode::from(EXIT_IO);
+        return fail(&error, None);
     }
     println!(
         "shrink: `{}` still fails with {} of {} faults ({} runs){}",
@@ -558,7 +578,7 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
             "; NOT 1-minimal (the run budget ran out)"
         }
     );
-    let names: Vec<String> = dst::world::layout(&shrunk.artifact.scenario)
+    let names: Vec<String> = dst::layout::layout(&shrunk.artifact.scenario.topology)
         .1
         .into_iter()
         .map(|(name, _)| name)
@@ -576,4 +596,46 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
         out.display()
     );
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_variant_exits_with_the_code_the_help_documents() {
+        let cases = [
+            (Error::bad_input("x.toml", "bad"), 2, "  2  bad input"),
+            (
+                Error::io("out", "cannot write"),
+                1,
+                "  1  results could not be written",
+            ),
+            (
+                Error::Crash {
+                    message: "boom".into(),
+                    faults: None,
+                },
+                5,
+                "  5  crash",
+            ),
+        ];
+        for (error, code, line) in cases {
+            assert_eq!(exit_code(&error), code, "{error:?}");
+            assert!(EXIT_CODES.contains(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_shrink_error_without_a_file_gets_the_artifact_s_path() {
+        let path = std::path::Path::new("sweep-out/failures/a.json");
+        let named = in_file(Error::bad_input("", "nothing to shrink"), path);
+        assert_eq!(
+            named.to_string(),
+            "sweep-out/failures/a.json: nothing to shrink"
+        );
+        // A file already named stays named.
+        let kept = in_file(Error::bad_input("x.toml", "bad"), path);
+        assert_eq!(kept.to_string(), "x.toml: bad");
+    }
 }

@@ -1,8 +1,8 @@
 //! The command line on inputs it must refuse or report honestly: scheduled
 //! faults checked when the scenario loads (names, ranges, fields that do
-//! not apply, crashes that never restart), file-safe scenario names, a
-//! panic while shrinking, the exit code of a sweep with several kinds of
-//! failure, and the commands and node names a report prints.
+//! not apply, crashes and reboots that never restart), file-safe scenario
+//! names, a panic while shrinking, the exit code of a sweep with several
+//! kinds of failure, and the commands and node names a report prints.
 
 mod common;
 
@@ -64,6 +64,17 @@ fn a_scheduled_crash_that_never_restarts_is_refused_on_load() {
         &dir,
         &file,
         "schedule[0].restart_after_ms is required for kind = \"crash\": a node that never comes back",
+    );
+}
+
+#[test]
+fn a_scheduled_reboot_that_never_comes_back_is_refused_on_load() {
+    let dir = scratch("reboot-without-restart");
+    let file = with_schedule(&dir, "kind = \"reboot\"\nnode = \"controller-0\"\n");
+    refused_on_load(
+        &dir,
+        &file,
+        "schedule[0].restart_after_ms is required for kind = \"reboot\": a reboot always comes back",
     );
 }
 

@@ -70,8 +70,8 @@ fn the_json_report_carries_the_same_verdicts_as_the_markdown() {
     assert_eq!(json["trace_hash"], format!("{:#018x}", result.trace_hash));
 }
 
-/// Issue 3's bar: under partitions, drops, duplicates, pauses, crashes and
-/// drift, every resource converges after the faults heal and no side effect
+/// Issue 3's bar: under partitions, drops, duplicates, pauses, crashes,
+/// reboots and drift, every resource converges after the faults heal and no side effect
 /// runs twice, over 500 seeds. The chaos scenario has all of them.
 #[test]
 fn five_hundred_chaos_seeds_converge_after_healing_with_no_side_effect_twice() {
@@ -84,6 +84,7 @@ fn five_hundred_chaos_seeds_converge_after_healing_with_no_side_effect_twice() {
         &mut scenario.faults.partition_one_way,
         &mut scenario.faults.clog,
         &mut scenario.faults.crash,
+        &mut scenario.faults.reboot,
         &mut scenario.faults.pause,
         &mut scenario.faults.clock_jump,
     ] {
@@ -117,7 +118,7 @@ fn five_hundred_chaos_seeds_converge_after_healing_with_no_side_effect_twice() {
         assert_eq!(Outcome::of(&result), Outcome::Pass, "seed {seed}");
         assert_eq!(
             result.stats.faults_by_kind.len(),
-            6,
+            7,
             "seed {seed}: every kind: {:?}",
             result.stats.faults_by_kind
         );
@@ -128,6 +129,7 @@ fn five_hundred_chaos_seeds_converge_after_healing_with_no_side_effect_twice() {
         "partition_one_way",
         "clog",
         "crash",
+        "reboot",
         "pause",
         "clock_jump",
     ] {

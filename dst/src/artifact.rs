@@ -7,11 +7,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sim::ScheduledFault;
 
+use crate::error::Error;
+use crate::layout::layout;
 use crate::scenario::Scenario;
 use crate::world::RunResult;
 
 /// Bumped when the artifact format changes.
-pub const ARTIFACT_FORMAT: u32 = 1;
+pub(crate) const ARTIFACT_FORMAT: u32 = 1;
 
 /// The crate version and, when known at build time, the git commit.
 pub fn code_version() -> String {
@@ -63,7 +65,7 @@ impl Artifact {
     /// The artifact of a run that panicked. It never reported the faults
     /// it applied, so the caller passes the ones it was to apply (see
     /// `world::planned_faults`): a replay of them is the same run.
-    pub fn crashed(
+    pub(crate) fn crashed(
         scenario: &Scenario,
         seed: u64,
         faults: Vec<ScheduledFault>,
@@ -82,32 +84,32 @@ impl Artifact {
         }
     }
 
-    /// Writes the artifact as pretty JSON.
-    pub fn write(&self, path: &Path) -> Result<(), String> {
-        let text =
-            serde_json::to_string_pretty(self).map_err(|e| format!("{}: {e}", path.display()))?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    /// Writes the artifact as pretty JSON; a failure is an I/O error naming
+    /// the file.
+    pub fn write(&self, path: &Path) -> Result<(), Error> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::io(path, e))?;
+        std::fs::write(path, text + "\n").map_err(|e| Error::io(path, format!("cannot write: {e}")))
     }
 
-    /// Reads and checks an artifact; errors name the file.
-    pub fn read(path: &Path) -> Result<Artifact, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let artifact: Artifact = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a failure artifact: {e}", path.display()))?;
+    /// Reads and checks an artifact. Every error is bad input naming the
+    /// file: the artifact is what the user handed us.
+    pub fn read(path: &Path) -> Result<Artifact, Error> {
+        let file = path.display().to_string();
+        let bad = |message: String| Error::bad_input(file.clone(), message);
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let artifact: Artifact =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not a failure artifact: {e}")))?;
         if artifact.format != ARTIFACT_FORMAT {
-            return Err(format!(
-                "{}: format = {} is not supported: allowed {ARTIFACT_FORMAT}",
-                path.display(),
+            return Err(bad(format!(
+                "format = {} is not supported: allowed {ARTIFACT_FORMAT}",
                 artifact.format
-            ));
+            )));
         }
         artifact
             .scenario
-            .validate()
-            .map_err(|message| format!("{}: scenario.{message}", path.display()))?;
-        let (_, names) = crate::world::layout(&artifact.scenario);
+            .problems()
+            .map_err(|message| bad(format!("scenario.{message}")))?;
+        let (_, names) = layout(&artifact.scenario.topology);
         for (index, scheduled) in artifact.faults.iter().enumerate() {
             if let Some(node) = scheduled
                 .fault
@@ -115,12 +117,11 @@ impl Artifact {
                 .into_iter()
                 .find(|n| n.0 as usize >= names.len())
             {
-                return Err(format!(
-                    "{}: faults[{index}] names node {} but the scenario's topology has nodes 0..{}",
-                    path.display(),
+                return Err(bad(format!(
+                    "faults[{index}] names node {} but the scenario's topology has nodes 0..{}",
                     node.0,
                     names.len()
-                ));
+                )));
             }
         }
         Ok(artifact)

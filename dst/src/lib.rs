@@ -3,6 +3,8 @@
 //!
 //! | module | what it owns |
 //! |---|---|
+//! | [`error`] | why a call failed: bad input, results not written, or a crash of the system under test |
+//! | [`layout`] | who is who: node counts, ids, names and roles, and what a node name in a scenario resolves to |
 //! | [`scenario`] | scenario files: parsed, validated, resolved into one run's configuration |
 //! | [`world`] | one run: the nodes of [`plane`] on [`sim`], the safety and liveness phases |
 //! | [`check`] | the checkers: `always`, `eventually`, `cost` and `sometimes` properties over the history |
@@ -12,8 +14,15 @@
 //! | [`artifact`] | what a failure leaves behind so it can be replayed |
 //! | [`zoo`] | the planted bugs, the scenario that exposes each, and what each teaches |
 
+// A small public surface: what the command line, its tests and benches
+// use is `pub`, everything else `pub(crate)`, and this lint keeps items of
+// private modules from claiming more.
+#![warn(unreachable_pub)]
+
 pub mod artifact;
 pub mod check;
+pub mod error;
+pub mod layout;
 pub mod report;
 pub mod scenario;
 pub mod shrink;

@@ -16,7 +16,7 @@ const MS: u64 = sim::MILLISECOND_NS;
 
 /// p50, p99 and max of a sample, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Percentiles {
+pub(crate) struct Percentiles {
     /// Samples.
     pub count: u64,
     /// Median.
@@ -30,7 +30,7 @@ pub struct Percentiles {
 impl Percentiles {
     /// Percentiles of nanosecond samples, reported in milliseconds, through
     /// an HdrHistogram (3 significant figures).
-    pub fn of_ns(samples: impl IntoIterator<Item = u64>) -> Percentiles {
+    pub(crate) fn of_ns(samples: impl IntoIterator<Item = u64>) -> Percentiles {
         let mut histogram = hdrhistogram::Histogram::<u64>::new(3).expect("valid histogram");
         for ns in samples {
             histogram.record(ns / 1_000).expect("in range");
@@ -56,7 +56,7 @@ impl Outcome {
     /// happened that must never happen), then a liveness failure, then a
     /// cost over budget. A sweep with both a safety and a liveness failure
     /// must exit with the safety code.
-    pub fn severity(self) -> u8 {
+    pub(crate) fn severity(self) -> u8 {
         match self {
             Outcome::Pass => 0,
             Outcome::Cost => 1,
@@ -79,7 +79,7 @@ impl Outcome {
 
 /// One property's line in the report.
 #[derive(Clone, Debug, Serialize)]
-pub struct PropertyLine {
+pub(crate) struct PropertyLine {
     /// e.g. `always.one_charge_per_key`.
     pub property: String,
     /// `holds`, `violated`, `over budget` (a `cost.*`), `not judged` (the
@@ -94,7 +94,7 @@ pub struct PropertyLine {
 
 /// Everything a report shows.
 #[derive(Clone, Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// Scenario name.
     pub scenario: String,
     /// Hash of the resolved scenario.
@@ -156,7 +156,7 @@ pub struct Report {
 
 impl Report {
     /// Builds the report of a run.
-    pub fn new(result: &RunResult, rerun: &str) -> Report {
+    pub(crate) fn new(result: &RunResult, rerun: &str) -> Report {
         let m = &result.check.measurements;
         let properties = result
             .check
@@ -245,7 +245,7 @@ pub fn json_with_rerun(result: &RunResult, rerun: &str) -> String {
 
 /// Node ids as the run names them (`[controller-1, store]`); an id the
 /// run does not know prints as `n7`.
-pub fn node_list(nodes: &[sim::NodeId], names: &[String]) -> String {
+pub(crate) fn node_list(nodes: &[sim::NodeId], names: &[String]) -> String {
     let named: Vec<String> = nodes.iter().map(|&node| node_name(node, names)).collect();
     format!("[{}]", named.join(", "))
 }
@@ -260,7 +260,7 @@ fn node_name(node: sim::NodeId, names: &[String]) -> String {
 /// A checker's message with every node id token (`n4`, as `NodeId`
 /// prints) replaced by the node's name (`controller-1`). A token is `n` and
 /// digits standing alone: not inside a word, a key or a hex id.
-pub fn name_nodes_in(message: &str, names: &[String]) -> String {
+pub(crate) fn name_nodes_in(message: &str, names: &[String]) -> String {
     let bytes = message.as_bytes();
     let mut out = String::with_capacity(message.len());
     let mut copied = 0;
@@ -359,7 +359,7 @@ pub fn fault_line(fault: &sim::Fault, names: &[String]) -> String {
 }
 
 /// A compact chart: one block character per sample, scaled to the maximum.
-pub fn sparkline(samples: &[u32]) -> String {
+pub(crate) fn sparkline(samples: &[u32]) -> String {
     const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let max = samples.iter().copied().max().unwrap_or(0);
     samples

@@ -3,7 +3,6 @@
 //! mistake names the file, the key and what is allowed.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use plane::config::{
     ApiSettings, Bug, ClientSettings, ControllerSettings, Settings, StoreSettings, WorkerSettings,
 };
+
+use crate::error::Error;
+use crate::layout::{NodeNames, layout};
+pub use crate::layout::{Role, TopologySpec};
 
 /// A scenario as written in `scenarios/*.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -56,31 +59,6 @@ pub struct Scenario {
     /// them on one at a time.
     #[serde(default)]
     pub bugs: Vec<Bug>,
-}
-
-/// Node counts.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TopologySpec {
-    /// API nodes (1..=16).
-    pub apis: u32,
-    /// Controllers (1..=32).
-    pub controllers: u32,
-    /// Workers (1..=32).
-    pub workers: u32,
-    /// Clients (1..=16).
-    pub clients: u32,
-}
-
-impl Default for TopologySpec {
-    fn default() -> Self {
-        Self {
-            apis: 2,
-            controllers: 3,
-            workers: 3,
-            clients: 2,
-        }
-    }
 }
 
 /// Durations of the run's phases.
@@ -171,26 +149,8 @@ pub struct RateSpec {
     pub duration_max_ms: u64,
 }
 
-/// Node roles, for choosing fault targets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The store.
-    Store,
-    /// Billing.
-    Billing,
-    /// API nodes.
-    Api,
-    /// Controllers.
-    Controller,
-    /// Workers.
-    Worker,
-    /// Clients.
-    Client,
-}
-
 /// Faults drawn from the seed within `window_end_ms`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultSpec {
     /// Faults start uniformly in `window_start_ms..window_end_ms`.
@@ -207,6 +167,10 @@ pub struct FaultSpec {
     pub clog: RateSpec,
     /// Crashes, restarted after the drawn duration.
     pub crash: RateSpec,
+    /// Machine reboots of `crash_roles` nodes: down for the drawn
+    /// duration, then back on a new boot whose monotonic clock starts again
+    /// from an arbitrary value (the wall clock goes on).
+    pub reboot: RateSpec,
     /// Process pauses.
     pub pause: RateSpec,
     /// Wall-clock jumps.
@@ -238,12 +202,55 @@ impl Default for FaultSpec {
             partition_one_way: RateSpec::default(),
             clog: RateSpec::default(),
             crash: RateSpec::default(),
+            reboot: RateSpec::default(),
             pause: RateSpec::default(),
             clock_jump: RateSpec::default(),
             network_roles: core.clone(),
             crash_roles: core.clone(),
             pause_roles: core.clone(),
             clock_roles: core,
+        }
+    }
+}
+
+/// Field by field as the derive would hash, except that `reboot` counts
+/// only when set: a scenario without reboots keeps the config hash it had
+/// before reboots existed, so its reviewed report and the results a
+/// `--resume` would reuse stay valid.
+impl std::hash::Hash for FaultSpec {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Destructured, so that a new field cannot be left out unnoticed.
+        let FaultSpec {
+            window_start_ms,
+            window_end_ms,
+            swarm,
+            partition,
+            partition_one_way,
+            clog,
+            crash,
+            reboot,
+            pause,
+            clock_jump,
+            network_roles,
+            crash_roles,
+            pause_roles,
+            clock_roles,
+        } = self;
+        window_start_ms.hash(state);
+        window_end_ms.hash(state);
+        swarm.hash(state);
+        partition.hash(state);
+        partition_one_way.hash(state);
+        clog.hash(state);
+        crash.hash(state);
+        pause.hash(state);
+        clock_jump.hash(state);
+        network_roles.hash(state);
+        crash_roles.hash(state);
+        pause_roles.hash(state);
+        clock_roles.hash(state);
+        if *reboot != RateSpec::default() {
+            reboot.hash(state);
         }
     }
 }
@@ -265,6 +272,13 @@ pub enum FaultKind {
     Pause,
     /// Jump `node`'s wall clock by `delta_ms`.
     ClockJump,
+    /// Reboot `node`'s machine: down for `restart_after_ms` (required: a
+    /// reboot always comes back), then up on a new boot whose monotonic
+    /// clock starts again from an arbitrary value. Last, because a
+    /// scenario's config hash hashes each kind's position: a variant
+    /// inserted earlier would change the hash of every scheduled pause and
+    /// clock jump.
+    Reboot,
 }
 
 /// A fault at a fixed time. Nodes are named `store`, `billing`, `api-N`,
@@ -292,13 +306,13 @@ pub struct ScheduledSpec {
     /// Clog: receiver.
     #[serde(default)]
     pub to: Option<String>,
-    /// Crash, pause, clock jump: the node.
+    /// Crash, reboot, pause, clock jump: the node.
     #[serde(default)]
     pub node: Option<String>,
     /// Partition, clog, pause: how long.
     #[serde(default)]
     pub duration_ms: Option<u64>,
-    /// Crash (required): down time before the restart.
+    /// Crash and reboot (required): down time before the restart.
     #[serde(default)]
     pub restart_after_ms: Option<u64>,
     /// Clock jump: signed amount.
@@ -306,26 +320,8 @@ pub struct ScheduledSpec {
     pub delta_ms: Option<i64>,
 }
 
-/// Why a scenario could not be loaded. Each variant maps to the CLI's
-/// bad-input exit code.
-#[derive(Debug)]
-pub struct ScenarioError {
-    /// The file (or scenario name) at fault.
-    pub source: String,
-    /// What is wrong, naming the key and what is allowed.
-    pub message: String,
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.source, self.message)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
-
 /// The directory of the built-in scenarios.
-pub fn scenarios_dir() -> PathBuf {
+pub(crate) fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
 }
 
@@ -349,7 +345,7 @@ pub fn list_scenarios() -> Vec<String> {
 
 impl Scenario {
     /// Loads a scenario by name (from `scenarios/NAME.toml`) or by path.
-    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+    pub fn load(name_or_path: &str) -> Result<Scenario, Error> {
         let as_path = Path::new(name_or_path);
         let path = if as_path.extension().is_some_and(|ext| ext == "toml")
             || as_path.components().count() > 1
@@ -358,31 +354,40 @@ impl Scenario {
         } else {
             scenarios_dir().join(format!("{name_or_path}.toml"))
         };
-        let text = std::fs::read_to_string(&path).map_err(|error| ScenarioError {
-            source: path.display().to_string(),
-            message: format!(
-                "cannot read it ({error}); known scenarios: {}",
-                list_scenarios().join(", ")
-            ),
+        // A scenario that cannot be read is bad input, not an I/O failure
+        // of ours: the user named a file that is not there.
+        let text = std::fs::read_to_string(&path).map_err(|error| {
+            Error::bad_input(
+                path.display().to_string(),
+                format!(
+                    "cannot read it ({error}); known scenarios: {}",
+                    list_scenarios().join(", ")
+                ),
+            )
         })?;
         Scenario::parse(&text, &path.display().to_string())
     }
 
     /// Parses and validates scenario text; `source` names it in errors.
-    pub fn parse(text: &str, source: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario = toml::from_str(text).map_err(|error| ScenarioError {
-            source: source.to_string(),
-            message: error.to_string().trim_end().to_string(),
-        })?;
-        scenario.validate().map_err(|message| ScenarioError {
-            source: source.to_string(),
-            message,
-        })?;
+    pub(crate) fn parse(text: &str, source: &str) -> Result<Scenario, Error> {
+        let scenario: Scenario = toml::from_str(text)
+            .map_err(|error| Error::bad_input(source, error.to_string().trim_end()))?;
+        scenario
+            .problems()
+            .map_err(|message| Error::bad_input(source, message))?;
         Ok(scenario)
     }
 
-    /// Checks every value against what is allowed; the error names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks a scenario built or changed in code the way [`Scenario::load`]
+    /// checks a file; the error names the scenario and the key.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.problems()
+            .map_err(|message| Error::bad_input(format!("scenario {:?}", self.name), message))
+    }
+
+    /// Checks every value against what is allowed; the error starts with
+    /// the key (callers put the file before it).
+    pub(crate) fn problems(&self) -> Result<(), String> {
         validate_name(&self.name)?;
         let t = &self.topology;
         for (key, value, max) in [
@@ -421,8 +426,8 @@ impl Scenario {
         )?;
         self.validate_faults()?;
         self.validate_settings()?;
-        let (topology, names) = crate::world::layout(self);
-        let nodes = crate::world::NodeNames {
+        let (topology, names) = layout(&self.topology);
+        let nodes = NodeNames {
             names: &names,
             topology: &topology,
             shard_count: self.controller.shard_count,
@@ -484,6 +489,7 @@ impl Scenario {
             ("partition_one_way", &f.partition_one_way),
             ("clog", &f.clog),
             ("crash", &f.crash),
+            ("reboot", &f.reboot),
             ("pause", &f.pause),
             ("clock_jump", &f.clock_jump),
         ] {
@@ -527,7 +533,7 @@ impl Scenario {
     /// the knobs promise faults that silently never happen.
     fn validate_fault_roles(&self) -> Result<(), String> {
         let f = &self.faults;
-        let (_, names) = crate::world::layout(self);
+        let (_, names) = layout(&self.topology);
         for (key, rate, roles_key, roles, nodes_needed) in [
             (
                 "partition",
@@ -545,6 +551,8 @@ impl Scenario {
             ),
             ("clog", &f.clog, "network_roles", &f.network_roles, 2),
             ("crash", &f.crash, "crash_roles", &f.crash_roles, 1),
+            // Reboots hit the crash targets, as in the simulator.
+            ("reboot", &f.reboot, "crash_roles", &f.crash_roles, 1),
             ("pause", &f.pause, "pause_roles", &f.pause_roles, 1),
             (
                 "clock_jump",
@@ -711,7 +719,7 @@ impl Scenario {
 
     /// The node settings of a run of this scenario, each node kind's with
     /// the planted bugs.
-    pub fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         let bugs: BTreeSet<Bug> = self.bugs.iter().copied().collect();
         let mut controller = self.controller.clone();
         controller.max_drift_ppm = self.clocks.max_drift_ppm;
@@ -736,7 +744,7 @@ impl Scenario {
     }
 
     /// A stable hash of the whole resolved scenario, printed in reports.
-    pub fn config_hash(&self) -> u64 {
+    pub(crate) fn config_hash(&self) -> u64 {
         sim::stable_hash(self)
     }
 }
@@ -764,7 +772,12 @@ const SCHEDULE_FIELDS: [(&str, &[FaultKind]); 8] = [
     ("to", &[FaultKind::Clog]),
     (
         "node",
-        &[FaultKind::Crash, FaultKind::Pause, FaultKind::ClockJump],
+        &[
+            FaultKind::Crash,
+            FaultKind::Reboot,
+            FaultKind::Pause,
+            FaultKind::ClockJump,
+        ],
     ),
     (
         "duration_ms",
@@ -775,14 +788,14 @@ const SCHEDULE_FIELDS: [(&str, &[FaultKind]); 8] = [
             FaultKind::Pause,
         ],
     ),
-    ("restart_after_ms", &[FaultKind::Crash]),
+    ("restart_after_ms", &[FaultKind::Crash, FaultKind::Reboot]),
     ("delta_ms", &[FaultKind::ClockJump]),
 ];
 
 impl ScheduledSpec {
     /// Checks one entry; the error starts with the key (the caller puts
     /// `schedule[N].` before it).
-    fn validate(&self, duration_ms: u64, nodes: &crate::world::NodeNames) -> Result<(), String> {
+    fn validate(&self, duration_ms: u64, nodes: &NodeNames) -> Result<(), String> {
         range("at_ms", self.at_ms, 0, duration_ms)
             .map_err(|e| format!("{e} (within run.duration_ms)"))?;
         self.validate_fields()?;
@@ -834,6 +847,9 @@ impl ScheduledSpec {
                     (FaultKind::Crash, "duration_ms") => {
                         " (a crashed node's down time is restart_after_ms)"
                     }
+                    (FaultKind::Reboot, "duration_ms") => {
+                        " (a rebooting node's down time is restart_after_ms)"
+                    }
                     _ => "",
                 };
                 return Err(format!(
@@ -845,12 +861,16 @@ impl ScheduledSpec {
         let required: &[&str] = match self.kind {
             FaultKind::Partition | FaultKind::PartitionOneWay => &["side_a", "duration_ms"],
             FaultKind::Clog => &["from", "to", "duration_ms"],
-            FaultKind::Crash => &["node", "restart_after_ms"],
+            FaultKind::Crash | FaultKind::Reboot => &["node", "restart_after_ms"],
             FaultKind::Pause => &["node", "duration_ms"],
             FaultKind::ClockJump => &["node", "delta_ms"],
         };
         match required.iter().find(|field| !self.has(field)) {
             None => Ok(()),
+            Some(&"restart_after_ms") if self.kind == FaultKind::Reboot => Err(format!(
+                "restart_after_ms is required for kind = \"reboot\": a reboot always comes \
+                 back, on a new boot, after its down time; allowed 1..={SCHEDULED_DURATION_MS_MAX}"
+            )),
             Some(&"restart_after_ms") => Err(format!(
                 "restart_after_ms is required for kind = \"crash\": a node that never comes \
                  back is a fault that never heals, which leaves liveness unjudgeable (nothing \
@@ -904,6 +924,7 @@ fn kind_name(kind: FaultKind) -> &'static str {
         FaultKind::PartitionOneWay => "partition_one_way",
         FaultKind::Clog => "clog",
         FaultKind::Crash => "crash",
+        FaultKind::Reboot => "reboot",
         FaultKind::Pause => "pause",
         FaultKind::ClockJump => "clock_jump",
     }
@@ -1065,6 +1086,107 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_scheduled_reboot_parses_with_its_node_and_down_time() {
+        let text = format!(
+            "{MINIMAL}[[schedule]]\nat_ms = 2_000\nkind = \"reboot\"\nnode = \"controller-1\"\nrestart_after_ms = 1_500\n"
+        );
+        let scenario = Scenario::parse(&text, "x.toml").expect("a valid reboot");
+        let entry = &scenario.schedule[0];
+        assert_eq!(entry.kind, FaultKind::Reboot);
+        assert_eq!(entry.node.as_deref(), Some("controller-1"));
+        assert_eq!((entry.at_ms, entry.restart_after_ms), (2_000, Some(1_500)));
+    }
+
+    #[test]
+    fn a_bad_scheduled_reboot_is_rejected_as_strictly_as_a_crash() {
+        let error = schedule_error("kind = \"reboot\"\nnode = \"store\"\n");
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].restart_after_ms is required for kind = \"reboot\": a reboot \
+             always comes back, on a new boot, after its down time; allowed 1..=3600000"
+        );
+        let error = schedule_error(
+            "kind = \"reboot\"\nnode = \"store\"\nrestart_after_ms = 100\nduration_ms = 100\n",
+        );
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].duration_ms does not apply to kind = \"reboot\": it applies to \
+             partition, partition_one_way, clog, pause (a rebooting node's down time is \
+             restart_after_ms)"
+        );
+        let error = schedule_error("kind = \"reboot\"\nnode = \"store\"\nrestart_after_ms = 0\n");
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].restart_after_ms = 0 is out of range: allowed 1..=3600000"
+        );
+        let error =
+            schedule_error("kind = \"reboot\"\nnode = \"worker-7\"\nrestart_after_ms = 100\n");
+        assert!(
+            error.starts_with("x.toml: schedule[0].node = \"worker-7\" is not a node"),
+            "{error}"
+        );
+        let error = schedule_error("kind = \"reboot\"\nrestart_after_ms = 100\n");
+        assert_eq!(
+            error,
+            "x.toml: schedule[0].node is required for kind = \"reboot\""
+        );
+    }
+
+    #[test]
+    fn drawn_reboots_need_a_crash_role_to_hit() {
+        let text = format!(
+            "{MINIMAL}[faults]\nwindow_end_ms = 1000\nreboot = {{ count_max = 2, duration_max_ms = 500 }}\ncrash_roles = []\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "x.toml: faults.reboot.count_max = 2 needs at least 1 node(s) in faults.crash_roles"
+            ),
+            "{error}"
+        );
+        let text = format!(
+            "{MINIMAL}[faults]\nwindow_end_ms = 1000\nreboot = {{ count_min = 3, count_max = 2 }}\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("faults.reboot.count_min = 3 is out of range: allowed 0..=2"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn scenarios_without_reboots_keep_the_config_hashes_of_their_reviewed_reports() {
+        let mut checked = 0;
+        for name in list_scenarios() {
+            let scenario = Scenario::load(&name).expect("loads");
+            let reboots = scenario.faults.reboot != RateSpec::default()
+                || scenario
+                    .schedule
+                    .iter()
+                    .any(|f| f.kind == FaultKind::Reboot);
+            let report = scenarios_dir().join(format!("../reports/{name}.snap"));
+            let Ok(report) = std::fs::read_to_string(report) else {
+                continue;
+            };
+            if reboots {
+                continue;
+            }
+            let pinned = format!("| config hash | `{:#018x}` |", scenario.config_hash());
+            assert!(
+                report.contains(&pinned),
+                "{name}: {pinned} not in its report"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 5, "only {checked} reports checked");
+        // And a reboot knob does count.
+        let mut scenario = Scenario::load("baseline").expect("loads");
+        let before = scenario.config_hash();
+        scenario.faults.reboot.count_max = 1;
+        assert_ne!(scenario.config_hash(), before);
     }
 
     #[test]

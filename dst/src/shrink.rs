@@ -9,54 +9,18 @@
 //! 1-minimality. We verify that at the end rather than trust it.
 //!
 //! Every run goes through the sweep's panic guard: a candidate that panics
-//! ends the shrink with [`ShrinkError::Crash`] (the panic is a finding in
+//! ends the shrink with [`Error::Crash`] (the panic is a finding in
 //! itself, worse than the property being shrunk), never the process. A
 //! crash artifact (property `crash`) is the exception: there the panic is
 //! the failure being shrunk. A nondeterminism artifact cannot be shrunk:
 //! one rerun proves nothing about it.
 
-use std::fmt;
-
 use sim::ScheduledFault;
 
 use crate::artifact::Artifact;
+use crate::error::Error;
 use crate::sweep::run_guarded;
 use crate::world::{RunOptions, RunResult};
-
-/// Why shrinking stopped without a result.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ShrinkError {
-    /// The artifact cannot be shrunk as given (it does not fail when
-    /// rerun, or its faults are invalid).
-    Input(String),
-    /// The system under test panicked on a run with `faults` faults.
-    Crash {
-        /// The panic message.
-        message: String,
-        /// How many faults the panicking run applied.
-        faults: usize,
-    },
-}
-
-impl fmt::Display for ShrinkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ShrinkError::Input(message) => f.write_str(message),
-            ShrinkError::Crash { message, faults } => write!(
-                f,
-                "the system under test panicked on a run with {faults} faults: {message}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ShrinkError {}
-
-impl From<ShrinkError> for String {
-    fn from(error: ShrinkError) -> String {
-        error.to_string()
-    }
-}
 
 /// What shrinking did.
 #[derive(Clone, Debug)]
@@ -80,7 +44,7 @@ const CRASH: &str = "crash";
 const DETERMINISM: &str = "determinism";
 
 /// Most runs one shrink may take: a bound, so shrinking always ends.
-pub const MAX_SHRINK_RUNS: u64 = 5_000;
+pub(crate) const MAX_SHRINK_RUNS: u64 = 5_000;
 
 struct Oracle<'a> {
     artifact: &'a Artifact,
@@ -90,39 +54,40 @@ struct Oracle<'a> {
 impl Oracle<'_> {
     /// Runs the artifact's scenario and seed with exactly `faults`, behind
     /// the panic guard.
-    fn run(&mut self, faults: &[ScheduledFault]) -> Result<RunResult, ShrinkError> {
+    fn run(&mut self, faults: &[ScheduledFault]) -> Result<RunResult, Error> {
         self.runs += 1;
         let options = RunOptions {
             seed: self.artifact.seed,
             faults: Some(faults.to_vec()),
             keep_trace: false,
         };
-        run_guarded(&self.artifact.scenario, &options).map_err(|message| {
-            match message.strip_prefix("bad input: ") {
-                Some(input) => ShrinkError::Input(input.to_string()),
-                None => ShrinkError::Crash {
-                    message,
-                    faults: faults.len(),
-                },
-            }
+        run_guarded(&self.artifact.scenario, &options).map_err(|error| match error {
+            Error::Crash { message, .. } => Error::Crash {
+                message,
+                faults: Some(faults.len()),
+            },
+            other => other,
         })
     }
 
     /// Does the run with these faults still break the same property (for
     /// a crash artifact: does it still panic)?
-    fn fails(&mut self, faults: &[ScheduledFault]) -> Result<bool, ShrinkError> {
+    fn fails(&mut self, faults: &[ScheduledFault]) -> Result<bool, Error> {
         match self.run(faults) {
             Ok(result) => Ok(result.check.violates(&self.artifact.property)),
-            Err(ShrinkError::Crash { .. }) if self.artifact.property == CRASH => Ok(true),
+            Err(Error::Crash { .. }) if self.artifact.property == CRASH => Ok(true),
             Err(error) => Err(error),
         }
     }
 }
 
-/// Shrinks `artifact`'s fault list. The artifact must fail as recorded.
-pub fn shrink(artifact: &Artifact) -> Result<ShrinkResult, ShrinkError> {
+/// Shrinks `artifact`'s fault list. The artifact must fail as recorded:
+/// one that cannot be shrunk is [`Error::BadInput`] with no file named (the
+/// caller knows which file it read).
+pub fn shrink(artifact: &Artifact) -> Result<ShrinkResult, Error> {
     if artifact.property == DETERMINISM {
-        return Err(ShrinkError::Input(
+        return Err(Error::bad_input(
+            "",
             "a nondeterminism artifact cannot be shrunk: whether a run parts from \
              itself is not decided by one rerun; replay it, which runs it twice and \
              names the first entry where the traces differ"
@@ -131,10 +96,13 @@ pub fn shrink(artifact: &Artifact) -> Result<ShrinkResult, ShrinkError> {
     }
     let mut oracle = Oracle { artifact, runs: 0 };
     if !oracle.fails(&artifact.faults)? {
-        return Err(ShrinkError::Input(format!(
-            "the artifact does not break `{}` when rerun: nothing to shrink (has the code changed?)",
-            artifact.property
-        )));
+        return Err(Error::bad_input(
+            "",
+            format!(
+                "the artifact does not break `{}` when rerun: nothing to shrink (has the code changed?)",
+                artifact.property
+            ),
+        ));
     }
     let mut faults = artifact.faults.clone();
     let mut chunks = 2usize;

@@ -19,6 +19,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::Artifact;
+use crate::error::Error;
 use crate::scenario::Scenario;
 use crate::world::{RunOptions, RunResult, planned_faults, run_scenario};
 
@@ -183,22 +184,33 @@ pub fn capture_panics() {
     }));
 }
 
-/// Runs one seed, turning a panic into `Err(message)`.
-pub fn run_guarded(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, String> {
+/// Runs one seed, turning a panic into [`Error::Crash`]; bad input stays
+/// [`Error::BadInput`].
+pub fn run_guarded(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
     guarded(&run_scenario, scenario, options)
 }
 
 /// How a sweep runs one seed: [`run_scenario`], or a stand-in in tests
 /// (a system under test that panics on demand).
-type Runner<'a> = dyn Fn(&Scenario, &RunOptions) -> Result<RunResult, String> + Sync + 'a;
+type Runner<'a> = dyn Fn(&Scenario, &RunOptions) -> Result<RunResult, Error> + Sync + 'a;
 
-fn guarded(run: &Runner, scenario: &Scenario, options: &RunOptions) -> Result<RunResult, String> {
+fn guarded(run: &Runner, scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| run(scenario, options))) {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(message)) => Err(format!("bad input: {message}")),
-        Err(_) => Err(PANIC_MESSAGE
-            .with(|slot| slot.borrow_mut().take())
-            .unwrap_or_else(|| "panic".to_string())),
+        Ok(result) => result,
+        Err(_) => Err(Error::crash(
+            PANIC_MESSAGE
+                .with(|slot| slot.borrow_mut().take())
+                .unwrap_or_else(|| "panic".to_string()),
+        )),
+    }
+}
+
+/// What a seed's record says of a run that ended in an error: the panic
+/// message itself for a crash (the artifact adds no wording to it).
+fn crash_message(error: Error) -> String {
+    match error {
+        Error::Crash { message, .. } => message,
+        other => other.to_string(),
     }
 }
 
@@ -219,8 +231,8 @@ fn run_seed(
     };
     let first = match guarded(run, scenario, &options) {
         Ok(result) => result,
-        Err(message) => {
-            let (result, artifact) = crashed(scenario, seed, message);
+        Err(error) => {
+            let (result, artifact) = crashed(scenario, seed, crash_message(error));
             return (result, Some(artifact));
         }
     };
@@ -236,11 +248,12 @@ fn run_seed(
             hex(first.trace_hash),
             hex(second.trace_hash)
         )),
-        Some(Err(panic)) => {
+        Some(Err(error)) => {
             failed.insert(0, "crash".to_string());
             Some(format!(
-                "the first run finished (trace hash {}) but the second panicked: {panic}",
-                hex(first.trace_hash)
+                "the first run finished (trace hash {}) but the second panicked: {}",
+                hex(first.trace_hash),
+                crash_message(error)
             ))
         }
     };
@@ -281,8 +294,8 @@ fn run_seed(
 
 /// The result and artifact of a run that panicked.
 fn crashed(scenario: &Scenario, seed: u64, message: String) -> (SeedResult, Artifact) {
-    // Planning fails only on a scenario that `run_scenario` rejects too,
-    // and then the message already says "bad input".
+    // Planning fails only on a scenario that `sweep` refuses before any
+    // seed runs (see `check_scenarios`).
     let faults = planned_faults(scenario, seed).unwrap_or_default();
     let artifact = Artifact::crashed(scenario, seed, faults, message.clone());
     let result = SeedResult {
@@ -303,7 +316,7 @@ fn crashed(scenario: &Scenario, seed: u64, message: String) -> (SeedResult, Arti
 }
 
 /// The results file of a sweep directory.
-pub fn results_path(out_dir: &Path) -> PathBuf {
+pub(crate) fn results_path(out_dir: &Path) -> PathBuf {
     out_dir.join("results.jsonl")
 }
 
@@ -318,13 +331,13 @@ struct ResultsFile {
 
 /// Reads `path` line by line, handing each complete result to `visit`. A
 /// missing file is an empty one.
-fn read_results(path: &Path, mut visit: impl FnMut(SeedResult)) -> Result<ResultsFile, String> {
+fn read_results(path: &Path, mut visit: impl FnMut(SeedResult)) -> Result<ResultsFile, Error> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Ok(ResultsFile::default());
         }
-        Err(error) => return Err(format!("{}: cannot read: {error}", path.display())),
+        Err(error) => return Err(Error::io(path, format!("cannot read: {error}"))),
     };
     let mut reader = std::io::BufReader::new(file);
     let mut found = ResultsFile::default();
@@ -334,7 +347,7 @@ fn read_results(path: &Path, mut visit: impl FnMut(SeedResult)) -> Result<Result
         line.clear();
         let read = reader
             .read_until(b'\n', &mut line)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| Error::io(path, format!("cannot read: {e}")))?;
         if read == 0 {
             break;
         }
@@ -357,7 +370,7 @@ fn read_results(path: &Path, mut visit: impl FnMut(SeedResult)) -> Result<Result
 
 /// Cuts a torn last line off `path`, so that the next append starts a line
 /// of its own instead of completing the torn one (and losing both).
-fn drop_torn_line(path: &Path, found: ResultsFile) -> Result<(), String> {
+fn drop_torn_line(path: &Path, found: ResultsFile) -> Result<(), Error> {
     if found.torn_bytes == 0 {
         return Ok(());
     }
@@ -365,7 +378,7 @@ fn drop_torn_line(path: &Path, found: ResultsFile) -> Result<(), String> {
         .write(true)
         .open(path)
         .and_then(|file| file.set_len(found.complete_bytes))
-        .map_err(|e| format!("{}: cannot truncate: {e}", path.display()))?;
+        .map_err(|e| Error::io(path, format!("cannot truncate: {e}")))?;
     eprintln!(
         "{}: dropped {} bytes after the last newline (a line torn by an interrupted sweep; its seed is rerun)",
         path.display(),
@@ -436,7 +449,7 @@ type Done = BTreeMap<(usize, u64), SeedResult>;
 /// Reads the results file for `--resume`: the results within the scope and
 /// for the same configuration count as done; those for another
 /// configuration (another hash, or none recorded) are rerun.
-fn resume(path: &Path, scope: &Scope) -> Result<Done, String> {
+fn resume(path: &Path, scope: &Scope) -> Result<Done, Error> {
     let mut done = Done::new();
     let mut other_configuration = BTreeSet::new();
     let found = read_results(path, |result| {
@@ -468,29 +481,39 @@ fn resume(path: &Path, scope: &Scope) -> Result<Done, String> {
 
 /// Makes the output directory; a fresh sweep also empties it, since stale
 /// results or artifacts would read as this sweep's.
-fn prepare(options: &SweepOptions) -> Result<(), String> {
+fn prepare(options: &SweepOptions) -> Result<(), Error> {
     let failures = options.out_dir.join("failures");
     if !options.resume && failures.exists() {
         std::fs::remove_dir_all(&failures)
-            .map_err(|e| format!("{}: cannot clear: {e}", failures.display()))?;
+            .map_err(|e| Error::io(&failures, format!("cannot clear: {e}")))?;
     }
     std::fs::create_dir_all(&failures)
-        .map_err(|e| format!("{}: cannot create: {e}", options.out_dir.display()))?;
+        .map_err(|e| Error::io(&options.out_dir, format!("cannot create: {e}")))?;
     let path = results_path(&options.out_dir);
     if !options.resume {
-        std::fs::write(&path, "").map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        std::fs::write(&path, "").map_err(|e| Error::io(&path, format!("cannot write: {e}")))?;
     }
     Ok(())
 }
 
 /// Runs the sweep; returns the results within its scenarios, seeds and
-/// shard (resumed ones included), sorted, and their summary.
-pub fn sweep(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), String> {
+/// shard (resumed ones included), sorted, and their summary. Errors: a
+/// scenario that is bad input (before anything is written), or results
+/// that could not be written.
+pub fn sweep(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Error> {
     capture_panics();
     sweep_with(&run_scenario, options)
 }
 
-fn sweep_with(run: &Runner, options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), String> {
+/// Scenarios built or changed in code skip [`Scenario::load`]'s checks: a
+/// bad one would otherwise fail every seed as a crash, so it is refused as
+/// bad input before anything is written.
+fn check_scenarios(options: &SweepOptions) -> Result<(), Error> {
+    options.scenarios.iter().try_for_each(Scenario::validate)
+}
+
+fn sweep_with(run: &Runner, options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Error> {
+    check_scenarios(options)?;
     prepare(options)?;
     let scope = Scope::new(options);
     let path = results_path(&options.out_dir);
@@ -503,7 +526,7 @@ fn sweep_with(run: &Runner, options: &SweepOptions) -> Result<(Vec<SeedResult>, 
         .append(true)
         .create(true)
         .open(&path)
-        .map_err(|e| format!("{}: cannot open: {e}", path.display()))?;
+        .map_err(|e| Error::io(&path, format!("cannot open: {e}")))?;
     let total = (scope.scenarios.len() as u64)
         .saturating_mul(scope.seeds_per_scenario())
         .saturating_sub(done.len() as u64);
@@ -549,7 +572,7 @@ fn sweep_with(run: &Runner, options: &SweepOptions) -> Result<(Vec<SeedResult>, 
             }
             let line = serde_json::to_string(&result).expect("results serialize");
             if let Err(error) = writeln!(file, "{line}").and_then(|()| file.flush()) {
-                write_error.get_or_insert(format!("{}: {error}", path.display()));
+                write_error.get_or_insert(Error::io(&path, format!("cannot write: {error}")));
             }
             fresh.push(result);
             if options.progress {
@@ -594,7 +617,7 @@ fn progress(done: u64, total: u64, failed: u64, elapsed_s: f64) {
 }
 
 /// Builds the summary of a set of results: deterministic in its input.
-pub fn summarize(results: &[SeedResult]) -> Summary {
+pub(crate) fn summarize(results: &[SeedResult]) -> Summary {
     let mut summary = Summary {
         seeds: results.len() as u64,
         ..Summary::default()
@@ -734,6 +757,36 @@ mod tests {
         let (result, artifact) = run_seed(flaky, &scenario, 0, false);
         assert_eq!(result.outcome, Outcome::Pass);
         assert!(artifact.is_none());
+    }
+
+    #[test]
+    fn a_scenario_broken_in_code_is_bad_input_before_anything_is_written() {
+        let dir = scratch("bad-input");
+        let mut options = options("baseline", 0..2, dir.clone());
+        options.scenarios[0].topology.workers = 0;
+        let error = sweep_with(&run_scenario, &options).unwrap_err();
+        assert_eq!(
+            error,
+            Error::bad_input(
+                "scenario \"baseline\"",
+                "topology.workers = 0 is out of range: allowed 1..=32"
+            )
+        );
+        assert!(!results_path(&dir).exists(), "no seed ran");
+    }
+
+    #[test]
+    fn a_results_file_that_cannot_be_written_is_an_io_error_naming_it() {
+        let dir = scratch("io");
+        std::fs::create_dir_all(&dir).expect("scratch");
+        // A file where the output directory should be: nothing can go in it.
+        let out = dir.join("not-a-directory");
+        std::fs::write(&out, "").expect("writes");
+        let error = sweep_with(&run_scenario, &options("baseline", 0..1, out.clone())).unwrap_err();
+        let Error::Io { path, .. } = &error else {
+            panic!("an I/O error, not {error:?}");
+        };
+        assert!(path.starts_with(&out), "{error}");
     }
 
     #[test]

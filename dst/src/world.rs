@@ -11,14 +11,15 @@ use sim::{
 };
 
 use crate::check::{CheckInput, CheckReport, check};
-use crate::scenario::{FaultKind, RateSpec, Role, Scenario, ScheduledSpec};
+use crate::error::Error;
+use crate::layout::{NodeNames, Role, layout};
+use crate::scenario::{FaultKind, RateSpec, Scenario, ScheduledSpec};
 use plane::api::ApiNode;
 use plane::billing::BillingNode;
 use plane::client::ClientNode;
 use plane::config::{Bug, Settings, Topology};
 use plane::controller::ControllerNode;
 use plane::protocol::{ControlPlane, Event};
-use plane::shard::{ShardId, rendezvous_owner};
 use plane::store::StoreNode;
 use plane::worker::WorkerNode;
 
@@ -80,37 +81,6 @@ pub struct RunResult {
     pub bugs: Vec<Bug>,
 }
 
-/// Node ids and names of a scenario's topology, in a fixed order: store,
-/// billing, apis, controllers, workers, clients.
-pub fn layout(scenario: &Scenario) -> (Topology, Vec<(String, Role)>) {
-    let mut names = vec![
-        ("store".to_string(), Role::Store),
-        ("billing".to_string(), Role::Billing),
-    ];
-    let mut next = |role: Role, prefix: &str, count: u32| -> Vec<NodeId> {
-        (0..count)
-            .map(|index| {
-                names.push((format!("{prefix}-{index}"), role));
-                NodeId(names.len() as u32 - 1)
-            })
-            .collect()
-    };
-    let t = &scenario.topology;
-    let apis = next(Role::Api, "api", t.apis);
-    let controllers = next(Role::Controller, "controller", t.controllers);
-    let workers = next(Role::Worker, "worker", t.workers);
-    let clients = next(Role::Client, "client", t.clients);
-    let topology = Topology {
-        store: NodeId(0),
-        billing: NodeId(1),
-        apis,
-        controllers,
-        workers,
-        clients,
-    };
-    (topology, names)
-}
-
 fn draw_clock(seed: u64, node: NodeId, scenario: &Scenario) -> ClockConfig {
     let mut rng = SimRng::derive(seed, Stream::Custom(0xC10C_0000 + node.0));
     let max = u64::from(scenario.clocks.max_drift_ppm);
@@ -134,7 +104,10 @@ fn rate(spec: &RateSpec) -> FaultRate {
 }
 
 /// The knobs and targets the seed draws faults from.
-pub fn fault_knobs(scenario: &Scenario, names: &[(String, Role)]) -> (FaultKnobs, FaultTargets) {
+pub(crate) fn fault_knobs(
+    scenario: &Scenario,
+    names: &[(String, Role)],
+) -> (FaultKnobs, FaultTargets) {
     let f = &scenario.faults;
     let knobs = FaultKnobs {
         window_start_ns: ms_to_ns(f.window_start_ms),
@@ -145,7 +118,7 @@ pub fn fault_knobs(scenario: &Scenario, names: &[(String, Role)]) -> (FaultKnobs
         crash: rate(&f.crash),
         pause: rate(&f.pause),
         clock_jump: rate(&f.clock_jump),
-        reboot: FaultRate::default(),
+        reboot: rate(&f.reboot),
     };
     let with_roles = |roles: &[Role]| -> Vec<NodeId> {
         (0..names.len())
@@ -162,74 +135,6 @@ pub fn fault_knobs(scenario: &Scenario, names: &[(String, Role)]) -> (FaultKnobs
     (knobs, targets)
 }
 
-/// What a scheduled fault's node names resolve against: a scenario's
-/// layout and its shard count.
-pub struct NodeNames<'a> {
-    /// Names and roles by node id (see [`layout`]).
-    pub names: &'a [(String, Role)],
-    /// Who is who.
-    pub topology: &'a Topology,
-    /// `holder:shard-N` must name a shard below this.
-    pub shard_count: u32,
-}
-
-impl NodeNames<'_> {
-    /// Resolves a node name of a scheduled fault: `store`, `api-0`, ..., or
-    /// `holder:shard-N`. The error says what is allowed; the caller puts
-    /// the key and the name before it.
-    pub fn resolve(&self, name: &str) -> Result<NodeId, String> {
-        if let Some(shard) = name.strip_prefix("holder:shard-") {
-            let last = self.shard_count.saturating_sub(1);
-            let shard = shard
-                .parse::<u32>()
-                .ok()
-                .filter(|&shard| shard < self.shard_count)
-                .ok_or_else(|| {
-                    format!(
-                        "is not a shard holder: allowed holder:shard-N with N in 0..={last} \
-                         (controller.shard_count = {})",
-                        self.shard_count
-                    )
-                })?;
-            return rendezvous_owner(ShardId(shard), &self.topology.controllers)
-                .ok_or_else(|| "has no holder: the topology has no controllers".to_string());
-        }
-        self.names
-            .iter()
-            .position(|(known, _)| known == name)
-            .map(|index| NodeId(index as u32))
-            .ok_or_else(|| {
-                format!(
-                    "is not a node: allowed {}, or holder:shard-N with N in 0..={}",
-                    self.allowed(),
-                    self.shard_count.saturating_sub(1)
-                )
-            })
-    }
-
-    /// The node names, one run of a role shown as `api-0 to api-2`.
-    fn allowed(&self) -> String {
-        let mut groups: Vec<(Role, &str, &str)> = Vec::new();
-        for (name, role) in self.names {
-            match groups.last_mut() {
-                Some((last_role, _, last)) if last_role == role => *last = name,
-                _ => groups.push((*role, name, name)),
-            }
-        }
-        groups
-            .iter()
-            .map(|&(_, first, last)| {
-                if first == last {
-                    first.to_string()
-                } else {
-                    format!("{first} to {last}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
 /// Milliseconds to nanoseconds, saturating: scenario values are bounded on
 /// load, but artifacts and library callers may not be.
 fn ms_to_ns(ms: u64) -> u64 {
@@ -237,8 +142,10 @@ fn ms_to_ns(ms: u64) -> u64 {
 }
 
 /// Turns the scenario's scheduled faults into simulator faults.
-pub fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, String> {
-    let (topology, names) = layout(scenario);
+/// A scenario built in code skips [`Scenario::validate`], so a name may
+/// still fail to resolve here: that is bad input naming the scenario.
+pub(crate) fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, Error> {
+    let (topology, names) = layout(&scenario.topology);
     let nodes = NodeNames {
         names: &names,
         topology: &topology,
@@ -249,8 +156,12 @@ pub fn scheduled_faults(scenario: &Scenario) -> Result<Vec<ScheduledFault>, Stri
         .iter()
         .enumerate()
         .map(|(index, spec)| {
-            resolve_scheduled(spec, &nodes)
-                .map_err(|message| format!("schedule[{index}]: {message}"))
+            resolve_scheduled(spec, &nodes).map_err(|message| {
+                Error::bad_input(
+                    format!("scenario {:?}", scenario.name),
+                    format!("schedule[{index}]: {message}"),
+                )
+            })
         })
         .collect()
 }
@@ -295,6 +206,10 @@ fn resolve_scheduled(spec: &ScheduledSpec, nodes: &NodeNames) -> Result<Schedule
             node: node(&spec.node)?,
             restart_after_ns: spec.restart_after_ms.map(ms_to_ns),
         },
+        FaultKind::Reboot => sim::Fault::Reboot {
+            node: node(&spec.node)?,
+            restart_after_ns: ms_to_ns(spec.restart_after_ms.unwrap_or(0)),
+        },
         FaultKind::Pause => sim::Fault::Pause {
             node: node(&spec.node)?,
             duration_ns,
@@ -312,8 +227,8 @@ fn resolve_scheduled(spec: &ScheduledSpec, nodes: &NodeNames) -> Result<Schedule
 
 /// The fault list a run of `scenario` with `seed` applies unless told
 /// otherwise: the scheduled faults plus those drawn from the seed.
-pub fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<ScheduledFault>, String> {
-    let (_, names) = layout(scenario);
+pub(crate) fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<ScheduledFault>, Error> {
+    let (_, names) = layout(&scenario.topology);
     let (mut knobs, targets) = fault_knobs(scenario, &names);
     if scenario.faults.swarm {
         knobs = knobs.swarm(&mut SimRng::derive(seed, Stream::Faults));
@@ -334,7 +249,7 @@ fn build(
     Vec<String>,
     Vec<ClockConfig>,
 ) {
-    let (topology, names) = layout(scenario);
+    let (topology, names) = layout(&scenario.topology);
     let n = &scenario.network;
     let mut config = SimConfig {
         seed,
@@ -392,7 +307,9 @@ fn build(
 /// Runs `scenario` once: the safety phase (workload and faults for
 /// `run.duration_ms`, and on until the last fault heals), then the liveness
 /// phase on a calm network (for `liveness_bound_ms`), then the checkers.
-pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, String> {
+/// The only error is bad input: a scheduled fault naming no node (see
+/// [`scheduled_faults`]); a panic of the system under test unwinds.
+pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
     let seed = options.seed;
     let faults = match &options.faults {
         Some(faults) => faults.clone(),
@@ -499,6 +416,7 @@ mod tests {
         // must not smuggle one in either.
         let scenario = Scenario::load("chaos").expect("loads");
         let mut crashes = 0;
+        let mut reboots = 0;
         for seed in 0..50 {
             let faults = planned_faults(&scenario, seed).expect("plans");
             assert!(sim::all_healed_at_ns(&faults).is_some(), "seed {seed}");
@@ -506,8 +424,56 @@ mod tests {
                 .iter()
                 .filter(|f| matches!(f.fault, sim::Fault::Crash { .. }))
                 .count();
+            reboots += faults
+                .iter()
+                .filter(|f| matches!(f.fault, sim::Fault::Reboot { .. }))
+                .count();
         }
         assert!(crashes > 0, "the seeds drew crashes to check");
+        assert!(reboots > 0, "the seeds drew reboots to check");
+    }
+
+    #[test]
+    fn a_scheduled_reboot_resolves_to_a_simulator_reboot_of_that_node() {
+        let text = "name = \"t\"\ndescription = \"d\"\n[[schedule]]\nat_ms = 2_000\nkind = \"reboot\"\nnode = \"controller-1\"\nrestart_after_ms = 1_500\n";
+        let scenario = Scenario::parse(text, "t.toml").expect("parses");
+        let faults = scheduled_faults(&scenario).expect("resolves");
+        // store, billing, api-0, api-1, controller-0, controller-1: id 5.
+        assert_eq!(
+            faults,
+            vec![ScheduledFault {
+                at_ns: 2_000 * MS,
+                fault: sim::Fault::Reboot {
+                    node: NodeId(5),
+                    restart_after_ns: 1_500 * MS,
+                },
+            }]
+        );
+    }
+
+    #[test]
+    fn reboot_knobs_reach_the_simulator_in_nanoseconds_on_the_crash_targets() {
+        let text = "name = \"t\"\ndescription = \"d\"\n[faults]\nwindow_end_ms = 10_000\ncrash_roles = [\"controller\"]\nreboot = { count_min = 1, count_max = 2, duration_min_ms = 300, duration_max_ms = 900 }\n";
+        let scenario = Scenario::parse(text, "t.toml").expect("parses");
+        let (_, names) = layout(&scenario.topology);
+        let (knobs, targets) = fault_knobs(&scenario, &names);
+        assert_eq!(
+            knobs.reboot,
+            FaultRate {
+                count_min: 1,
+                count_max: 2,
+                duration_min_ns: 300 * MS,
+                duration_max_ns: 900 * MS,
+            }
+        );
+        let faults = planned_faults(&scenario, 7).expect("plans");
+        assert!(!faults.is_empty());
+        for fault in faults {
+            let sim::Fault::Reboot { node, .. } = fault.fault else {
+                panic!("only reboots are drawn: {fault:?}");
+            };
+            assert!(targets.crash.contains(&node) && names[node.0 as usize].1 == Role::Controller);
+        }
     }
 
     #[test]
@@ -553,8 +519,12 @@ mod tests {
             delta_ms: None,
         });
         let error = scheduled_faults(&scenario).unwrap_err();
+        let Error::BadInput { file, message } = &error else {
+            panic!("bad input, not {error:?}");
+        };
+        assert_eq!(file, "scenario \"baseline\"");
         assert!(
-            error.starts_with("schedule[0]: `holder:shard-99` is not a shard holder"),
+            message.starts_with("schedule[0]: `holder:shard-99` is not a shard holder"),
             "{error}"
         );
     }

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use crate::artifact::Artifact;
+use crate::error::Error;
 use crate::scenario::Scenario;
 use crate::shrink::{ShrinkResult, shrink};
 use crate::sweep::{Outcome, run_guarded};
@@ -82,7 +83,7 @@ pub fn first_failure(
     scenario: &Scenario,
     seeds: Range<u64>,
     jobs: usize,
-) -> Result<Option<(u64, SeedVerdict)>, String> {
+) -> Result<Option<(u64, SeedVerdict)>, Error> {
     first_matching(scenario, seeds, jobs, |verdict| {
         !matches!(verdict, SeedVerdict::Pass)
     })
@@ -95,7 +96,7 @@ fn first_matching(
     seeds: Range<u64>,
     jobs: usize,
     wanted: impl Fn(&SeedVerdict) -> bool,
-) -> Result<Option<(u64, SeedVerdict)>, String> {
+) -> Result<Option<(u64, SeedVerdict)>, Error> {
     let jobs = jobs.max(1);
     let chunk = jobs as u64 * SEEDS_PER_JOB_PER_CHUNK;
     let mut start = seeds.start;
@@ -118,7 +119,7 @@ fn run_chunk(
     scenario: &Scenario,
     seeds: Range<u64>,
     jobs: usize,
-) -> Result<Vec<(u64, SeedVerdict)>, String> {
+) -> Result<Vec<(u64, SeedVerdict)>, Error> {
     let next = AtomicU64::new(seeds.start);
     let verdicts = Mutex::new(Vec::new());
     let bad_input = Mutex::new(None);
@@ -137,11 +138,12 @@ fn run_chunk(
                     let verdict = match run_guarded(scenario, &options) {
                         Ok(result) if Outcome::of(&result) == Outcome::Pass => SeedVerdict::Pass,
                         Ok(result) => SeedVerdict::Fail(Box::new(result)),
-                        Err(message) if message.starts_with("bad input: ") => {
-                            *bad_input.lock().expect("no panics hold it") = Some(message);
+                        Err(Error::Crash { message, .. }) => SeedVerdict::Crash(message),
+                        // Bad input fails every seed alike: stop, and say so.
+                        Err(error) => {
+                            *bad_input.lock().expect("no panics hold it") = Some(error);
                             break;
                         }
-                        Err(message) => SeedVerdict::Crash(message),
                     };
                     verdicts
                         .lock()
@@ -151,8 +153,8 @@ fn run_chunk(
             });
         }
     });
-    if let Some(message) = bad_input.into_inner().expect("threads joined") {
-        return Err(message);
+    if let Some(error) = bad_input.into_inner().expect("threads joined") {
+        return Err(error);
     }
     Ok(verdicts.into_inner().expect("threads joined"))
 }
@@ -201,9 +203,9 @@ impl ZooRow {
 
 /// Hunts `bug` alone in its scenario over `seeds`, then shrinks the first
 /// failure.
-pub fn hunt(bug: Bug, seeds: Range<u64>, jobs: usize) -> Result<ZooRow, String> {
+pub fn hunt(bug: Bug, seeds: Range<u64>, jobs: usize) -> Result<ZooRow, Error> {
     let exhibit = exhibit(bug);
-    let mut scenario = Scenario::load(exhibit.scenario).map_err(|e| e.to_string())?;
+    let mut scenario = Scenario::load(exhibit.scenario)?;
     scenario.bugs.clear();
     scenario.plant(bug);
     let seeds_searched = seeds.end.saturating_sub(seeds.start);
@@ -243,7 +245,7 @@ fn catch(
     seeds_to_failure: u64,
     verdict: SeedVerdict,
     expected: &str,
-) -> Result<Catch, String> {
+) -> Result<Catch, Error> {
     match verdict {
         SeedVerdict::Pass => unreachable!("only failures are caught"),
         SeedVerdict::Crash(message) => {
@@ -297,7 +299,7 @@ pub fn run(
     seeds: Range<u64>,
     jobs: usize,
     mut each: impl FnMut(&ZooRow),
-) -> Result<Vec<ZooRow>, String> {
+) -> Result<Vec<ZooRow>, Error> {
     let mut rows = Vec::with_capacity(bugs.len());
     for &bug in bugs {
         let row = hunt(bug, seeds.clone(), jobs)?;
@@ -409,8 +411,112 @@ pub fn markdown(rows: &[ZooRow]) -> String {
 /// One bullet per bug: what goes wrong, and why the pattern exists.
 pub fn lessons(bugs: &[Bug]) -> String {
     bugs.iter()
-        .map(|bug| format!("- `{bug}`: {} {}\n", bug.what_goes_wrong(), bug.lesson()))
+        .map(|&bug| format!("- `{bug}`: {} {}\n", what_goes_wrong(bug), lesson(bug)))
         .collect()
+}
+
+// The prose of the zoo: it teaches, so it lives with the zoo rather than in
+// `plane`, whose nodes only need to know whether a bug is on.
+
+/// What goes wrong when the bug is on, in one sentence.
+pub(crate) fn what_goes_wrong(bug: Bug) -> &'static str {
+    match bug {
+        Bug::LedgerCheckThenAct => {
+            "Two requests with one key both read \"absent\" and both write, so a \
+             late one restarts a finished key and creates a second resource."
+        }
+        Bug::SideEffectBeforeLedger => {
+            "Billing is charged before anything is recorded, so a request that \
+             is then refused (a key reused for another request: 422) or whose \
+             node dies keeps the money and creates nothing."
+        }
+        Bug::NoFencing => {
+            "A worker runs whatever reaches it, so an action a dead holder sent \
+             long ago lands after the new holder acted and starts a second \
+             instance."
+        }
+        Bug::LeaseNoDriftMargin => {
+            "The holder counts the full TTL from the reply, while the store \
+             counted it from the request on a clock that may run faster, so both \
+             the old and the new holder believe they lead for a while."
+        }
+        Bug::LeaseOnWallClock => {
+            "An NTP step back moves the holder's deadline forward by the step, \
+             so it goes on acting long after the store expired its lease."
+        }
+        Bug::ActAfterRenewFailure => {
+            "A holder cut off from the store never hears that its lease expired \
+             and acts alongside its successor until the partition heals."
+        }
+        Bug::EdgeTriggered => {
+            "One lost notification, or one failed pass, leaves a resource \
+             unconverged for good: nothing ever looks at it again."
+        }
+        Bug::NoWorkqueueDedup => {
+            "Two passes of one key run at once; each observes before the other's \
+             start lands, and both start the same instance."
+        }
+        Bug::StaleReplayBody => {
+            "A retry after the resource changed gets today's resource instead of \
+             the answer the first request got."
+        }
+        Bug::ModuloSharding => {
+            "A join or a leave reassigns almost every shard instead of about \
+             1/(n+1) of them: a storm of lease handoffs, each a pause in \
+             reconciliation."
+        }
+    }
+}
+
+/// Why the correct pattern exists: the lesson the bug teaches.
+pub(crate) fn lesson(bug: Bug) -> &'static str {
+    match bug {
+        Bug::LedgerCheckThenAct => {
+            "Record an idempotency key with a compare-and-set (create only if \
+             absent), because a read followed by a write is a race that \
+             retries, duplicated sends and slow nodes will win."
+        }
+        Bug::SideEffectBeforeLedger => {
+            "Record the key before any foreign side effect, so every charge has \
+             a ledger entry that a retry or the completer can finish from."
+        }
+        Bug::NoFencing => {
+            "Leases only say who should act; a fencing token checked where the \
+             effect happens is what stops a delayed message from a former \
+             holder."
+        }
+        Bug::LeaseNoDriftMargin => {
+            "Count a lease from when the request was sent and shrink it by the \
+             largest drift the clocks may have, because the store's clock and \
+             yours do not agree."
+        }
+        Bug::LeaseOnWallClock => {
+            "Measure durations on a monotonic clock: wall clocks are stepped by \
+             NTP and operators, in both directions."
+        }
+        Bug::ActAfterRenewFailure => {
+            "Silence is not consent: stop acting when the lease could have \
+             expired, whether or not anyone told you so."
+        }
+        Bug::EdgeTriggered => {
+            "Reconcile on levels, not edges: notifications are hints that may be \
+             lost, so a periodic resync and a requeue on failure must repair \
+             what they miss."
+        }
+        Bug::NoWorkqueueDedup => {
+            "A work queue must never hand out a key that is being processed \
+             (client-go marks it dirty and queues it again when the pass ends), \
+             because a reconciler's read-diff-act is not atomic."
+        }
+        Bug::StaleReplayBody => {
+            "Store the first response with the key and replay it byte for byte: \
+             an idempotent retry must get the same answer, not a new one."
+        }
+        Bug::ModuloSharding => {
+            "Use rendezvous (or consistent) hashing, which moves only the shards \
+             a joining or leaving member wins or held."
+        }
+    }
 }
 
 #[cfg(test)]
@@ -433,6 +539,20 @@ mod tests {
                 "{bug}: {} is not a property",
                 exhibit.property
             );
+        }
+    }
+
+    #[test]
+    fn the_readme_teaches_every_bug_in_the_zoo_s_own_words() {
+        // The prose lives here; the README quotes it, and must not drift.
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("the README reads");
+        for line in lessons(&Bug::all()).lines() {
+            assert!(readme.contains(line), "README lacks: {line}");
+        }
+        for bug in Bug::all() {
+            assert!(what_goes_wrong(bug).ends_with('.'), "{bug}");
+            assert!(lesson(bug).ends_with('.'), "{bug}");
         }
     }
 

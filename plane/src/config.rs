@@ -11,7 +11,7 @@ use crate::store::StoreLimits;
 
 /// A planted bug: a classic control-plane mistake that a node can be told
 /// to make, so that a sweep proves the checkers catch it (the bug zoo, see
-/// `crate::zoo`). Every bug is off unless a scenario's `bugs = [...]` or the
+/// `dst::zoo`, which also holds what each bug teaches). Every bug is off unless a scenario's `bugs = [...]` or the
 /// command line's `--bug NAME` turns it on. Each node resolves the set to
 /// plain `bool` fields when it is built, so a bug that is off costs one
 /// predictable branch and changes nothing in the run.
@@ -91,107 +91,6 @@ impl Bug {
                     names.join(", ")
                 )
             })
-    }
-
-    /// What goes wrong when the bug is on, in one sentence.
-    pub fn what_goes_wrong(self) -> &'static str {
-        match self {
-            Bug::LedgerCheckThenAct => {
-                "Two requests with one key both read \"absent\" and both write, so a \
-                 late one restarts a finished key and creates a second resource."
-            }
-            Bug::SideEffectBeforeLedger => {
-                "Billing is charged before anything is recorded, so a request that \
-                 is then refused (a key reused for another request: 422) or whose \
-                 node dies keeps the money and creates nothing."
-            }
-            Bug::NoFencing => {
-                "A worker runs whatever reaches it, so an action a dead holder sent \
-                 long ago lands after the new holder acted and starts a second \
-                 instance."
-            }
-            Bug::LeaseNoDriftMargin => {
-                "The holder counts the full TTL from the reply, while the store \
-                 counted it from the request on a clock that may run faster, so both \
-                 the old and the new holder believe they lead for a while."
-            }
-            Bug::LeaseOnWallClock => {
-                "An NTP step back moves the holder's deadline forward by the step, \
-                 so it goes on acting long after the store expired its lease."
-            }
-            Bug::ActAfterRenewFailure => {
-                "A holder cut off from the store never hears that its lease expired \
-                 and acts alongside its successor until the partition heals."
-            }
-            Bug::EdgeTriggered => {
-                "One lost notification, or one failed pass, leaves a resource \
-                 unconverged for good: nothing ever looks at it again."
-            }
-            Bug::NoWorkqueueDedup => {
-                "Two passes of one key run at once; each observes before the other's \
-                 start lands, and both start the same instance."
-            }
-            Bug::StaleReplayBody => {
-                "A retry after the resource changed gets today's resource instead of \
-                 the answer the first request got."
-            }
-            Bug::ModuloSharding => {
-                "A join or a leave reassigns almost every shard instead of about \
-                 1/(n+1) of them: a storm of lease handoffs, each a pause in \
-                 reconciliation."
-            }
-        }
-    }
-
-    /// Why the correct pattern exists: the lesson the bug teaches.
-    pub fn lesson(self) -> &'static str {
-        match self {
-            Bug::LedgerCheckThenAct => {
-                "Record an idempotency key with a compare-and-set (create only if \
-                 absent), because a read followed by a write is a race that \
-                 retries, duplicated sends and slow nodes will win."
-            }
-            Bug::SideEffectBeforeLedger => {
-                "Record the key before any foreign side effect, so every charge has \
-                 a ledger entry that a retry or the completer can finish from."
-            }
-            Bug::NoFencing => {
-                "Leases only say who should act; a fencing token checked where the \
-                 effect happens is what stops a delayed message from a former \
-                 holder."
-            }
-            Bug::LeaseNoDriftMargin => {
-                "Count a lease from when the request was sent and shrink it by the \
-                 largest drift the clocks may have, because the store's clock and \
-                 yours do not agree."
-            }
-            Bug::LeaseOnWallClock => {
-                "Measure durations on a monotonic clock: wall clocks are stepped by \
-                 NTP and operators, in both directions."
-            }
-            Bug::ActAfterRenewFailure => {
-                "Silence is not consent: stop acting when the lease could have \
-                 expired, whether or not anyone told you so."
-            }
-            Bug::EdgeTriggered => {
-                "Reconcile on levels, not edges: notifications are hints that may be \
-                 lost, so a periodic resync and a requeue on failure must repair \
-                 what they miss."
-            }
-            Bug::NoWorkqueueDedup => {
-                "A work queue must never hand out a key that is being processed \
-                 (client-go marks it dirty and queues it again when the pass ends), \
-                 because a reconciler's read-diff-act is not atomic."
-            }
-            Bug::StaleReplayBody => {
-                "Store the first response with the key and replay it byte for byte: \
-                 an idempotent retry must get the same answer, not a new one."
-            }
-            Bug::ModuloSharding => {
-                "Use rendezvous (or consistent) hashing, which moves only the shards \
-                 a joining or leaving member wins or held."
-            }
-        }
     }
 }
 

@@ -20,7 +20,7 @@ use super::{CheckInput, Measurements, PropertyKind, Verdict, Violations};
 use plane::protocol::{Event, InstanceId, Resource, Status};
 
 /// At the end, every resource runs as desired and its status says so.
-pub const CONVERGED: &str = "eventually.converged";
+pub(crate) const CONVERGED: &str = "eventually.converged";
 
 /// Per-second samples kept at most (a bound on a very long run: a day).
 const SAMPLES_MAX: usize = 86_400;
@@ -192,7 +192,7 @@ impl World {
 }
 
 /// The replay of a whole run: the state at its end and its samples.
-pub struct Timeline {
+pub(crate) struct Timeline {
     world: World,
     /// Unconverged resources at each whole second, from 0 to the end.
     samples: Vec<u32>,
@@ -203,7 +203,7 @@ pub struct Timeline {
 impl Timeline {
     /// Replays the history; a sample at second `s` sees every entry up to
     /// and including time `s`.
-    pub fn build(input: &CheckInput) -> Self {
+    pub(crate) fn build(input: &CheckInput) -> Self {
         let mut timeline = Timeline {
             world: World::default(),
             samples: Vec::new(),
@@ -234,7 +234,7 @@ impl Timeline {
     }
 
     /// Fills the convergence measurements.
-    pub fn measure(&self, input: &CheckInput, measurements: &mut Measurements) {
+    pub(crate) fn measure(&self, input: &CheckInput, measurements: &mut Measurements) {
         measurements.unconverged_per_second = self.samples.clone();
         measurements.convergence_spells_ns = self.world.spells_ns.clone();
         measurements.convergence_ns = self
@@ -247,7 +247,7 @@ impl Timeline {
     /// `eventually.converged`: at the end, every resource runs as desired,
     /// and every live resource's last status reports its generation with
     /// all its replicas ready.
-    pub fn converged(&self, input: &CheckInput) -> Verdict {
+    pub(crate) fn converged(&self, input: &CheckInput) -> Verdict {
         let mut found = Violations::new(CONVERGED, PropertyKind::Eventually);
         let world = &self.world;
         for id in world.resources() {

@@ -27,13 +27,13 @@ use plane::protocol::{Event, LeaseName};
 use plane::shard::{assign_shards, shards_moved};
 
 /// Shard moves within 1.5 times what rendezvous hashing moves.
-pub const SHARD_MOVEMENT: &str = "cost.shard_movement";
+pub(crate) const SHARD_MOVEMENT: &str = "cost.shard_movement";
 
 /// The budget is `BUDGET_NUMERATOR / BUDGET_DENOMINATOR` times the
 /// baseline: integers, no floats in a verdict.
-pub const BUDGET_NUMERATOR: u64 = 3;
+pub(crate) const BUDGET_NUMERATOR: u64 = 3;
 /// See [`BUDGET_NUMERATOR`].
-pub const BUDGET_DENOMINATOR: u64 = 2;
+pub(crate) const BUDGET_DENOMINATOR: u64 = 2;
 
 /// The membership changes the controllers observed, in store order: each
 /// a (before, after) pair of sorted member lists.
@@ -68,7 +68,7 @@ fn membership_changes(input: &CheckInput) -> Vec<(Vec<NodeId>, Vec<NodeId>)> {
 /// rendezvous baseline and the textbook ideal (`shard_count` times the
 /// members that changed, over the larger membership). `shards_moved` must
 /// be measured already.
-pub fn measure(input: &CheckInput, measurements: &mut Measurements) {
+pub(crate) fn measure(input: &CheckInput, measurements: &mut Measurements) {
     let shard_count = input.shard_count;
     let changes = membership_changes(input);
     measurements.membership_changes = changes.len() as u64;
@@ -87,14 +87,14 @@ pub fn measure(input: &CheckInput, measurements: &mut Measurements) {
 
 /// Moves in hundredths of the baseline, for reports (`None` without a
 /// baseline).
-pub fn movement_percent(measurements: &Measurements) -> Option<u64> {
+pub(crate) fn movement_percent(measurements: &Measurements) -> Option<u64> {
     (measurements.shard_moves_baseline > 0)
         .then(|| measurements.shards_moved * 100 / measurements.shard_moves_baseline)
 }
 
 /// `cost.shard_movement`: the run's shard moves stay within the budget.
 /// The violation points at the run's last shard move.
-pub fn shard_movement(input: &CheckInput, measurements: &Measurements) -> Verdict {
+pub(crate) fn shard_movement(input: &CheckInput, measurements: &Measurements) -> Verdict {
     let mut found = Violations::new(SHARD_MOVEMENT, PropertyKind::Cost);
     let moved = measurements.shards_moved;
     let baseline = measurements.shard_moves_baseline;

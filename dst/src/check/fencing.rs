@@ -17,20 +17,20 @@ use plane::protocol::{ActionId, Event, Instance, InstanceId, LeaseName};
 use plane::shard::{ShardId, shard_of};
 
 /// Per action id, at most one executed side effect.
-pub const ACTION_RUNS_ONCE: &str = "always.action_runs_once";
+pub(crate) const ACTION_RUNS_ONCE: &str = "always.action_runs_once";
 /// Never two running instances with one (resource, ordinal).
-pub const ONE_INSTANCE_PER_ORDINAL: &str = "always.one_instance_per_ordinal";
+pub(crate) const ONE_INSTANCE_PER_ORDINAL: &str = "always.one_instance_per_ordinal";
 /// No action executes with a token below one its worker saw for the shard.
-pub const FENCING_MONOTONIC: &str = "always.fencing_monotonic";
+pub(crate) const FENCING_MONOTONIC: &str = "always.fencing_monotonic";
 /// Every instance carries its resource's shard, so the right fence guards it.
-pub const INSTANCE_IN_ITS_SHARD: &str = "always.instance_in_its_shard";
+pub(crate) const INSTANCE_IN_ITS_SHARD: &str = "always.instance_in_its_shard";
 /// Per (lease, token), one controller acquires or believes it.
-pub const ONE_HOLDER_PER_TOKEN: &str = "always.one_holder_per_token";
+pub(crate) const ONE_HOLDER_PER_TOKEN: &str = "always.one_holder_per_token";
 /// No status written with a token another controller has superseded.
-pub const STALE_HOLDER_EFFECT: &str = "always.stale_holder_effect";
+pub(crate) const STALE_HOLDER_EFFECT: &str = "always.stale_holder_effect";
 
 /// Every fencing verdict, in report order.
-pub fn verdicts(input: &CheckInput) -> Vec<Verdict> {
+pub(crate) fn verdicts(input: &CheckInput) -> Vec<Verdict> {
     vec![
         action_runs_once(input),
         one_instance_per_ordinal(input),

@@ -17,20 +17,20 @@ use super::{CheckInput, PropertyKind, Verdict, Violations};
 use plane::protocol::{ApiResponse, Event, Recovery, status};
 
 /// Per key, at most one commit: a create names one resource id.
-pub const ONE_RESOURCE_PER_KEY: &str = "always.one_resource_per_key";
+pub(crate) const ONE_RESOURCE_PER_KEY: &str = "always.one_resource_per_key";
 /// Per resource id, at most one create.
-pub const RESOURCE_CREATED_ONCE: &str = "always.resource_created_once";
+pub(crate) const RESOURCE_CREATED_ONCE: &str = "always.resource_created_once";
 /// Per key, at most one charge.
-pub const ONE_CHARGE_PER_KEY: &str = "always.one_charge_per_key";
+pub(crate) const ONE_CHARGE_PER_KEY: &str = "always.one_charge_per_key";
 /// Every final answer for a key equals its first.
-pub const REPLAY_MATCHES_FIRST: &str = "always.replay_matches_first";
+pub(crate) const REPLAY_MATCHES_FIRST: &str = "always.replay_matches_first";
 /// Nothing is committed for a request other than the key's first.
-pub const MISMATCH_CHANGES_NOTHING: &str = "always.mismatch_changes_nothing";
+pub(crate) const MISMATCH_CHANGES_NOTHING: &str = "always.mismatch_changes_nothing";
 /// A reused key with another request gets a 422, and only such a request.
-pub const MISMATCH_ANSWERED_422: &str = "always.mismatch_answered_422";
+pub(crate) const MISMATCH_ANSWERED_422: &str = "always.mismatch_answered_422";
 
 /// Every idempotency verdict, in report order.
-pub fn verdicts(input: &CheckInput) -> Vec<Verdict> {
+pub(crate) fn verdicts(input: &CheckInput) -> Vec<Verdict> {
     let keys = KeyIndex::build(input.history);
     vec![
         one_resource_per_key(input),

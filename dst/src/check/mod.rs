@@ -63,16 +63,17 @@ use plane::config::Topology;
 use plane::protocol::{Event, LeaseName};
 
 /// How many violations a verdict keeps (the earliest); all are counted.
-pub const VIOLATIONS_KEPT: usize = 10;
+pub(crate) const VIOLATIONS_KEPT: usize = 10;
 
 /// [`CheckInput::healed_ns`] of a run in which a fault never healed.
-pub const NEVER_HEALED: u64 = u64::MAX;
+pub(crate) const NEVER_HEALED: u64 = u64::MAX;
 
 /// Everything the checkers read about one run.
-pub struct CheckInput<'a> {
+pub(crate) struct CheckInput<'a> {
     /// The recorded history, in execution order.
     pub history: &'a [HistoryEntry<Event>],
-    /// The faults the run applied: a crash ends the node's beliefs.
+    /// The faults the run applied: a crash or a reboot ends the node's
+    /// beliefs.
     pub faults: &'a [ScheduledFault],
     /// Who is who.
     pub topology: &'a Topology,
@@ -133,7 +134,7 @@ pub struct Verdict {
 
 impl Verdict {
     /// True when nothing broke the property.
-    pub fn holds(&self) -> bool {
+    pub(crate) fn holds(&self) -> bool {
         self.violation_count == 0
     }
 }
@@ -230,7 +231,7 @@ impl CheckReport {
     }
 
     /// True when every `always.*` property holds.
-    pub fn safety_ok(&self) -> bool {
+    pub(crate) fn safety_ok(&self) -> bool {
         self.kind_ok(PropertyKind::Always)
     }
 
@@ -241,7 +242,7 @@ impl CheckReport {
     }
 
     /// True when every `cost.*` measurement is within its budget.
-    pub fn cost_ok(&self) -> bool {
+    pub(crate) fn cost_ok(&self) -> bool {
         self.kind_ok(PropertyKind::Cost)
     }
 
@@ -252,7 +253,7 @@ impl CheckReport {
     }
 
     /// The names of the violated properties, safety first, costs last.
-    pub fn failed_properties(&self) -> Vec<String> {
+    pub(crate) fn failed_properties(&self) -> Vec<String> {
         let mut failed: Vec<&Verdict> = self.verdicts.iter().filter(|v| !v.holds()).collect();
         failed.sort_by_key(|v| match v.kind {
             PropertyKind::Always => 0,
@@ -263,7 +264,7 @@ impl CheckReport {
     }
 
     /// The verdict of `property`, if there is one.
-    pub fn verdict(&self, property: &str) -> Option<&Verdict> {
+    pub(crate) fn verdict(&self, property: &str) -> Option<&Verdict> {
         self.verdicts.iter().find(|v| v.property == property)
     }
 
@@ -276,7 +277,7 @@ impl CheckReport {
 }
 
 /// Judges one run's history.
-pub fn check(input: &CheckInput) -> CheckReport {
+pub(crate) fn check(input: &CheckInput) -> CheckReport {
     let beliefs = beliefs::Beliefs::build(input);
     let timeline = convergence::Timeline::build(input);
 
@@ -299,8 +300,10 @@ pub fn check(input: &CheckInput) -> CheckReport {
     }
 }
 
-/// Every property's name, in report order.
-pub fn property_names() -> Vec<&'static str> {
+/// Every property's name, in report order (the zoo's tests check that
+/// each exhibit names one).
+#[cfg(test)]
+pub(crate) fn property_names() -> Vec<&'static str> {
     let topology = Topology::default();
     let nothing = CheckInput {
         history: &[],
@@ -399,7 +402,7 @@ fn never_healed_verdicts(input: &CheckInput) -> Vec<Verdict> {
 
 /// The note (and the start of the violation) of a run whose faults never
 /// healed.
-pub const NEVER_HEALED_NOTE: &str = "not judged: faults never healed";
+pub(crate) const NEVER_HEALED_NOTE: &str = "not judged: faults never healed";
 
 /// A lease as messages name it: `shard-3` or `leader`.
 pub(crate) fn lease_label(lease: LeaseName) -> String {

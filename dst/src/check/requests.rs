@@ -9,14 +9,14 @@ use super::{CheckInput, PropertyKind, Verdict, Violations};
 use plane::protocol::{Event, Recovery, status};
 
 /// Every started key finishes; every charged key created its resource.
-pub const KEYS_FINISHED: &str = "eventually.keys_finished";
+pub(crate) const KEYS_FINISHED: &str = "eventually.keys_finished";
 
 /// `eventually.keys_finished`: at the end, every key started in the ledger
 /// (`KeyStarted`, or the store's `LedgerWritten`) is finished in it
 /// (`KeyFinished`, or a `LedgerWritten` with `Recovery::Finished`), and
 /// every key billing charged created its resource (a charge with no
 /// resource is money taken for nothing).
-pub fn keys_finished(input: &CheckInput) -> Verdict {
+pub(crate) fn keys_finished(input: &CheckInput) -> Verdict {
     let mut found = Violations::new(KEYS_FINISHED, PropertyKind::Eventually);
     let mut started: BTreeMap<&str, &HistoryEntry<Event>> = BTreeMap::new();
     let mut charged: BTreeMap<&str, &HistoryEntry<Event>> = BTreeMap::new();
@@ -70,7 +70,7 @@ pub fn keys_finished(input: &CheckInput) -> Verdict {
 /// Per (client, key), the time from the key's first send to the first
 /// final response for it, in the order the responses arrived. Requests
 /// without a key get no final answer and are not measured.
-pub fn latencies_ns(input: &CheckInput) -> Vec<u64> {
+pub(crate) fn latencies_ns(input: &CheckInput) -> Vec<u64> {
     let mut first_sent: BTreeMap<(NodeId, &str), u64> = BTreeMap::new();
     let mut answered: BTreeSet<(NodeId, &str)> = BTreeSet::new();
     let mut latencies = Vec::new();

@@ -8,7 +8,7 @@ use super::{CheckInput, Measurements};
 use plane::protocol::Event;
 
 /// Every path counted, in the report's order (all present, even at zero).
-pub const PATHS: [&str; 11] = [
+pub(crate) const PATHS: [&str; 11] = [
     "failover",
     "stale_token_rejected",
     "replay_served",
@@ -42,7 +42,7 @@ fn path_of(event: &Event) -> Option<&'static str> {
 
 /// Counts every path; failovers and shard moves come from the measurements
 /// (a lease regained by another controller, a shard acquired by another).
-pub fn count(input: &CheckInput, measurements: &Measurements) -> BTreeMap<String, u64> {
+pub(crate) fn count(input: &CheckInput, measurements: &Measurements) -> BTreeMap<String, u64> {
     let mut counts: BTreeMap<String, u64> =
         PATHS.iter().map(|path| (path.to_string(), 0)).collect();
     for entry in input.history {
@@ -56,7 +56,7 @@ pub fn count(input: &CheckInput, measurements: &Measurements) -> BTreeMap<String
 }
 
 /// Counts the side effects executed: charges, instance starts and stops.
-pub fn count_side_effects(input: &CheckInput, measurements: &mut Measurements) {
+pub(crate) fn count_side_effects(input: &CheckInput, measurements: &mut Measurements) {
     for entry in input.history {
         match entry.event {
             Event::ChargeExecuted { .. } => measurements.charges += 1,

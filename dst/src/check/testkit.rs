@@ -12,26 +12,26 @@ use plane::protocol::{
 use plane::shard::{ShardId, shard_of};
 
 /// Shards in every test history.
-pub const SHARDS: u32 = 4;
-pub const STORE: NodeId = NodeId(0);
-pub const BILLING: NodeId = NodeId(1);
-pub const API_A: NodeId = NodeId(2);
-pub const API_B: NodeId = NodeId(3);
-pub const CTRL_A: NodeId = NodeId(4);
-pub const CTRL_B: NodeId = NodeId(5);
-pub const CTRL_C: NodeId = NodeId(6);
-pub const WORKER_A: NodeId = NodeId(7);
-pub const WORKER_B: NodeId = NodeId(8);
-pub const CLIENT_A: NodeId = NodeId(9);
-pub const CLIENT_B: NodeId = NodeId(10);
+pub(crate) const SHARDS: u32 = 4;
+pub(crate) const STORE: NodeId = NodeId(0);
+pub(crate) const BILLING: NodeId = NodeId(1);
+pub(crate) const API_A: NodeId = NodeId(2);
+pub(crate) const API_B: NodeId = NodeId(3);
+pub(crate) const CTRL_A: NodeId = NodeId(4);
+pub(crate) const CTRL_B: NodeId = NodeId(5);
+pub(crate) const CTRL_C: NodeId = NodeId(6);
+pub(crate) const WORKER_A: NodeId = NodeId(7);
+pub(crate) const WORKER_B: NodeId = NodeId(8);
+pub(crate) const CLIENT_A: NodeId = NodeId(9);
+pub(crate) const CLIENT_B: NodeId = NodeId(10);
 
 /// Milliseconds to nanoseconds: tests speak in milliseconds.
-pub fn ms(milliseconds: u64) -> u64 {
+pub(crate) fn ms(milliseconds: u64) -> u64 {
     milliseconds * sim::MILLISECOND_NS
 }
 
 /// A history under construction, with the run's faults and bounds.
-pub struct History {
+pub(crate) struct History {
     pub entries: Vec<HistoryEntry<Event>>,
     pub faults: Vec<ScheduledFault>,
     pub topology: Topology,
@@ -41,7 +41,7 @@ pub struct History {
 
 impl History {
     /// Empty; faults healed at 0, the run ends at 10 s.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             entries: Vec::new(),
             faults: Vec::new(),
@@ -60,7 +60,7 @@ impl History {
 
     /// Appends `event` recorded by `node` at `time_ms`; the trace index is
     /// ten times the entry's position, as other trace entries sit between.
-    pub fn at(&mut self, time_ms: u64, node: NodeId, event: Event) -> &mut Self {
+    pub(crate) fn at(&mut self, time_ms: u64, node: NodeId, event: Event) -> &mut Self {
         let trace_index = 10 * self.entries.len() as u64;
         self.entries.push(HistoryEntry {
             time_ns: ms(time_ms),
@@ -72,12 +72,12 @@ impl History {
     }
 
     /// The trace index of the last entry appended.
-    pub fn last_index(&self) -> u64 {
+    pub(crate) fn last_index(&self) -> u64 {
         self.entries.last().expect("an entry").trace_index
     }
 
     /// `node` crashes at `time_ms`, restarting after `restart_after_ms`.
-    pub fn crash(&mut self, time_ms: u64, node: NodeId, restart_after_ms: Option<u64>) {
+    pub(crate) fn crash(&mut self, time_ms: u64, node: NodeId, restart_after_ms: Option<u64>) {
         self.faults.push(ScheduledFault {
             at_ns: ms(time_ms),
             fault: Fault::Crash {
@@ -88,7 +88,7 @@ impl History {
     }
 
     /// `node` reboots at `time_ms`, back after `restart_after_ms`.
-    pub fn reboot(&mut self, time_ms: u64, node: NodeId, restart_after_ms: u64) {
+    pub(crate) fn reboot(&mut self, time_ms: u64, node: NodeId, restart_after_ms: u64) {
         self.faults.push(ScheduledFault {
             at_ns: ms(time_ms),
             fault: Fault::Reboot {
@@ -99,7 +99,7 @@ impl History {
     }
 
     /// `node` pauses at `time_ms` for `duration_ms`.
-    pub fn pause(&mut self, time_ms: u64, node: NodeId, duration_ms: u64) {
+    pub(crate) fn pause(&mut self, time_ms: u64, node: NodeId, duration_ms: u64) {
         self.faults.push(ScheduledFault {
             at_ns: ms(time_ms),
             fault: Fault::Pause {
@@ -110,12 +110,12 @@ impl History {
     }
 
     /// Faults healed at `healed_ms`, the run ended at `end_ms`.
-    pub fn ending(&mut self, healed_ms: u64, end_ms: u64) {
+    pub(crate) fn ending(&mut self, healed_ms: u64, end_ms: u64) {
         self.healed_ns = ms(healed_ms);
         self.end_ns = ms(end_ms);
     }
 
-    pub fn input(&self) -> CheckInput<'_> {
+    pub(crate) fn input(&self) -> CheckInput<'_> {
         CheckInput {
             history: &self.entries,
             faults: &self.faults,
@@ -126,12 +126,12 @@ impl History {
         }
     }
 
-    pub fn report(&self) -> CheckReport {
+    pub(crate) fn report(&self) -> CheckReport {
         check(&self.input())
     }
 
     /// The verdict of `property`; panics if there is none.
-    pub fn verdict(&self, property: &str) -> Verdict {
+    pub(crate) fn verdict(&self, property: &str) -> Verdict {
         self.report()
             .verdict(property)
             .unwrap_or_else(|| panic!("no verdict {property}"))
@@ -139,14 +139,14 @@ impl History {
     }
 
     /// How many times `property` was violated.
-    pub fn violations(&self, property: &str) -> u64 {
+    pub(crate) fn violations(&self, property: &str) -> u64 {
         self.verdict(property).violation_count
     }
 
     /// A whole, correct life of one create through key `key` with
     /// `replicas` instances, starting at 100 ms and done by 1 s: the
     /// controller holds every shard and the leader lease throughout.
-    pub fn clean_create(&mut self, key: &str, id: &str, replicas: u32) {
+    pub(crate) fn clean_create(&mut self, key: &str, id: &str, replicas: u32) {
         self.hold_everything(CTRL_A, 1);
         let resource = resource(id, replicas, 1);
         let fingerprint = 77;
@@ -177,7 +177,7 @@ impl History {
 
     /// `controller` acquires and believes every shard and the leader lease
     /// at 1 ms with `token`.
-    pub fn hold_everything(&mut self, controller: NodeId, token: u64) {
+    pub(crate) fn hold_everything(&mut self, controller: NodeId, token: u64) {
         let leases = (0..SHARDS)
             .map(|shard| LeaseName::Shard(ShardId(shard)))
             .chain([LeaseName::Leader]);
@@ -188,7 +188,7 @@ impl History {
     }
 }
 
-pub fn resource(id: &str, replicas: u32, generation: u64) -> Resource {
+pub(crate) fn resource(id: &str, replicas: u32, generation: u64) -> Resource {
     Resource {
         id: id.to_string(),
         name: format!("name-of-{id}"),
@@ -197,14 +197,14 @@ pub fn resource(id: &str, replicas: u32, generation: u64) -> Resource {
     }
 }
 
-pub fn created(resource: &Resource) -> ApiResponse {
+pub(crate) fn created(resource: &Resource) -> ApiResponse {
     ApiResponse {
         status: status::CREATED,
         body: ResponseBody::Resource(resource.clone()),
     }
 }
 
-pub fn error(status: u16) -> ApiResponse {
+pub(crate) fn error(status: u16) -> ApiResponse {
     ApiResponse {
         status,
         body: ResponseBody::Error {
@@ -213,7 +213,7 @@ pub fn error(status: u16) -> ApiResponse {
     }
 }
 
-pub fn sent(key: &str, fingerprint: u64, attempt: u32) -> Event {
+pub(crate) fn sent(key: &str, fingerprint: u64, attempt: u32) -> Event {
     Event::RequestSent {
         request_id: u64::from(attempt),
         api: API_A,
@@ -223,7 +223,7 @@ pub fn sent(key: &str, fingerprint: u64, attempt: u32) -> Event {
     }
 }
 
-pub fn received(key: &str, fingerprint: u64, response: ApiResponse) -> Event {
+pub(crate) fn received(key: &str, fingerprint: u64, response: ApiResponse) -> Event {
     Event::ResponseReceived {
         request_id: 0,
         key: Some(key.to_string()),
@@ -233,14 +233,14 @@ pub fn received(key: &str, fingerprint: u64, response: ApiResponse) -> Event {
     }
 }
 
-pub fn started(key: &str, fingerprint: u64) -> Event {
+pub(crate) fn started(key: &str, fingerprint: u64) -> Event {
     Event::KeyStarted {
         key: key.to_string(),
         fingerprint,
     }
 }
 
-pub fn finished(key: &str, fingerprint: u64, response: ApiResponse) -> Event {
+pub(crate) fn finished(key: &str, fingerprint: u64, response: ApiResponse) -> Event {
     Event::KeyFinished {
         key: key.to_string(),
         fingerprint,
@@ -249,7 +249,7 @@ pub fn finished(key: &str, fingerprint: u64, response: ApiResponse) -> Event {
     }
 }
 
-pub fn commit(
+pub(crate) fn commit(
     id: &str,
     key: &str,
     fingerprint: u64,
@@ -267,7 +267,7 @@ pub fn commit(
     }
 }
 
-pub fn mismatch(key: &str, stored_fingerprint: u64, fingerprint: u64) -> Event {
+pub(crate) fn mismatch(key: &str, stored_fingerprint: u64, fingerprint: u64) -> Event {
     Event::KeyMismatch {
         key: key.to_string(),
         stored_fingerprint,
@@ -275,7 +275,7 @@ pub fn mismatch(key: &str, stored_fingerprint: u64, fingerprint: u64) -> Event {
     }
 }
 
-pub fn charged(key: &str, charge_id: u64) -> Event {
+pub(crate) fn charged(key: &str, charge_id: u64) -> Event {
     Event::ChargeExecuted {
         key: key.to_string(),
         charge_id,
@@ -283,15 +283,15 @@ pub fn charged(key: &str, charge_id: u64) -> Event {
     }
 }
 
-pub fn acquired(lease: LeaseName, token: u64) -> Event {
+pub(crate) fn acquired(lease: LeaseName, token: u64) -> Event {
     Event::LeaseAcquired { lease, token }
 }
 
-pub fn belief(lease: LeaseName, token: u64) -> Event {
+pub(crate) fn belief(lease: LeaseName, token: u64) -> Event {
     Event::BeliefStarted { lease, token }
 }
 
-pub fn belief_end(lease: LeaseName, token: u64) -> Event {
+pub(crate) fn belief_end(lease: LeaseName, token: u64) -> Event {
     Event::BeliefEnded {
         lease,
         token,
@@ -299,21 +299,21 @@ pub fn belief_end(lease: LeaseName, token: u64) -> Event {
     }
 }
 
-pub fn shard_lease(shard: u32) -> LeaseName {
+pub(crate) fn shard_lease(shard: u32) -> LeaseName {
     LeaseName::Shard(ShardId(shard))
 }
 
 /// The shard lease of `resource` in the test histories.
-pub fn lease_of(resource: &str) -> LeaseName {
+pub(crate) fn lease_of(resource: &str) -> LeaseName {
     LeaseName::Shard(shard_of(resource, SHARDS))
 }
 
 /// A status write committed just after its holder's acquisition.
-pub fn status_written(resource: &str, generation: u64, ready: u32, token: u64) -> Event {
+pub(crate) fn status_written(resource: &str, generation: u64, ready: u32, token: u64) -> Event {
     status_written_at(resource, generation, ready, token, token + 1)
 }
 
-pub fn status_written_at(
+pub(crate) fn status_written_at(
     resource: &str,
     generation: u64,
     ready: u32,
@@ -331,7 +331,7 @@ pub fn status_written_at(
     }
 }
 
-pub fn desired_written(id: &str, resource: Option<&Resource>, revision: u64) -> Event {
+pub(crate) fn desired_written(id: &str, resource: Option<&Resource>, revision: u64) -> Event {
     Event::DesiredWritten {
         id: id.to_string(),
         resource: resource.cloned(),
@@ -339,7 +339,7 @@ pub fn desired_written(id: &str, resource: Option<&Resource>, revision: u64) -> 
     }
 }
 
-pub fn status_stored(id: &str, status: Option<Status>, revision: u64) -> Event {
+pub(crate) fn status_stored(id: &str, status: Option<Status>, revision: u64) -> Event {
     Event::StatusStored {
         id: id.to_string(),
         status,
@@ -347,7 +347,12 @@ pub fn status_stored(id: &str, status: Option<Status>, revision: u64) -> Event {
     }
 }
 
-pub fn ledger_written(key: &str, fingerprint: u64, recovery: Recovery, revision: u64) -> Event {
+pub(crate) fn ledger_written(
+    key: &str,
+    fingerprint: u64,
+    recovery: Recovery,
+    revision: u64,
+) -> Event {
     Event::LedgerWritten {
         key: key.to_string(),
         fingerprint,
@@ -356,11 +361,11 @@ pub fn ledger_written(key: &str, fingerprint: u64, recovery: Recovery, revision:
     }
 }
 
-pub fn fence(shard: ShardId, token: u64) -> Event {
+pub(crate) fn fence(shard: ShardId, token: u64) -> Event {
     Event::FenceRaised { shard, token }
 }
 
-pub fn action(controller: NodeId, sequence: u64) -> ActionId {
+pub(crate) fn action(controller: NodeId, sequence: u64) -> ActionId {
     ActionId {
         controller,
         incarnation: 0,
@@ -369,7 +374,7 @@ pub fn action(controller: NodeId, sequence: u64) -> ActionId {
 }
 
 /// An instance of `resource` in its proper shard.
-pub fn instance(
+pub(crate) fn instance(
     worker: NodeId,
     sequence: u64,
     resource: &str,
@@ -385,7 +390,7 @@ pub fn instance(
     }
 }
 
-pub fn start(controller: NodeId, sequence: u64, token: u64, instance: &Instance) -> Event {
+pub(crate) fn start(controller: NodeId, sequence: u64, token: u64, instance: &Instance) -> Event {
     Event::InstanceStarted {
         action: action(controller, sequence),
         token,
@@ -393,7 +398,7 @@ pub fn start(controller: NodeId, sequence: u64, token: u64, instance: &Instance)
     }
 }
 
-pub fn stop(controller: NodeId, sequence: u64, token: u64, instance: &Instance) -> Event {
+pub(crate) fn stop(controller: NodeId, sequence: u64, token: u64, instance: &Instance) -> Event {
     Event::InstanceStopped {
         action: action(controller, sequence),
         token,
