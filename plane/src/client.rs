@@ -36,7 +36,7 @@
 //! Everything but timers lives in durable storage ([`ClientState`]), so a
 //! restarted client neither reuses its keys by accident nor forgets what it
 //! sent: outstanding requests are retried after the restart, and late
-//! replies to the previous incarnation's sends are still recorded.
+//! replies to the previous boot's sends are still recorded.
 //!
 //! # Time
 //!
@@ -158,7 +158,7 @@ pub struct ClientNode {
     clock: Option<BootClock>,
     topology: Topology,
     settings: ClientSettings,
-    /// Volatile: request ids within this incarnation, and the timeout of
+    /// Volatile: request ids within this boot, and the timeout of
     /// each send in flight. Replies are matched through the durable
     /// `ClientState::sent` instead, so even a late one is recorded.
     requests: Requests<()>,
@@ -1105,7 +1105,7 @@ mod tests {
         );
         let retry = only_request(&fire_retry(&mut harness).expect("resumed"));
         assert_eq!(retry.idempotency_key, first.idempotency_key);
-        assert_ne!(retry.request_id, first.request_id, "a new incarnation's id");
+        assert_ne!(retry.request_id, first.request_id, "a new boot's id");
         let output = reply(
             &mut harness,
             first.request_id,

@@ -1,11 +1,11 @@
 //! Request tracking: request ids, the requests awaiting a reply, and each
 //! one's timeout, written once for every node kind that asks and waits.
 //!
-//! A node numbers its requests with its incarnation and a volatile counter
+//! A node numbers its requests with its boot and a volatile counter
 //! ([`crate::protocol::request_id`]), so ids stay unique across restarts
 //! without storing the counter. A reply is matched to its request by id
 //! and sender; one the node no longer waits for (late after its timeout,
-//! duplicated by the network, or addressed to an earlier incarnation) is
+//! duplicated by the network, or addressed to an earlier boot) is
 //! ignored. Every tracked request has one `Timer::RequestTimeout`, set when
 //! it is tracked and cancelled when its reply arrives.
 
@@ -22,7 +22,7 @@ type Ctx<'a> = Context<'a, ControlPlane>;
 /// leak.
 pub(crate) const MAX_PENDING_REQUESTS: usize = 100_000;
 
-/// Numbers one incarnation's requests.
+/// Numbers one boot's requests.
 #[derive(Debug)]
 pub(crate) struct RequestIds {
     next_counter: u64,
@@ -38,7 +38,7 @@ impl RequestIds {
         }
     }
 
-    /// The next id of incarnation `boot`.
+    /// The next id of boot `boot`.
     pub(crate) fn next(&mut self, boot: u32) -> RequestId {
         let id = request_id(boot, self.next_counter);
         self.next_counter += 1;

@@ -1,4 +1,4 @@
-//! The session lease: one store lease per node incarnation that the node's
+//! The session lease: one store lease per node boot that the node's
 //! keys hang on (an API node's ledger locks, a controller's membership,
 //! shard and leader keys), kept alive by the node and expired by the store
 //! on the store's clock when the node stops renewing it.

@@ -382,7 +382,7 @@ mod tests {
     fn action_id(sequence: u64) -> ActionId {
         ActionId {
             controller: CONTROLLER,
-            incarnation: 0,
+            boot: 0,
             sequence,
         }
     }

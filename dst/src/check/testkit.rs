@@ -368,7 +368,7 @@ pub(crate) fn fence(shard: ShardId, token: u64) -> Event {
 pub(crate) fn action(controller: NodeId, sequence: u64) -> ActionId {
     ActionId {
         controller,
-        incarnation: 0,
+        boot: 0,
         sequence,
     }
 }

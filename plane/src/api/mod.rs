@@ -48,7 +48,7 @@
 //! state machine with at most one store or billing request outstanding,
 //! whose request id maps back to it (`crate::requests`). Every request has
 //! a timeout; a reply whose id is unknown (late, duplicated, or from an
-//! earlier incarnation) is ignored, and a store reply that does not fit its
+//! earlier boot) is ignored, and a store reply that does not fit its
 //! step is decoded into an error (`decode`) and fails the step as a
 //! timeout would. Fire-and-forget requests (revoking an unused lease,
 //! deleting the lock of an operation that gave up) are sent untracked:
@@ -246,7 +246,7 @@ impl ApiNode {
 
     fn handle_reply(&mut self, ctx: &mut Ctx<'_>, from: NodeId, id: RequestId, reply: Reply) {
         // Unknown: late after its timeout, a network duplicate, or an
-        // answer to an earlier incarnation.
+        // answer to an earlier boot.
         let Some(pending) = self.requests.answered(ctx, from, id) else {
             return;
         };

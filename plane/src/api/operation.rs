@@ -9,7 +9,7 @@ use crate::reply::ReplyError;
 use crate::session;
 use crate::store::{LeaseId, StoreRequest, StoreResponse};
 
-/// An operation's identity within this node's incarnation.
+/// An operation's identity within this node's boot.
 pub(super) type OperationId = u64;
 
 /// One request in progress, or one key the completer resumes.

@@ -594,7 +594,7 @@ fn restarted_node_leaves_a_started_key_that_another_completer_finishes_with_one_
     assert_eq!(cluster.count(|e| matches!(e, Event::KeyStarted { .. })), 1);
     cluster.restart(API_A);
     // The charge sent before the crash still reaches billing; its reply
-    // goes to the new incarnation, which ignores it.
+    // goes to the new boot, which ignores it.
     cluster.release_all();
     assert_eq!(cluster.count(is_charge_executed), 1);
     assert!(cluster.replies_to(first).is_empty());

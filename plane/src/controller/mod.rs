@@ -33,7 +33,7 @@
 //!   claim whose reply was lost): *adopt* it by putting it again under a
 //!   compare on the mod revision seen. This deviates from "adopt with the
 //!   token read": the key may still hang on the session of a previous
-//!   incarnation, which will expire and take the key with it, and a release
+//!   boot, which will expire and take the key with it, and a release
 //!   delete of mine still in the network would match the old revision. The
 //!   re-put moves the key onto the live session and mints a fresh, higher
 //!   token, so both hazards are gone;
@@ -104,7 +104,7 @@
 //! `Custom(MEMBERSHIP_TIMER)` starts a membership round.
 //!
 //! The node keeps nothing durable: request and action ids carry the
-//! incarnation, so a restarted controller starts from scratch and reclaims
+//! boot, so a restarted controller starts from scratch and reclaims
 //! its shards by adoption.
 //!
 //! # Planted bugs
@@ -165,7 +165,7 @@ const MEMBERSHIP_TIMER: u64 = 2;
 pub struct ControllerNode {
     topology: Topology,
     settings: ControllerSettings,
-    /// Volatile counters; the incarnation in the ids keeps them unique.
+    /// Volatile counters; the boot in the ids keeps them unique.
     action_counter: u64,
     attempt_counter: u64,
     /// Every request in flight, with what it was for.

@@ -420,7 +420,7 @@ impl ControllerNode {
         self.action_counter += 1;
         let id = ActionId {
             controller: ctx.id(),
-            incarnation: ctx.boot(),
+            boot: ctx.boot(),
             sequence: self.action_counter,
         };
         // A stop goes where the instance runs: normally `worker_for`, and

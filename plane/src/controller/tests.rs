@@ -556,7 +556,7 @@ fn a_pass_starts_missing_ordinals_with_the_shard_token() {
         assert_eq!(action.kind, start);
         assert_eq!((action.shard, action.token), (shard_of("r1", 4), token));
         assert_eq!(to, topology().worker_for("r1", ordinal));
-        assert_eq!((action.id.controller, action.id.incarnation), (ME, 0));
+        assert_eq!((action.id.controller, action.id.boot), (ME, 0));
     }
 }
 
@@ -838,7 +838,7 @@ fn a_restarted_controller_adopts_its_keys_with_fresh_tokens() {
     rig.records.clear();
     let node = ControllerNode::new(topology(), settings());
     let out = rig.harness.restart(Box::new(node));
-    rig.to_store.clear(); // Requests of the dead incarnation.
+    rig.to_store.clear(); // Requests of the dead boot.
     rig.absorb(out);
     let after = rig.beliefs();
     assert_eq!(

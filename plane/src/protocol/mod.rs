@@ -33,13 +33,13 @@ impl node::Protocol for ControlPlane {
     type Durable = crate::Durable;
 }
 
-/// A request id, unique per sending node and incarnation: the node's
-/// incarnation in the top 16 bits, a counter below. Replies carry it back.
+/// A request id, unique per sending node and boot: the node's
+/// boot in the top 16 bits, a counter below. Replies carry it back.
 pub type RequestId = u64;
 
-/// Builds a request id from a node's incarnation and its counter.
-pub(crate) fn request_id(incarnation: u32, counter: u64) -> RequestId {
-    (u64::from(incarnation) << 48) | (counter & ((1 << 48) - 1))
+/// Builds a request id from a node's boot and its counter.
+pub(crate) fn request_id(boot: u32, counter: u64) -> RequestId {
+    (u64::from(boot) << 48) | (counter & ((1 << 48) - 1))
 }
 
 /// Every timer, by the node kind that sets it.

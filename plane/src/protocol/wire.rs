@@ -148,15 +148,15 @@ pub struct ApiReply {
 // ---------------------------------------------------------------------------
 // Workers: instances, actions and fencing.
 
-/// One action's identity: unique per controller incarnation. A retry of the
+/// One action's identity: unique per controller boot. A retry of the
 /// same action reuses its id, so the worker runs it at most once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ActionId {
     /// The controller that created it.
     pub controller: NodeId,
-    /// The controller's incarnation.
-    pub incarnation: u32,
-    /// Counter within that incarnation.
+    /// The controller's boot.
+    pub boot: u32,
+    /// Counter within that boot.
     pub sequence: u64,
 }
 

@@ -323,7 +323,7 @@ impl Node<ControlPlane> for StoreNode {
             // Recovery: a full TTL for every lease (see the module doc).
             kv(ctx).renew_all_leases(now_ms);
         }
-        // Timers and watches died with the previous incarnation.
+        // Timers and watches died with the previous boot.
         self.watches.clear();
         self.lease_timer = None;
         self.arm_lease_timer(ctx);
