@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use super::decode::{self, LedgerKv};
+use super::decode;
 use super::record::is_owned_by;
 use super::{ApiNode, COMPLETER_BATCH, Ctx, MAX_OPERATIONS, Operation, Purpose, Reply, Step, ms};
-use crate::protocol::{Recovery, Timer, keys};
+use crate::protocol::{LedgerEntry, Recovery, Timer, Value, keys};
 use crate::reply::Kv;
 use crate::store::{Op, StoreRequest, Txn};
 
@@ -45,14 +45,18 @@ impl ApiNode {
             .filter_map(|kv| Some((kv.key.strip_prefix(keys::LOCKS)?, kv)))
             .collect();
         let me = ctx.id();
-        let candidates: Vec<(&str, &LedgerKv, Option<&Kv>)> = ledgers
+        let candidates: Vec<(&str, &Kv, &LedgerEntry, Option<&Kv>)> = ledgers
             .iter()
             .filter_map(|ledger| {
-                let key = ledger.kv.key.strip_prefix(keys::LEDGER)?;
+                let Value::Ledger(entry) = &ledger.value else {
+                    return None; // The decoder refused such a reply.
+                };
+                let key = ledger.key.strip_prefix(keys::LEDGER)?;
                 let lock = locks.get(key).copied();
                 let abandoned = lock.is_none_or(|lock| is_owned_by(lock, me));
-                let unfinished = !matches!(ledger.entry.recovery, Recovery::Finished { .. });
-                (abandoned && unfinished && !self.key_busy(key)).then_some((key, ledger, lock))
+                let unfinished = !matches!(entry.recovery, Recovery::Finished { .. });
+                (abandoned && unfinished && !self.key_busy(key))
+                    .then_some((key, ledger, entry, lock))
             })
             .collect();
         let start = candidates
@@ -60,12 +64,12 @@ impl ApiNode {
             .position(|(key, ..)| *key > self.completer_cursor.as_str())
             .unwrap_or(0);
         let rotated = candidates[start..].iter().chain(&candidates[..start]);
-        for &(key, ledger, lock) in rotated.take(COMPLETER_BATCH) {
+        for &(key, ledger, entry, lock) in rotated.take(COMPLETER_BATCH) {
             if self.operations.len() >= MAX_OPERATIONS {
                 break;
             }
             self.completer_cursor = key.to_string();
-            self.resume_abandoned(ctx, key, ledger, lock);
+            self.resume_abandoned(ctx, key, ledger, entry, lock);
         }
     }
 
@@ -74,10 +78,10 @@ impl ApiNode {
         &mut self,
         ctx: &mut Ctx<'_>,
         key: &str,
-        ledger: &LedgerKv,
+        ledger: &Kv,
+        entry: &LedgerEntry,
         lock: Option<&Kv>,
     ) {
-        let entry = &ledger.entry;
         let op = Operation {
             key: key.to_string(),
             fingerprint: entry.fingerprint,
@@ -88,6 +92,6 @@ impl ApiNode {
             expires_at_ms: 0,
         };
         let id = self.new_operation_id();
-        self.claim(ctx, id, op, &ledger.kv, entry, lock);
+        self.claim(ctx, id, op, ledger, entry, lock);
     }
 }

@@ -6,7 +6,7 @@
 //! step fails as on a timeout, where the old positional matches would have
 //! panicked on input from a peer.
 
-use crate::protocol::{LedgerEntry, Value};
+use crate::protocol::Value;
 use crate::reply::{self, Kv, ReplyError};
 use crate::store::StoreResponse;
 
@@ -112,29 +112,19 @@ pub(super) fn replay_read(response: StoreResponse<Value>) -> Result<Option<Kv>, 
     Ok(found)
 }
 
-/// A ledger key with its entry.
-#[derive(Debug)]
-pub(super) struct LedgerKv {
-    /// The key as stored (its revisions and lease).
-    pub(super) kv: Kv,
-    /// Its entry.
-    pub(super) entry: LedgerEntry,
-}
-
-/// The completer's scan: every ledger entry and every lock.
-pub(super) fn scan(response: StoreResponse<Value>) -> Result<(Vec<LedgerKv>, Vec<Kv>), ReplyError> {
+/// The completer's scan: every ledger entry and every lock. Checked, not
+/// copied: the scan reads the whole ledger every interval, so the entries
+/// are borrowed from the reply where they are used.
+pub(super) fn scan(response: StoreResponse<Value>) -> Result<(Vec<Kv>, Vec<Kv>), ReplyError> {
     let [ledgers, locks] = reply::txn(response)?.exactly()?;
-    let ledgers = reply::got_prefix(ledgers)?
-        .into_iter()
-        .map(|kv| match &kv.value {
-            Value::Ledger(entry) => Ok(LedgerKv {
-                entry: entry.clone(),
-                kv,
-            }),
-            _ => Err(ReplyError::Unexpected(
-                "a ledger key without a ledger entry",
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let ledgers = reply::got_prefix(ledgers)?;
+    if !ledgers
+        .iter()
+        .all(|kv| matches!(kv.value, Value::Ledger(_)))
+    {
+        return Err(ReplyError::Unexpected(
+            "a ledger key without a ledger entry",
+        ));
+    }
     Ok((ledgers, reply::got_prefix(locks)?))
 }
