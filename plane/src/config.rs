@@ -156,6 +156,30 @@ pub struct ApiSettings {
     pub bugs: BTreeSet<Bug>,
 }
 
+/// Ledger leases an API node's keys are spread over per key lifetime: keys
+/// recorded within one share window (`idempotency_ttl_ms / 8`) hang on one
+/// lease, so the store holds a handful of ledger leases per API node instead
+/// of one per key (which ran its lease table full after about 10,000 keys).
+const LEDGER_LEASE_SHARES: u64 = 8;
+
+impl ApiSettings {
+    /// How long after asking for a ledger lease an API node may still hang
+    /// new keys on it (its own monotonic time).
+    pub fn ledger_lease_share_ms(&self) -> u64 {
+        (self.idempotency_ttl_ms / LEDGER_LEASE_SHARES).max(1)
+    }
+
+    /// The TTL an API node asks of the store for a ledger lease: the key's
+    /// published lifetime plus twice the share window. A key hung on the
+    /// lease up to one share window (measured on the API's clock) after
+    /// asking has at least `idempotency_ttl_ms` left on the store's clock,
+    /// whatever the two clocks' drift (at most 0.1% each, far below 2x).
+    pub fn ledger_lease_ttl_ms(&self) -> u64 {
+        self.idempotency_ttl_ms
+            .saturating_add(2 * self.ledger_lease_share_ms())
+    }
+}
+
 impl Default for ApiSettings {
     fn default() -> Self {
         Self {

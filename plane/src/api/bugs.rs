@@ -44,7 +44,6 @@ impl ApiNode {
             // Absent when read; the record below no longer compares that.
             return self.record(ctx, id, op, ledger_lease, Recovery::Started);
         }
-        self.revoke(ctx, ledger_lease);
         self.on_existing(ctx, id, op, ledger, lock);
     }
 

@@ -15,7 +15,10 @@
 //! # Phases (Brandur Leach, "Implementing Stripe-like Idempotency Keys")
 //!
 //! 1. Record: one transaction creates the ledger entry (`Started`, on a
-//!    lease whose TTL is the key's lifetime) and a lock (`/idem-lock/{key}`,
+//!    ledger lease that outlives the key's published lifetime, shared with
+//!    the keys this node records within a few hours, see `LedgerLease`:
+//!    one lease per key ran the store's lease table full in a long run)
+//!    and a lock (`/idem-lock/{key}`,
 //!    on this node's session lease), if the entry is absent. The lock's mod
 //!    revision `L` is this node's claim on the key.
 //! 2. Foreign side effect (creates only): charge billing with the key, which
@@ -50,8 +53,8 @@
 //! a timeout; a reply whose id is unknown (late, duplicated, or from an
 //! earlier boot) is ignored, and a store reply that does not fit its
 //! step is decoded into an error (`decode`) and fails the step as a
-//! timeout would. Fire-and-forget requests (revoking an unused lease,
-//! deleting the lock of an operation that gave up) are sent untracked:
+//! timeout would. Fire-and-forget requests (deleting the lock of an
+//! operation that gave up) are sent untracked:
 //! their replies are ignored as unknown, and nothing depends on them
 //! succeeding.
 //!
@@ -130,6 +133,9 @@ pub struct ApiNode {
     /// Every tracked request in flight: at most one per operation, one for
     /// the session and one for the completer.
     requests: Requests<Purpose>,
+    /// The ledger lease new keys hang on while it is young enough (see
+    /// [`LedgerLease`]); volatile: after a restart the old one expires.
+    ledger_lease: Option<LedgerLease>,
     completer_scanning: bool,
     /// The last key the completer resumed: the next scan starts after it,
     /// so keys that keep failing cannot starve the others.
@@ -147,6 +153,19 @@ struct ApiBugs {
     side_effect_before_ledger: bool,
     /// Answer a replay from the current resource, not the stored response.
     stale_replay_body: bool,
+}
+
+/// A ledger lease that keys may share. Keys recorded within
+/// `ApiSettings::ledger_lease_share_ms` of asking for it (on this node's
+/// monotonic clock) hang on it and still live their full published
+/// lifetime; later keys ask for a new one.
+#[derive(Clone, Copy, Debug)]
+struct LedgerLease {
+    lease: LeaseId,
+    /// The lease's expiry on the store's clock, published with each key.
+    expires_at_ms: u64,
+    /// When this node asked for it: the lease cannot be older.
+    asked_at_ns: u64,
 }
 
 /// What a tracked request was for.
@@ -190,6 +209,7 @@ impl ApiNode {
             operations: BTreeMap::new(),
             // Request ids count from 1, as they always have here.
             requests: Requests::new(1, ms(settings.request_timeout_ms)),
+            ledger_lease: None,
             completer_scanning: false,
             completer_cursor: String::new(),
             bugs,
@@ -239,9 +259,38 @@ impl ApiNode {
             return self.give_up(ctx, op, false);
         }
         let id = self.new_operation_id();
-        let ttl_ms = self.settings.idempotency_ttl_ms;
+        if let Some(shared) = self.shared_ledger_lease(ctx.mono_ns()) {
+            let op = Operation {
+                expires_at_ms: shared.expires_at_ms,
+                ..op
+            };
+            return self.with_ledger_lease(ctx, id, op, shared.lease);
+        }
+        let ttl_ms = self.settings.ledger_lease_ttl_ms();
         let request = StoreRequest::LeaseGrant { ttl_ms };
-        self.await_store(ctx, id, op, Step::GrantLedgerLease, request);
+        let step = Step::GrantLedgerLease {
+            asked_at_ns: ctx.mono_ns(),
+        };
+        self.await_store(ctx, id, op, step, request);
+    }
+
+    /// The ledger lease a key recorded now may hang on, if one is young
+    /// enough to outlive the key's published lifetime.
+    fn shared_ledger_lease(&self, now_ns: u64) -> Option<LedgerLease> {
+        let share_ns = ms(self.settings.ledger_lease_share_ms());
+        self.ledger_lease
+            .filter(|shared| now_ns.saturating_sub(shared.asked_at_ns) <= share_ns)
+    }
+
+    /// A ledger lease was granted: later keys share it while it is young,
+    /// unless a younger one is shared already.
+    fn share_ledger_lease(&mut self, granted: LedgerLease) {
+        let younger = self
+            .ledger_lease
+            .is_none_or(|shared| shared.asked_at_ns < granted.asked_at_ns);
+        if younger {
+            self.ledger_lease = Some(granted);
+        }
     }
 
     fn handle_reply(&mut self, ctx: &mut Ctx<'_>, from: NodeId, id: RequestId, reply: Reply) {
@@ -382,10 +431,6 @@ impl ApiNode {
             request,
         };
         ctx.send(self.topology.store, message);
-    }
-
-    fn revoke(&mut self, ctx: &mut Ctx<'_>, lease: LeaseId) {
-        self.fire_and_forget(ctx, StoreRequest::LeaseRevoke { lease });
     }
 
     /// Ends `op` with 503. Unless the lock is known lost, deletes it (if it

@@ -45,7 +45,9 @@ pub(super) struct Held {
 pub(super) enum Step {
     /// No request outstanding: only while a handler runs.
     Idle,
-    GrantLedgerLease,
+    GrantLedgerLease {
+        asked_at_ns: u64,
+    },
     Record {
         entry: Box<LedgerEntry>,
         ledger_lease: LeaseId,
@@ -79,22 +81,11 @@ pub(super) enum Step {
 }
 
 impl Step {
-    /// A ledger lease granted but not yet holding a record: revoked if the
-    /// operation ends in this step.
-    pub(super) fn unused_ledger_lease(&self) -> Option<LeaseId> {
-        match self {
-            Step::CheckLedger { ledger_lease } | Step::ChargeFirst { ledger_lease, .. } => {
-                Some(*ledger_lease)
-            }
-            _ => None,
-        }
-    }
-
     /// The step's name, for logs.
     pub(super) fn name(&self) -> &'static str {
         match self {
             Step::Idle => "idle",
-            Step::GrantLedgerLease => "ledger lease grant",
+            Step::GrantLedgerLease { .. } => "ledger lease grant",
             Step::Record { .. } => "record",
             Step::Claim { .. } => "claim",
             Step::Charge { .. } => "charge",
@@ -175,10 +166,15 @@ impl ApiNode {
         step: Step,
         response: StoreResponse<Value>,
     ) {
-        let (name, unused_lease) = (step.name(), step.unused_ledger_lease());
+        let name = step.name();
         let failed = match step {
-            Step::GrantLedgerLease => match session::decode_grant(response) {
+            Step::GrantLedgerLease { asked_at_ns } => match session::decode_grant(response) {
                 Ok(granted) => {
+                    self.share_ledger_lease(super::LedgerLease {
+                        lease: granted.lease,
+                        expires_at_ms: granted.expires_at_ms,
+                        asked_at_ns,
+                    });
                     let op = Operation {
                         expires_at_ms: granted.expires_at_ms,
                         ..op
@@ -229,18 +225,13 @@ impl ApiNode {
             }
         };
         failed.log(name);
-        if let Some(lease) = unused_lease {
-            self.revoke(ctx, lease);
-        }
         self.give_up(ctx, op, false);
     }
 
     /// The outstanding request of `op` in `step` failed (timed out, was
     /// refused, or got an answer that does not fit): end with 503.
     pub(super) fn step_failed(&mut self, ctx: &mut Ctx<'_>, op: Operation, step: &Step) {
-        if let Some(lease) = step.unused_ledger_lease() {
-            self.revoke(ctx, lease);
-        }
+        tracing::debug!(key = %op.key, "{} failed", step.name());
         self.give_up(ctx, op, false);
     }
 

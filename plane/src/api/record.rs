@@ -39,7 +39,6 @@ impl ApiNode {
         recovery: Recovery,
     ) {
         let Some(session) = self.session.lease() else {
-            self.revoke(ctx, ledger_lease);
             return self.give_up(ctx, op, false);
         };
         let resource_id = match &op.op {
@@ -105,21 +104,29 @@ impl ApiNode {
             }
             Recorded::Exists { ledger, lock } => (ledger, lock),
         };
-        let Some(mine) = ledger.as_ref().filter(|kv| kv.lease == Some(ledger_lease)) else {
-            self.revoke(ctx, ledger_lease);
-            return self.on_existing(ctx, id, op, ledger, lock);
+        // My record may have been applied before: the network duplicated
+        // the request and the reply to the first copy was lost. Then the
+        // entry is the one I wrote (a create's resource id is drawn per
+        // record) under my lock, written by the same transaction, and no
+        // other operation of mine holds the key. (Ledger leases are shared
+        // between keys, so the entry's lease cannot tell.)
+        let my_lock_revision = match (&ledger, &lock) {
+            (Some(kv), Some(lock))
+                if matches!(&kv.value, Value::Ledger(stored) if *stored == entry)
+                    && is_owned_by(lock, ctx.id())
+                    && lock.mod_revision == kv.create_revision
+                    && !self.key_busy(&op.key) =>
+            {
+                Some(lock.mod_revision)
+            }
+            _ => None,
         };
-        // The entry is on my lease: my record was applied before (the
-        // network duplicated the request and lost the first reply).
-        self.record_started(ctx, &op);
-        let my_lock = lock.as_ref().filter(|lock| {
-            is_owned_by(lock, ctx.id()) && lock.mod_revision == mine.create_revision
-        });
-        if let Some(lock) = my_lock {
-            // The lock is the one that record wrote: I hold the key already,
-            // so resume rather than take my own key over.
+        if let Some(lock_revision) = my_lock_revision {
+            // I hold the key already: resume rather than take my own key
+            // over.
+            self.record_started(ctx, &op);
             op.held = Some(Held {
-                lock_revision: lock.mod_revision,
+                lock_revision,
                 entry,
                 ledger_lease: Some(ledger_lease),
             });

@@ -745,8 +745,9 @@ fn a_key_lives_for_its_ttl_on_the_store_clock_says_so_and_is_then_new() {
     let first = cluster.call(API_A, "k", create("a"));
     assert_eq!(first.response.status, status::CREATED);
     let expires_at_ms = cluster.ledger("k").expect("recorded").expires_at_ms;
+    let lease_ttl_ms = cluster_settings_ledger_lease_ttl_ms(5_000);
     assert!(
-        (5_000..=cluster.store_now_ms + 5_000).contains(&expires_at_ms),
+        (5_000..=cluster.store_now_ms + lease_ttl_ms).contains(&expires_at_ms),
         "the ledger lease's expiry: {expires_at_ms}"
     );
     assert_eq!(
@@ -761,9 +762,9 @@ fn a_key_lives_for_its_ttl_on_the_store_clock_says_so_and_is_then_new() {
     let other = cluster.call(API_B, "k", create("b"));
     assert_eq!(other.response.status, status::UNPROCESSABLE);
     assert_eq!(other.key_expires_at_ms, None);
-    // Six seconds of keep-alives later the store has expired the key:
-    // the same key is a new request.
-    for _ in 0..30 {
+    // Eight seconds of keep-alives later (past the shared lease's TTL) the
+    // store has expired the key: the same key is a new request.
+    for _ in 0..40 {
         cluster.tick(API_A, 1);
         cluster.tick(API_B, 1);
     }
@@ -775,6 +776,53 @@ fn a_key_lives_for_its_ttl_on_the_store_clock_says_so_and_is_then_new() {
     assert!(!fresh.replayed);
     assert!(fresh.key_expires_at_ms > Some(expires_at_ms));
     assert_eq!(cluster.resources().len(), 2);
+}
+
+fn cluster_settings_ledger_lease_ttl_ms(idempotency_ttl_ms: u64) -> u64 {
+    ApiSettings {
+        idempotency_ttl_ms,
+        ..settings()
+    }
+    .ledger_lease_ttl_ms()
+}
+
+#[test]
+fn keys_share_ledger_leases_so_a_long_run_cannot_fill_the_lease_table() {
+    // One lease per key filled the store's 10,000 leases after 45 minutes
+    // of steady load, and from then on every request got 503.
+    let mut cluster = Cluster::with(ApiSettings {
+        idempotency_ttl_ms: 8_000,
+        ..settings()
+    });
+    let asked = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counter = asked.clone();
+    let lease_ttl_ms = cluster_settings_ledger_lease_ttl_ms(8_000);
+    cluster.hold = Box::new(move |_, _, message| {
+        if matches!(message, Msg::StoreRequest { request: StoreRequest::LeaseGrant { ttl_ms }, .. } if *ttl_ms == lease_ttl_ms)
+        {
+            counter.set(counter.get() + 1);
+        }
+        false
+    });
+    let grants = |_: &Cluster| asked.get();
+    for index in 0..50 {
+        let reply = cluster.call(API_A, &format!("k{index}"), create("a"));
+        assert_eq!(reply.response.status, status::CREATED);
+    }
+    assert_eq!(grants(&cluster), 1, "fifty keys, one ledger lease");
+    // Past the share window (1 s), the next key asks for a new lease, whose
+    // expiry it publishes; the old keys keep theirs.
+    let old_expiry = cluster.ledger("k0").expect("recorded").expires_at_ms;
+    for _ in 0..12 {
+        cluster.tick(API_A, 1);
+    }
+    let reply = cluster.call(API_A, "late", create("a"));
+    assert_eq!(grants(&cluster), 2);
+    let late_expiry = cluster.ledger("late").expect("recorded").expires_at_ms;
+    assert!(late_expiry > old_expiry);
+    assert_eq!(reply.key_expires_at_ms, Some(late_expiry));
+    // Every key still lives its full published TTL from its record.
+    assert!(old_expiry >= 8_000 + 1_000);
 }
 
 #[test]
@@ -1017,7 +1065,7 @@ fn keep_alive_that_finds_no_lease_starts_a_new_session() {
 #[test]
 fn requests_beyond_the_operation_cap_get_503() {
     let mut cluster = Cluster::new();
-    let ledger_ttl_ms = settings().idempotency_ttl_ms;
+    let ledger_ttl_ms = settings().ledger_lease_ttl_ms();
     cluster.hold = Box::new(
         move |_, _, message| matches!(message, Msg::StoreRequest { request: StoreRequest::LeaseGrant { ttl_ms }, .. } if *ttl_ms == ledger_ttl_ms),
     );

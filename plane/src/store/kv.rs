@@ -243,7 +243,7 @@ impl std::error::Error for StoreError {}
 /// reply instead of an unbounded store.
 ///
 /// Defaults (see [`StoreLimits::default`]): 100 000 keys, 1 MiB values,
-/// 128 ops per transaction, 10 000 leases, lease TTLs from 100 ms to one day.
+/// 128 ops per transaction, 10 000 leases, lease TTLs from 100 ms to a week.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreLimits {
@@ -263,8 +263,10 @@ pub struct StoreLimits {
 
 impl Default for StoreLimits {
     /// 1 MiB values and 128 ops per transaction are near etcd's defaults
-    /// (1.5 MiB requests, `--max-txn-ops=128`). One day of TTL covers an
-    /// idempotency key's retention; 100 ms is below any sensible lease.
+    /// (1.5 MiB requests, `--max-txn-ops=128`). A week of TTL covers an
+    /// idempotency key's retention (a day, on a lease shared by the keys of
+    /// a few hours: `ApiSettings::ledger_lease_ttl_ms`); 100 ms is below
+    /// any sensible lease.
     fn default() -> Self {
         StoreLimits {
             max_keys: 100_000,
@@ -272,7 +274,7 @@ impl Default for StoreLimits {
             max_ops_per_txn: 128,
             max_leases: 10_000,
             min_ttl_ms: 100,
-            max_ttl_ms: 24 * 60 * 60 * 1000,
+            max_ttl_ms: 7 * 24 * 60 * 60 * 1000,
         }
     }
 }
