@@ -14,6 +14,28 @@ use plane::config::Bug;
 
 const MS: u64 = sim::MILLISECOND_NS;
 
+/// A run's goodput (see [`Report::goodput`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Goodput {
+    /// Logical requests sent with a fresh key, and reads.
+    pub fresh: u64,
+    /// Of those, the ones that got a successful answer.
+    pub succeeded: u64,
+    /// Of those, the ones sent while no fault was active within the
+    /// liveness bound (judged by `eventually.available`).
+    pub judged: u64,
+    /// Of the judged ones, those that succeeded within the bound.
+    pub judged_met: u64,
+}
+
+/// `part` of `whole` as a whole percentage, rounded down ("-" of nothing).
+fn percent(part: u64, whole: u64) -> String {
+    match whole {
+        0 => "-".to_string(),
+        _ => format!("{}%", part * 100 / whole),
+    }
+}
+
 /// p50, p99 and max of a sample, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Percentiles {
@@ -119,6 +141,9 @@ pub(crate) struct Report {
     pub responses_by_status: BTreeMap<u16, u64>,
     /// Client request latency: first send of a key to its final answer.
     pub request_latency_ms: Percentiles,
+    /// Goodput: fresh requests and reads sent, and how many succeeded;
+    /// of those `eventually.available` judged, how many met its bound.
+    pub goodput: Goodput,
     /// Time from each failover's lease loss to the next holder, ms.
     pub failover_ms: Percentiles,
     /// Leadership terms (lease acquisitions).
@@ -195,6 +220,12 @@ impl Report {
             history_counts: result.history_counts.clone(),
             responses_by_status: result.responses_by_status.clone(),
             request_latency_ms: Percentiles::of_ns(m.request_latencies_ns.iter().copied()),
+            goodput: Goodput {
+                fresh: m.fresh_requests,
+                succeeded: m.fresh_succeeded,
+                judged: m.availability_judged,
+                judged_met: m.availability_met,
+            },
             failover_ms: Percentiles::of_ns(
                 m.failovers
                     .iter()
@@ -522,6 +553,17 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
                 r.request_latency_ms.p99,
                 r.request_latency_ms.max,
                 r.request_latency_ms.count
+            ),
+        ),
+        (
+            "goodput".into(),
+            format!(
+                "{} of {} fresh requests and reads succeeded ({}); {} of {} sent with no fault active succeeded within the liveness bound",
+                r.goodput.succeeded,
+                r.goodput.fresh,
+                percent(r.goodput.succeeded, r.goodput.fresh),
+                r.goodput.judged_met,
+                r.goodput.judged,
             ),
         ),
         (

@@ -344,6 +344,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         shard_count: scenario.controller.shard_count,
         healed_ns: healed_ns.unwrap_or(crate::check::NEVER_HEALED),
         end_ns,
+        liveness_bound_ns: ms_to_ns(scenario.run.liveness_bound_ms),
     });
     let (history_counts, responses_by_status) = count_history(simulation.history());
     let records = if options.keep_trace {

@@ -24,12 +24,21 @@
 //!
 //! # What a new request does
 //!
-//! With no known resource, a create. Otherwise `update_ppm` of requests are
-//! updates and `delete_ppm` deletes, of a known resource; the rest are
-//! creates while fewer than `max_creates` were sent, and updates after
-//! that. With `missing_key_ppm` the request carries no key (expect 400);
-//! with `reuse_key_ppm` it reuses the key of an earlier request that got a
-//! final answer, with a different body (expect 422).
+//! With no known resource, a create. Otherwise `read_ppm` of requests read
+//! a known resource (no key: reads bypass the ledger), and of the rest
+//! `update_ppm` are updates and `delete_ppm` deletes, of a known resource;
+//! the rest are creates while fewer than `max_creates` were sent, and
+//! updates after that. With `missing_key_ppm` the request carries no key
+//! (expect 400); with `reuse_key_ppm` it reuses the key of an earlier
+//! request that got a final answer, with a different body (expect 422).
+//! Every send records the client's [`Intent`] (a fresh key, a deliberate
+//! reuse, no key on purpose, a read) and the request itself, so the
+//! checkers can tell a collision of keys from a reuse.
+//!
+//! After `workload_end_ms` the ticks go on every `probe_interval_ms` as
+//! read probes of a known resource, one at a time, for as long as the run
+//! lasts: once the faults have healed, the service must answer them
+//! (`eventually.available`).
 //!
 //! # State
 //!
@@ -63,8 +72,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::BootClock;
 use crate::config::{ClientSettings, Topology};
 use crate::protocol::{
-    ApiOp, ApiReply, ApiRequest, ApiResponse, ControlPlane, Event, Msg, RequestId, ResponseBody,
-    Spec, Timer, status,
+    ApiOp, ApiReply, ApiRequest, ApiResponse, ControlPlane, Event, Intent, Msg, RequestId,
+    ResponseBody, Spec, Timer, status,
 };
 use crate::requests::Requests;
 
@@ -102,6 +111,8 @@ pub struct Logical {
     pub op: ApiOp,
     /// Whether the key belongs to an earlier request (a 422 is expected).
     pub reused_key: bool,
+    /// What the client means by it, recorded with every send.
+    pub intent: Intent,
     /// The current attempt, from 0.
     pub attempt: u32,
     /// When the first attempt was sent (client ms): the key cannot have
@@ -185,12 +196,33 @@ impl ClientNode {
 
     fn handle_tick(&mut self, ctx: &mut Context<'_, ControlPlane>) {
         if self.workload_elapsed_ms(ctx) >= self.settings.workload_end_ms {
-            return; // The workload is over; retries go on, ticks stop.
+            // The workload is over; retries go on, and a read probe now and
+            // then shows whether the service still answers.
+            return self.probe(ctx);
         }
         if state(ctx).outstanding.len() < MAX_OUTSTANDING {
             self.start_request(ctx);
         }
         self.arm_tick(ctx);
+    }
+
+    /// After the workload: reads a known resource, if nothing is
+    /// outstanding, and arms the next probe.
+    fn probe(&mut self, ctx: &mut Context<'_, ControlPlane>) {
+        if self.settings.probe_interval_ms == 0 {
+            return;
+        }
+        let known_count = state(ctx).known.len();
+        if known_count > 0 && state(ctx).outstanding.is_empty() {
+            let index = ctx.rng().index(known_count);
+            let id = state(ctx).known.keys().nth(index).cloned();
+            let op = ApiOp::Get {
+                id: id.expect("index below the count"),
+            };
+            self.start_logical(ctx, op, None, Intent::Read);
+        }
+        let delay_ms = self.settings.probe_interval_ms;
+        ctx.set_timer(delay_ms * MILLISECOND_NS, Timer::Tick);
     }
 
     fn handle_reply(&mut self, ctx: &mut Context<'_, ControlPlane>, reply: ApiReply) {
@@ -253,17 +285,33 @@ impl ClientNode {
     /// Picks what to do and sends its first attempt.
     fn start_request(&mut self, ctx: &mut Context<'_, ControlPlane>) {
         let sequence = state(ctx).next_sequence;
-        state(ctx).next_sequence += 1;
         let op = self.choose_op(ctx, sequence);
-        let (key, reused_key) = self.choose_key(ctx, sequence, &op);
-        if matches!(op, ApiOp::Create { .. }) && key.is_some() && !reused_key {
+        if matches!(op, ApiOp::Get { .. }) {
+            return self.start_logical(ctx, op, None, Intent::Read);
+        }
+        let (key, intent) = self.choose_key(ctx, sequence, &op);
+        if matches!(op, ApiOp::Create { .. }) && intent == Intent::Fresh {
             state(ctx).creates += 1;
         }
+        self.start_logical(ctx, op, key, intent);
+    }
+
+    /// Starts logical request `op` with `key` and sends its first attempt.
+    fn start_logical(
+        &mut self,
+        ctx: &mut Context<'_, ControlPlane>,
+        op: ApiOp,
+        key: Option<String>,
+        intent: Intent,
+    ) {
+        let sequence = state(ctx).next_sequence;
+        state(ctx).next_sequence += 1;
         let api = self.topology.apis[ctx.rng().index(self.topology.apis.len())];
         let logical = Logical {
             key,
             op,
-            reused_key,
+            reused_key: matches!(intent, Intent::Reuse { .. }),
+            intent,
             attempt: 0,
             first_sent_ms: self.now_ms(ctx),
             api,
@@ -294,6 +342,9 @@ impl ClientNode {
             .nth(index)
             .map(|(id, image)| (id.clone(), *image))
             .expect("index below the count");
+        if ctx.rng().chance_ppm(self.settings.read_ppm) {
+            return ApiOp::Get { id };
+        }
         let update_ppm = u64::from(self.settings.update_ppm);
         let delete_ppm = u64::from(self.settings.delete_ppm);
         let may_create = state(ctx).creates < self.settings.max_creates;
@@ -328,24 +379,25 @@ impl ClientNode {
         ctx: &mut Context<'_, ControlPlane>,
         sequence: u64,
         op: &ApiOp,
-    ) -> (Option<String>, bool) {
+    ) -> (Option<String>, Intent) {
         let missing = ctx.rng().chance_ppm(self.settings.missing_key_ppm);
         let reuse = ctx.rng().chance_ppm(self.settings.reuse_key_ppm);
         if missing {
-            return (None, false);
+            return (None, Intent::NoKey);
         }
         let now_ms = self.now_ms(ctx);
-        let candidates: Vec<String> = state(ctx)
+        let candidates: Vec<(String, u64)> = state(ctx)
             .finished
             .iter()
             .filter(|old| old.fingerprint != op.fingerprint() && now_ms < old.reusable_until_ms)
-            .map(|old| old.key.clone())
+            .map(|old| (old.key.clone(), old.fingerprint))
             .collect();
         if reuse && !candidates.is_empty() {
             let index = ctx.rng().index(candidates.len());
-            return (Some(candidates[index].clone()), true);
+            let (key, first_fingerprint) = candidates[index].clone();
+            return (Some(key), Intent::Reuse { first_fingerprint });
         }
-        (Some(format!("k{}-{sequence}", ctx.id().0)), false)
+        (Some(format!("k{}-{sequence}", ctx.id().0)), Intent::Fresh)
     }
 
     /// One send of the current attempt failed; retry once all have.
@@ -468,7 +520,12 @@ impl ClientNode {
         let state = state(ctx);
         let entry = state.outstanding.get_mut(&logical).expect("outstanding");
         entry.in_flight.insert(request_id);
-        let (key, op, attempt) = (entry.key.clone(), entry.op.clone(), entry.attempt);
+        let (key, op, attempt, intent) = (
+            entry.key.clone(),
+            entry.op.clone(),
+            entry.attempt,
+            entry.intent,
+        );
         let fingerprint = op.fingerprint();
         remember_send(
             state,
@@ -485,6 +542,9 @@ impl ClientNode {
             key: key.clone(),
             fingerprint,
             attempt,
+            logical,
+            intent,
+            op: op.clone(),
         });
         let request = ApiRequest {
             request_id,
@@ -510,6 +570,9 @@ impl Node<ControlPlane> for ClientNode {
         }
         if self.workload_elapsed_ms(ctx) < self.settings.workload_end_ms {
             self.arm_tick(ctx);
+        } else if self.settings.probe_interval_ms > 0 {
+            let delay_ms = self.settings.probe_interval_ms;
+            ctx.set_timer(delay_ms * MILLISECOND_NS, Timer::Tick);
         }
     }
 
@@ -593,7 +656,7 @@ fn state<'c>(ctx: &'c mut Context<'_, ControlPlane>) -> &'c mut ClientState {
 fn learn_resources(state: &mut ClientState, op: &ApiOp, response: &ApiResponse) {
     let forgotten = match (&response.body, op) {
         (ResponseBody::Deleted { id }, _) => Some(id),
-        (_, ApiOp::Update { id, .. } | ApiOp::Delete { id })
+        (_, ApiOp::Update { id, .. } | ApiOp::Delete { id } | ApiOp::Get { id })
             if response.status == status::NOT_FOUND =>
         {
             Some(id)
@@ -645,8 +708,81 @@ mod tests {
             reuse_key_ppm: 0,
             missing_key_ppm: 0,
             retry_other_api_ppm: 0,
+            read_ppm: 0,
+            probe_interval_ms: 0,
             ..ClientSettings::default()
         }
+    }
+
+    #[test]
+    fn after_the_workload_a_probe_reads_a_known_resource_every_interval() {
+        let mut harness = started(ClientSettings {
+            workload_end_ms: 1_000,
+            probe_interval_ms: 500,
+            ..settings()
+        });
+        let mut reads = Vec::new();
+        for _ in 0..40 {
+            let output = harness
+                .fire_timer(|tag| *tag == Timer::Tick)
+                .expect("probes keep the tick armed");
+            for (_, request) in requests(&output) {
+                match &request.op {
+                    ApiOp::Get { id } => {
+                        assert!(harness.now_ns() >= 1_000 * MILLISECOND_NS);
+                        assert_eq!(request.idempotency_key, None, "reads need no key");
+                        assert!(output.records.iter().any(|event| matches!(
+                            event,
+                            Event::RequestSent {
+                                intent: Intent::Read,
+                                ..
+                            }
+                        )));
+                        reads.push((harness.now_ns(), id.clone()));
+                    }
+                    _ => assert!(harness.now_ns() < 1_000 * MILLISECOND_NS),
+                }
+                reply(
+                    &mut harness,
+                    request.request_id,
+                    status::CREATED,
+                    resource("r", 1),
+                );
+            }
+        }
+        assert!(reads.len() >= 30, "a probe per interval: {}", reads.len());
+        assert!(reads.iter().all(|(_, id)| id == "r"));
+        let gaps: Vec<u64> = reads.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        assert!(
+            gaps.iter().all(|&gap| gap == 500 * MILLISECOND_NS),
+            "{gaps:?}"
+        );
+    }
+
+    #[test]
+    fn with_read_ppm_a_known_resource_is_read_without_a_key() {
+        let mut harness = started(ClientSettings {
+            read_ppm: 1_000_000,
+            ..settings()
+        });
+        let first = requests(&tick(&mut harness)).remove(0).1;
+        assert!(
+            matches!(first.op, ApiOp::Create { .. }),
+            "nothing known yet"
+        );
+        reply(
+            &mut harness,
+            first.request_id,
+            status::CREATED,
+            resource("r", 1),
+        );
+        let second = requests(&tick(&mut harness)).remove(0).1;
+        assert_eq!(second.op, ApiOp::Get { id: "r".into() });
+        assert_eq!(second.idempotency_key, None);
+        // A 404 forgets the resource: the next request is a create.
+        reply(&mut harness, second.request_id, status::NOT_FOUND, error());
+        let third = requests(&tick(&mut harness)).remove(0).1;
+        assert!(matches!(third.op, ApiOp::Create { .. }));
     }
 
     fn started(settings: ClientSettings) -> Harness<ControlPlane> {
@@ -767,6 +903,9 @@ mod tests {
                 key: Some("k4-0".into()),
                 fingerprint: request.op.fingerprint(),
                 attempt: 0,
+                logical: 0,
+                intent: Intent::Fresh,
+                op: request.op.clone(),
             }]
         );
         let timeout = output

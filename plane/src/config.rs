@@ -303,6 +303,14 @@ pub struct ClientSettings {
     pub max_creates: u32,
     /// Replicas of a new resource, uniform in `1..=max_replicas`.
     pub max_replicas: u32,
+    /// Of new requests when a resource is known, the share that read one
+    /// (ppm), taken before updates and deletes: reads after acknowledged
+    /// writes must see them.
+    pub read_ppm: u32,
+    /// After the workload, a read probe of a known resource this often
+    /// (0: none), for as long as the run lasts: the service must still
+    /// answer once the faults have healed.
+    pub probe_interval_ms: u64,
 }
 
 impl Default for ClientSettings {
@@ -320,6 +328,8 @@ impl Default for ClientSettings {
             delete_ppm: 100_000,
             max_creates: 12,
             max_replicas: 3,
+            read_ppm: 100_000,
+            probe_interval_ms: 1_000,
         }
     }
 }

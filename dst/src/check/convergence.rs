@@ -60,6 +60,7 @@ impl World {
                 id,
                 resource,
                 revision,
+                ..
             }
             | Event::ResourceCommitted {
                 id,
@@ -97,6 +98,7 @@ impl World {
                 id,
                 status,
                 revision,
+                ..
             } => {
                 self.store_status(id, *status, *revision, entry);
                 return;

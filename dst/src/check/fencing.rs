@@ -213,47 +213,85 @@ fn one_holder_per_token(input: &CheckInput) -> Verdict {
 /// No status write committed with token T for shard s at a store revision
 /// above another controller's acquisition of s with a higher token T': the
 /// store compares the shard key's revision with T, so once T' was written
-/// the write must have been refused. Both tokens and write revisions are
-/// store revisions, so the order is the store's, whatever order the
-/// replies reached their nodes in.
+/// the write must have been refused. A status write committed with no
+/// token at all must come from the shard's holder as the store knew it.
+/// Both tokens and write revisions are store revisions, so the order is
+/// the store's, whatever order the replies reached their nodes in.
+///
+/// Judged where the effects took place: the store's records of lease and
+/// status writes (`LeaseStored`, `StatusStored` with its writer and the
+/// token it was committed under), and, so that a missing record cannot
+/// hide anything, the controllers' own (`LeaseAcquired`, `StatusWritten`).
 fn stale_holder_effect(input: &CheckInput) -> Verdict {
     let mut found = Violations::new(STALE_HOLDER_EFFECT, PropertyKind::Always);
     let mut acquired: BTreeMap<ShardId, Vec<(u64, NodeId)>> = BTreeMap::new();
     for entry in input.history {
-        if let Event::LeaseAcquired {
-            lease: LeaseName::Shard(shard),
-            token,
-        } = &entry.event
-        {
-            acquired
+        match &entry.event {
+            Event::LeaseAcquired {
+                lease: LeaseName::Shard(shard),
+                token,
+            } => acquired
                 .entry(*shard)
                 .or_default()
-                .push((*token, entry.node));
+                .push((*token, entry.node)),
+            Event::LeaseStored {
+                lease: LeaseName::Shard(shard),
+                holder: Some(holder),
+                revision,
+            } => acquired
+                .entry(*shard)
+                .or_default()
+                .push((*revision, *holder)),
+            _ => {}
         }
     }
+    let controllers = &input.topology.controllers;
     for entry in input.history {
-        let Event::StatusWritten {
-            resource,
-            token,
-            revision,
-            ..
-        } = &entry.event
-        else {
-            continue;
+        let (resource, writer, token, revision) = match &entry.event {
+            Event::StatusWritten {
+                resource,
+                token,
+                revision,
+                ..
+            } => (resource, entry.node, Some(*token), *revision),
+            Event::StatusStored {
+                id,
+                writer,
+                fence,
+                revision,
+                status: Some(_),
+            } if controllers.contains(writer) => (id, *writer, *fence, *revision),
+            _ => continue,
         };
         let shard = shard_of(resource, input.shard_count);
-        let newer = acquired.get(&shard).and_then(|holders| {
-            holders
+        let holders = acquired.get(&shard).map_or(&[][..], Vec::as_slice);
+        let message = match token {
+            Some(token) => holders
                 .iter()
-                .filter(|&&(newer, holder)| {
-                    holder != entry.node && newer > *token && newer < *revision
-                })
+                .filter(|&&(newer, holder)| holder != writer && newer > token && newer < revision)
                 .min_by_key(|&&(newer, _)| newer)
-        });
-        if let Some(&(newer, holder)) = newer {
-            let message = format!(
-                "status of {resource} written with token {token} at revision {revision} on {shard}, after {holder} acquired it with token {newer}"
-            );
+                .map(|&(newer, holder)| {
+                    (holder, format!(
+                        "status of {resource} written by {writer} with token {token} at revision {revision} on {shard}, after {holder} acquired it with token {newer}"
+                    ))
+                }),
+            None => {
+                let current = holders
+                    .iter()
+                    .filter(|&&(at, _)| at < revision)
+                    .max_by_key(|&&(at, _)| at);
+                match current {
+                    Some(&(_, holder)) if holder == writer => None,
+                    Some(&(at, holder)) => Some((holder, format!(
+                        "status of {resource} written by {writer} with no fencing token at revision {revision} on {shard}, which {holder} held since revision {at}"
+                    ))),
+                    None => Some((writer, format!(
+                        "status of {resource} written by {writer} with no fencing token at revision {revision} on {shard}, which nobody held"
+                    ))),
+                }
+            }
+        };
+        if let Some((holder, message)) = message {
             found.at_entry(entry, &[holder], message);
         }
     }
@@ -463,5 +501,88 @@ mod tests {
         // Committed at revision 7, before token 8 existed; its reply was slow.
         history.at(30, CTRL_A, status_written_at("res-1", 1, 1, 5, 7));
         assert_eq!(history.violations(STALE_HOLDER_EFFECT), 0);
+    }
+
+    #[test]
+    fn a_stale_status_write_only_the_store_recorded_violates_stale_holder_effect() {
+        // The writer's reply was lost: only the store's record exists.
+        let mut history = History::new();
+        let lease = lease_of("res-1");
+        history.at(1, CTRL_A, acquired(lease, 5));
+        history.at(
+            20,
+            STORE,
+            Event::LeaseStored {
+                lease,
+                holder: Some(CTRL_B),
+                revision: 9,
+            },
+        );
+        let status = plane::protocol::Status {
+            observed_generation: 1,
+            ready_replicas: 1,
+        };
+        history.at(
+            30,
+            STORE,
+            status_stored_by("res-1", Some(status), 12, CTRL_A, Some(5)),
+        );
+        let verdict = history.verdict(STALE_HOLDER_EFFECT);
+        assert_eq!(verdict.violation_count, 1);
+        assert_eq!(verdict.violations[0].nodes, vec![STORE, CTRL_B]);
+        // Committed under the current holder's token: fine.
+        let mut fine = History::new();
+        fine.at(
+            20,
+            STORE,
+            Event::LeaseStored {
+                lease,
+                holder: Some(CTRL_B),
+                revision: 9,
+            },
+        );
+        fine.at(
+            30,
+            STORE,
+            status_stored_by("res-1", Some(status), 12, CTRL_B, Some(9)),
+        );
+        assert_eq!(fine.violations(STALE_HOLDER_EFFECT), 0);
+    }
+
+    #[test]
+    fn an_unfenced_status_write_by_a_non_holder_violates_stale_holder_effect() {
+        let mut history = History::new();
+        let lease = lease_of("res-1");
+        let status = plane::protocol::Status {
+            observed_generation: 1,
+            ready_replicas: 1,
+        };
+        history.at(
+            20,
+            STORE,
+            Event::LeaseStored {
+                lease,
+                holder: Some(CTRL_B),
+                revision: 9,
+            },
+        );
+        history.at(
+            30,
+            STORE,
+            status_stored_by("res-1", Some(status), 12, CTRL_B, None),
+        );
+        assert_eq!(
+            history.violations(STALE_HOLDER_EFFECT),
+            0,
+            "the holder itself"
+        );
+        history.at(
+            40,
+            STORE,
+            status_stored_by("res-1", Some(status), 13, CTRL_A, None),
+        );
+        let verdict = history.verdict(STALE_HOLDER_EFFECT);
+        assert_eq!(verdict.violation_count, 1);
+        assert!(verdict.violations[0].message.contains("no fencing token"));
     }
 }

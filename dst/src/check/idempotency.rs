@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sim::HistoryEntry;
 
 use super::{CheckInput, PropertyKind, Verdict, Violations};
-use plane::protocol::{ApiResponse, Event, Recovery, status};
+use plane::protocol::{ApiOp, ApiResponse, Event, Recovery, status};
 
 /// Per key, at most one commit: a create names one resource id.
 pub(crate) const ONE_RESOURCE_PER_KEY: &str = "always.one_resource_per_key";
@@ -152,79 +152,98 @@ fn fingerprint_of(event: &Event) -> Option<u64> {
     }
 }
 
-/// Per key, at most one `ResourceCommitted`: two commits are the request's
-/// effect applied twice, and two creates are two resources for one key.
-/// The same commit recorded twice (same revision and id) is one commit.
+/// Per key, at most one commit of desired state, judged where it took
+/// effect: the store's `DesiredWritten` names the key whose ledger entry the
+/// same transaction wrote. Two commits are the request's effect applied
+/// twice, and two creates are two resources for one key.
 fn one_resource_per_key(input: &CheckInput) -> Verdict {
     let mut found = Violations::new(ONE_RESOURCE_PER_KEY, PropertyKind::Always);
-    let mut first: BTreeMap<&str, &HistoryEntry<Event>> = BTreeMap::new();
+    let mut first: BTreeMap<&str, (&str, bool, u64, &HistoryEntry<Event>)> = BTreeMap::new();
     for entry in input.history {
-        let Event::ResourceCommitted {
+        let Event::DesiredWritten {
             id,
-            key,
+            ledger: Some((key, _)),
             created,
             revision,
+            writer,
             ..
         } = &entry.event
         else {
             continue;
         };
-        let Some(previous) = first.get(key.as_str()) else {
-            first.insert(key, entry);
-            continue;
-        };
-        let Event::ResourceCommitted {
-            id: first_id,
-            created: first_created,
-            revision: first_revision,
-            ..
-        } = &previous.event
+        let Some(&(first_id, first_created, first_revision, previous)) = first.get(key.as_str())
         else {
-            unreachable!("only commits are indexed");
-        };
-        if first_revision == revision && first_id == id {
+            first.insert(key, (id, *created, *revision, entry));
             continue;
+        };
+        if first_revision == *revision && first_id == id {
+            continue; // One commit, recorded twice.
         }
-        let what = if *created && *first_created && first_id != id {
+        let what = if *created && first_created && first_id != id {
             "created two resources"
         } else {
             "committed twice"
         };
         let message = format!(
-            "key {key} {what}: {first_id} at revision {first_revision}, then {id} at revision {revision}"
+            "key {key} {what}: {first_id} at revision {first_revision}, then {id} at revision {revision} (by {writer})"
         );
-        found.at_entry(entry, &[previous.node], message);
+        let first_writer = match &previous.event {
+            Event::DesiredWritten { writer, .. } => *writer,
+            _ => previous.node,
+        };
+        found.at_entry(entry, &[*writer, first_writer], message);
     }
     found.into_verdict()
 }
 
-/// Per resource id, at most one create: a second would overwrite a
-/// resource another key paid for.
+/// Per resource id, at most one create, judged at the store: a commit
+/// carrying out a create (by the client's record of the key's request, or
+/// the store's own "was absent" when the key is unknown) of an id the store
+/// has held before would overwrite a resource another key paid for.
 fn resource_created_once(input: &CheckInput) -> Verdict {
     let mut found = Violations::new(RESOURCE_CREATED_ONCE, PropertyKind::Always);
-    let mut first: BTreeMap<&str, (&str, u64, &HistoryEntry<Event>)> = BTreeMap::new();
+    let mut creates: BTreeMap<&str, bool> = BTreeMap::new();
     for entry in input.history {
-        let Event::ResourceCommitted {
+        if let Event::RequestSent {
+            key: Some(key), op, ..
+        } = &entry.event
+        {
+            creates
+                .entry(key)
+                .or_insert(matches!(op, ApiOp::Create { .. }));
+        }
+    }
+    // Per id: the first write (key, revision, entry).
+    let mut first: BTreeMap<&str, (Option<&str>, u64, &HistoryEntry<Event>)> = BTreeMap::new();
+    for entry in input.history {
+        let Event::DesiredWritten {
             id,
-            key,
-            created: true,
+            ledger,
+            resource: Some(_),
             revision,
-            ..
+            writer,
+            created,
         } = &entry.event
         else {
             continue;
         };
+        let key = ledger.as_ref().map(|(key, _)| key.as_str());
+        let is_create = key
+            .and_then(|key| creates.get(key).copied())
+            .unwrap_or(*created);
         match first.get(id.as_str()) {
             None => {
                 first.insert(id, (key, *revision, entry));
             }
-            Some(&(_, first_revision, _)) if first_revision == *revision => {}
-            Some(&(first_key, first_revision, previous)) => {
+            Some(&(first_key, first_revision, previous)) if is_create => {
                 let message = format!(
-                    "resource {id} created twice: by key {first_key} at revision {first_revision}, then by key {key} at revision {revision}"
+                    "resource {id} created again by key {} at revision {revision} (by {writer}), after key {} wrote it at revision {first_revision}",
+                    key.unwrap_or("-"),
+                    first_key.unwrap_or("-"),
                 );
-                found.at_entry(entry, &[previous.node], message);
+                found.at_entry(entry, &[*writer, previous.node], message);
             }
+            Some(_) => {}
         }
     }
     found.into_verdict()
@@ -311,9 +330,8 @@ fn mismatch_changes_nothing(input: &CheckInput, keys: &KeyIndex) -> Verdict {
     let mut found = Violations::new(MISMATCH_CHANGES_NOTHING, PropertyKind::Always);
     for entry in input.history {
         let (key, fingerprint, what) = match &entry.event {
-            Event::ResourceCommitted {
-                key,
-                fingerprint,
+            Event::DesiredWritten {
+                ledger: Some((key, fingerprint)),
                 id,
                 ..
             } => (key, *fingerprint, format!("committed resource {id}")),

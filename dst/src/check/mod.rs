@@ -44,6 +44,7 @@
 //! - Instances outlive a worker crash (the data plane keeps running, the
 //!   worker's durable storage lists them); only `InstanceStopped` ends one.
 
+mod answers;
 mod beliefs;
 mod convergence;
 mod cost;
@@ -84,6 +85,8 @@ pub(crate) struct CheckInput<'a> {
     pub healed_ns: u64,
     /// When the run stopped.
     pub end_ns: u64,
+    /// The scenario's liveness bound.
+    pub liveness_bound_ns: u64,
 }
 
 /// Whether a property must hold throughout, by the end, or within a
@@ -191,6 +194,15 @@ pub struct Measurements {
     pub instances_stopped: u64,
     /// Changes between consecutive memberships the controllers read.
     pub membership_changes: u64,
+    /// Logical requests the clients sent with a fresh key, and reads.
+    pub fresh_requests: u64,
+    /// Of those, the ones that got a successful answer (goodput).
+    pub fresh_succeeded: u64,
+    /// Of those, the ones `eventually.available` judged (sent while no
+    /// fault was active within the liveness bound).
+    pub availability_judged: u64,
+    /// Of the judged ones, those that succeeded within the bound.
+    pub availability_met: u64,
     /// Shard moves rendezvous hashing makes for those changes: the
     /// baseline `cost.shard_movement` compares `shards_moved` with.
     pub shard_moves_baseline: u64,
@@ -281,12 +293,21 @@ pub(crate) fn check(input: &CheckInput) -> CheckReport {
     let beliefs = beliefs::Beliefs::build(input);
     let timeline = convergence::Timeline::build(input);
 
+    let availability = answers::available(input);
+
     let mut verdicts = idempotency::verdicts(input);
+    verdicts.extend(answers::verdicts(input));
     verdicts.extend(fencing::verdicts(input));
     verdicts.push(beliefs.one_active_holder(input));
-    verdicts.extend(liveness_verdicts(input, &beliefs, &timeline));
+    verdicts.extend(liveness_verdicts(
+        input,
+        &beliefs,
+        &timeline,
+        availability.verdict.clone(),
+    ));
 
     let mut measurements = beliefs.measure(input);
+    availability.measure(&mut measurements);
     measurements.request_latencies_ns = requests::latencies_ns(input);
     timeline.measure(input, &mut measurements);
     sometimes::count_side_effects(input, &mut measurements);
@@ -312,6 +333,7 @@ pub(crate) fn property_names() -> Vec<&'static str> {
         shard_count: 1,
         healed_ns: 0,
         end_ns: 0,
+        liveness_bound_ns: 0,
     };
     check(&nothing)
         .verdicts
@@ -325,6 +347,7 @@ fn liveness_verdicts(
     input: &CheckInput,
     beliefs: &beliefs::Beliefs,
     timeline: &convergence::Timeline,
+    available: Verdict,
 ) -> Vec<Verdict> {
     if input.healed_ns == NEVER_HEALED {
         return never_healed_verdicts(input);
@@ -349,6 +372,7 @@ fn liveness_verdicts(
         timeline.converged(input),
         requests::keys_finished(input),
         beliefs.shards_held(input),
+        available,
     ]
 }
 
@@ -419,10 +443,11 @@ pub(crate) fn last_trace_index(input: &CheckInput) -> u64 {
 }
 
 /// The liveness properties, in report order.
-const EVENTUALLY: [&str; 3] = [
+const EVENTUALLY: [&str; 4] = [
     convergence::CONVERGED,
     requests::KEYS_FINISHED,
     beliefs::SHARDS_HELD,
+    answers::AVAILABLE,
 ];
 
 /// Collects one property's violations, then keeps the earliest.

@@ -44,8 +44,12 @@ pub(crate) fn keys_finished(input: &CheckInput) -> Verdict {
             Event::KeyFinished { key, .. } => {
                 finished.insert(key);
             }
-            Event::ResourceCommitted {
-                key, created: true, ..
+            // The store's record of the commit, carrying the key whose
+            // ledger entry the same transaction wrote.
+            Event::DesiredWritten {
+                ledger: Some((key, _)),
+                created: true,
+                ..
             } => {
                 created.insert(key);
             }

@@ -6,8 +6,8 @@ use sim::{Fault, HistoryEntry, NodeId, ScheduledFault};
 use super::{CheckInput, CheckReport, Verdict, check};
 use plane::config::Topology;
 use plane::protocol::{
-    ActionId, ApiResponse, BeliefEnd, Event, Instance, InstanceId, LeaseName, Recovery, Resource,
-    ResponseBody, Spec, Status, status,
+    ActionId, ApiOp, ApiResponse, BeliefEnd, Event, Instance, InstanceId, Intent, LeaseName,
+    Recovery, Resource, ResponseBody, Spec, Status, status,
 };
 use plane::shard::{ShardId, shard_of};
 
@@ -123,6 +123,7 @@ impl History {
             shard_count: SHARDS,
             healed_ns: self.healed_ns,
             end_ns: self.end_ns,
+            liveness_bound_ns: ms(10_000),
         }
     }
 
@@ -213,19 +214,76 @@ pub(crate) fn error(status: u16) -> ApiResponse {
     }
 }
 
+/// The request id of `key`'s `attempt` in the test histories.
+pub(crate) fn request_id(key: &str, attempt: u32) -> u64 {
+    sim::stable_hash(&key) % 1_000_000 * 100 + u64::from(attempt)
+}
+
+/// The first send of a create with a fresh key.
 pub(crate) fn sent(key: &str, fingerprint: u64, attempt: u32) -> Event {
+    sent_op(
+        key,
+        fingerprint,
+        attempt,
+        Intent::Fresh,
+        ApiOp::Create {
+            name: key.to_string(),
+            spec: Spec {
+                replicas: 1,
+                image: 1,
+            },
+        },
+    )
+}
+
+/// A send of `op` under `key` (logical request: the key's hash).
+pub(crate) fn sent_op(
+    key: &str,
+    fingerprint: u64,
+    attempt: u32,
+    intent: Intent,
+    op: ApiOp,
+) -> Event {
     Event::RequestSent {
-        request_id: u64::from(attempt),
+        request_id: request_id(key, attempt),
         api: API_A,
         key: Some(key.to_string()),
         fingerprint,
         attempt,
+        logical: sim::stable_hash(&key),
+        intent,
+        op,
+    }
+}
+
+/// A read of `id` as request `request_id`.
+pub(crate) fn read_sent(id: &str, request_id: u64) -> Event {
+    Event::RequestSent {
+        request_id,
+        api: API_A,
+        key: None,
+        fingerprint: 0,
+        attempt: 0,
+        logical: request_id,
+        intent: Intent::Read,
+        op: ApiOp::Get { id: id.to_string() },
+    }
+}
+
+/// The answer to request `request_id` (no key: a read).
+pub(crate) fn read_received(request_id: u64, response: ApiResponse) -> Event {
+    Event::ResponseReceived {
+        request_id,
+        key: None,
+        fingerprint: 0,
+        response,
+        replayed: false,
     }
 }
 
 pub(crate) fn received(key: &str, fingerprint: u64, response: ApiResponse) -> Event {
     Event::ResponseReceived {
-        request_id: 0,
+        request_id: request_id(key, 0),
         key: Some(key.to_string()),
         fingerprint,
         response,
@@ -257,13 +315,13 @@ pub(crate) fn commit(
     resource: Option<&Resource>,
     revision: u64,
 ) -> Event {
-    Event::ResourceCommitted {
+    Event::DesiredWritten {
         id: id.to_string(),
-        key: key.to_string(),
-        fingerprint,
-        created,
         resource: resource.cloned(),
         revision,
+        writer: API_A,
+        ledger: Some((key.to_string(), fingerprint)),
+        created,
     }
 }
 
@@ -336,15 +394,31 @@ pub(crate) fn desired_written(id: &str, resource: Option<&Resource>, revision: u
         id: id.to_string(),
         resource: resource.cloned(),
         revision,
+        writer: API_A,
+        ledger: None,
+        created: false,
     }
 }
 
-pub(crate) fn status_stored(id: &str, status: Option<Status>, revision: u64) -> Event {
+/// A status the store committed for `writer` under `fence`.
+pub(crate) fn status_stored_by(
+    id: &str,
+    status: Option<Status>,
+    revision: u64,
+    writer: NodeId,
+    fence: Option<u64>,
+) -> Event {
     Event::StatusStored {
         id: id.to_string(),
         status,
         revision,
+        writer,
+        fence,
     }
+}
+
+pub(crate) fn status_stored(id: &str, status: Option<Status>, revision: u64) -> Event {
+    status_stored_by(id, status, revision, CTRL_A, Some(1))
 }
 
 pub(crate) fn ledger_written(

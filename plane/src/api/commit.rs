@@ -29,6 +29,8 @@ impl ApiNode {
             (ApiOp::Create { .. }, Recovery::Started) => self.charge(ctx, id, op, 1),
             (ApiOp::Create { .. }, Recovery::Charged { .. }) => self.commit_create(ctx, id, op),
             (ApiOp::Update { .. } | ApiOp::Delete { .. }, _) => self.read(ctx, id, op),
+            // Not reached: reads bypass the ledger (`read`).
+            (ApiOp::Get { .. }, _) => self.give_up(ctx, op, false),
         }
     }
 
@@ -309,7 +311,7 @@ fn plan_change(entry: &LedgerEntry, found: Option<&Kv>, attempt: u32) -> Option<
             (ResponseBody::Resource(next.clone()), Write::Update(next))
         }
         ApiOp::Delete { .. } => (ResponseBody::Deleted { id: id.clone() }, Write::Delete),
-        ApiOp::Create { .. } => return None,
+        ApiOp::Create { .. } | ApiOp::Get { .. } => return None,
     };
     let response = ApiResponse {
         status: status::OK,

@@ -68,6 +68,7 @@
 //! | `takeover` | claiming an abandoned key |
 //! | `commit` | from the recovery point on: charge, save `Charged`, commit |
 //! | `completer` | the periodic scan that finishes abandoned keys |
+//! | `read` | a client's read of a resource: no key, no ledger |
 //! | `bugs` | the planted bugs' detours |
 //! | `decode` | each store reply, typed |
 //!
@@ -84,6 +85,7 @@ mod commit;
 mod completer;
 mod decode;
 mod operation;
+mod read;
 mod record;
 mod takeover;
 #[cfg(test)]
@@ -171,10 +173,17 @@ struct LedgerLease {
 /// What a tracked request was for.
 #[derive(Debug)]
 enum Purpose {
-    SessionGrant { sent_at_ns: u64 },
-    SessionKeepAlive { lease: LeaseId, sent_at_ns: u64 },
+    SessionGrant {
+        sent_at_ns: u64,
+    },
+    SessionKeepAlive {
+        lease: LeaseId,
+        sent_at_ns: u64,
+    },
     CompleterScan,
     Operation(OperationId),
+    /// A read for a client (`read`).
+    Get(Client),
 }
 
 /// What came back for a tracked request.
@@ -228,6 +237,9 @@ impl ApiNode {
         };
         if self.operations.values().any(|op| op.client == Some(client)) {
             return; // A network duplicate of a request in progress.
+        }
+        if let ApiOp::Get { id } = request.op {
+            return self.get(ctx, client, id);
         }
         let key = match request.idempotency_key {
             Some(key) if !key.is_empty() && key.len() <= MAX_KEY_BYTES => key,
@@ -336,6 +348,7 @@ impl ApiNode {
                 self.on_session_kept_alive(ctx, lease, sent_at_ns, reply)
             }
             Purpose::CompleterScan => self.on_completer_scan(ctx, reply),
+            Purpose::Get(client) => self.on_get(ctx, client, reply),
             Purpose::Operation(id) => {
                 let op = self
                     .operations

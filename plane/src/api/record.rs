@@ -43,7 +43,7 @@ impl ApiNode {
         };
         let resource_id = match &op.op {
             ApiOp::Create { .. } => format!("r{:016x}", ctx.rng().next_u64()),
-            ApiOp::Update { id, .. } | ApiOp::Delete { id } => id.clone(),
+            ApiOp::Update { id, .. } | ApiOp::Delete { id } | ApiOp::Get { id } => id.clone(),
         };
         let entry = LedgerEntry {
             fingerprint: op.fingerprint,

@@ -778,6 +778,36 @@ fn a_key_lives_for_its_ttl_on_the_store_clock_says_so_and_is_then_new() {
     assert_eq!(cluster.resources().len(), 2);
 }
 
+#[test]
+fn a_read_needs_no_key_sees_the_last_write_and_records_nothing() {
+    let mut cluster = Cluster::new();
+    let created = created_resource(&cluster.call(API_A, "c", create("a")));
+    let update = ApiOp::Update {
+        id: created.id.clone(),
+        spec: spec(3),
+    };
+    assert_eq!(cluster.call(API_A, "u", update).response.status, status::OK);
+    let (records, revision) = (cluster.records.len(), cluster.store.revision());
+    let get = ApiOp::Get {
+        id: created.id.clone(),
+    };
+    let read = cluster.send(API_B, None, get);
+    let read = cluster.only_reply(read);
+    assert_eq!(read.response.status, status::OK);
+    let ResponseBody::Resource(seen) = &read.response.body else {
+        panic!("a resource: {read:?}");
+    };
+    assert_eq!(seen.generation, 2, "the acknowledged update is seen");
+    assert_eq!((read.replayed, read.key_ttl_ms), (false, None));
+    assert_eq!(cluster.records.len(), records, "a read records nothing");
+    assert_eq!(cluster.store.revision(), revision, "a read writes nothing");
+    let missing = cluster.send(API_A, None, ApiOp::Get { id: "nope".into() });
+    assert_eq!(
+        cluster.only_reply(missing).response.status,
+        status::NOT_FOUND
+    );
+}
+
 fn cluster_settings_ledger_lease_ttl_ms(idempotency_ttl_ms: u64) -> u64 {
     ApiSettings {
         idempotency_ttl_ms,

@@ -4,7 +4,7 @@
 use node::NodeId;
 use serde::{Deserialize, Serialize};
 
-use super::{ActionId, ApiResponse, Instance, Recovery, RequestId, Resource, Status};
+use super::{ActionId, ApiOp, ApiResponse, Instance, Recovery, RequestId, Resource, Status};
 use crate::shard::ShardId;
 
 /// Which lease a controller holds.
@@ -29,6 +29,24 @@ pub enum BeliefEnd {
     Fenced,
 }
 
+/// What a client meant by a request: the checkers tell a collision of keys
+/// from a deliberate reuse, and a 400 asked for from one that was not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Intent {
+    /// A key never used before, by this client or any other.
+    Fresh,
+    /// An earlier request's key, sent on purpose with another body: 422 is
+    /// the right answer.
+    Reuse {
+        /// The fingerprint of the request the key was first used for.
+        first_fingerprint: u64,
+    },
+    /// No key, on purpose: 400 is the right answer.
+    NoKey,
+    /// A read, which needs no key.
+    Read,
+}
+
 /// A history event. Each names what the checkers need and nothing more.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Event {
@@ -45,6 +63,13 @@ pub enum Event {
         fingerprint: u64,
         /// 0 for the first try of a key, then 1, 2, ...
         attempt: u32,
+        /// The client's number for the logical request: every attempt
+        /// and duplicate of one request carries the same.
+        logical: u64,
+        /// What the client meant by it.
+        intent: Intent,
+        /// The request the key stands for.
+        op: ApiOp,
     },
     /// A client got a reply.
     ResponseReceived {
@@ -136,6 +161,14 @@ pub enum Event {
         resource: Option<Resource>,
         /// The write's revision.
         revision: u64,
+        /// The node whose transaction it was.
+        writer: NodeId,
+        /// The Idempotency-Key whose ledger entry the same transaction
+        /// wrote, with that entry's fingerprint: the request this commit
+        /// carries out.
+        ledger: Option<(String, u64)>,
+        /// The resource did not exist before this write.
+        created: bool,
     },
     /// The store committed a resource's status (`None`: deleted).
     StatusStored {
@@ -145,6 +178,11 @@ pub enum Event {
         status: Option<Status>,
         /// The write's revision.
         revision: u64,
+        /// The node whose transaction it was.
+        writer: NodeId,
+        /// The fencing token the transaction was committed under: the mod
+        /// revision it compared on a shard or leader lease key, if any.
+        fence: Option<u64>,
     },
     /// The store committed an idempotency ledger entry.
     LedgerWritten {
@@ -154,6 +192,18 @@ pub enum Event {
         fingerprint: u64,
         /// The stored recovery point (with the response once finished).
         recovery: Recovery,
+        /// The write's revision.
+        revision: u64,
+    },
+
+    /// The store committed a write of a shard or leader lease key: who
+    /// holds it from this revision on (`None`: deleted). The revision is
+    /// the holder's fencing token.
+    LeaseStored {
+        /// Which lease.
+        lease: LeaseName,
+        /// The holder written.
+        holder: Option<NodeId>,
         /// The write's revision.
         revision: u64,
     },
@@ -290,6 +340,7 @@ impl Event {
             Event::DesiredWritten { .. } => "DesiredWritten",
             Event::LedgerWritten { .. } => "LedgerWritten",
             Event::StatusStored { .. } => "StatusStored",
+            Event::LeaseStored { .. } => "LeaseStored",
             Event::ChargeExecuted { .. } => "ChargeExecuted",
             Event::ChargeDeduplicated { .. } => "ChargeDeduplicated",
             Event::LeaseAcquired { .. } => "LeaseAcquired",

@@ -16,7 +16,7 @@ pub(crate) mod keys;
 mod values;
 mod wire;
 
-pub use events::{BeliefEnd, Event, LeaseName};
+pub use events::{BeliefEnd, Event, Intent, LeaseName};
 pub use values::{LedgerEntry, Recovery, Resource, Spec, Status, Value};
 pub use wire::{
     Action, ActionId, ActionKind, ActionOutcome, ApiOp, ApiReply, ApiRequest, ApiResponse,

@@ -37,6 +37,12 @@ pub enum ApiOp {
         /// Resource id.
         id: String,
     },
+    /// Read a resource's desired state (needs no Idempotency-Key; changes
+    /// nothing).
+    Get {
+        /// Resource id.
+        id: String,
+    },
 }
 
 impl ApiOp {
@@ -49,7 +55,7 @@ impl ApiOp {
     pub(crate) fn name_or_id(&self) -> &str {
         match self {
             ApiOp::Create { name, .. } => name,
-            ApiOp::Update { id, .. } | ApiOp::Delete { id } => id,
+            ApiOp::Update { id, .. } | ApiOp::Delete { id } | ApiOp::Get { id } => id,
         }
     }
 

@@ -49,8 +49,9 @@ use node::{Context, Node, NodeId, TimerId};
 
 use crate::clock::BootClock;
 use crate::config::StoreSettings;
-use crate::protocol::{ControlPlane, Event, Msg, RequestId, Timer, Value, keys};
-use crate::store::{KvStore, Op, OpResult, StoreRequest, StoreResponse, Txn};
+use crate::protocol::{ControlPlane, Event, LeaseName, Msg, RequestId, Timer, Value, keys};
+use crate::shard::ShardId;
+use crate::store::{Compare, KvStore, Op, OpResult, StoreRequest, StoreResponse, Txn};
 
 /// Most watches held at once: a (node, prefix) beyond this is not
 /// registered. A dozen nodes watch a handful of prefixes each; this only
@@ -115,13 +116,14 @@ impl StoreNode {
     ) {
         let now_ms = self.now_ms(ctx);
         let targets = match &request {
-            StoreRequest::Txn(txn) => Some(write_targets(txn)),
+            StoreRequest::Txn(txn) => Some((write_targets(txn), TxnFacts::of(kv(ctx), txn))),
             _ => None,
         };
         let response = kv(ctx).apply(now_ms, request);
-        if let (Some((success, failure)), StoreResponse::Txn { .. }) = (targets, &response) {
+        if let (Some(((success, failure), facts)), StoreResponse::Txn { .. }) = (targets, &response)
+        {
             let written = written_targets(&response, success, failure);
-            record_truth(ctx, &written, &response);
+            record_truth(ctx, from, &facts, &written, &response);
             self.notify_watchers(ctx, &response, &written);
         }
         ctx.send(
@@ -259,16 +261,73 @@ fn written_targets(
         .collect()
 }
 
+/// What the checkers need to know of a transaction besides what it wrote,
+/// read before the state machine consumes it.
+struct TxnFacts {
+    /// The mod revision it compared on a shard or leader lease key: the
+    /// fencing token it is committed under.
+    fence: Option<u64>,
+    /// The resource keys it may put that were absent before it ran.
+    absent_resources: BTreeSet<String>,
+}
+
+impl TxnFacts {
+    fn of(store: &KvStore<Value>, txn: &Txn<Value>) -> Self {
+        let fence = txn.compares.iter().find_map(|compare| match compare {
+            Compare::ModRevisionEquals { key, revision }
+                if key.starts_with(keys::SHARDS) || key == keys::LEADER =>
+            {
+                Some(*revision)
+            }
+            _ => None,
+        });
+        let absent_resources = txn
+            .success
+            .iter()
+            .chain(&txn.failure)
+            .filter_map(|op| match op {
+                Op::Put { key, .. }
+                    if key.starts_with(keys::RESOURCES) && store.get(key).is_none() =>
+                {
+                    Some(key.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        TxnFacts {
+            fence,
+            absent_resources,
+        }
+    }
+}
+
 /// Records committed writes of desired state, status and the idempotency
-/// ledger: the checkers' ground truth, independent of any reply arriving.
+/// ledger: the checkers' ground truth, independent of any reply arriving,
+/// each with the node whose transaction it was (and, for desired state,
+/// the key whose ledger entry the same transaction wrote; for a status,
+/// the fencing token it was committed under).
 fn record_truth(
     ctx: &mut Context<'_, ControlPlane>,
+    writer: NodeId,
+    facts: &TxnFacts,
     written: &BTreeSet<WriteTarget>,
     response: &StoreResponse<Value>,
 ) {
     let StoreResponse::Txn { revision, .. } = response else {
         return;
     };
+    // The ledger entry the transaction wrote, if any: the request it
+    // carries out.
+    let ledger = written.iter().find_map(|target| match target {
+        WriteTarget::Key(key) => {
+            let idem = key.strip_prefix(keys::LEDGER)?;
+            match kv(ctx).get(key).map(|kv| &kv.value) {
+                Some(Value::Ledger(entry)) => Some((idem.to_string(), entry.fingerprint)),
+                _ => None,
+            }
+        }
+        _ => None,
+    });
     for target in written {
         let WriteTarget::Key(key) = target else {
             continue;
@@ -281,8 +340,11 @@ fn record_truth(
             };
             Event::DesiredWritten {
                 id: id.to_string(),
+                created: resource.is_some() && facts.absent_resources.contains(key),
                 resource,
                 revision: *revision,
+                writer,
+                ledger: ledger.clone(),
             }
         } else if let Some(id) = key.strip_prefix(keys::STATUSES) {
             let status = match stored {
@@ -292,6 +354,18 @@ fn record_truth(
             Event::StatusStored {
                 id: id.to_string(),
                 status,
+                revision: *revision,
+                writer,
+                fence: facts.fence,
+            }
+        } else if let Some(lease) = lease_name(key) {
+            let holder = match stored {
+                Some(Value::Holder { controller }) => Some(controller),
+                _ => None,
+            };
+            Event::LeaseStored {
+                lease,
+                holder,
                 revision: *revision,
             }
         } else if let (Some(idem), Some(Value::Ledger(entry))) =
@@ -308,6 +382,15 @@ fn record_truth(
         };
         ctx.record(event);
     }
+}
+
+/// The lease a shard or leader key stands for.
+fn lease_name(key: &str) -> Option<LeaseName> {
+    if key == keys::LEADER {
+        return Some(LeaseName::Leader);
+    }
+    let number = key.strip_prefix(keys::SHARDS)?.parse().ok()?;
+    Some(LeaseName::Shard(ShardId(number)))
 }
 
 impl Node<ControlPlane> for StoreNode {
