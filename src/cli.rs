@@ -95,7 +95,10 @@ struct SimulateArgs {
 #[derive(Args, Debug)]
 struct SweepArgs {
     /// Scenario names or paths; repeat the flag, or `all` for every
-    /// scenario [default: baseline].
+    /// scenario [default: baseline]. A scenario given more than once (by
+    /// name or by path) is swept once, where it was first given; two
+    /// different scenarios with one name are refused, since results and
+    /// artifacts are filed by name.
     #[arg(long)]
     scenario: Vec<String>,
     /// Seeds as START..END (END exclusive), e.g. 0..1000.
@@ -334,16 +337,10 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     } else {
         args.scenario.clone()
     };
-    let mut scenarios = Vec::new();
-    for name in &names {
-        match Scenario::load(name) {
-            Ok(mut scenario) => {
-                planted.iter().for_each(|&bug| scenario.plant(bug));
-                scenarios.push(scenario);
-            }
-            Err(error) => return fail(&error, None),
-        }
-    }
+    let (names, scenarios) = match load_once(&names, &planted) {
+        Ok(loaded) => loaded,
+        Err(error) => return fail(&error, None),
+    };
     let options = SweepOptions {
         scenarios,
         seeds: args.seeds.clone(),
@@ -374,6 +371,39 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     }
     let worst = Outcome::worst(results.iter().map(|r| r.outcome));
     ExitCode::from(worst.exit_code() as u8)
+}
+
+/// Loads each scenario named, with `planted` bugs, keeping the first of
+/// any given twice (`chaos` and `scenarios/chaos.toml` are one), so no
+/// seed runs twice and no result line is written twice. Two different
+/// scenarios with one name are bad input: their results and artifacts
+/// would be filed under one name.
+fn load_once(names: &[String], planted: &[Bug]) -> Result<(Vec<String>, Vec<Scenario>), Error> {
+    let mut kept_names: Vec<String> = Vec::new();
+    let mut scenarios: Vec<Scenario> = Vec::new();
+    for name in names {
+        let mut scenario = Scenario::load(name)?;
+        planted.iter().for_each(|&bug| scenario.plant(bug));
+        match scenarios.iter().position(|s| s.name == scenario.name) {
+            Some(index) if scenarios[index] == scenario => continue,
+            Some(index) => {
+                return Err(Error::bad_input(
+                    name.clone(),
+                    format!(
+                        "name = {:?} is also the name of {}, a different scenario: results \
+                         and artifacts are filed by scenario name, so allowed is one scenario \
+                         per name (rename one)",
+                        scenario.name, kept_names[index]
+                    ),
+                ));
+            }
+            None => {
+                kept_names.push(name.clone());
+                scenarios.push(scenario);
+            }
+        }
+    }
+    Ok((kept_names, scenarios))
 }
 
 /// `sweep --bug all`: the bug zoo. Exits 0 when every bug was caught by

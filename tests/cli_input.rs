@@ -1,8 +1,12 @@
 //! The command line on inputs it must refuse or report honestly: scheduled
 //! faults checked when the scenario loads (names, ranges, fields that do
-//! not apply, crashes and reboots that never restart), file-safe scenario
-//! names, a panic while shrinking, the exit code of a sweep with several
-//! kinds of failure, and the commands and node names a report prints.
+//! not apply, crashes and reboots that never restart), runs that cannot
+//! end before the simulator's time limit, store limits that refuse what
+//! the nodes need, artifacts checked as strictly as scenarios, input files
+//! capped in size and required to be UTF-8, parse errors in the words of
+//! the file, a scenario repeated in a sweep, file-safe scenario names, a
+//! panic while shrinking, the exit code of a sweep with several kinds of
+//! failure, and the commands and node names a report prints.
 
 mod common;
 
@@ -190,21 +194,236 @@ fn artifact(dir: &Path, file: &str, faults: &serde_json::Value) -> String {
     write(dir, file, &artifact.to_string())
 }
 
+/// `replay` and `shrink` both refuse the artifact with exit 2 and a
+/// message starting with `FILE: expected`.
+fn artifact_refused(file: &str, expected: &str) {
+    for command in ["replay", "shrink"] {
+        let output = controlplane(&[command, file]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains(&format!("error: {file}: {expected}")),
+            "{command}: {stderr}"
+        );
+    }
+}
+
 #[test]
-fn a_run_whose_crash_never_heals_is_a_liveness_failure_not_a_pass() {
-    // Scenarios refuse such a crash; an artifact can still carry one.
+fn an_artifact_whose_crash_never_heals_is_refused_like_a_scenario() {
+    // Scenarios refuse such a crash; artifacts now do too, with the same
+    // words, rather than replaying a run whose liveness cannot be judged.
     let dir = scratch("never-healed");
     let faults = serde_json::json!([
         { "at_ns": 1_000_000_000u64, "kind": "crash", "node": 0, "restart_after_ns": null }
     ]);
     let file = artifact(&dir, "never.json", &faults);
-    let output = controlplane(&["replay", &file]);
-    let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(4), "{stdout}");
-    assert!(stdout.contains(": LIVENESS FAILURE"), "{stdout}");
+    artifact_refused(
+        &file,
+        "faults[0].restart_after_ns is required for kind = \"crash\": a node that never comes back",
+    );
+}
+
+#[test]
+fn artifact_fault_times_and_durations_are_bounded_like_scheduled_faults() {
+    let dir = scratch("artifact-bounds");
+    let at = serde_json::json!([
+        { "at_ns": u64::MAX, "kind": "pause", "node": 0, "duration_ns": 5 }
+    ]);
+    artifact_refused(
+        &artifact(&dir, "at.json", &at),
+        "faults[0].at_ns = 18446744073709551615 is out of range: allowed 0..=2000000000 (within run.duration_ms)",
+    );
+    let long = serde_json::json!([
+        { "at_ns": 0, "kind": "partition", "side_a": [0], "side_b": [1], "one_way": false, "duration_ns": u64::MAX }
+    ]);
+    artifact_refused(
+        &artifact(&dir, "long.json", &long),
+        "faults[0].duration_ns = 18446744073709551615 is out of range: allowed 0..=3600000000000",
+    );
+    // In range, but healing too late for the liveness phase to end
+    // before the simulator's time limit.
+    let late = serde_json::json!([
+        { "at_ns": 1_000_000_000u64, "kind": "reboot", "node": 0, "restart_after_ns": 3_600_000_000_000u64 }
+    ]);
+    artifact_refused(
+        &artifact(&dir, "late.json", &late),
+        "faults: run.liveness_bound_ms = 1000 after faults[0] healing at 3601000000000 ns ends the run at 3602000 ms, past the simulator's time limit of 3600000 ms",
+    );
+}
+
+#[test]
+fn an_artifact_naming_an_unknown_property_is_refused() {
+    let dir = scratch("artifact-property");
+    let file = artifact(&dir, "a.json", &serde_json::json!([]));
+    let renamed = std::fs::read_to_string(&file)
+        .expect("reads")
+        .replace("eventually.converged", "eventually.convergd");
+    std::fs::write(&file, renamed).expect("writes");
+    artifact_refused(
+        &file,
+        "property = \"eventually.convergd\" is not a property: allowed always.one_resource_per_key,",
+    );
+}
+
+#[test]
+fn an_artifact_field_of_the_wrong_type_is_named_without_rust_types() {
+    let dir = scratch("artifact-types");
+    let file = artifact(&dir, "a.json", &serde_json::json!([5]));
+    artifact_refused(
+        &file,
+        "faults[0]: invalid type: integer `5`, expected an object with at_ns, kind (one of `partition`, `clog`, `crash`, `pause`, `clock_jump`, `reboot`) and the fields of that kind",
+    );
+}
+
+#[test]
+fn endless_and_non_utf8_input_files_are_refused_naming_the_file() {
+    let zero = "/dev/zero";
+    if Path::new(zero).exists() {
+        // Without the cap this would read until memory ran out.
+        for args in [
+            vec!["replay", zero],
+            vec!["shrink", zero],
+            vec!["simulate", "--scenario", zero],
+        ] {
+            let output = controlplane(&args);
+            let stderr = text(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("error: /dev/zero: is larger than the 16 MiB cap on input files (16777216 bytes)"),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+    let dir = scratch("not-utf8");
+    let path = dir.join("s.toml");
+    std::fs::write(&path, b"name = \"t\"\ndescription = \"caf\xe9\"\n").expect("writes");
+    let file = path.to_str().unwrap();
+    refused_on_load(
+        &dir,
+        file,
+        "is not UTF-8 text: invalid byte 0xe9 at byte 29 (line 2, column 19)",
+    );
+    let json = dir.join("a.json");
+    std::fs::write(&json, b"{\"format\": \xff}").expect("writes");
+    artifact_refused(
+        json.to_str().unwrap(),
+        "is not UTF-8 text: invalid byte 0xff at byte 11 (line 1, column 12)",
+    );
+}
+
+#[test]
+fn a_run_that_cannot_end_before_the_time_limit_is_refused_on_load() {
+    let dir = scratch("time-limit");
+    let file = write(
+        &dir,
+        "s.toml",
+        &format!("{HEADER}[run]\nduration_ms = 3_000_000\nliveness_bound_ms = 700_000\n"),
+    );
+    refused_on_load(
+        &dir,
+        &file,
+        "run.liveness_bound_ms = 700000 after run.duration_ms = 3000000 ends the run at 3700000 ms, past the simulator's time limit of 3600000 ms",
+    );
+}
+
+#[test]
+fn store_limits_that_refuse_the_nodes_leases_are_refused_on_load() {
+    let dir = scratch("store-limits");
+    let file = write(
+        &dir,
+        "s.toml",
+        &format!(
+            "{HEADER}[api]\nsession_ttl_ms = 1_000\nkeepalive_interval_ms = 300\n[store.limits]\nmin_ttl_ms = 1_500\n"
+        ),
+    );
+    refused_on_load(
+        &dir,
+        &file,
+        "store.limits.min_ttl_ms = 1500 is above api.session_ttl_ms = 1000: the store would refuse every API node's session lease; allowed store.limits.min_ttl_ms <= 1000",
+    );
+    let file = write(
+        &dir,
+        "s.toml",
+        &format!("{HEADER}[store.limits]\nmax_leases = 2\n"),
+    );
+    refused_on_load(
+        &dir,
+        &file,
+        "store.limits.max_leases = 2 is below the 6 leases the nodes hold at least",
+    );
+}
+
+#[test]
+fn a_table_of_the_wrong_type_is_named_with_its_fields_not_its_rust_type() {
+    let dir = scratch("type-words");
+    let file = write(&dir, "s.toml", &format!("{HEADER}[faults]\ncrash = 5\n"));
+    refused_on_load(
+        &dir,
+        &file,
+        "faults.crash: invalid type: integer `5`, expected a table with count_min, count_max, duration_min_ms, duration_max_ms (line 4, column 9)",
+    );
+}
+
+#[test]
+fn a_scenario_given_twice_to_sweep_runs_once_and_two_with_one_name_are_refused() {
+    let dir = scratch("repeated-scenario");
+    let file = write(
+        &dir,
+        "short.toml",
+        "name = \"short\"\ndescription = \"d\"\n[run]\nduration_ms = 2_000\nliveness_bound_ms = 1_000\n[client]\nworkload_end_ms = 1_500\n",
+    );
+    let out = dir.join("out");
+    let output = controlplane(&[
+        "sweep",
+        "--scenario",
+        &file,
+        "--scenario",
+        &file,
+        "--scenario",
+        "baseline",
+        "--scenario",
+        &file,
+        "--seeds",
+        "0..2",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let lines = std::fs::read_to_string(out.join("results.jsonl")).expect("results");
+    let scenarios: Vec<String> = lines
+        .lines()
+        .map(|line| {
+            let result: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            result["scenario"].as_str().expect("named").to_string()
+        })
+        .collect();
+    assert_eq!(scenarios.len(), 4, "2 scenarios x 2 seeds: {lines}");
+    assert_eq!(scenarios.iter().filter(|s| *s == "short").count(), 2);
+
+    let other = write(
+        &dir,
+        "other.toml",
+        "name = \"short\"\ndescription = \"another\"\n",
+    );
+    let output = controlplane(&[
+        "sweep",
+        "--scenario",
+        &file,
+        "--scenario",
+        &other,
+        "--seeds",
+        "0..1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
-        stdout.contains("| `eventually.converged` | **not judged: faults never healed**"),
-        "{stdout}"
+        stderr.contains(&format!(
+            "error: {other}: name = \"short\" is also the name of {file}, a different scenario"
+        )),
+        "{stderr}"
     );
 }
 

@@ -7,9 +7,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sim::ScheduledFault;
 
+use crate::check::{CheckInput, check};
 use crate::error::Error;
-use crate::layout::layout;
-use crate::scenario::Scenario;
+use crate::input::{Format, json_key_at, offset_of, plain_words, read_text, shape};
+use crate::scenario::{Scenario, serde_shapes};
 use crate::world::RunResult;
 
 /// Bumped when the artifact format changes.
@@ -92,38 +93,293 @@ impl Artifact {
     }
 
     /// Reads and checks an artifact. Every error is bad input naming the
-    /// file: the artifact is what the user handed us.
+    /// file: the artifact is what the user handed us, and it is checked as
+    /// strictly as a scenario file (its scenario, its faults with the
+    /// checks of `[[schedule]]` entries, its property).
     pub fn read(path: &Path) -> Result<Artifact, Error> {
         let file = path.display().to_string();
         let bad = |message: String| Error::bad_input(file.clone(), message);
-        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let text = read_text(path).map_err(|e| bad(e.to_string()))?;
         let artifact: Artifact =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not a failure artifact: {e}")))?;
-        if artifact.format != ARTIFACT_FORMAT {
-            return Err(bad(format!(
-                "format = {} is not supported: allowed {ARTIFACT_FORMAT}",
-                artifact.format
-            )));
-        }
-        artifact
-            .scenario
-            .problems()
-            .map_err(|message| bad(format!("scenario.{message}")))?;
-        let (_, names) = layout(&artifact.scenario.topology);
-        for (index, scheduled) in artifact.faults.iter().enumerate() {
-            if let Some(node) = scheduled
-                .fault
-                .nodes()
-                .into_iter()
-                .find(|n| n.0 as usize >= names.len())
-            {
-                return Err(bad(format!(
-                    "faults[{index}] names node {} but the scenario's topology has nodes 0..{}",
-                    node.0,
-                    names.len()
-                )));
-            }
-        }
+            serde_json::from_str(&text).map_err(|e| bad(json_message(&text, &e)))?;
+        artifact.problems().map_err(bad)?;
         Ok(artifact)
+    }
+
+    /// Checks every field against what is allowed; the error starts with
+    /// the field (the caller puts the file before it).
+    fn problems(&self) -> Result<(), String> {
+        if self.format != ARTIFACT_FORMAT {
+            return Err(format!(
+                "format = {} is not supported: allowed {ARTIFACT_FORMAT}",
+                self.format
+            ));
+        }
+        self.scenario
+            .problems()
+            .map_err(|message| format!("scenario.{message}"))?;
+        self.scenario.recorded_fault_problems(&self.faults)?;
+        let allowed = known_properties();
+        if !allowed.contains(&self.property.as_str()) {
+            return Err(format!(
+                "property = {:?} is not a property: allowed {}",
+                self.property,
+                allowed.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What an artifact's `property` may name: every checker property, or
+/// `crash` (the run panicked) or `determinism` (the seed gave two traces).
+fn known_properties() -> Vec<&'static str> {
+    let topology = plane::config::Topology::default();
+    let nothing = CheckInput {
+        history: &[],
+        faults: &[],
+        topology: &topology,
+        shard_count: 1,
+        healed_ns: 0,
+        end_ns: 0,
+    };
+    let mut names: Vec<&'static str> = check(&nothing)
+        .verdicts
+        .iter()
+        .map(|verdict| verdict.property)
+        .collect();
+    names.extend(["crash", "determinism"]);
+    names
+}
+
+/// A JSON error in the words of the file: the key at fault and what it
+/// allows (not the Rust type serde names), and where. A syntax error is
+/// reported as serde_json words it, which are about the text.
+fn json_message(text: &str, error: &serde_json::Error) -> String {
+    if !error.is_data() {
+        return format!("not a failure artifact: {error}");
+    }
+    let (line, column) = (error.line(), error.column());
+    let full = error.to_string();
+    let message = full
+        .strip_suffix(&format!(" at line {line} column {column}"))
+        .unwrap_or(&full);
+    let mut shapes = serde_shapes();
+    shapes.extend(shape::<Artifact>());
+    let message = plain_words(message, Format::Json, &shapes, FAULT_WORDS);
+    let mut key = json_key_at(text, offset_of(text, line, column));
+    // serde reads a recorded fault whole (it is flattened and internally
+    // tagged) and reports at its end, so the last key seen there is not
+    // the one at fault: name the fault, and the message names the field.
+    if key.starts_with("faults[") {
+        if let Some(dot) = key.find("].") {
+            key.truncate(dot + 1);
+        }
+    }
+    // A missing field is reported at the end of its object, after the
+    // object's last key: the object is at fault, not that key.
+    if message.starts_with("missing field") && !key.ends_with(']') {
+        key.truncate(key.rfind('.').unwrap_or(0));
+    }
+    match key.as_str() {
+        "" => format!("not a failure artifact: {message} (line {line}, column {column})"),
+        key => format!("{key}: {message} (line {line}, column {column})"),
+    }
+}
+
+/// What serde calls a recorded fault, which no probe can read (it is
+/// flattened and internally tagged), in the words of the file.
+const FAULT_WORDS: &[(&str, &str)] = &[
+    (
+        "internally tagged enum Fault",
+        "an object with at_ns, kind (one of `partition`, `clog`, `crash`, `pause`, \
+         `clock_jump`, `reboot`) and the fields of that kind",
+    ),
+    (
+        "struct ScheduledFault",
+        "an object with at_ns, kind (one of `partition`, `clog`, `crash`, `pause`, \
+         `clock_jump`, `reboot`) and the fields of that kind",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid artifact of a short baseline run with one pause.
+    fn artifact() -> Artifact {
+        let mut scenario = Scenario::load("baseline").expect("loads");
+        scenario.run.duration_ms = 2_000;
+        scenario.run.liveness_bound_ms = 1_000;
+        scenario.client.workload_end_ms = 1_500;
+        Artifact {
+            format: ARTIFACT_FORMAT,
+            code_version: code_version(),
+            scenario,
+            seed: 1,
+            faults: vec![ScheduledFault {
+                at_ns: 1_000,
+                fault: sim::Fault::Pause {
+                    node: sim::NodeId(0),
+                    duration_ns: 5,
+                },
+            }],
+            property: "eventually.converged".into(),
+            message: "m".into(),
+            trace_hash: 0,
+        }
+    }
+
+    #[test]
+    fn a_valid_artifact_has_no_problems() {
+        assert_eq!(artifact().problems(), Ok(()));
+    }
+
+    #[test]
+    fn recorded_faults_are_bounded_like_scheduled_ones() {
+        let problem = |fault: sim::Fault, at_ns: u64| {
+            let mut artifact = artifact();
+            artifact.faults.push(ScheduledFault { at_ns, fault });
+            artifact.problems().unwrap_err()
+        };
+        let pause = |duration_ns| sim::Fault::Pause {
+            node: sim::NodeId(0),
+            duration_ns,
+        };
+        assert_eq!(
+            problem(pause(5), u64::MAX),
+            "faults[1].at_ns = 18446744073709551615 is out of range: allowed 0..=2000000000 \
+             (within run.duration_ms)"
+        );
+        assert_eq!(
+            problem(pause(u64::MAX), 0),
+            "faults[1].duration_ns = 18446744073709551615 is out of range: allowed \
+             0..=3600000000000"
+        );
+        let crash = sim::Fault::Crash {
+            node: sim::NodeId(0),
+            restart_after_ns: None,
+        };
+        assert!(problem(crash, 0).starts_with(
+            "faults[1].restart_after_ns is required for kind = \"crash\": a node that never \
+                 comes back"
+        ));
+        let jump = sim::Fault::ClockJump {
+            node: sim::NodeId(0),
+            delta_ns: i64::MIN,
+        };
+        assert!(
+            problem(jump, 0)
+                .starts_with("faults[1].delta_ns = -9223372036854775808 is out of range"),
+        );
+        let clog = sim::Fault::Clog {
+            from: sim::NodeId(0),
+            to: sim::NodeId(99),
+            duration_ns: 1,
+        };
+        assert_eq!(
+            problem(clog, 0),
+            "faults[1] names node 99 in to, but the scenario's topology has nodes 0..12: \
+             allowed to in 0..=11"
+        );
+    }
+
+    #[test]
+    fn recorded_faults_must_heal_in_time_for_the_liveness_phase() {
+        let mut late = artifact();
+        late.faults[0].fault = sim::Fault::Pause {
+            node: sim::NodeId(0),
+            duration_ns: 3_600_000 * sim::MILLISECOND_NS,
+        };
+        let problem = late.problems().unwrap_err();
+        assert!(
+            problem.starts_with("faults: run.liveness_bound_ms = 1000 after faults[0] healing at"),
+            "{problem}"
+        );
+        assert!(problem.contains("time limit of 3600000 ms"), "{problem}");
+    }
+
+    #[test]
+    fn an_unknown_property_is_refused_listing_the_known_ones() {
+        let mut unknown = artifact();
+        unknown.property = "eventually.convergd".into();
+        let problem = unknown.problems().unwrap_err();
+        assert!(
+            problem.starts_with(
+                "property = \"eventually.convergd\" is not a property: allowed always."
+            ),
+            "{problem}"
+        );
+        for known in [
+            "eventually.converged",
+            "cost.shard_movement",
+            "crash",
+            "determinism",
+        ] {
+            assert!(problem.contains(known), "{problem}");
+            let mut artifact = artifact();
+            artifact.property = known.into();
+            assert_eq!(artifact.problems(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn json_type_errors_name_the_key_and_what_it_allows() {
+        let text = serde_json::to_string_pretty(&artifact()).expect("serializes");
+        let read = |text: &str| {
+            let error = serde_json::from_str::<Artifact>(text).unwrap_err();
+            json_message(text, &error)
+        };
+        let run = text.replace("\"duration_ms\": 2000,", "\"duration_ms\": \"x\",");
+        let message = read(&run);
+        assert!(
+            message.starts_with(
+                "scenario.run.duration_ms: invalid type: string \"x\", expected a non-negative \
+                 integer"
+            ),
+            "{message}"
+        );
+        let faults = text.replace("\"kind\": \"pause\"", "\"kind\": \"stop\"");
+        let message = read(&faults);
+        assert!(
+            message.starts_with("faults[0]: unknown variant `stop`, expected one of `partition`"),
+            "{message}"
+        );
+        let mut value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        value["scenario"]["faults"]["crash"] = serde_json::json!(5);
+        let message = read(&serde_json::to_string_pretty(&value).expect("JSON"));
+        assert!(
+            message.starts_with(
+                "scenario.faults.crash: invalid type: integer `5`, expected an object with \
+                 count_min, count_max, duration_min_ms, duration_max_ms (line "
+            ),
+            "{message}"
+        );
+        value["scenario"]["faults"]["crash"] = serde_json::json!({});
+        value["faults"] = serde_json::json!([5]);
+        let message = read(&serde_json::to_string_pretty(&value).expect("JSON"));
+        assert!(
+            message.starts_with(
+                "faults[0]: invalid type: integer `5`, expected an object with at_ns, kind"
+            ),
+            "{message}"
+        );
+        value["faults"] = serde_json::json!([]);
+        value["scenario"] = serde_json::json!(5);
+        let message = read(&serde_json::to_string(&value).expect("JSON"));
+        assert!(message.starts_with("scenario: invalid type: integer `5`, expected an object with name, description, topology"), "{message}");
+        let message = read("{\"format\": 1}");
+        assert!(
+            message.starts_with("not a failure artifact: missing field `code_version`"),
+            "{message}"
+        );
+        value["scenario"] = serde_json::json!({"name": "t"});
+        let message = read(&serde_json::to_string_pretty(&value).expect("JSON"));
+        assert!(
+            message.starts_with("scenario: missing field `description`"),
+            "{message}"
+        );
+        let message = read("5");
+        assert!(message.starts_with("not a failure artifact: invalid type: integer `5`, expected an object with format, code_version, scenario"), "{message}");
     }
 }

@@ -12,6 +12,7 @@
 //! | [`sweep`] | many seeds in parallel, resumable, with a failure artifact per failing seed |
 //! | [`shrink`] | delta debugging over a failing run's fault list |
 //! | [`artifact`] | what a failure leaves behind so it can be replayed |
+//! | [`input`] | reading input files: one size cap, UTF-8 errors that name the byte |
 //! | [`zoo`] | the planted bugs, the scenario that exposes each, and what each teaches |
 
 // A small public surface: what the command line, its tests and benches
@@ -22,6 +23,7 @@
 pub mod artifact;
 pub mod check;
 pub mod error;
+pub mod input;
 pub mod layout;
 pub mod report;
 pub mod scenario;

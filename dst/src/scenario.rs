@@ -6,12 +6,14 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sim::ScheduledFault;
 
 use plane::config::{
     ApiSettings, Bug, ClientSettings, ControllerSettings, Settings, StoreSettings, WorkerSettings,
 };
 
 use crate::error::Error;
+use crate::input::{Format, ReadError, Shape, line_column, plain_words, shape, toml_key_at};
 use crate::layout::{NodeNames, layout};
 pub use crate::layout::{Role, TopologySpec};
 
@@ -356,14 +358,14 @@ impl Scenario {
         };
         // A scenario that cannot be read is bad input, not an I/O failure
         // of ours: the user named a file that is not there.
-        let text = std::fs::read_to_string(&path).map_err(|error| {
-            Error::bad_input(
-                path.display().to_string(),
-                format!(
-                    "cannot read it ({error}); known scenarios: {}",
-                    list_scenarios().join(", ")
-                ),
-            )
+        let text = crate::input::read_text(&path).map_err(|error| {
+            let message = match error {
+                ReadError::Io(_) => {
+                    format!("{error}; known scenarios: {}", list_scenarios().join(", "))
+                }
+                _ => error.to_string(),
+            };
+            Error::bad_input(path.display().to_string(), message)
         })?;
         Scenario::parse(&text, &path.display().to_string())
     }
@@ -371,7 +373,7 @@ impl Scenario {
     /// Parses and validates scenario text; `source` names it in errors.
     pub(crate) fn parse(text: &str, source: &str) -> Result<Scenario, Error> {
         let scenario: Scenario = toml::from_str(text)
-            .map_err(|error| Error::bad_input(source, error.to_string().trim_end()))?;
+            .map_err(|error| Error::bad_input(source, toml_message(text, &error)))?;
         scenario
             .problems()
             .map_err(|message| Error::bad_input(source, message))?;
@@ -437,7 +439,117 @@ impl Scenario {
                 .validate(run.duration_ms, &nodes)
                 .map_err(|message| format!("schedule[{index}].{message}"))?;
         }
-        Ok(())
+        self.check_end(self.heal_times())
+    }
+
+    /// The latest each source of faults can heal, in nanoseconds, with
+    /// the fields that set it: each `[[schedule]]` entry, and each drawn
+    /// kind at the end of its window with its longest duration.
+    fn heal_times(&self) -> Vec<(String, u64)> {
+        let mut heals = Vec::new();
+        for (index, entry) in self.schedule.iter().enumerate() {
+            let (field, span_ms) = match entry.kind {
+                FaultKind::Crash | FaultKind::Reboot => {
+                    ("restart_after_ms", entry.restart_after_ms)
+                }
+                FaultKind::ClockJump => ("", None),
+                _ => ("duration_ms", entry.duration_ms),
+            };
+            let heal_ms = entry.at_ms.saturating_add(span_ms.unwrap_or(0));
+            let how = if field.is_empty() {
+                "at_ms".to_string()
+            } else {
+                format!("at_ms + {field}")
+            };
+            heals.push((
+                format!("schedule[{index}] healing at {heal_ms} ms ({how})"),
+                heal_ms.saturating_mul(sim::MILLISECOND_NS),
+            ));
+        }
+        let f = &self.faults;
+        // Clock jumps heal at once, within the window: never the latest.
+        for (key, rate) in [
+            ("partition", &f.partition),
+            ("partition_one_way", &f.partition_one_way),
+            ("clog", &f.clog),
+            ("crash", &f.crash),
+            ("reboot", &f.reboot),
+            ("pause", &f.pause),
+        ] {
+            if rate.count_max == 0 {
+                continue;
+            }
+            let heal_ms = f.window_end_ms.saturating_add(rate.duration_max_ms);
+            heals.push((
+                format!(
+                    "faults.{key} healing as late as {heal_ms} ms (faults.window_end_ms + \
+                     faults.{key}.duration_max_ms)"
+                ),
+                heal_ms.saturating_mul(sim::MILLISECOND_NS),
+            ));
+        }
+        heals
+    }
+
+    /// A run stops at the simulator's time limit whatever it was doing: a
+    /// scenario (or an artifact's faults) whose safety phase, faults
+    /// healed, plus the liveness bound ends past it could never have its
+    /// liveness judged. `heals` are the latest heal times (ns) with what
+    /// sets them; the safety phase ends at the latest of them and
+    /// `run.duration_ms`.
+    pub(crate) fn check_end(&self, heals: Vec<(String, u64)>) -> Result<(), String> {
+        let limit_ns = sim::Limits::default().max_time_ns;
+        let limit_ms = limit_ns / sim::MILLISECOND_NS;
+        let run = &self.run;
+        let start = (
+            format!("run.duration_ms = {}", run.duration_ms),
+            run.duration_ms.saturating_mul(sim::MILLISECOND_NS),
+        );
+        let (label, safety_end_ns) =
+            heals.into_iter().fold(
+                start,
+                |latest, heal| if heal.1 > latest.1 { heal } else { latest },
+            );
+        let end_ns =
+            safety_end_ns.saturating_add(run.liveness_bound_ms.saturating_mul(sim::MILLISECOND_NS));
+        if end_ns <= limit_ns {
+            return Ok(());
+        }
+        Err(format!(
+            "run.liveness_bound_ms = {} after {label} ends the run at {} ms, past the \
+             simulator's time limit of {limit_ms} ms, where it would stop without judging \
+             liveness: allowed is a safety phase (run.duration_ms, or the last fault's \
+             healing if later) plus run.liveness_bound_ms of at most {limit_ms} ms",
+            run.liveness_bound_ms,
+            end_ns.div_ceil(sim::MILLISECOND_NS)
+        ))
+    }
+
+    /// Checks faults recorded in an artifact against this scenario as
+    /// strictly as `[[schedule]]` entries are checked (with the same
+    /// bounds, in nanoseconds, see [`TimeUnit`]), and that the run they
+    /// make can end within the simulator's time limit. The error starts
+    /// with `faults[N].` and the field.
+    pub(crate) fn recorded_fault_problems(&self, faults: &[ScheduledFault]) -> Result<(), String> {
+        let (_, names) = layout(&self.topology);
+        for (index, fault) in faults.iter().enumerate() {
+            check_recorded(fault, self.run.duration_ms, names.len()).map_err(|message| {
+                // A field's message starts with the field; a node's with
+                // a space (`faults[0] names node 9 ...`).
+                let separator = if message.starts_with(' ') { "" } else { "." };
+                format!("faults[{index}]{separator}{message}")
+            })?;
+        }
+        let heals = faults
+            .iter()
+            .enumerate()
+            .map(|(index, fault)| {
+                let heal_ns = fault.healed_at_ns().unwrap_or(u64::MAX);
+                (format!("faults[{index}] healing at {heal_ns} ns"), heal_ns)
+            })
+            .collect();
+        self.check_end(heals)
+            .map_err(|message| format!("faults: {message}"))
     }
 
     fn validate_network(&self) -> Result<(), String> {
@@ -714,6 +826,115 @@ impl Scenario {
                 plane::client::RETRY_DELAY_MS_MAX
             ));
         }
+        self.validate_store_limits()
+    }
+
+    /// The store refuses what breaks its limits, so limits below what the
+    /// nodes need make every such request fail, silently, as a liveness
+    /// failure seeds later. Checked where the need is known from the
+    /// configuration: every lease TTL the nodes ask for, the leases and
+    /// keys the topology holds at least, the largest transaction the nodes
+    /// send and the smallest ledger entry a create writes.
+    fn validate_store_limits(&self) -> Result<(), String> {
+        let limits = &self.store.limits;
+        for (key, ttl_ms, who) in [
+            (
+                "controller.session_ttl_ms",
+                self.controller.session_ttl_ms,
+                "every controller's session lease",
+            ),
+            (
+                "api.session_ttl_ms",
+                self.api.session_ttl_ms,
+                "every API node's session lease",
+            ),
+            (
+                "api.idempotency_ttl_ms",
+                self.api.idempotency_ttl_ms,
+                "every idempotency key's ledger lease",
+            ),
+        ] {
+            if ttl_ms < limits.min_ttl_ms {
+                return Err(format!(
+                    "store.limits.min_ttl_ms = {} is above {key} = {ttl_ms}: the store would \
+                     refuse {who}; allowed store.limits.min_ttl_ms <= {ttl_ms}",
+                    limits.min_ttl_ms
+                ));
+            }
+            if ttl_ms > limits.max_ttl_ms {
+                return Err(format!(
+                    "store.limits.max_ttl_ms = {} is below {key} = {ttl_ms}: the store would \
+                     refuse {who}; allowed store.limits.max_ttl_ms >= {ttl_ms}",
+                    limits.max_ttl_ms
+                ));
+            }
+        }
+        let t = &self.topology;
+        // A workload that can create anything records keys on leases.
+        let creates = self.client.max_creates > 0 && self.client.workload_end_ms > 0;
+        let request = usize::from(creates);
+        // One session lease per API node and controller, plus one ledger
+        // lease for a request in flight.
+        let leases = t.apis as usize + t.controllers as usize + request;
+        if limits.max_leases < leases {
+            return Err(format!(
+                "store.limits.max_leases = {} is below the {leases} leases the nodes hold at \
+                 least (one session per API node and controller: topology.apis = {} + \
+                 topology.controllers = {}{}); allowed store.limits.max_leases >= {leases}",
+                limits.max_leases,
+                t.apis,
+                t.controllers,
+                if creates {
+                    ", + 1 ledger lease for a request"
+                } else {
+                    ""
+                }
+            ));
+        }
+        // A membership key per controller, a key per shard, the leader
+        // key, and for one request its ledger entry, lock, resource and
+        // status.
+        let keys = t.controllers as usize
+            + self.controller.shard_count as usize
+            + 1
+            + REQUEST_KEYS * request;
+        if limits.max_keys < keys {
+            return Err(format!(
+                "store.limits.max_keys = {} is below the {keys} keys the nodes hold at least \
+                 (topology.controllers = {} membership keys + controller.shard_count = {} \
+                 shard keys + 1 leader key{}); allowed store.limits.max_keys >= {keys}",
+                limits.max_keys,
+                t.controllers,
+                self.controller.shard_count,
+                if creates {
+                    " + 4 keys of one request: ledger entry, lock, resource, status"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if limits.max_ops_per_txn < TXN_OPS_MAX {
+            return Err(format!(
+                "store.limits.max_ops_per_txn = {} is below the {TXN_OPS_MAX} operations of \
+                 the largest transaction the nodes send (an API node's commit of a delete); \
+                 allowed store.limits.max_ops_per_txn >= {TXN_OPS_MAX}",
+                limits.max_ops_per_txn
+            ));
+        }
+        // The first client's first name, `c{node id}-0`: clients come
+        // after store, billing, API nodes, controllers and workers.
+        let first_client = 2 + t.apis as usize + t.controllers as usize + t.workers as usize;
+        let name_bytes = 3 + first_client.to_string().len();
+        let entry_bytes = LEDGER_ENTRY_BYTES_FIXED + 2 * name_bytes;
+        if creates && limits.max_value_bytes < entry_bytes {
+            return Err(format!(
+                "store.limits.max_value_bytes = {} is below the {entry_bytes} bytes of the \
+                 smallest finished ledger entry a create writes here (a resource named \
+                 c{first_client}-0), so no create could finish; allowed \
+                 store.limits.max_value_bytes >= {entry_bytes} (or client.max_creates = 0)",
+                limits.max_value_bytes
+            ));
+        }
         Ok(())
     }
 
@@ -749,6 +970,66 @@ impl Scenario {
     }
 }
 
+/// A TOML error in the words of the file: the key at fault, what it
+/// allows (not the Rust type serde names), and where. A syntax error keeps
+/// the parser's own message, which quotes the line.
+fn toml_message(text: &str, error: &toml::de::Error) -> String {
+    let original = error.to_string().trim_end().to_string();
+    let Some(span) = error.span() else {
+        return plain_words(&original, Format::Toml, &serde_shapes(), &[]);
+    };
+    if toml::de::DeTable::parse(text).is_err() {
+        return original;
+    }
+    let mut message = plain_words(error.message(), Format::Toml, &serde_shapes(), &[]);
+    let (line, column) = line_column(text, span.start);
+    let Some(key) = toml_key_at(text, span) else {
+        return format!("{message} (line {line}, column {column})");
+    };
+    // toml's words for a name that is not a string name no type; the key
+    // says which names are allowed.
+    if message == "wanted string or table" {
+        let field = key.rsplit('.').next().unwrap_or_default();
+        let field = field.split('[').next().unwrap_or_default();
+        let names = match field {
+            "kind" => shape::<FaultKind>(),
+            "bugs" => shape::<Bug>(),
+            _ if field.ends_with("_roles") => shape::<Role>(),
+            _ => None,
+        };
+        if let Some(Shape::Enum(_, variants)) = names {
+            let quoted: Vec<String> = variants.iter().map(|v| format!("`{v}`")).collect();
+            message = format!("expected a string, one of {}", quoted.join(", "));
+        }
+    }
+    format!("{key}: {message} (line {line}, column {column})")
+}
+
+/// The shapes of every type a scenario holds, for [`plain_words`].
+pub(crate) fn serde_shapes() -> Vec<Shape> {
+    [
+        shape::<Scenario>(),
+        shape::<TopologySpec>(),
+        shape::<RunSpec>(),
+        shape::<NetworkSpec>(),
+        shape::<ClockSpec>(),
+        shape::<FaultSpec>(),
+        shape::<RateSpec>(),
+        shape::<ScheduledSpec>(),
+        shape::<FaultKind>(),
+        shape::<Role>(),
+        shape::<ApiSettings>(),
+        shape::<ControllerSettings>(),
+        shape::<ClientSettings>(),
+        shape::<StoreSettings>(),
+        shape::<plane::store::StoreLimits>(),
+        shape::<Bug>(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// The longest a scheduled fault may last (and the longest a crashed node
 /// may stay down): an hour, the longest run. Bounded so that `ms * 1e6`
 /// cannot overflow and a typo cannot stall a run forever.
@@ -756,6 +1037,164 @@ const SCHEDULED_DURATION_MS_MAX: u64 = 3_600_000;
 
 /// The largest scheduled wall-clock jump, either way: a day.
 const SCHEDULED_DELTA_MS_MAX: i64 = 86_400_000;
+
+/// How a fault's times are written: `[[schedule]]` entries in
+/// milliseconds, the recorded faults of an artifact in nanoseconds. The
+/// bounds are the same; only the unit, and so the field names, differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimeUnit {
+    /// `_ms` fields.
+    Ms,
+    /// `_ns` fields.
+    Ns,
+}
+
+impl TimeUnit {
+    fn suffix(self) -> &'static str {
+        match self {
+            TimeUnit::Ms => "ms",
+            TimeUnit::Ns => "ns",
+        }
+    }
+
+    /// How many of this unit make a millisecond.
+    fn per_ms(self) -> u64 {
+        match self {
+            TimeUnit::Ms => 1,
+            TimeUnit::Ns => sim::MILLISECOND_NS,
+        }
+    }
+
+    /// The shortest allowed duration: a scenario's scheduled fault lasts
+    /// at least 1 ms, but a fault drawn from the seed may last 0 (when
+    /// `duration_min_ms = 0`), and an artifact records what was drawn, so
+    /// it must take what a sweep wrote.
+    fn span_min(self) -> u64 {
+        match self {
+            TimeUnit::Ms => 1,
+            TimeUnit::Ns => 0,
+        }
+    }
+}
+
+/// A fault starts within the safety phase.
+fn check_start(at: u64, duration_ms: u64, unit: TimeUnit) -> Result<(), String> {
+    let key = format!("at_{}", unit.suffix());
+    range(&key, at, 0, duration_ms.saturating_mul(unit.per_ms()))
+        .map_err(|e| format!("{e} (within run.duration_ms)"))
+}
+
+/// A duration or down time (`duration`, `restart_after`) is bounded, so
+/// that a typo cannot stall a run and nanoseconds cannot overflow.
+fn check_span(key: &str, value: u64, unit: TimeUnit) -> Result<(), String> {
+    let key = format!("{key}_{}", unit.suffix());
+    let max = SCHEDULED_DURATION_MS_MAX * unit.per_ms();
+    range(&key, value, unit.span_min(), max)
+}
+
+/// A wall-clock jump is at most a day either way.
+fn check_delta(delta: i64, unit: TimeUnit) -> Result<(), String> {
+    let max = SCHEDULED_DELTA_MS_MAX * unit.per_ms() as i64;
+    if (-max..=max).contains(&delta) {
+        return Ok(());
+    }
+    Err(format!(
+        "delta_{} = {delta} is out of range: allowed -{max}..={max} (a day either way)",
+        unit.suffix()
+    ))
+}
+
+/// Why a crash or reboot must name its down time.
+fn restart_required(kind: FaultKind, unit: TimeUnit) -> String {
+    let key = format!("restart_after_{}", unit.suffix());
+    let allowed = format!(
+        "allowed {}..={}",
+        unit.span_min(),
+        SCHEDULED_DURATION_MS_MAX * unit.per_ms()
+    );
+    if kind == FaultKind::Reboot {
+        format!(
+            "{key} is required for kind = \"reboot\": a reboot always comes back, on a new \
+             boot, after its down time; {allowed}"
+        )
+    } else {
+        format!(
+            "{key} is required for kind = \"crash\": a node that never comes back is a fault \
+             that never heals, which leaves liveness unjudgeable (nothing can be required to \
+             converge after it); {allowed}"
+        )
+    }
+}
+
+/// Checks one recorded fault with the checks of a `[[schedule]]` entry,
+/// in nanoseconds; node ids must be below `node_count`.
+fn check_recorded(
+    fault: &ScheduledFault,
+    duration_ms: u64,
+    node_count: usize,
+) -> Result<(), String> {
+    let unit = TimeUnit::Ns;
+    check_start(fault.at_ns, duration_ms, unit)?;
+    let kind = fault.fault.kind_name();
+    match &fault.fault {
+        sim::Fault::Partition {
+            side_a,
+            duration_ns,
+            ..
+        } => {
+            if side_a.is_empty() {
+                return Err(format!(
+                    "side_a is required for kind = \"{kind}\": allowed a non-empty list of node ids"
+                ));
+            }
+            check_span("duration", *duration_ns, unit)?;
+        }
+        sim::Fault::Clog { duration_ns, .. } | sim::Fault::Pause { duration_ns, .. } => {
+            check_span("duration", *duration_ns, unit)?;
+        }
+        sim::Fault::Crash {
+            restart_after_ns, ..
+        } => match restart_after_ns {
+            Some(after) => check_span("restart_after", *after, unit)?,
+            None => return Err(restart_required(FaultKind::Crash, unit)),
+        },
+        sim::Fault::Reboot {
+            restart_after_ns, ..
+        } => check_span("restart_after", *restart_after_ns, unit)?,
+        sim::Fault::ClockJump { delta_ns, .. } => check_delta(*delta_ns, unit)?,
+    }
+    let node = |key: String, id: sim::NodeId| {
+        if (id.0 as usize) < node_count {
+            Ok(())
+        } else {
+            Err(format!(
+                " names node {} in {key}, but the scenario's topology has nodes 0..{node_count}: \
+                 allowed {key} in 0..={}",
+                id.0,
+                node_count - 1
+            ))
+        }
+    };
+    match &fault.fault {
+        sim::Fault::Partition { side_a, side_b, .. } => {
+            for (index, &id) in side_a.iter().enumerate() {
+                node(format!("side_a[{index}]"), id)?;
+            }
+            for (index, &id) in side_b.iter().enumerate() {
+                node(format!("side_b[{index}]"), id)?;
+            }
+            Ok(())
+        }
+        sim::Fault::Clog { from, to, .. } => {
+            node("from".to_string(), *from)?;
+            node("to".to_string(), *to)
+        }
+        sim::Fault::Crash { node: id, .. }
+        | sim::Fault::Reboot { node: id, .. }
+        | sim::Fault::Pause { node: id, .. }
+        | sim::Fault::ClockJump { node: id, .. } => node("node".to_string(), *id),
+    }
+}
 
 /// Which fault kinds each optional field of a `[[schedule]]` entry applies
 /// to: a field given to another kind would be silently ignored.
@@ -796,24 +1235,19 @@ impl ScheduledSpec {
     /// Checks one entry; the error starts with the key (the caller puts
     /// `schedule[N].` before it).
     fn validate(&self, duration_ms: u64, nodes: &NodeNames) -> Result<(), String> {
-        range("at_ms", self.at_ms, 0, duration_ms)
-            .map_err(|e| format!("{e} (within run.duration_ms)"))?;
+        let unit = TimeUnit::Ms;
+        check_start(self.at_ms, duration_ms, unit)?;
         self.validate_fields()?;
         for (key, value) in [
-            ("duration_ms", self.duration_ms),
-            ("restart_after_ms", self.restart_after_ms),
+            ("duration", self.duration_ms),
+            ("restart_after", self.restart_after_ms),
         ] {
             if let Some(value) = value {
-                range(key, value, 1, SCHEDULED_DURATION_MS_MAX)?;
+                check_span(key, value, unit)?;
             }
         }
         if let Some(delta_ms) = self.delta_ms {
-            if !(-SCHEDULED_DELTA_MS_MAX..=SCHEDULED_DELTA_MS_MAX).contains(&delta_ms) {
-                return Err(format!(
-                    "delta_ms = {delta_ms} is out of range: allowed \
-                     -{SCHEDULED_DELTA_MS_MAX}..={SCHEDULED_DELTA_MS_MAX} (a day either way)"
-                ));
-            }
+            check_delta(delta_ms, unit)?;
         }
         let one = |key: &str, name: &Option<String>| match name {
             Some(name) => nodes
@@ -867,15 +1301,7 @@ impl ScheduledSpec {
         };
         match required.iter().find(|field| !self.has(field)) {
             None => Ok(()),
-            Some(&"restart_after_ms") if self.kind == FaultKind::Reboot => Err(format!(
-                "restart_after_ms is required for kind = \"reboot\": a reboot always comes \
-                 back, on a new boot, after its down time; allowed 1..={SCHEDULED_DURATION_MS_MAX}"
-            )),
-            Some(&"restart_after_ms") => Err(format!(
-                "restart_after_ms is required for kind = \"crash\": a node that never comes \
-                 back is a fault that never heals, which leaves liveness unjudgeable (nothing \
-                 can be required to converge after it); allowed 1..={SCHEDULED_DURATION_MS_MAX}"
-            )),
+            Some(&"restart_after_ms") => Err(restart_required(self.kind, TimeUnit::Ms)),
             Some(field) => Err(format!("{field} is required for kind = \"{kind}\"")),
         }
     }
@@ -929,6 +1355,24 @@ fn kind_name(kind: FaultKind) -> &'static str {
         FaultKind::ClockJump => "clock_jump",
     }
 }
+
+/// The keys one request holds in the store: its ledger entry, its lock,
+/// the resource and its status (`plane::protocol::keys`).
+const REQUEST_KEYS: usize = 4;
+
+/// The most operations in one branch of any transaction the nodes send:
+/// an API node's commit of a delete (`plane/src/api/commit.rs`: delete the
+/// resource and its status, put the finished ledger entry, delete the
+/// lock). The store checks compares, success and failure branches each.
+const TXN_OPS_MAX: usize = 4;
+
+/// A finished ledger entry of a create, by `StoreValue::size_bytes`
+/// (`plane/src/protocol/values.rs`), without its two copies of the
+/// resource's name: 64 bytes, the resource id (`r` and 16 hex digits, 17
+/// bytes), and a 201 body of 32 bytes and the id again. The name is the
+/// client's `c{node id}-{sequence}` (`plane/src/client.rs`). This is a
+/// floor, not a sufficient size: later names and updates are longer.
+const LEDGER_ENTRY_BYTES_FIXED: usize = 64 + 17 + 32 + 17;
 
 /// How many times the clients' whole retry span a key must be kept.
 const KEY_TTL_PER_RETRY_SPAN: u64 = 10;
@@ -1297,6 +1741,191 @@ mod tests {
     fn every_built_in_scenario_still_loads() {
         for name in list_scenarios() {
             Scenario::load(&name).unwrap_or_else(|error| panic!("{error}"));
+        }
+    }
+
+    #[test]
+    fn a_run_that_cannot_end_within_the_simulators_time_limit_is_rejected() {
+        // 3 590 s of safety phase and 20 s to converge: 3 610 s > 3 600 s.
+        let text = format!("{MINIMAL}[run]\nduration_ms = 3_590_000\nliveness_bound_ms = 20_000\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "x.toml: run.liveness_bound_ms = 20000 after run.duration_ms = 3590000 ends the \
+                 run at 3610000 ms, past the simulator's time limit of 3600000 ms"
+            ),
+            "{error}"
+        );
+        let text = format!("{MINIMAL}[run]\nduration_ms = 3_580_000\nliveness_bound_ms = 20_000\n");
+        assert!(
+            Scenario::parse(&text, "x.toml").is_ok(),
+            "exactly the limit is allowed"
+        );
+    }
+
+    #[test]
+    fn a_fault_healing_too_late_for_the_liveness_bound_is_rejected_naming_it() {
+        let text = format!(
+            "{MINIMAL}[[schedule]]\nat_ms = 20_000\nkind = \"crash\"\nnode = \"store\"\nrestart_after_ms = 3_580_000\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "x.toml: run.liveness_bound_ms = 20000 after schedule[0] healing at 3600000 ms \
+                 (at_ms + restart_after_ms) ends the run at 3620000 ms"
+            ),
+            "{error}"
+        );
+        let text = format!(
+            "{MINIMAL}[run]\nduration_ms = 3_000_000\nliveness_bound_ms = 1_000\n[client]\nworkload_end_ms = 10_000\n[faults]\nwindow_end_ms = 3_000_000\npause = {{ count_max = 1, duration_max_ms = 600_000 }}\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "after faults.pause healing as late as 3600000 ms (faults.window_end_ms + \
+                 faults.pause.duration_max_ms) ends the run at 3601000 ms"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn store_ttl_limits_that_refuse_the_nodes_leases_are_rejected_naming_both_keys() {
+        let error = |limits: &str| {
+            let text = format!("{MINIMAL}[store.limits]\n{limits}\n");
+            Scenario::parse(&text, "x.toml").unwrap_err().to_string()
+        };
+        assert_eq!(
+            error("min_ttl_ms = 2_001"),
+            "x.toml: store.limits.min_ttl_ms = 2001 is above controller.session_ttl_ms = 2000: \
+             the store would refuse every controller's session lease; allowed \
+             store.limits.min_ttl_ms <= 2000"
+        );
+        let text = format!(
+            "{MINIMAL}[controller]\nsession_ttl_ms = 4_000\n[store.limits]\nmin_ttl_ms = 3_500\n"
+        );
+        let api = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            api.contains("store.limits.min_ttl_ms = 3500 is above api.session_ttl_ms = 3000"),
+            "{api}"
+        );
+        let max = error("max_ttl_ms = 86_000_000");
+        assert!(
+            max.contains(
+                "store.limits.max_ttl_ms = 86000000 is below api.idempotency_ttl_ms = 86400000: \
+                 the store would refuse every idempotency key's ledger lease"
+            ),
+            "{max}"
+        );
+    }
+
+    #[test]
+    fn store_size_limits_below_what_the_topology_needs_are_rejected() {
+        let error = |limits: &str| {
+            let text = format!("{MINIMAL}[store.limits]\n{limits}\n");
+            Scenario::parse(&text, "x.toml").unwrap_err().to_string()
+        };
+        // 2 API nodes + 3 controllers + 1 ledger lease.
+        let leases = error("max_leases = 5");
+        assert!(
+            leases.contains("store.limits.max_leases = 5 is below the 6 leases"),
+            "{leases}"
+        );
+        // 3 members + 16 shards + 1 leader + 4 keys of one request.
+        let keys = error("max_keys = 23");
+        assert!(
+            keys.contains("store.limits.max_keys = 23 is below the 24 keys"),
+            "{keys}"
+        );
+        let ops = error("max_ops_per_txn = 3");
+        assert!(
+            ops.contains("store.limits.max_ops_per_txn = 3 is below the 4 operations"),
+            "{ops}"
+        );
+        // Clients start at node 11: `c11-0`, 130 + 2 x 5 bytes.
+        let bytes = error("max_value_bytes = 139");
+        assert!(
+            bytes.contains("store.limits.max_value_bytes = 139 is below the 140 bytes"),
+            "{bytes}"
+        );
+        let text = format!(
+            "{MINIMAL}[store.limits]\nmax_leases = 6\nmax_keys = 24\nmax_ops_per_txn = 4\nmax_value_bytes = 140\n"
+        );
+        assert!(Scenario::parse(&text, "x.toml").is_ok());
+    }
+
+    #[test]
+    fn the_store_floors_are_exact_a_run_at_them_passes_and_one_below_fails() {
+        // The floors are derived from the nodes' code; check them against
+        // runs. One create per client and deletes of it (the largest txn),
+        // so the first name is the longest.
+        let text = format!(
+            "{MINIMAL}[topology]\nclients = 1\n[run]\nduration_ms = 5_000\nliveness_bound_ms = 10_000\n[client]\nworkload_end_ms = 4_000\nmax_creates = 1\nupdate_ppm = 0\ndelete_ppm = 1_000_000\n[store.limits]\nmax_ops_per_txn = 4\nmax_value_bytes = 140\n"
+        );
+        let scenario = Scenario::parse(&text, "x.toml").expect("valid");
+        let mut below = scenario.clone();
+        below.store.limits.max_value_bytes = 139;
+        assert!(below.validate().is_err(), "139 is below the floor");
+        let options = crate::world::RunOptions {
+            seed: 3,
+            ..Default::default()
+        };
+        let result = crate::world::run_scenario(&scenario, &options).expect("runs");
+        assert_eq!(result.check.first_violation(), None);
+        assert!(
+            result.history_counts["KeyFinished"] > 1,
+            "{:?}",
+            result.history_counts
+        );
+        // One below either floor (unchecked: changed in code) fails.
+        for (ops, bytes) in [(3, 140), (4, 139)] {
+            let mut tighter = scenario.clone();
+            tighter.store.limits.max_ops_per_txn = ops;
+            tighter.store.limits.max_value_bytes = bytes;
+            let result = crate::world::run_scenario(&tighter, &options).expect("runs");
+            assert!(
+                result.check.first_violation().is_some(),
+                "max_ops_per_txn = {ops}, max_value_bytes = {bytes} passed"
+            );
+        }
+    }
+
+    #[test]
+    fn serde_type_names_become_the_key_and_what_it_allows() {
+        let error = |body: &str| {
+            Scenario::parse(&format!("{MINIMAL}{body}"), "x.toml")
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            error("[faults]\ncrash = 5\n"),
+            "x.toml: faults.crash: invalid type: integer `5`, expected a table with count_min, \
+             count_max, duration_min_ms, duration_max_ms (line 4, column 9)"
+        );
+        assert_eq!(
+            error("[faults]\nreboot = { count_max = \"x\" }\n"),
+            "x.toml: faults.reboot.count_max: invalid type: string \"x\", expected a \
+             non-negative integer up to 4294967295 (line 4, column 24)"
+        );
+        assert_eq!(
+            error("[[schedule]]\nat_ms = 1\nkind = 5\n"),
+            "x.toml: schedule[0].kind: expected a string, one of `partition`, \
+             `partition_one_way`, `clog`, `crash`, `pause`, `clock_jump`, `reboot` (line 5, \
+             column 8)"
+        );
+        for body in [
+            "run = 5\n",
+            "store = 5\n",
+            "[store]\nlimits = 5\n",
+            "schedule = [5]\n",
+            "topology = 5\n",
+            "[api]\nsession_ttl_ms = -1\n",
+        ] {
+            let text = error(body);
+            for rust in ["struct ", "enum ", "u64", "u32", "usize"] {
+                assert!(!text.contains(rust), "{body:?}: {text}");
+            }
+            assert!(text.contains("expected a"), "{text}");
         }
     }
 
