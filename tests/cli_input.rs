@@ -349,7 +349,7 @@ fn store_limits_that_refuse_the_nodes_leases_are_refused_on_load() {
     refused_on_load(
         &dir,
         &file,
-        "store.limits.max_leases = 2 is below the 6 leases the nodes hold at least",
+        "store.limits.max_leases = 2 is below the 27 leases the nodes hold at least",
     );
 }
 

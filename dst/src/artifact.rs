@@ -7,7 +7,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sim::ScheduledFault;
 
-use crate::check::{CheckInput, check};
 use crate::error::Error;
 use crate::input::{Format, json_key_at, offset_of, plain_words, read_text, shape};
 use crate::scenario::{Scenario, serde_shapes};
@@ -134,20 +133,7 @@ impl Artifact {
 /// What an artifact's `property` may name: every checker property, or
 /// `crash` (the run panicked) or `determinism` (the seed gave two traces).
 fn known_properties() -> Vec<&'static str> {
-    let topology = plane::config::Topology::default();
-    let nothing = CheckInput {
-        history: &[],
-        faults: &[],
-        topology: &topology,
-        shard_count: 1,
-        healed_ns: 0,
-        end_ns: 0,
-    };
-    let mut names: Vec<&'static str> = check(&nothing)
-        .verdicts
-        .iter()
-        .map(|verdict| verdict.property)
-        .collect();
+    let mut names = crate::check::property_names();
     names.extend(["crash", "determinism"]);
     names
 }

@@ -793,6 +793,7 @@ impl Scenario {
         )
         .map_err(|e| format!("{e} (within run.duration_ms)"))?;
         range("client.max_attempts", u64::from(cl.max_attempts), 1, 1_000)?;
+        range("client.probe_interval_ms", cl.probe_interval_ms, 0, 600_000)?;
         range("client.max_replicas", u64::from(cl.max_replicas), 1, 64)?;
         range("client.max_creates", u64::from(cl.max_creates), 0, 10_000)?;
         for (key, value) in [
@@ -801,6 +802,7 @@ impl Scenario {
             ("client.reuse_key_ppm", cl.reuse_key_ppm),
             ("client.missing_key_ppm", cl.missing_key_ppm),
             ("client.update_ppm", cl.update_ppm),
+            ("client.read_ppm", cl.read_ppm),
             ("client.delete_ppm", cl.delete_ppm),
         ] {
             range(key, u64::from(value), 0, 1_000_000)?;
@@ -837,33 +839,41 @@ impl Scenario {
     /// send and the smallest ledger entry a create writes.
     fn validate_store_limits(&self) -> Result<(), String> {
         let limits = &self.store.limits;
-        for (key, ttl_ms, who) in [
+        let ledger_ttl_ms = self.api.ledger_lease_ttl_ms();
+        for (asked, ttl_ms, who) in [
             (
-                "controller.session_ttl_ms",
+                format!(
+                    "controller.session_ttl_ms = {}",
+                    self.controller.session_ttl_ms
+                ),
                 self.controller.session_ttl_ms,
                 "every controller's session lease",
             ),
             (
-                "api.session_ttl_ms",
+                format!("api.session_ttl_ms = {}", self.api.session_ttl_ms),
                 self.api.session_ttl_ms,
                 "every API node's session lease",
             ),
             (
-                "api.idempotency_ttl_ms",
-                self.api.idempotency_ttl_ms,
+                format!(
+                    "the {ledger_ttl_ms} ms ledger leases of api.idempotency_ttl_ms = {} (a key's \
+                     lifetime plus two share windows of an eighth of it)",
+                    self.api.idempotency_ttl_ms
+                ),
+                ledger_ttl_ms,
                 "every idempotency key's ledger lease",
             ),
         ] {
             if ttl_ms < limits.min_ttl_ms {
                 return Err(format!(
-                    "store.limits.min_ttl_ms = {} is above {key} = {ttl_ms}: the store would \
+                    "store.limits.min_ttl_ms = {} is above {asked}: the store would \
                      refuse {who}; allowed store.limits.min_ttl_ms <= {ttl_ms}",
                     limits.min_ttl_ms
                 ));
             }
             if ttl_ms > limits.max_ttl_ms {
                 return Err(format!(
-                    "store.limits.max_ttl_ms = {} is below {key} = {ttl_ms}: the store would \
+                    "store.limits.max_ttl_ms = {} is below {asked}: the store would \
                      refuse {who}; allowed store.limits.max_ttl_ms >= {ttl_ms}",
                     limits.max_ttl_ms
                 ));
@@ -873,9 +883,13 @@ impl Scenario {
         // A workload that can create anything records keys on leases.
         let creates = self.client.max_creates > 0 && self.client.workload_end_ms > 0;
         let request = usize::from(creates);
-        // One session lease per API node and controller, plus one ledger
-        // lease for a request in flight.
-        let leases = t.apis as usize + t.controllers as usize + request;
+        // One session lease per API node and controller, plus, per API
+        // node that records keys, the ledger leases its keys share while
+        // they live (one per share window).
+        let ledger_leases = self.api.ledger_lease_ttl_ms() / self.api.ledger_lease_share_ms() + 1;
+        let leases = t.apis as usize
+            + t.controllers as usize
+            + request * t.apis as usize * ledger_leases as usize;
         if limits.max_leases < leases {
             return Err(format!(
                 "store.limits.max_leases = {} is below the {leases} leases the nodes hold at \
@@ -885,9 +899,9 @@ impl Scenario {
                 t.apis,
                 t.controllers,
                 if creates {
-                    ", + 1 ledger lease for a request"
+                    format!(", + {ledger_leases} ledger leases per API node")
                 } else {
-                    ""
+                    String::new()
                 }
             ));
         }
@@ -1809,11 +1823,11 @@ mod tests {
             api.contains("store.limits.min_ttl_ms = 3500 is above api.session_ttl_ms = 3000"),
             "{api}"
         );
-        let max = error("max_ttl_ms = 86_000_000");
+        let max = error("max_ttl_ms = 100_000_000");
         assert!(
             max.contains(
-                "store.limits.max_ttl_ms = 86000000 is below api.idempotency_ttl_ms = 86400000: \
-                 the store would refuse every idempotency key's ledger lease"
+                "store.limits.max_ttl_ms = 100000000 is below the 108000000 ms ledger leases of \
+                 api.idempotency_ttl_ms = 86400000"
             ),
             "{max}"
         );
@@ -1826,9 +1840,11 @@ mod tests {
             Scenario::parse(&text, "x.toml").unwrap_err().to_string()
         };
         // 2 API nodes + 3 controllers + 1 ledger lease.
-        let leases = error("max_leases = 5");
+        // 2 API nodes + 3 controllers + 2 x 11 ledger leases (a key's
+        // lifetime plus two share windows, over one window, plus one).
+        let leases = error("max_leases = 26");
         assert!(
-            leases.contains("store.limits.max_leases = 5 is below the 6 leases"),
+            leases.contains("store.limits.max_leases = 26 is below the 27 leases"),
             "{leases}"
         );
         // 3 members + 16 shards + 1 leader + 4 keys of one request.
@@ -1849,7 +1865,7 @@ mod tests {
             "{bytes}"
         );
         let text = format!(
-            "{MINIMAL}[store.limits]\nmax_leases = 6\nmax_keys = 24\nmax_ops_per_txn = 4\nmax_value_bytes = 140\n"
+            "{MINIMAL}[store.limits]\nmax_leases = 27\nmax_keys = 24\nmax_ops_per_txn = 4\nmax_value_bytes = 140\n"
         );
         assert!(Scenario::parse(&text, "x.toml").is_ok());
     }
