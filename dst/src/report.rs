@@ -737,7 +737,7 @@ pub fn sweep_summary(summary: &Summary, scenarios: &[String], out_dir: &Path) ->
             "\n| buggify point | seeds reached | seeds active | fired |\n|---|---|---|---|"
         );
         for (point, (seen, active, fired)) in &summary.buggify {
-            let _ = writeln!(out, "| `{point}` | {seen} | {active} | {fired} |");
+            let _ = writeln!(out, "| {point} | {seen} | {active} | {fired} |");
         }
     }
     out

@@ -785,7 +785,7 @@ mod tests {
         let text = crate::report::sweep_summary(&summary, &["chaos".into()], &dir);
         assert!(text.contains("| buggify point | seeds reached | seeds active | fired |"));
         for (point, (seen, active, fired)) in &summary.buggify {
-            assert!(text.contains(&format!("| `{point}` | {seen} | {active} | {fired} |")));
+            assert!(text.contains(&format!("| {point} | {seen} | {active} | {fired} |")));
         }
         // A scenario without buggify lists none.
         let (_, calm) = sweep(&options("baseline", 0..2, scratch("calm"))).expect("sweeps");
