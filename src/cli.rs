@@ -302,6 +302,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         seed: args.seed,
         faults: None,
         keep_trace: args.check_determinism,
+        buggify_redraws_faults: false,
     };
     dst::sweep::capture_panics();
     let result = match run_guarded(&scenario, &options) {
@@ -531,6 +532,7 @@ fn replay(args: ReplayArgs) -> ExitCode {
         seed: artifact.seed,
         faults: Some(artifact.faults.clone()),
         keep_trace: true,
+        buggify_redraws_faults: artifact.buggify_redraws_faults,
     };
     dst::sweep::capture_panics();
     let result = match run_guarded(&artifact.scenario, &options) {

@@ -19,6 +19,7 @@ fn every_scenario_passes_at_the_fixed_seed_twice_with_one_trace_hash_and_matches
             seed: SEED,
             faults: None,
             keep_trace: false,
+            buggify_redraws_faults: false,
         };
         let first = run_scenario(&scenario, &options).expect("runs");
         let second = run_scenario(&scenario, &options).expect("runs");

@@ -41,6 +41,11 @@ pub struct Artifact {
     pub message: String,
     /// The trace hash of the failing run.
     pub trace_hash: u64,
+    /// `faults` was planned before the run, not applied by it (the run
+    /// panicked), so it lacks the crashes and pauses BUGGIFY injected: a
+    /// replay lets buggify inject them again. Absent (false) otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub buggify_redraws_faults: bool,
 }
 
 impl Artifact {
@@ -59,6 +64,7 @@ impl Artifact {
             property,
             message,
             trace_hash: result.trace_hash,
+            buggify_redraws_faults: false,
         }
     }
 
@@ -81,6 +87,7 @@ impl Artifact {
             message,
             // No trace to hash: the run never finished.
             trace_hash: 0,
+            buggify_redraws_faults: scenario.buggify.enabled,
         }
     }
 

@@ -446,15 +446,21 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
         (
             "messages".into(),
             format!(
-                "{} sent, {} delivered, {} dropped ({} random, {} partition, {} node down), {} duplicated, {} held by clogs",
+                "{} sent, {} delivered, {} dropped ({} random, {} partition, {} node down{}), {} duplicated, {} held by clogs",
                 s.messages_sent,
                 s.messages_delivered,
                 s.messages_dropped_random
                     + s.messages_dropped_partition
-                    + s.messages_dropped_node_down,
+                    + s.messages_dropped_node_down
+                    + s.messages_dropped_buggify,
                 s.messages_dropped_random,
                 s.messages_dropped_partition,
                 s.messages_dropped_node_down,
+                if s.messages_dropped_buggify > 0 {
+                    format!(", {} buggify", s.messages_dropped_buggify)
+                } else {
+                    String::new()
+                },
                 s.messages_duplicated,
                 s.messages_held
             ),
@@ -471,6 +477,11 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
                     .join(", ")
             },
         ),
+    ]);
+    if !s.buggify.is_empty() {
+        rows.push(("buggify".into(), buggify_line(&s.buggify)));
+    }
+    rows.extend([
         (
             "requests".into(),
             format!(
@@ -700,6 +711,27 @@ fn truncate(text: &str, limit: usize) -> String {
     }
 }
 
+/// The BUGGIFY row of a run: how many points were seen and active, and
+/// each point that fired with how often.
+fn buggify_line(points: &BTreeMap<String, sim::BuggifyPointStats>) -> String {
+    let active = points.values().filter(|p| p.active).count();
+    let fired: Vec<String> = points
+        .iter()
+        .filter(|(_, p)| p.fired > 0)
+        .map(|(name, p)| format!("`{name}` {}", p.fired))
+        .collect();
+    format!(
+        "{} points reached, {} active; fired: {}",
+        points.len(),
+        active,
+        if fired.is_empty() {
+            "none".to_string()
+        } else {
+            fired.join(", ")
+        }
+    )
+}
+
 /// The sweep's summary as Markdown.
 pub fn sweep_summary(summary: &Summary, scenarios: &[String], out_dir: &Path) -> String {
     let mut out = String::new();
@@ -740,6 +772,15 @@ pub fn sweep_summary(summary: &Summary, scenarios: &[String], out_dir: &Path) ->
     let _ = writeln!(out, "| sometimes | seeds reached | total |\n|---|---|---|");
     for (name, (seeds, total)) in &summary.coverage {
         let _ = writeln!(out, "| {name} | {seeds} | {total} |");
+    }
+    if !summary.buggify.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n| buggify point | seeds reached | seeds active | fired |\n|---|---|---|---|"
+        );
+        for (point, (seen, active, fired)) in &summary.buggify {
+            let _ = writeln!(out, "| {point} | {seen} | {active} | {fired} |");
+        }
     }
     out
 }

@@ -18,7 +18,7 @@ use crate::layout::{NodeNames, layout};
 pub use crate::layout::{Role, TopologySpec};
 
 /// A scenario as written in `scenarios/*.toml`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Short name, e.g. `baseline`: `[a-z0-9][a-z0-9-_]*`, since it names
@@ -61,6 +61,142 @@ pub struct Scenario {
     /// them on one at a time.
     #[serde(default)]
     pub bugs: Vec<Bug>,
+    /// BUGGIFY: marked code points that fire faults where they matter
+    /// most; off by default.
+    #[serde(default, skip_serializing_if = "BuggifySpec::is_off")]
+    pub buggify: BuggifySpec,
+}
+
+/// Field by field as the derive would hash, except that `buggify` counts
+/// only when set: a scenario without it keeps the config hash it had
+/// before buggify existed.
+impl std::hash::Hash for Scenario {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Destructured, so that a new field cannot be left out unnoticed.
+        let Scenario {
+            name,
+            description,
+            topology,
+            run,
+            network,
+            clocks,
+            faults,
+            schedule,
+            api,
+            controller,
+            client,
+            store,
+            bugs,
+            buggify,
+        } = self;
+        name.hash(state);
+        description.hash(state);
+        topology.hash(state);
+        run.hash(state);
+        network.hash(state);
+        clocks.hash(state);
+        faults.hash(state);
+        schedule.hash(state);
+        api.hash(state);
+        controller.hash(state);
+        client.hash(state);
+        store.hash(state);
+        bugs.hash(state);
+        if !buggify.is_off() {
+            buggify.hash(state);
+        }
+    }
+}
+
+/// The `[buggify]` table: FoundationDB's BUGGIFY. Nodes mark code points
+/// where a fault matters (`node::Context::buggify`); the seed turns each
+/// point on with probability `active_ppm` (swarm), and an active point
+/// fires on a hit with probability `fire_ppm`, applying one of `actions`
+/// right there. Points fire only within the fault window
+/// (`faults.window_end_ms`, or the run's duration without one).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BuggifySpec {
+    /// Whether points may fire at all.
+    pub enabled: bool,
+    /// Chance that a seed turns a point on, in parts per million.
+    pub active_ppm: u32,
+    /// Chance that an active point fires on one hit, in parts per million.
+    pub fire_ppm: u32,
+    /// What a firing may do: `delay` or `drop` the handler's sends after
+    /// the point, `crash` (restart after a drawn downtime) or `pause` the
+    /// node right after the handler.
+    pub actions: Vec<sim::BuggifyAction>,
+    /// Most crashes and pauses buggify injects in one run (delays and
+    /// drops are not counted), so a hot point cannot crash a node on every
+    /// request.
+    pub max_faults: u32,
+    /// Extra latency of delayed sends.
+    pub delay_min_ms: u64,
+    /// See `delay_min_ms`.
+    pub delay_max_ms: u64,
+    /// How long a pause lasts.
+    pub pause_min_ms: u64,
+    /// See `pause_min_ms`.
+    pub pause_max_ms: u64,
+    /// How long a crashed node stays down.
+    pub downtime_min_ms: u64,
+    /// See `downtime_min_ms`.
+    pub downtime_max_ms: u64,
+}
+
+impl Default for BuggifySpec {
+    fn default() -> Self {
+        use sim::BuggifyAction::{Crash, Delay, Drop, Pause};
+        Self {
+            enabled: false,
+            // FoundationDB's odds: a quarter of the points on per run, a
+            // quarter of their hits firing.
+            active_ppm: 250_000,
+            fire_ppm: 250_000,
+            actions: vec![Delay, Drop, Crash, Pause],
+            max_faults: 4,
+            delay_min_ms: 50,
+            delay_max_ms: 2_000,
+            pause_min_ms: 200,
+            pause_max_ms: 3_000,
+            downtime_min_ms: 200,
+            downtime_max_ms: 3_000,
+        }
+    }
+}
+
+impl BuggifySpec {
+    /// Exactly the default: off, and left out of hashes and artifacts.
+    pub fn is_off(&self) -> bool {
+        *self == BuggifySpec::default()
+    }
+
+    fn problems(&self) -> Result<(), String> {
+        range(
+            "buggify.active_ppm",
+            u64::from(self.active_ppm),
+            0,
+            1_000_000,
+        )?;
+        range("buggify.fire_ppm", u64::from(self.fire_ppm), 0, 1_000_000)?;
+        range("buggify.max_faults", u64::from(self.max_faults), 0, 1_000)?;
+        if self.enabled && self.actions.is_empty() {
+            return Err(
+                "buggify.actions is empty: name at least one of delay, drop, crash, pause".into(),
+            );
+        }
+        for (key, min, max) in [
+            ("delay", self.delay_min_ms, self.delay_max_ms),
+            ("pause", self.pause_min_ms, self.pause_max_ms),
+            ("downtime", self.downtime_min_ms, self.downtime_max_ms),
+        ] {
+            range(&format!("buggify.{key}_max_ms"), max, 0, 600_000)?;
+            range(&format!("buggify.{key}_min_ms"), min, 0, max)
+                .map_err(|e| format!("{e} (at most {key}_max_ms)"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Durations of the run's phases.
@@ -427,6 +563,7 @@ impl Scenario {
             86_400_000,
         )?;
         self.validate_faults()?;
+        self.buggify.problems()?;
         self.validate_settings()?;
         let (topology, names) = layout(&self.topology);
         let nodes = NodeNames {
@@ -1487,6 +1624,45 @@ mod tests {
         for bug in Bug::all() {
             assert!(error.contains(bug.name()), "{error} lists {bug}");
         }
+    }
+
+    #[test]
+    fn a_buggify_table_parses_hashes_only_when_set_and_rejects_bad_values() {
+        let plain = Scenario::parse(MINIMAL, "x.toml").expect("parses");
+        assert!(plain.buggify.is_off());
+        let text =
+            format!("{MINIMAL}[buggify]\nenabled = true\nactions = [\"delay\", \"pause\"]\n");
+        let on = Scenario::parse(&text, "x.toml").expect("parses");
+        assert!(on.buggify.enabled);
+        assert_eq!(
+            on.buggify.actions,
+            vec![sim::BuggifyAction::Delay, sim::BuggifyAction::Pause]
+        );
+        assert_ne!(on.config_hash(), plain.config_hash());
+        // Written out as the default, it is the scenario without it.
+        let off = Scenario::parse(&format!("{MINIMAL}[buggify]\nenabled = false\n"), "x.toml")
+            .expect("parses");
+        assert_eq!(off.config_hash(), plain.config_hash());
+        for (table, key) in [
+            ("fire_ppm = 1_000_001", "buggify.fire_ppm"),
+            ("enabled = true\nactions = []", "buggify.actions"),
+            (
+                "pause_min_ms = 10\npause_max_ms = 5",
+                "buggify.pause_min_ms",
+            ),
+            ("sometimes = true", "sometimes"),
+        ] {
+            let text = format!("{MINIMAL}[buggify]\n{table}\n");
+            let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+            assert!(error.contains(key), "{table}: {error}");
+        }
+        let error = Scenario::parse(
+            &format!("{MINIMAL}[buggify]\nactions = [\"explode\"]\n"),
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("explode"), "{error}");
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl Oracle<'_> {
             seed: self.artifact.seed,
             faults: Some(faults.to_vec()),
             keep_trace: false,
+            buggify_redraws_faults: self.artifact.buggify_redraws_faults,
         };
         run_guarded(&self.artifact.scenario, &options).map_err(|error| match error {
             Error::Crash { message, .. } => Error::Crash {

@@ -101,6 +101,19 @@ pub struct SeedResult {
     pub sometimes: BTreeMap<String, u64>,
     /// Convergence time after the last heal.
     pub convergence_ns: Option<u64>,
+    /// BUGGIFY points reached, by name: whether the seed turned each on,
+    /// and how often it fired. Absent without buggify.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub buggify: BTreeMap<String, BuggifySeen>,
+}
+
+/// One BUGGIFY point in one seed's result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuggifySeen {
+    /// The seed turned the point on.
+    pub active: bool,
+    /// Hits that fired.
+    pub fired: u64,
 }
 
 /// What to sweep.
@@ -161,6 +174,10 @@ pub struct Summary {
     pub failures: BTreeMap<String, (u64, SeedName)>,
     /// Per sometimes-property: seeds that reached it, total count.
     pub coverage: BTreeMap<String, (u64, u64)>,
+    /// Per BUGGIFY point seen: seeds that reached it, seeds in which it
+    /// was active, and how often it fired in total.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub buggify: BTreeMap<String, (u64, u64, u64)>,
     /// Convergence time after heal, ms: p50, p99, max.
     pub convergence_ms: Option<(u64, u64, u64)>,
     /// Seeds run now (not resumed) per wall second.
@@ -228,6 +245,7 @@ fn run_seed(
         seed,
         faults: None,
         keep_trace: false,
+        buggify_redraws_faults: false,
     };
     let first = match guarded(run, scenario, &options) {
         Ok(result) => result,
@@ -287,6 +305,18 @@ fn run_seed(
         faults: first.faults.len() as u64,
         sometimes: first.check.sometimes.clone(),
         convergence_ns: first.check.measurements.convergence_ns,
+        buggify: first
+            .stats
+            .buggify
+            .iter()
+            .map(|(point, stats)| {
+                let seen = BuggifySeen {
+                    active: stats.active,
+                    fired: stats.fired,
+                };
+                (point.clone(), seen)
+            })
+            .collect(),
     };
     debug_assert_eq!(artifact.is_some(), result.outcome != Outcome::Pass);
     (result, artifact)
@@ -311,6 +341,7 @@ fn crashed(scenario: &Scenario, seed: u64, message: String) -> (SeedResult, Arti
         faults: artifact.faults.len() as u64,
         sometimes: BTreeMap::new(),
         convergence_ns: None,
+        buggify: BTreeMap::new(),
     };
     (result, artifact)
 }
@@ -655,6 +686,12 @@ pub(crate) fn summarize(results: &[SeedResult]) -> Summary {
             entry.0 += u64::from(count > 0);
             entry.1 += count;
         }
+        for (point, seen) in &result.buggify {
+            let entry = summary.buggify.entry(point.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(seen.active);
+            entry.2 += seen.fired;
+        }
         if let Some(ns) = result.convergence_ns {
             convergence
                 .record(ns / sim::MILLISECOND_NS)
@@ -719,10 +756,45 @@ mod tests {
             assert_eq!(artifact.seed, seed);
             assert_eq!(&artifact.scenario, scenario);
             assert_eq!(artifact.property, "crash");
+            // gc-pause buggifies: the planned list lacks what buggify would
+            // have injected, so a replay lets it inject again.
+            assert!(artifact.buggify_redraws_faults);
             assert_eq!(artifact.code_version, code_version());
             assert!(!artifact.message.is_empty());
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_sweep_summary_lists_every_buggify_point_seen() {
+        let dir = scratch("buggify");
+        let (results, summary) = sweep(&options("chaos", 0..6, dir.clone())).expect("sweeps");
+        let mut expected: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+        for result in &results {
+            for (point, seen) in &result.buggify {
+                let entry = expected.entry(point.clone()).or_default();
+                entry.0 += 1;
+                entry.1 += u64::from(seen.active);
+                entry.2 += seen.fired;
+            }
+        }
+        assert_eq!(summary.buggify, expected);
+        assert!(summary.buggify.len() >= 8, "{:?}", summary.buggify);
+        assert!(summary.buggify.values().any(|&(_, active, _)| active > 0));
+        assert!(summary.buggify.values().any(|&(_, _, fired)| fired > 0));
+        let text = crate::report::sweep_summary(&summary, &["chaos".into()], &dir);
+        assert!(text.contains("| buggify point | seeds reached | seeds active | fired |"));
+        for (point, (seen, active, fired)) in &summary.buggify {
+            assert!(text.contains(&format!("| {point} | {seen} | {active} | {fired} |")));
+        }
+        // A scenario without buggify lists none.
+        let (_, calm) = sweep(&options("baseline", 0..2, scratch("calm"))).expect("sweeps");
+        assert!(calm.buggify.is_empty());
+        assert!(
+            !crate::report::sweep_summary(&calm, &["baseline".into()], &dir).contains("buggify")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(scratch("calm"));
     }
 
     #[test]

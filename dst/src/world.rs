@@ -35,6 +35,11 @@ pub struct RunOptions {
     pub faults: Option<Vec<ScheduledFault>>,
     /// Keep every trace entry (for `--check-determinism` and replay).
     pub keep_trace: bool,
+    /// With `faults` given, let BUGGIFY inject its crashes and pauses
+    /// again. Normally a given list is an earlier run's applied list, which
+    /// holds them already; the list of a run that panicked was planned
+    /// before it ran and holds none (see `Artifact::buggify_redraws_faults`).
+    pub buggify_redraws_faults: bool,
 }
 
 /// Everything a run produced that reports and tools need.
@@ -239,6 +244,34 @@ pub(crate) fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<Sched
     Ok(faults)
 }
 
+/// The simulator's buggify settings for `scenario`: off unless its
+/// `[buggify]` table turns it on; points fire only within the fault window.
+fn buggify_config(scenario: &Scenario, inject_faults: bool) -> sim::BuggifyConfig {
+    let b = &scenario.buggify;
+    if !b.enabled {
+        return sim::BuggifyConfig::default();
+    }
+    let window_ms = match scenario.faults.window_end_ms {
+        0 => scenario.run.duration_ms,
+        end => end,
+    };
+    sim::BuggifyConfig {
+        enabled: true,
+        active_ppm: b.active_ppm,
+        fire_ppm: b.fire_ppm,
+        actions: b.actions.clone(),
+        max_faults: b.max_faults,
+        delay_min_ns: ms_to_ns(b.delay_min_ms),
+        delay_max_ns: ms_to_ns(b.delay_max_ms),
+        pause_min_ns: ms_to_ns(b.pause_min_ms),
+        pause_max_ns: ms_to_ns(b.pause_max_ms),
+        downtime_min_ns: ms_to_ns(b.downtime_min_ms),
+        downtime_max_ns: ms_to_ns(b.downtime_max_ms),
+        until_ns: ms_to_ns(window_ms),
+        inject_faults,
+    }
+}
+
 fn build(
     scenario: &Scenario,
     seed: u64,
@@ -317,11 +350,27 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
     };
     let (mut simulation, topology, node_names, clocks) = build(scenario, seed, options.keep_trace);
     simulation.add_faults(faults.clone());
+    // A run given its faults already holds the crashes and pauses an
+    // earlier run's buggify injected: it decides every point the same way
+    // but injects none of them again.
+    let inject = options.faults.is_none() || options.buggify_redraws_faults;
+    simulation.set_buggify(buggify_config(scenario, inject));
     let duration_ns = ms_to_ns(scenario.run.duration_ms);
-    let healed_ns = sim::all_healed_at_ns(&faults).map(|healed| healed.max(duration_ns));
+    let mut healed_ns = sim::all_healed_at_ns(&faults).map(|healed| healed.max(duration_ns));
     // Safety phase: the workload, the faults and the network's weather,
-    // until the last fault has healed.
+    // until the last fault has healed, including those buggify injected on
+    // the way (running on to a later deadline is the same run as going
+    // there at once, so a replay that knows them all up front matches).
     let mut stop = simulation.run_until(healed_ns.unwrap_or(duration_ns));
+    while let Some(healed) = healed_ns.filter(|_| !stop.is_limit()) {
+        let now_healed =
+            sim::all_healed_at_ns(simulation.scheduled_faults()).map(|later| later.max(healed));
+        if now_healed == Some(healed) {
+            break;
+        }
+        healed_ns = now_healed;
+        stop = simulation.run_until(now_healed.unwrap_or(duration_ns));
+    }
     // Liveness phase, on a healed core: no faults left and a calm network
     // (its latency range kept; no loss, duplicates or slow tail), which must
     // converge within the bound.
@@ -475,6 +524,97 @@ mod tests {
             };
             assert!(targets.crash.contains(&node) && names[node.0 as usize].1 == Role::Controller);
         }
+    }
+
+    #[test]
+    fn buggify_crashes_are_applied_faults_and_an_artifact_replay_reproduces_the_run() {
+        let scenario = Scenario::load("chaos").expect("loads");
+        let mut seen = 0;
+        for seed in 0..40 {
+            let planned = planned_faults(&scenario, seed).expect("plans");
+            let options = RunOptions {
+                seed,
+                ..RunOptions::default()
+            };
+            let result = run_scenario(&scenario, &options).expect("runs");
+            // What buggify injected: applied, never planned.
+            let injected: Vec<&ScheduledFault> = result
+                .faults
+                .iter()
+                .filter(|fault| !planned.contains(fault))
+                .collect();
+            if !injected
+                .iter()
+                .any(|f| matches!(f.fault, sim::Fault::Crash { .. }))
+            {
+                continue;
+            }
+            let fired: u64 = result.stats.buggify.values().map(|p| p.fired).sum();
+            assert!(fired > 0);
+            assert!(
+                result.stats.faults_by_kind["crash"] >= 1,
+                "counted like any crash"
+            );
+            // The artifact, through its file format, replays the same run.
+            let artifact = crate::artifact::Artifact::from_run(&scenario, &result);
+            assert!(!artifact.buggify_redraws_faults);
+            let text = serde_json::to_string(&artifact).expect("serializes");
+            let artifact: crate::artifact::Artifact =
+                serde_json::from_str(&text).expect("reads back");
+            let replay = run_scenario(
+                &artifact.scenario,
+                &RunOptions {
+                    seed: artifact.seed,
+                    faults: Some(artifact.faults.clone()),
+                    ..RunOptions::default()
+                },
+            )
+            .expect("replays");
+            assert_eq!(replay.trace_hash, result.trace_hash, "seed {seed}");
+            assert_eq!(replay.faults, result.faults);
+            assert_eq!(replay.stats, result.stats);
+            assert_eq!(replay.healed_ns, result.healed_ns);
+            // Without the injected faults the run differs: they are data
+            // that shrinking can remove.
+            let without: Vec<ScheduledFault> = result
+                .faults
+                .iter()
+                .filter(|fault| planned.contains(fault))
+                .cloned()
+                .collect();
+            let bare = run_scenario(
+                &scenario,
+                &RunOptions {
+                    seed,
+                    faults: Some(without),
+                    ..RunOptions::default()
+                },
+            )
+            .expect("runs");
+            assert_ne!(bare.trace_hash, result.trace_hash);
+            seen += 1;
+            if seen == 2 {
+                return;
+            }
+        }
+        panic!("buggify crashed no node in 40 chaos seeds ({seen} found)");
+    }
+
+    #[test]
+    fn a_scenario_without_buggify_runs_as_before_it_existed() {
+        // The reviewed report of chaos at seed 42 before buggify, and the
+        // same scenario with buggify switched off.
+        let mut scenario = Scenario::load("chaos").expect("loads");
+        assert!(scenario.buggify.enabled);
+        scenario.buggify = crate::scenario::BuggifySpec::default();
+        assert_eq!(scenario.config_hash(), 0x3833_a33a_91e8_01f0);
+        let options = RunOptions {
+            seed: 42,
+            ..RunOptions::default()
+        };
+        let result = run_scenario(&scenario, &options).expect("runs");
+        assert_eq!(result.trace_hash, 0xa0b4_09e5_3713_1c5c);
+        assert!(result.stats.buggify.is_empty());
     }
 
     #[test]

@@ -49,6 +49,13 @@ pub enum Command<P: Protocol> {
         /// The event.
         event: P::Event,
     },
+    /// The handler reached a BUGGIFY point (see [`Context::buggify`]). A
+    /// testing host may decide to inject a fault right here; every other
+    /// host ignores it.
+    Buggify {
+        /// The point's name, `"<node kind>.<where>"`.
+        point: &'static str,
+    },
 }
 
 /// What a handler may see and do: read its inputs and its durable state,
@@ -161,6 +168,23 @@ impl<'a, P: Protocol> Context<'a, P> {
     #[inline]
     pub fn record(&mut self, event: P::Event) {
         self.commands.push(Command::Record { event });
+    }
+
+    /// Marks a BUGGIFY point: a place where a fault matters most (just
+    /// after a restart, between the steps of a multi-step write, between a
+    /// lease's expiry and its holder noticing). `point` names it
+    /// `"<node kind>.<where>"`, and must be a constant: hosts count and
+    /// hash it by name.
+    ///
+    /// It returns nothing, so a node cannot branch on it and behaves the
+    /// same on every host. A testing host may act on it (for this seed the
+    /// point may be on, and this hit may fire): it may delay or drop the
+    /// sends the handler issues after this call, crash the node right
+    /// after the handler (its durable state already persisted), or pause
+    /// it. A real host treats it as a no-op.
+    #[inline]
+    pub fn buggify(&mut self, point: &'static str) {
+        self.commands.push(Command::Buggify { point });
     }
 
     /// Whether the handler asked for its durable state mutably: the host

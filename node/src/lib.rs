@@ -9,7 +9,8 @@
 //! ```text
 //!            inputs, frozen for the handler              commands, in order
 //!   id, boot, mono_ns, wall_ns, random stream,   ──►  node  ──►  Send, SetTimer,
-//!   durable state (read and written in place)                   CancelTimer, Record
+//!   durable state (read and written in place)                   CancelTimer, Record,
+//!                                                               Buggify
 //! ```
 //!
 //! The handler is a pure function of the node's volatile state and these
@@ -36,6 +37,15 @@
 //!   and timer ids are unique per node within one boot.
 //! - **Clocks** are the node's own: `mono_ns` never goes back within a boot,
 //!   `wall_ns` may jump either way. Both are frozen for one handler call.
+//! - **BUGGIFY points are hints.** [`Context::buggify`] marks a code point
+//!   where a fault matters most (FoundationDB's BUGGIFY): just after a
+//!   restart, between the steps of a multi-step write, between a lease's
+//!   expiry and its holder noticing. It returns nothing, so node logic is
+//!   the same on every host. A real host ignores [`Command::Buggify`]; a
+//!   testing host may, for some seeds and some hits, delay or drop the
+//!   sends the handler issues after the point, or crash (write-ahead state
+//!   already persisted) or pause the node right after the handler. Those
+//!   are faults a node must survive anyway; the point only aims them.
 //!
 //! # What is here
 //!

@@ -19,6 +19,10 @@ pub struct Output<P: Protocol> {
     /// Whether the handler changed its durable state (a host would persist
     /// it before releasing `sent`).
     pub durable_changed: bool,
+    /// BUGGIFY points the handler reached, in order. The harness, like a
+    /// real host, injects nothing at them: they only tell a test which
+    /// marked windows a path went through.
+    pub buggify_points: Vec<&'static str>,
 }
 
 /// One node, its clocks, durable state and random stream, and nothing else.
@@ -90,6 +94,7 @@ impl<P: Protocol> Harness<P> {
             timers: Vec::new(),
             records: Vec::new(),
             durable_changed: ctx.durable_changed(),
+            buggify_points: Vec::new(),
         };
         for command in commands {
             match command {
@@ -105,6 +110,7 @@ impl<P: Protocol> Harness<P> {
                 }
                 Command::CancelTimer { timer } => self.pending.retain(|(_, id, _)| *id != timer),
                 Command::Record { event } => output.records.push(event),
+                Command::Buggify { point } => output.buggify_points.push(point),
             }
         }
         output
@@ -179,5 +185,52 @@ impl<P: Protocol> Harness<P> {
     /// The boot counter.
     pub fn boot(&self) -> u32 {
         self.boot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Proto;
+    impl Protocol for Proto {
+        type Message = u32;
+        type Timer = u8;
+        type Event = u32;
+        type Durable = u32;
+    }
+
+    /// Sends 1, marks a point, sends 2, marks another, records.
+    struct Marked;
+    impl Node<Proto> for Marked {
+        fn on_start(&mut self, ctx: &mut Context<'_, Proto>) {
+            ctx.send(NodeId(1), 1);
+            ctx.buggify("test.between_sends");
+            ctx.send(NodeId(1), 2);
+            ctx.buggify("test.before_record");
+            *ctx.durable_mut() += 1;
+            ctx.record(7);
+        }
+        fn on_message(&mut self, _: &mut Context<'_, Proto>, _: NodeId, _: u32) {}
+        fn on_timer(&mut self, _: &mut Context<'_, Proto>, _: TimerId, _: u8) {}
+    }
+
+    #[test]
+    fn a_buggify_point_is_a_no_op_on_a_host_that_injects_nothing() {
+        let mut harness = Harness::new(1, NodeId(0), Box::new(Marked));
+        let output = harness.start();
+        // Everything else the handler asked for happens as if unmarked.
+        assert_eq!(output.sent, vec![(NodeId(1), 1), (NodeId(1), 2)]);
+        assert_eq!(output.records, vec![7]);
+        assert!(output.durable_changed);
+        assert_eq!(*harness.durable(), 1);
+        // The points are reported, in order, and nothing more.
+        assert_eq!(
+            output.buggify_points,
+            vec!["test.between_sends", "test.before_record"]
+        );
+        let again = harness.restart(Box::new(Marked));
+        assert_eq!(again.sent.len(), 2);
+        assert_eq!(*harness.durable(), 2);
     }
 }

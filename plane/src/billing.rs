@@ -117,6 +117,9 @@ impl BillingNode {
                 return;
             }
         };
+        // Charged (durable), reply not yet sent: a lost or late reply makes
+        // the API retry, which must be deduplicated by the key.
+        ctx.buggify("billing.before_reply");
         ctx.send(
             from,
             Msg::Charged {

@@ -131,6 +131,9 @@ impl WorkerNode {
         token: u64,
         resource: Option<String>,
     ) {
+        // A new holder's Observe, before the fence rises: a late reply
+        // keeps the new holder from acting while the old one may still.
+        ctx.buggify("worker.before_fence");
         let instances = match self.check_fence(ctx, shard, token) {
             Err(highest_token) => Err(highest_token),
             Ok(()) => Ok(ctx
@@ -230,6 +233,9 @@ impl Node<ControlPlane> for WorkerNode {
         // Creates the durable state on first start; nothing else to resume.
         let state = ctx.durable_mut().worker_mut();
         assert!(state.executed.len() <= self.max_executed_actions);
+        // Just restarted: fences and the executed ledger come back from
+        // disk, and the first actions to arrive may be stale ones.
+        ctx.buggify("worker.after_start");
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, ControlPlane>, from: NodeId, message: Msg) {

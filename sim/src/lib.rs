@@ -35,6 +35,7 @@
 
 #![deny(missing_docs)]
 
+mod buggify;
 mod clock;
 mod fault;
 mod net;
@@ -42,6 +43,7 @@ mod rng;
 mod simulation;
 mod trace;
 
+pub use buggify::{BuggifyAction, BuggifyConfig, BuggifyPointStats};
 pub use clock::{ClockConfig, DRIFT_PPM_LIMIT};
 pub use fault::{Fault, FaultKnobs, FaultRate, FaultTargets, ScheduledFault, all_healed_at_ns};
 pub use net::NetworkConfig;

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::buggify::{BuggifyConfig, BuggifyPointStats, Firing};
 use crate::clock::{ClockConfig, NodeClock};
 use crate::fault::{Fault, FaultKnobs, FaultTargets, ScheduledFault};
 use crate::net::{LinkMatrix, NetworkConfig};
@@ -114,6 +115,18 @@ pub struct Stats {
     pub faults_by_kind: BTreeMap<String, u64>,
     /// History events recorded.
     pub events_recorded: u64,
+    /// Messages dropped by a fired BUGGIFY point (0 without buggify).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub messages_dropped_buggify: u64,
+    /// Every BUGGIFY point reached, by name: whether the seed turned it
+    /// on, how often it was hit and how often it fired. Empty without
+    /// buggify.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub buggify: BTreeMap<String, BuggifyPointStats>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 pub(crate) enum Event<P: Protocol> {
@@ -210,6 +223,20 @@ pub(crate) struct Core<P: Protocol> {
     parked: usize,
     faults: Vec<ScheduledFault>,
     applied: Vec<ScheduledFault>,
+    buggify: BuggifyConfig,
+    /// Hits so far per (node, point): the hit number is part of each
+    /// decision, so decisions need no random stream.
+    buggify_hits: BTreeMap<(NodeId, &'static str), u64>,
+    /// Crashes and pauses fired so far (injected or, in a replay, not).
+    buggify_faults: u32,
+}
+
+/// What a fired BUGGIFY point does to the rest of the handler's sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SendEffect {
+    None,
+    Delay(u64),
+    Drop,
 }
 
 /// Simulated time for log lines: seconds with nanosecond digits.
@@ -269,6 +296,9 @@ impl<P: Protocol> Core<P> {
             parked: 0,
             faults: Vec::new(),
             applied: Vec::new(),
+            buggify: BuggifyConfig::default(),
+            buggify_hits: BTreeMap::new(),
+            buggify_faults: 0,
         }
     }
 
@@ -304,6 +334,23 @@ impl<P: Protocol> Core<P> {
         full
     }
 
+    /// Queues `event` ahead of every other event at `time_ns`, as a fault
+    /// given up front would be (faults are queued at the start, before
+    /// anything else at their time): so a fault injected during the run and
+    /// the same fault replayed from a list apply at the same point. Ties
+    /// between injected faults pop in some fixed order, which the applied
+    /// list then records.
+    fn push_first(&mut self, time_ns: u64, event: Event<P>) {
+        if self.queue_full() {
+            return;
+        }
+        self.queue.push(Queued {
+            time_ns,
+            seq: 0,
+            event,
+        });
+    }
+
     #[inline]
     fn push(&mut self, time_ns: u64, event: Event<P>) {
         if self.queue_full() {
@@ -328,7 +375,17 @@ impl<P: Protocol> Core<P> {
         })
     }
 
-    pub(crate) fn send(&mut self, from: NodeId, to: NodeId, message: P::Message) {
+    /// Hands a message to the network, with what a fired BUGGIFY point
+    /// does to it (`SendEffect::None` without one). The network's draws are
+    /// the same either way.
+    #[inline]
+    pub(crate) fn send_with(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        message: P::Message,
+        effect: SendEffect,
+    ) {
         self.stats.messages_sent += 1;
         // Always draw the same values, whatever the probabilities and
         // partitions, so the network stream stays aligned when one fault
@@ -336,11 +393,22 @@ impl<P: Protocol> Core<P> {
         let network = &self.config.network;
         let dropped = self.network_rng.chance_ppm(network.drop_ppm);
         let duplicated = self.network_rng.chance_ppm(network.duplicate_ppm);
-        let latency_ns = network.draw_latency_ns(&mut self.network_rng);
-        let copy_latency_ns = network.draw_latency_ns(&mut self.network_rng);
+        let mut latency_ns = network.draw_latency_ns(&mut self.network_rng);
+        let mut copy_latency_ns = network.draw_latency_ns(&mut self.network_rng);
         if self.partitions.is_set(from.index(), to.index()) {
             self.drop_message(from, to, &message, DropReason::Partition);
             return;
+        }
+        match effect {
+            SendEffect::None => {}
+            SendEffect::Drop => {
+                self.drop_message(from, to, &message, DropReason::Buggify);
+                return;
+            }
+            SendEffect::Delay(extra_ns) => {
+                latency_ns = latency_ns.saturating_add(extra_ns);
+                copy_latency_ns = copy_latency_ns.saturating_add(extra_ns);
+            }
         }
         if dropped {
             self.drop_message(from, to, &message, DropReason::Random);
@@ -377,6 +445,7 @@ impl<P: Protocol> Core<P> {
             DropReason::Random => self.stats.messages_dropped_random += 1,
             DropReason::Partition => self.stats.messages_dropped_partition += 1,
             DropReason::NodeDown => self.stats.messages_dropped_node_down += 1,
+            DropReason::Buggify => self.stats.messages_dropped_buggify += 1,
         }
         tracing::trace!(target: "sim", "{} {:<14} drop to {} ({reason:?}): {message:?}", SimTime(self.now_ns), self.nodes[from.index()].name, self.nodes[to.index()].name);
         self.trace(TraceKind::Drop(reason), from, to, stable_hash(message));
@@ -410,6 +479,38 @@ impl<P: Protocol> Core<P> {
             trace_index,
             event,
         });
+    }
+
+    /// A handler reached a BUGGIFY point: count the hit and decide, from a
+    /// hash of (seed, point, node, hit), whether and how it fires. Without
+    /// buggify this does nothing at all.
+    fn buggify_point(&mut self, node: NodeId, point: &'static str) -> Option<Firing> {
+        if !self.buggify.enabled {
+            return None;
+        }
+        let hits = self.buggify_hits.entry((node, point)).or_default();
+        let hit = *hits;
+        *hits += 1;
+        let seed = self.config.seed;
+        let mut firing = self.buggify.decide(seed, point, node, hit, self.now_ns);
+        if let Some(Firing::Crash(_) | Firing::Pause(_)) = firing {
+            if self.buggify_faults >= self.buggify.max_faults {
+                firing = None;
+            } else {
+                self.buggify_faults += 1;
+            }
+        }
+        let active = self.buggify.is_active(seed, point);
+        let stats = self.stats.buggify.entry(point.to_string()).or_default();
+        stats.active = active;
+        stats.hits += 1;
+        if let Some(firing) = firing {
+            stats.fired += 1;
+            let digest = stable_hash(&(point, firing));
+            self.trace(TraceKind::Buggify, node, node, digest);
+            tracing::debug!(target: "sim", "{} {:<14} buggify {point}: {firing:?}", SimTime(self.now_ns), self.nodes[node.index()].name);
+        }
+        firing
     }
 
     fn set_links(&mut self, fault: &Fault, cut: bool) -> Vec<(NodeId, NodeId)> {
@@ -480,6 +581,18 @@ impl<P: Protocol> Simulation<P> {
         self.factories.push(Box::new(factory));
         self.core.add_slot(name.into(), clock, id);
         id
+    }
+
+    /// Turns BUGGIFY on (or off) for this run; off by default. Set it
+    /// before the run starts.
+    pub fn set_buggify(&mut self, config: BuggifyConfig) {
+        self.core.buggify = config;
+    }
+
+    /// Every fault scheduled so far: given up front, drawn, or injected by
+    /// BUGGIFY during the run (applied or still to come).
+    pub fn scheduled_faults(&self) -> &[ScheduledFault] {
+        &self.core.faults
     }
 
     /// Schedules a list of faults (scripted, or an earlier run's
@@ -742,9 +855,11 @@ impl<P: Protocol> Simulation<P> {
         if ctx.durable_changed() {
             self.core.durable_writes += 1;
         }
+        let mut effect = SendEffect::None;
+        let mut after: Option<Fault> = None;
         for command in commands.drain(..) {
             match command {
-                Command::Send { to, message } => self.core.send(node, to, message),
+                Command::Send { to, message } => self.core.send_with(node, to, message, effect),
                 Command::SetTimer {
                     timer,
                     delay_ns,
@@ -754,9 +869,31 @@ impl<P: Protocol> Simulation<P> {
                     self.core.pending_timers.remove(&(node, timer));
                 }
                 Command::Record { event } => self.core.record(node, event),
+                Command::Buggify { point } => match self.core.buggify_point(node, point) {
+                    None => {}
+                    Some(Firing::Delay(ns)) => effect = SendEffect::Delay(ns),
+                    Some(Firing::Drop) => effect = SendEffect::Drop,
+                    Some(Firing::Crash(downtime_ns)) => {
+                        after.get_or_insert(Fault::Crash {
+                            node,
+                            restart_after_ns: Some(downtime_ns),
+                        });
+                    }
+                    Some(Firing::Pause(duration_ns)) => {
+                        after.get_or_insert(Fault::Pause { node, duration_ns });
+                    }
+                },
             }
         }
         self.core.commands = commands;
+        if let Some(fault) = after.filter(|_| self.core.buggify.inject_faults) {
+            // An ordinary fault, 1 ns after the handler: the checkers, the
+            // applied list, replay and shrinking see it like any other.
+            let index = self.core.faults.len();
+            let at_ns = self.core.now_ns.saturating_add(1);
+            self.core.faults.push(ScheduledFault { at_ns, fault });
+            self.core.push_first(at_ns, Event::Fault { index });
+        }
     }
 
     fn apply_fault(&mut self, index: usize) {

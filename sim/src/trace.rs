@@ -21,6 +21,9 @@ pub enum DropReason {
     Partition,
     /// The receiver was down, or crashed while the message was in flight.
     NodeDown,
+    /// A fired BUGGIFY point dropped the sender's sends (last: positions
+    /// are hashed).
+    Buggify,
 }
 
 /// What one trace entry records.
@@ -47,6 +50,9 @@ pub enum TraceKind {
     Restart,
     /// A node recorded a history event.
     Record,
+    /// A BUGGIFY point fired at `node`; `digest` names the point and what
+    /// it did (last: positions are hashed).
+    Buggify,
 }
 
 /// One trace entry. Payloads are represented by their stable hash.

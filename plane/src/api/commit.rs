@@ -70,6 +70,9 @@ impl ApiNode {
         op: Operation,
         charge_id: u64,
     ) {
+        // Billing charged, the recovery point not yet saved: a takeover
+        // from here must charge again with the same key (billing dedups).
+        ctx.buggify("api.after_charge");
         let held = op.held.as_ref().expect("charging needs the lock");
         let mut entry = held.entry.clone();
         entry.recovery = Recovery::Charged { charge_id };
@@ -165,6 +168,9 @@ impl ApiNode {
         op: Operation,
         commit: Commit,
     ) {
+        // Charged and saved, about to commit under the lock: a pause here
+        // lets the lock lapse so the commit must be refused by its compare.
+        ctx.buggify("api.before_commit");
         let held = op.held.as_ref().expect("committing needs the lock");
         let resource_id = &held.entry.resource_id;
         let resource_key = keys::resource(resource_id);

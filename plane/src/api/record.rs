@@ -95,6 +95,9 @@ impl ApiNode {
         let (ledger, lock) = match recorded {
             Recorded::Applied { lock_revision } => {
                 self.record_started(ctx, &op);
+                // The key is recorded and locked, nothing charged yet: a
+                // crash here leaves a lock for a takeover to find.
+                ctx.buggify("api.after_record");
                 op.held = Some(Held {
                     lock_revision,
                     entry,

@@ -213,6 +213,9 @@ impl ControllerNode {
             lease,
             token: revision,
         });
+        // Acquired, fences not yet raised: delayed or lost `Observe`s leave
+        // the previous holder's actions unfenced a while longer.
+        ctx.buggify("controller.after_acquire");
         // The key lives only as long as the session it was put on, and only
         // the current session's validity is known.
         let current = self.session.lease() == Some(session);
@@ -368,6 +371,9 @@ impl ControllerNode {
             self.enqueue(instance.resource);
         }
         if fenced {
+            // Every worker fenced, nothing read yet: the new holder is about
+            // to act for the first time.
+            ctx.buggify("controller.after_fenced");
             // Now passes may run: find every resource of the shard.
             self.list_resources(ctx);
         }

@@ -345,6 +345,9 @@ impl ControllerNode {
 
 impl Node<ControlPlane> for ControllerNode {
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        // Just (re)started, no session yet: its old session's keys still
+        // hold its shards until the store expires them.
+        ctx.buggify("controller.after_start");
         self.watch(ctx);
         self.grant_session(ctx);
         let settings = &self.settings;

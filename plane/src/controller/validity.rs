@@ -57,6 +57,9 @@ impl ControllerNode {
     /// Ends every belief once the validity deadline has passed.
     pub(super) fn check_validity(&mut self, ctx: &mut Ctx<'_>) {
         if !self.valid(ctx) && !self.beliefs.is_empty() {
+            // The lease ran out and the holder only notices now: the other
+            // controllers may already be taking its shards over.
+            ctx.buggify("controller.noticed_expiry");
             self.end_all_beliefs(ctx, BeliefEnd::Expired);
         }
     }
@@ -64,7 +67,14 @@ impl ControllerNode {
     /// The gate before every side effect on `shard`.
     pub(super) fn may_act(&mut self, ctx: &mut Ctx<'_>, shard: ShardId, token: u64) -> bool {
         self.check_validity(ctx);
-        self.beliefs.get(&LeaseName::Shard(shard)) == Some(&token)
+        let may = self.beliefs.get(&LeaseName::Shard(shard)) == Some(&token);
+        if may {
+            // Passed the gate: the lease may expire in the store before the
+            // action lands (delayed sends, a pause), the narrow window that
+            // only the workers' fence closes.
+            ctx.buggify("controller.before_act");
+        }
+        may
     }
 
     /// The store deleted the session and every key on it.

@@ -154,6 +154,9 @@ impl StoreNode {
         let now_ms = self.now_ms(ctx);
         // Deleted keys are not notified: resync repairs (see the module doc).
         kv(ctx).expire_leases(now_ms);
+        // Leases just expired; their holders have not noticed yet, and the
+        // next holders are about to claim the keys.
+        ctx.buggify("store.lease_expired");
         debug_assert!(
             kv(ctx)
                 .next_lease_expiry_ms()
@@ -405,6 +408,9 @@ impl Node<ControlPlane> for StoreNode {
         if ctx.boot() > 0 {
             // Recovery: a full TTL for every lease (see the module doc).
             kv(ctx).renew_all_leases(now_ms);
+            // Recovered, every lease renewed: holders that gave up while
+            // the store was down may be owed keys they no longer believe.
+            ctx.buggify("store.after_recovery");
         }
         // Timers and watches died with the previous boot.
         self.watches.clear();
