@@ -220,6 +220,7 @@ mod tests {
             property: "eventually.converged".into(),
             message: "m".into(),
             trace_hash: 0,
+            buggify_redraws_faults: false,
         }
     }
 

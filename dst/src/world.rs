@@ -607,13 +607,13 @@ mod tests {
         let mut scenario = Scenario::load("chaos").expect("loads");
         assert!(scenario.buggify.enabled);
         scenario.buggify = crate::scenario::BuggifySpec::default();
-        assert_eq!(scenario.config_hash(), 0x3833_a33a_91e8_01f0);
+        assert_eq!(scenario.config_hash(), 0xecba_3b1b_9179_e8dc);
         let options = RunOptions {
             seed: 42,
             ..RunOptions::default()
         };
         let result = run_scenario(&scenario, &options).expect("runs");
-        assert_eq!(result.trace_hash, 0xa0b4_09e5_3713_1c5c);
+        assert_eq!(result.trace_hash, 0xefd8_0ca7_4f30_5906);
         assert!(result.stats.buggify.is_empty());
     }
 
