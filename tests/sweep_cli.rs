@@ -271,3 +271,28 @@ fn a_multi_scenario_sweep_names_the_scenario_of_each_first_failing_seed() {
         "{stdout}"
     );
 }
+
+#[test]
+fn resume_refuses_a_results_file_with_an_endless_line_naming_it() {
+    let dir = scratch("endless-line");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // 2 MiB without a newline: no sweep wrote that.
+    std::fs::write(results_file(&dir), vec![b'x'; 2 << 20]).expect("writes");
+    let output = controlplane(&[
+        "sweep",
+        "--scenario",
+        "baseline",
+        "--seeds",
+        "0..1",
+        "--resume",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "bad input");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("results.jsonl"), "{stderr}");
+    assert!(
+        stderr.contains("line 1 is longer than 1048576 bytes"),
+        "{stderr}"
+    );
+}

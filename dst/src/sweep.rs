@@ -9,7 +9,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // threads and wall time for the runner itself
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -360,6 +360,11 @@ struct ResultsFile {
     torn_bytes: u64,
 }
 
+/// The longest line of `results.jsonl` read on resume: a seed's result is
+/// a few KiB, so a longer line is not one a sweep wrote (and reading it
+/// whole could take any amount of memory).
+const RESULT_LINE_BYTES_MAX: u64 = 1024 * 1024;
+
 /// Reads `path` line by line, handing each complete result to `visit`. A
 /// missing file is an empty one.
 fn read_results(path: &Path, mut visit: impl FnMut(SeedResult)) -> Result<ResultsFile, Error> {
@@ -376,11 +381,21 @@ fn read_results(path: &Path, mut visit: impl FnMut(SeedResult)) -> Result<Result
     // Bounded by the file: every round consumes at least one byte or ends.
     for number in 1_u64.. {
         line.clear();
-        let read = reader
+        let read = (&mut reader)
+            .take(RESULT_LINE_BYTES_MAX + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| Error::io(path, format!("cannot read: {e}")))?;
         if read == 0 {
             break;
+        }
+        if read as u64 > RESULT_LINE_BYTES_MAX {
+            return Err(Error::bad_input(
+                path.display().to_string(),
+                format!(
+                    "line {number} is longer than {RESULT_LINE_BYTES_MAX} bytes: not a results \
+                     file a sweep wrote (each line is one seed's result, a few KiB)"
+                ),
+            ));
         }
         if line.last() != Some(&b'\n') {
             // A sweep killed mid-write: not a result, even if it parses.

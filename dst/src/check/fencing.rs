@@ -196,10 +196,22 @@ fn one_holder_per_token(input: &CheckInput) -> Verdict {
     let mut found = Violations::new(ONE_HOLDER_PER_TOKEN, PropertyKind::Always);
     let mut holder: BTreeMap<(LeaseName, u64), NodeId> = BTreeMap::new();
     for entry in input.history {
-        let (Event::LeaseAcquired { lease, token } | Event::BeliefStarted { lease, token }) =
-            &entry.event
-        else {
-            continue;
+        let (lease, token) = match &entry.event {
+            // The store's record: who it wrote as holder at that revision
+            // (the token). A controller believing in a token the store gave
+            // another is caught even if the other never heard its reply.
+            Event::LeaseStored {
+                lease,
+                holder: Some(stored),
+                revision,
+            } => {
+                holder.entry((*lease, *revision)).or_insert(*stored);
+                continue;
+            }
+            Event::LeaseAcquired { lease, token } | Event::BeliefStarted { lease, token } => {
+                (lease, token)
+            }
+            _ => continue,
         };
         let first = *holder.entry((*lease, *token)).or_insert(entry.node);
         if first != entry.node {
@@ -584,5 +596,26 @@ mod tests {
         let verdict = history.verdict(STALE_HOLDER_EFFECT);
         assert_eq!(verdict.violation_count, 1);
         assert!(verdict.violations[0].message.contains("no fencing token"));
+    }
+
+    #[test]
+    fn believing_a_token_the_store_wrote_for_another_violates_one_holder_per_token() {
+        let mut history = History::new();
+        let lease = shard_lease(1);
+        history.at(
+            10,
+            STORE,
+            Event::LeaseStored {
+                lease,
+                holder: Some(CTRL_B),
+                revision: 7,
+            },
+        );
+        history.at(20, CTRL_B, belief(lease, 7));
+        assert_eq!(history.violations(ONE_HOLDER_PER_TOKEN), 0);
+        history.at(30, CTRL_A, belief(lease, 7));
+        let verdict = history.verdict(ONE_HOLDER_PER_TOKEN);
+        assert_eq!(verdict.violation_count, 1);
+        assert_eq!(verdict.violations[0].nodes, vec![CTRL_A, CTRL_B]);
     }
 }
