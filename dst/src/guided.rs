@@ -229,9 +229,8 @@ fn guided_with(
 /// The PRNG of one scenario's guided sweep: fixed by the seed range and
 /// the scenario, nothing else.
 fn guide_rng(seeds: &Range<u64>, scenario: &Scenario) -> SimRng {
-    let root = node::mix64(
-        node::mix64(node::mix64(seeds.start) ^ seeds.end) ^ scenario.config_hash(),
-    );
+    let root =
+        node::mix64(node::mix64(node::mix64(seeds.start) ^ seeds.end) ^ scenario.config_hash());
     SimRng::derive(root, Stream::Custom(0x6755_1DED))
 }
 
@@ -262,14 +261,17 @@ fn guide_one(
     let mut next_mark = 64;
     let mut start = seeds.start;
     while start < seeds.end {
-        let end = start.saturating_add(BATCH).min(seeds.end);
+        // The warm-up ends a batch, so the first mutants see its corpus.
+        let warmup_end = seeds.start.saturating_add(warmup);
+        let mut end = start.saturating_add(BATCH).min(seeds.end);
+        if start < warmup_end {
+            end = end.min(warmup_end);
+        }
         let plans: Vec<Planned> = (start..end)
             .map(|seed| {
                 let index = seed - seeds.start;
-                let mutate = options.mutate
-                    && index >= warmup
-                    && !corpus.is_empty()
-                    && rng.below(4) < 3;
+                let mutate =
+                    options.mutate && index >= warmup && !corpus.is_empty() && rng.below(4) < 3;
                 let planned = if mutate {
                     mutant(&mut rng, scenario, &corpus, &hits)
                 } else {
@@ -508,7 +510,8 @@ pub(crate) fn mutate(
             let span = (window_end.saturating_sub(window_start) / 4).max(1);
             let by = rng.range_inclusive(0, 2 * span) as i128 - span as i128;
             let at = (i128::from(out[index].at_ns) + by)
-                .clamp(i128::from(window_start), i128::from(window_end)) as u64;
+                .clamp(i128::from(window_start), i128::from(window_end))
+                as u64;
             let moved = at as i128 - i128::from(out[index].at_ns);
             out[index].at_ns = at;
             format!(
@@ -518,8 +521,12 @@ pub(crate) fn mutate(
         }
         1 => {
             // Stretch or shrink: x1/4, x1/2, x2 or x4.
-            let (factor, (num, den)) = [("1/4", (1, 4)), ("1/2", (1, 2)), ("2", (2, 1)), ("4", (4, 1))]
-                [rng.below(4) as usize];
+            let (factor, (num, den)) = [
+                ("1/4", (1, 4)),
+                ("1/2", (1, 2)),
+                ("2", (2, 1)),
+                ("4", (4, 1)),
+            ][rng.below(4) as usize];
             let scale = |ns: u64| (ns.saturating_mul(num) / den).max(1);
             match &mut out[index].fault {
                 Fault::Partition { duration_ns, .. }
