@@ -369,15 +369,17 @@ fn guide_one(
     Ok((lines, figures))
 }
 
+/// One run's result line and, if it failed, its artifact.
+type Done = (SeedResult, Option<Artifact>);
+
 /// Runs a batch across `options.jobs` threads; results in plan order.
 fn run_batch(
     run: &Runner,
     scenario: &Scenario,
     plans: &[Planned],
     options: &GuidedOptions,
-) -> Vec<(SeedResult, Option<Artifact>)> {
-    let slots: Vec<Mutex<Option<(SeedResult, Option<Artifact>)>>> =
-        plans.iter().map(|_| Mutex::new(None)).collect();
+) -> Vec<Done> {
+    let slots: Vec<Mutex<Option<Done>>> = plans.iter().map(|_| Mutex::new(None)).collect();
     let next = Mutex::new(0_usize);
     std::thread::scope(|threads| {
         for _ in 0..options.jobs.max(1).min(plans.len().max(1)) {
