@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use dst::artifact::{Artifact, code_version};
 use dst::error::Error;
+use dst::guided::{self, GuidedOptions, guided_sweep};
 use dst::report;
 use dst::scenario::{Scenario, list_scenarios};
 use dst::sweep::{Outcome, SweepOptions, run_guarded, sweep};
@@ -131,6 +132,20 @@ struct SweepArgs {
     /// the reproducers to OUT/zoo/.
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
+    /// Coverage-guided: run i still uses seed i, but after a warm-up (a
+    /// quarter of the seeds, at least 8) three runs in four take the fault
+    /// list of a corpus entry (runs that reached new sometimes-path or
+    /// BUGGIFY coverage, rare coverage favoured) and mutate it: shift a
+    /// fault, scale its duration, drop one, duplicate one onto another
+    /// node of the same kind, or splice two lists. Deterministic for the
+    /// same arguments, whatever --jobs. Results lines name the corpus entry
+    /// and mutation; failures get artifacts that `replay` reproduces.
+    #[arg(long, conflicts_with_all = ["resume", "shard"])]
+    guided: bool,
+    /// With --guided: sweep the same seeds plain (OUT/plain) and guided
+    /// (OUT/guided) and print the coverage each reached.
+    #[arg(long, requires = "guided")]
+    compare: bool,
 }
 
 #[derive(Args, Debug)]
@@ -328,6 +343,9 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let planted = match parse_bugs(&args.bugs) {
         Ok(Some(bugs)) => bugs,
+        Ok(None) if args.guided => {
+            return bad_input("--bug all is the zoo, which is not guided: drop --guided");
+        }
         Ok(None) => return run_zoo(&args, jobs),
         Err(error) => return bad_input(error),
     };
@@ -342,6 +360,9 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
         Ok(loaded) => loaded,
         Err(error) => return fail(&error, None),
     };
+    if args.guided {
+        return run_guided(&args, &names, scenarios, jobs, &planted);
+    }
     let options = SweepOptions {
         scenarios,
         seeds: args.seeds.clone(),
@@ -372,6 +393,78 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     }
     let worst = Outcome::worst(results.iter().map(|r| r.outcome));
     ExitCode::from(worst.exit_code() as u8)
+}
+
+/// `sweep --guided` (and `--compare`): see [`dst::guided`].
+fn run_guided(
+    args: &SweepArgs,
+    names: &[String],
+    scenarios: Vec<Scenario>,
+    jobs: usize,
+    planted: &[Bug],
+) -> ExitCode {
+    let options = GuidedOptions {
+        scenarios,
+        seeds: args.seeds.clone(),
+        jobs,
+        out_dir: args.out.clone(),
+        check_determinism: args.check_determinism,
+        mutate: true,
+    };
+    let planted: String = planted.iter().map(|bug| format!(" --bug {bug}")).collect();
+    let titles: Vec<String> = names
+        .iter()
+        .map(|name| format!("{name}{planted}"))
+        .collect();
+    if args.compare {
+        let arm = |mutate: bool, dir: &str| GuidedOptions {
+            mutate,
+            out_dir: args.out.join(dir),
+            ..options.clone()
+        };
+        let plain = match guided_sweep(&arm(false, "plain")) {
+            Ok((_, summary)) => summary,
+            Err(error) => return fail(&error, None),
+        };
+        let guided = match guided_sweep(&arm(true, "guided")) {
+            Ok((_, summary)) => summary,
+            Err(error) => return fail(&error, None),
+        };
+        if args.json {
+            let both = serde_json::json!({ "plain": plain.guided, "guided": guided.guided });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&both).expect("serializes")
+            );
+        } else {
+            println!(
+                "# Coverage, plain against guided: {}, seeds {}..{}\n",
+                titles.join(", "),
+                args.seeds.start,
+                args.seeds.end
+            );
+            print!("{}", guided::comparison(&plain.guided, &guided.guided));
+            println!("\nResults in {0}/plain and {0}/guided.", args.out.display());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let (lines, summary) = match guided_sweep(&options) {
+        Ok(done) => done,
+        Err(error) => return fail(&error, None),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        );
+    } else {
+        print!(
+            "{}",
+            report::sweep_summary(&summary.sweep, &titles, &args.out)
+        );
+        print!("\n{}", guided::markdown(&summary));
+    }
+    ExitCode::from(guided::worst(&lines).exit_code() as u8)
 }
 
 /// Loads each scenario named, with `planted` bugs, keeping the first of

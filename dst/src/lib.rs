@@ -10,6 +10,7 @@
 //! | [`check`] | the checkers: `always`, `eventually`, `cost` and `sometimes` properties over the history |
 //! | [`report`] | Markdown and JSON reports of one run |
 //! | [`sweep`] | many seeds in parallel, resumable, with a failure artifact per failing seed |
+//! | [`guided`] | coverage-guided sweeps: a corpus of fault lists that reached rare coverage, mutated |
 //! | [`shrink`] | delta debugging over a failing run's fault list |
 //! | [`artifact`] | what a failure leaves behind so it can be replayed |
 //! | [`input`] | reading input files: one size cap, UTF-8 errors that name the byte |
@@ -23,6 +24,7 @@
 pub mod artifact;
 pub mod check;
 pub mod error;
+pub mod guided;
 pub mod input;
 pub mod layout;
 pub mod report;

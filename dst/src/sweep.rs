@@ -209,7 +209,7 @@ pub fn run_guarded(scenario: &Scenario, options: &RunOptions) -> Result<RunResul
 
 /// How a sweep runs one seed: [`run_scenario`], or a stand-in in tests
 /// (a system under test that panics on demand).
-type Runner<'a> = dyn Fn(&Scenario, &RunOptions) -> Result<RunResult, Error> + Sync + 'a;
+pub(crate) type Runner<'a> = dyn Fn(&Scenario, &RunOptions) -> Result<RunResult, Error> + Sync + 'a;
 
 fn guarded(run: &Runner, scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| run(scenario, options))) {
@@ -247,17 +247,41 @@ fn run_seed(
         keep_trace: false,
         buggify_redraws_faults: false,
     };
-    let first = match guarded(run, scenario, &options) {
+    run_with(run, scenario, &options, check_determinism)
+}
+
+/// Runs one seed with `options` as given (a guided sweep hands it a fault
+/// list): the seed's result line and, if it failed, its artifact.
+pub(crate) fn run_with(
+    run: &Runner,
+    scenario: &Scenario,
+    options: &RunOptions,
+    check_determinism: bool,
+) -> (SeedResult, Option<Artifact>) {
+    let seed = options.seed;
+    let first = match guarded(run, scenario, options) {
         Ok(result) => result,
         Err(error) => {
-            let (result, artifact) = crashed(scenario, seed, crash_message(error));
+            let (result, artifact) = match &options.faults {
+                None => crashed(scenario, seed, crash_message(error)),
+                Some(faults) => {
+                    // The list given is the run: replay it as it was run.
+                    let message = crash_message(error);
+                    let mut artifact =
+                        Artifact::crashed(scenario, seed, faults.clone(), message.clone());
+                    artifact.buggify_redraws_faults = options.buggify_redraws_faults;
+                    let (mut result, _) = crashed(scenario, seed, message);
+                    result.faults = faults.len() as u64;
+                    (result, artifact)
+                }
+            };
             return (result, Some(artifact));
         }
     };
     let mut outcome = Outcome::of(&first);
     let mut failed: Vec<String> = first.check.failed_properties();
     let mut message = first.check.first_violation().map(|v| v.message.clone());
-    let second = check_determinism.then(|| guarded(run, scenario, &options));
+    let second = check_determinism.then(|| guarded(run, scenario, options));
     let nondeterminism = match second {
         None => None,
         Some(Ok(second)) if second.trace_hash == first.trace_hash => None,
@@ -527,7 +551,7 @@ fn resume(path: &Path, scope: &Scope) -> Result<Done, Error> {
 
 /// Makes the output directory; a fresh sweep also empties it, since stale
 /// results or artifacts would read as this sweep's.
-fn prepare(options: &SweepOptions) -> Result<(), Error> {
+pub(crate) fn prepare(options: &SweepOptions) -> Result<(), Error> {
     let failures = options.out_dir.join("failures");
     if !options.resume && failures.exists() {
         std::fs::remove_dir_all(&failures)
