@@ -25,7 +25,15 @@ fn every_scenario_passes_a_short_sweep() {
     let out = std::env::temp_dir().join(format!("mutation-sweep-{}", std::process::id()));
     let output = Command::new(env!("CARGO"))
         .current_dir(workspace)
-        .args(["run", "--quiet", "--profile", "mutants", "-p", "controlplane", "--"])
+        .args([
+            "run",
+            "--quiet",
+            "--profile",
+            "mutants",
+            "-p",
+            "controlplane",
+            "--",
+        ])
         .args(["sweep", "--scenario", "all", "--seeds", SEEDS, "--out"])
         .arg(&out)
         .output()

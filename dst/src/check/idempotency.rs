@@ -22,6 +22,9 @@ pub(crate) const ONE_RESOURCE_PER_KEY: &str = "always.one_resource_per_key";
 pub(crate) const RESOURCE_CREATED_ONCE: &str = "always.resource_created_once";
 /// Per key, at most one charge.
 pub(crate) const ONE_CHARGE_PER_KEY: &str = "always.one_charge_per_key";
+/// A create commits only after billing executed its key's charge: no
+/// resource for free.
+pub(crate) const CREATED_AFTER_CHARGE: &str = "always.created_after_charge";
 /// Every final answer for a key equals its first.
 pub(crate) const REPLAY_MATCHES_FIRST: &str = "always.replay_matches_first";
 /// Nothing is committed for a request other than the key's first.
@@ -36,6 +39,7 @@ pub(crate) fn verdicts(input: &CheckInput) -> Vec<Verdict> {
         one_resource_per_key(input),
         resource_created_once(input),
         one_charge_per_key(input),
+        created_after_charge(input),
         replay_matches_first(input, &keys),
         mismatch_changes_nothing(input, &keys),
         mismatch_answered_422(input, &keys),
@@ -244,6 +248,51 @@ fn resource_created_once(input: &CheckInput) -> Verdict {
                 found.at_entry(entry, &[*writer, previous.node], message);
             }
             Some(_) => {}
+        }
+    }
+    found.into_verdict()
+}
+
+/// Every commit that creates a resource for a key (by the client's record
+/// of the key's request, or the store's "was absent" when the key is
+/// unknown) comes after billing executed that key's charge: judged where
+/// both effects took place, the store's commit and billing's charge.
+fn created_after_charge(input: &CheckInput) -> Verdict {
+    let mut found = Violations::new(CREATED_AFTER_CHARGE, PropertyKind::Always);
+    let mut creates: BTreeMap<&str, bool> = BTreeMap::new();
+    for entry in input.history {
+        if let Event::RequestSent {
+            key: Some(key), op, ..
+        } = &entry.event
+        {
+            creates
+                .entry(key)
+                .or_insert(matches!(op, ApiOp::Create { .. }));
+        }
+    }
+    let mut charged: BTreeSet<&str> = BTreeSet::new();
+    for entry in input.history {
+        match &entry.event {
+            Event::ChargeExecuted { key, .. } => {
+                charged.insert(key);
+            }
+            Event::DesiredWritten {
+                id,
+                ledger: Some((key, _)),
+                resource: Some(_),
+                created,
+                writer,
+                ..
+            } => {
+                let is_create = creates.get(key.as_str()).copied().unwrap_or(*created);
+                if is_create && !charged.contains(key.as_str()) {
+                    let message = format!(
+                        "resource {id} created for key {key} (by {writer}), which billing never charged"
+                    );
+                    found.at_entry(entry, &[*writer], message);
+                }
+            }
+            _ => {}
         }
     }
     found.into_verdict()
@@ -746,5 +795,20 @@ mod tests {
         );
         history.at(30, CLIENT_A, received("k1", 5, created(&resource)));
         assert_eq!(history.violations(MISMATCH_ANSWERED_422), 0);
+    }
+
+    #[test]
+    fn a_create_committed_without_a_charge_violates_created_after_charge() {
+        let mut history = History::new();
+        history.clean_create("k1", "r1", 1);
+        assert_eq!(history.violations(CREATED_AFTER_CHARGE), 0);
+        let resource = resource("r2", 1, 1);
+        history.at(400, CLIENT_A, sent("k2", 9, 0));
+        history.at(410, API_A, commit("r2", "k2", 9, true, Some(&resource), 20));
+        // Charged only after the commit: too late.
+        history.at(420, BILLING, charged("k2", 2));
+        let verdict = history.verdict(CREATED_AFTER_CHARGE);
+        assert_eq!(verdict.violation_count, 1);
+        assert!(verdict.violations[0].message.contains("never charged"));
     }
 }
