@@ -20,7 +20,7 @@ use plane::protocol::{ApiOp, ApiResponse, Event, Recovery, status};
 pub(crate) const ONE_RESOURCE_PER_KEY: &str = "always.one_resource_per_key";
 /// Per resource id, at most one create.
 pub(crate) const RESOURCE_CREATED_ONCE: &str = "always.resource_created_once";
-/// Per key, at most one charge.
+/// Per key, at most one charge, and each charge with an id of its own.
 pub(crate) const ONE_CHARGE_PER_KEY: &str = "always.one_charge_per_key";
 /// A create commits only after billing executed its key's charge: no
 /// resource for free.
@@ -302,10 +302,18 @@ fn created_after_charge(input: &CheckInput) -> Verdict {
 fn one_charge_per_key(input: &CheckInput) -> Verdict {
     let mut found = Violations::new(ONE_CHARGE_PER_KEY, PropertyKind::Always);
     let mut first: BTreeMap<&str, (u64, &HistoryEntry<Event>)> = BTreeMap::new();
+    // A charge id names one charge: two keys under one id are two charges
+    // that a refund or a reconciliation cannot tell apart.
+    let mut by_id: BTreeMap<u64, &str> = BTreeMap::new();
     for entry in input.history {
         let Event::ChargeExecuted { key, charge_id, .. } = &entry.event else {
             continue;
         };
+        if let Some(&other) = by_id.get(charge_id).filter(|&&other| other != key.as_str()) {
+            let message = format!("charge id {charge_id} given to key {other} and to key {key}");
+            found.at_entry(entry, &[], message);
+        }
+        by_id.entry(*charge_id).or_insert(key);
         match first.get(key.as_str()) {
             None => {
                 first.insert(key, (*charge_id, entry));
@@ -810,5 +818,17 @@ mod tests {
         let verdict = history.verdict(CREATED_AFTER_CHARGE);
         assert_eq!(verdict.violation_count, 1);
         assert!(verdict.violations[0].message.contains("never charged"));
+    }
+
+    #[test]
+    fn one_charge_id_for_two_keys_violates_one_charge_per_key() {
+        let mut history = History::new();
+        history.at(10, BILLING, charged("k1", 1));
+        history.at(20, BILLING, charged("k2", 2));
+        assert_eq!(history.violations(ONE_CHARGE_PER_KEY), 0);
+        history.at(30, BILLING, charged("k3", 1));
+        let verdict = history.verdict(ONE_CHARGE_PER_KEY);
+        assert_eq!(verdict.violation_count, 1);
+        assert!(verdict.violations[0].message.contains("charge id 1"));
     }
 }
