@@ -200,23 +200,30 @@ fn one_resource_per_key(input: &CheckInput) -> Verdict {
     found.into_verdict()
 }
 
-/// Per resource id, at most one create, judged at the store: a commit
-/// carrying out a create (by the client's record of the key's request, or
-/// the store's own "was absent" when the key is unknown) of an id the store
-/// has held before would overwrite a resource another key paid for.
-fn resource_created_once(input: &CheckInput) -> Verdict {
-    let mut found = Violations::new(RESOURCE_CREATED_ONCE, PropertyKind::Always);
-    let mut creates: BTreeMap<&str, bool> = BTreeMap::new();
+/// Per key the clients sent, whether its first request was a create: the
+/// client's record of what a commit under that key carries out.
+fn create_keys<'h>(input: &CheckInput<'h>) -> BTreeMap<&'h str, bool> {
+    let mut creates = BTreeMap::new();
     for entry in input.history {
         if let Event::RequestSent {
             key: Some(key), op, ..
         } = &entry.event
         {
             creates
-                .entry(key)
+                .entry(key.as_str())
                 .or_insert(matches!(op, ApiOp::Create { .. }));
         }
     }
+    creates
+}
+
+/// Per resource id, at most one create, judged at the store: a commit
+/// carrying out a create (by the client's record of the key's request, or
+/// the store's own "was absent" when the key is unknown) of an id the store
+/// has held before would overwrite a resource another key paid for.
+fn resource_created_once(input: &CheckInput) -> Verdict {
+    let mut found = Violations::new(RESOURCE_CREATED_ONCE, PropertyKind::Always);
+    let creates = create_keys(input);
     // Per id: the first write (key, revision, entry).
     let mut first: BTreeMap<&str, (Option<&str>, u64, &HistoryEntry<Event>)> = BTreeMap::new();
     for entry in input.history {
@@ -259,17 +266,7 @@ fn resource_created_once(input: &CheckInput) -> Verdict {
 /// both effects took place, the store's commit and billing's charge.
 fn created_after_charge(input: &CheckInput) -> Verdict {
     let mut found = Violations::new(CREATED_AFTER_CHARGE, PropertyKind::Always);
-    let mut creates: BTreeMap<&str, bool> = BTreeMap::new();
-    for entry in input.history {
-        if let Event::RequestSent {
-            key: Some(key), op, ..
-        } = &entry.event
-        {
-            creates
-                .entry(key)
-                .or_insert(matches!(op, ApiOp::Create { .. }));
-        }
-    }
+    let creates = create_keys(input);
     let mut charged: BTreeSet<&str> = BTreeSet::new();
     for entry in input.history {
         match &entry.event {
