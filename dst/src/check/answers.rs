@@ -44,11 +44,12 @@ struct Send<'h> {
     logical: u64,
 }
 
-/// Every client send, by (client, request id).
-struct Sends<'h>(BTreeMap<(NodeId, RequestId), Send<'h>>);
+/// Every client send, by (client, request id): built once per run and
+/// shared by this module's properties.
+pub(crate) struct Sends<'h>(BTreeMap<(NodeId, RequestId), Send<'h>>);
 
 impl<'h> Sends<'h> {
-    fn build(history: &'h [HistoryEntry<Event>]) -> Self {
+    pub(crate) fn build(history: &'h [HistoryEntry<Event>]) -> Self {
         let mut sends = BTreeMap::new();
         for entry in history {
             if let Event::RequestSent {
@@ -80,12 +81,11 @@ impl<'h> Sends<'h> {
 }
 
 /// The verdicts of this module's `always.*` properties, in report order.
-pub(crate) fn verdicts(input: &CheckInput) -> Vec<Verdict> {
-    let sends = Sends::build(input.history);
+pub(crate) fn verdicts(input: &CheckInput, sends: &Sends) -> Vec<Verdict> {
     vec![
         keys_fresh(input),
-        answers_match_store(input, &sends),
-        read_your_writes(input, &sends),
+        answers_match_store(input, sends),
+        read_your_writes(input, sends),
     ]
 }
 
@@ -358,10 +358,9 @@ impl Availability {
 /// starting within `input.liveness_bound_ns`, must succeed within that
 /// bound (by the end of the run, if sooner; requests sent in the run's
 /// last two seconds are not judged).
-pub(crate) fn available(input: &CheckInput) -> Availability {
+pub(crate) fn available(input: &CheckInput, sends: &Sends) -> Availability {
     let bound_ns = input.liveness_bound_ns;
     let mut found = Violations::new(AVAILABLE, PropertyKind::Eventually);
-    let sends = Sends::build(input.history);
     let mut logicals: BTreeMap<(NodeId, u64), Logical> = BTreeMap::new();
     for send in sends.0.values() {
         if !matches!(send.intent, Intent::Fresh | Intent::Read) {

@@ -293,10 +293,11 @@ pub(crate) fn check(input: &CheckInput) -> CheckReport {
     let beliefs = beliefs::Beliefs::build(input);
     let timeline = convergence::Timeline::build(input);
 
-    let availability = answers::available(input);
+    let sends = answers::Sends::build(input.history);
+    let availability = answers::available(input, &sends);
 
     let mut verdicts = idempotency::verdicts(input);
-    verdicts.extend(answers::verdicts(input));
+    verdicts.extend(answers::verdicts(input, &sends));
     verdicts.extend(fencing::verdicts(input));
     verdicts.push(beliefs.one_active_holder(input));
     verdicts.extend(liveness_verdicts(
