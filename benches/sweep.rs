@@ -26,6 +26,7 @@ fn main() {
         resume: false,
         check_determinism: true,
         progress: false,
+        fail_fast: false,
     };
     let started = Instant::now();
     let (results, summary) = sweep(&options).expect("sweep runs");

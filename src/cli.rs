@@ -121,6 +121,11 @@ struct SweepArgs {
     /// Run each seed twice and fail on differing trace hashes.
     #[arg(long)]
     check_determinism: bool,
+    /// Start no new seed after the first failure (seeds already running
+    /// finish and are recorded); the summary counts only the seeds run.
+    /// For a quick yes or no, as in the mutation campaign.
+    #[arg(long, conflicts_with = "guided")]
+    fail_fast: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -372,6 +377,7 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
         resume: args.resume,
         check_determinism: args.check_determinism,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        fail_fast: args.fail_fast,
     };
     let (results, summary) = match sweep(&options) {
         Ok(done) => done,
@@ -503,7 +509,12 @@ fn load_once(names: &[String], planted: &[Bug]) -> Result<(Vec<String>, Vec<Scen
 /// `sweep --bug all`: the bug zoo. Exits 0 when every bug was caught by
 /// its expected property with a 1-minimal reproducer.
 fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
-    if !args.scenario.is_empty() || args.shard.is_some() || args.resume || args.check_determinism {
+    if !args.scenario.is_empty()
+        || args.shard.is_some()
+        || args.resume
+        || args.check_determinism
+        || args.fail_fast
+    {
         return bad_input(
             "--bug all sweeps each bug in its own scenario, from the first seed: \
              it takes --seeds, --jobs, --out and --json only",

@@ -201,6 +201,7 @@ fn guided_with(
         resume: false,
         check_determinism: options.check_determinism,
         progress: false,
+        fail_fast: false,
     })?;
     let path = results_path(&options.out_dir);
     let mut file = std::fs::OpenOptions::new()

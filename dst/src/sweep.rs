@@ -13,6 +13,7 @@ use std::io::{BufRead, Read, Write};
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError, mpsc};
 use std::time::Instant;
 
@@ -135,6 +136,9 @@ pub struct SweepOptions {
     pub check_determinism: bool,
     /// Print a progress line on stderr.
     pub progress: bool,
+    /// Start no new seed once one has failed (the seeds already running
+    /// finish and are recorded).
+    pub fail_fast: bool,
 }
 
 /// A seed as a sweep names it: `17`, or `chaos:17` when the sweep covers
@@ -612,19 +616,27 @@ fn sweep_with(run: &Runner, options: &SweepOptions) -> Result<(Vec<SeedResult>, 
     let mut fresh = Vec::new();
     let mut failed_now = 0_u64;
     let mut write_error = None;
+    let stop = AtomicBool::new(false);
     std::thread::scope(|threads| {
         for _ in 0..options.jobs.max(1) {
             let sender = sender.clone();
             let todo = &todo;
+            let stop = &stop;
             threads.spawn(move || {
                 // Bounded: each round claims a seed or ends.
                 loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let claimed = todo.lock().unwrap_or_else(PoisonError::into_inner).next();
                     let Some((index, seed)) = claimed else {
                         break;
                     };
                     let scenario = &options.scenarios[index];
                     let outcome = run_seed(run, scenario, seed, options.check_determinism);
+                    if options.fail_fast && outcome.1.is_some() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
                     if sender.send(outcome).is_err() {
                         break;
                     }
@@ -770,6 +782,7 @@ mod tests {
             resume: false,
             check_determinism: false,
             progress: false,
+            fail_fast: false,
         }
     }
 
@@ -898,6 +911,27 @@ mod tests {
             panic!("an I/O error, not {error:?}");
         };
         assert!(path.starts_with(&out), "{error}");
+    }
+
+    #[test]
+    fn fail_fast_starts_no_seed_after_the_first_failure() {
+        let out = scratch("fail-fast");
+        let mut options = options("baseline", 0..40, out.clone());
+        options.jobs = 1;
+        let failing: &Runner = &|scenario, run| {
+            assert_ne!(run.seed, 3, "seed 3 falls over");
+            run_scenario(scenario, run)
+        };
+        let (all, _) = sweep_with(failing, &options).expect("sweeps");
+        assert_eq!(all.len(), 40, "without fail_fast every seed runs");
+        let out = scratch("fail-fast-on");
+        let mut options = self::options("baseline", 0..40, out);
+        options.jobs = 1;
+        options.fail_fast = true;
+        let (ran, _) = sweep_with(failing, &options).expect("sweeps");
+        let seeds: Vec<u64> = ran.iter().map(|r| r.seed).collect();
+        assert_eq!(seeds, vec![0, 1, 2, 3], "one job stops right after seed 3");
+        assert_eq!(ran.last().map(|r| r.outcome), Some(Outcome::Crash));
     }
 
     #[test]
