@@ -56,6 +56,9 @@ pub struct Scenario {
     /// Store settings.
     #[serde(default)]
     pub store: StoreSettings,
+    /// Worker settings (`[worker]`): the executed-action ledger's bound.
+    #[serde(default)]
+    pub worker: WorkerSettings,
     /// Planted bugs to turn on (see [`Bug`]); none by default. A scenario
     /// written to expose a bug still lists none: the zoo and `--bug` turn
     /// them on one at a time.
@@ -67,9 +70,9 @@ pub struct Scenario {
     pub buggify: BuggifySpec,
 }
 
-/// Field by field as the derive would hash, except that `buggify` counts
-/// only when set: a scenario without it keeps the config hash it had
-/// before buggify existed.
+/// Field by field as the derive would hash, except that `buggify` and
+/// `worker` count only when set: a scenario without them keeps the config
+/// hash it had before they existed.
 impl std::hash::Hash for Scenario {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // Destructured, so that a new field cannot be left out unnoticed.
@@ -86,6 +89,7 @@ impl std::hash::Hash for Scenario {
             controller,
             client,
             store,
+            worker,
             bugs,
             buggify,
         } = self;
@@ -104,6 +108,9 @@ impl std::hash::Hash for Scenario {
         bugs.hash(state);
         if !buggify.is_off() {
             buggify.hash(state);
+        }
+        if *worker != WorkerSettings::default() {
+            worker.hash(state);
         }
     }
 }
@@ -832,6 +839,12 @@ impl Scenario {
     }
 
     fn validate_settings(&self) -> Result<(), String> {
+        range(
+            "worker.max_executed_actions",
+            self.worker.max_executed_actions as u64,
+            1,
+            plane::worker::MAX_EXECUTED_ACTIONS as u64,
+        )?;
         self.store
             .limits
             .validate()
@@ -1102,7 +1115,10 @@ impl Scenario {
             store: self.store.clone(),
             api,
             controller,
-            worker: WorkerSettings { bugs },
+            worker: WorkerSettings {
+                bugs,
+                ..self.worker.clone()
+            },
             client: self.client.clone(),
         }
     }
@@ -1569,6 +1585,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("workers"), "{error}");
+    }
+
+    #[test]
+    fn a_worker_ledger_bound_of_zero_is_refused_and_a_small_one_is_kept() {
+        let error = Scenario::parse(
+            &format!("{MINIMAL}[worker]\nmax_executed_actions = 0\n"),
+            "x.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "x.toml: worker.max_executed_actions = 0 is out of range: allowed 1..=1000000"
+        );
+        let error = Scenario::parse(&format!("{MINIMAL}[worker]\nmax_executed = 8\n"), "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("max_executed_actions"), "{error}");
+        let small = Scenario::parse(
+            &format!("{MINIMAL}[worker]\nmax_executed_actions = 8\n"),
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(small.settings().worker.max_executed_actions, 8);
+        let plain = Scenario::parse(MINIMAL, "x.toml").unwrap();
+        assert_ne!(small.config_hash(), plain.config_hash());
     }
 
     #[test]

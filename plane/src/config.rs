@@ -264,14 +264,28 @@ impl ControllerSettings {
     }
 }
 
-/// Settings of workers. They have nothing to tune; the struct carries the
+/// Settings of workers: the bound on their executed-action ledger, and the
 /// planted bugs like every other node kind's settings.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerSettings {
+    /// Executed actions a worker remembers at most, after pruning
+    /// ([`crate::worker::MAX_EXECUTED_ACTIONS`] by default, which no
+    /// scenario nears). At the bound a worker refuses new actions until a
+    /// fence rise makes room; a scenario lowers it to reach that path.
+    pub max_executed_actions: usize,
     /// Planted bugs, from the scenario's `bugs`.
     #[serde(skip)]
     pub bugs: BTreeSet<Bug>,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            max_executed_actions: crate::worker::MAX_EXECUTED_ACTIONS,
+            bugs: BTreeSet::new(),
+        }
+    }
 }
 
 /// Settings of clients (the workload).

@@ -32,14 +32,15 @@
 //! its shard's current fence, and the ledger holds only what current lease
 //! holders sent.
 //!
-//! It is still bounded ([`MAX_EXECUTED_ACTIONS`]), because a holder could in
-//! principle send without end under one token. A worker at the bound that
-//! gets a new action which passes the fence does not run it and answers
-//! nothing (busy): the controller's request times out and it resends the
-//! same action, which runs once a fence rise has made room. Refusing is
-//! safe (nothing runs) and costs only liveness at a limit no scenario nears;
-//! forgetting instead would let a duplicate run twice, and a panic would be
-//! a crash any long enough workload could reach.
+//! It is still bounded ([`MAX_EXECUTED_ACTIONS`], or a scenario's
+//! `worker.max_executed_actions`), because a holder sends without end under
+//! one token in a long steady run. A worker at the bound that gets a new
+//! action which passes the fence does not run it and answers `Busy`. The
+//! holder then re-puts its shard key for a new token (a blip like a
+//! handover) and fences the workers with it, which makes room here; it
+//! resends in a later pass. Refusing is safe (nothing runs); forgetting
+//! instead would let a duplicate run twice, and a panic would be a crash any
+//! long enough workload could reach.
 //!
 //! All of this state is durable: a crash must not forget an instance, an
 //! executed action or a fence, or a stale holder could act after a restart.
@@ -52,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Bug, WorkerSettings};
 use crate::protocol::{
     Action, ActionId, ActionKind, ActionOutcome, ControlPlane, Event, Instance, InstanceId, Msg,
-    RequestId, Timer,
+    RequestId, Settled, Timer,
 };
 use crate::shard::ShardId;
 
@@ -84,6 +85,9 @@ pub struct WorkerState {
     pub executed: BTreeMap<ActionId, ExecutedAction>,
     /// The highest fencing token seen per shard.
     pub highest_tokens: BTreeMap<ShardId, u64>,
+    /// Per controller boot, the sequence below which it has settled every
+    /// action it sent here (see [`Settled`]).
+    pub settled: BTreeMap<(NodeId, u32), u64>,
     /// The sequence of the next instance started here.
     pub next_instance_sequence: u64,
 }
@@ -102,10 +106,15 @@ pub struct WorkerNode {
 impl WorkerNode {
     /// A worker; everything it knows lives in its durable [`WorkerState`].
     /// `settings` carries the planted bugs, resolved here once.
+    ///
+    /// # Panics
+    /// If `settings.max_executed_actions` is outside
+    /// `1..=MAX_EXECUTED_ACTIONS` (the scenario validator refuses it first).
     pub fn new(settings: WorkerSettings) -> Self {
+        assert!((1..=MAX_EXECUTED_ACTIONS).contains(&settings.max_executed_actions));
         Self {
             ignore_fencing: settings.bugs.contains(&Bug::NoFencing),
-            max_executed_actions: MAX_EXECUTED_ACTIONS,
+            max_executed_actions: settings.max_executed_actions,
         }
     }
 
@@ -113,11 +122,14 @@ impl WorkerNode {
     /// can reach it.
     #[cfg(test)]
     fn with_max_executed_actions(self, max_executed_actions: usize) -> Self {
-        assert!((1..=MAX_EXECUTED_ACTIONS).contains(&max_executed_actions));
-        Self {
+        Self::new(WorkerSettings {
             max_executed_actions,
-            ..self
-        }
+            bugs: if self.ignore_fencing {
+                [Bug::NoFencing].into()
+            } else {
+                Default::default()
+            },
+        })
     }
 
     // Inputs.
@@ -183,11 +195,17 @@ impl WorkerNode {
                     });
                     ActionOutcome::Rejected { highest_token }
                 }
-                Ok(()) if self.is_full(ctx) => {
-                    // Busy: no answer, so the controller resends the same
-                    // action after its timeout (see the module doc).
-                    tracing::warn!(action = ?action_id, "worker busy: executed-action bound reached");
+                Ok(()) if is_settled(ctx.durable_mut().worker_mut(), action_id) => {
+                    // Its sender has the answer or gave the action up: a
+                    // late copy, forgotten, which must not run again.
+                    ctx.record(Event::ActionDeduplicated { action: action_id });
                     return;
+                }
+                Ok(()) if self.is_full(ctx) => {
+                    // Not stored: a resend is judged afresh (see the
+                    // module doc).
+                    ctx.record(Event::ActionRefusedBusy { action: action_id });
+                    ActionOutcome::Busy
                 }
                 Ok(()) => execute(ctx, &action, self.max_executed_actions),
             }
@@ -245,8 +263,19 @@ impl Node<ControlPlane> for WorkerNode {
                 shard,
                 token,
                 resource,
-            } => self.handle_observe(ctx, from, request_id, shard, token, resource),
-            Msg::Act { request_id, action } => self.handle_act(ctx, from, request_id, action),
+                settled,
+            } => {
+                settle(ctx.durable_mut().worker_mut(), from, settled);
+                self.handle_observe(ctx, from, request_id, shard, token, resource);
+            }
+            Msg::Act {
+                request_id,
+                action,
+                settled,
+            } => {
+                settle(ctx.durable_mut().worker_mut(), from, settled);
+                self.handle_act(ctx, from, request_id, action);
+            }
             other => tracing::debug!(%from, "worker ignores {other:?}"),
         }
     }
@@ -257,6 +286,39 @@ impl Node<ControlPlane> for WorkerNode {
 }
 
 // Helpers.
+
+/// Records what `from`'s boot has settled with this worker and forgets
+/// the actions it settled: it will never resend them, and a late copy is
+/// dropped by [`is_settled`].
+fn settle(state: &mut WorkerState, from: NodeId, settled: Settled) {
+    let below = state.settled.entry((from, settled.boot)).or_insert(0);
+    if settled.below <= *below {
+        return;
+    }
+    *below = settled.below;
+    let id = |sequence| ActionId {
+        controller: from,
+        boot: settled.boot,
+        sequence,
+    };
+    let forgotten: Vec<ActionId> = state
+        .executed
+        .range(id(0)..id(settled.below))
+        .map(|(id, _)| *id)
+        .collect();
+    for id in forgotten {
+        state.executed.remove(&id);
+    }
+}
+
+/// Whether the action's sender has settled it: answered or abandoned, so
+/// this is a late copy, which must not run.
+fn is_settled(state: &WorkerState, id: ActionId) -> bool {
+    state
+        .settled
+        .get(&(id.controller, id.boot))
+        .is_some_and(|&below| id.sequence < below)
+}
 
 /// Checks `token` against the shard's fence and raises the fence to it,
 /// pruning what the raise makes unneeded: `Err(highest)` when the token is
@@ -373,6 +435,8 @@ mod tests {
     const WORKER: NodeId = NodeId(0);
     const CONTROLLER: NodeId = NodeId(1);
     const SHARD: ShardId = ShardId(3);
+    /// What a controller that settled nothing yet sends.
+    const NOTHING_SETTLED: Settled = Settled { boot: 0, below: 0 };
 
     fn started() -> Harness<ControlPlane> {
         let mut harness = Harness::new(
@@ -423,6 +487,7 @@ mod tests {
             Msg::Act {
                 request_id: 77,
                 action,
+                settled: NOTHING_SETTLED,
             },
         );
         match &output.sent[..] {
@@ -453,6 +518,7 @@ mod tests {
                 shard,
                 token,
                 resource: resource.map(str::to_string),
+                settled: NOTHING_SETTLED,
             },
         );
         match output.sent.into_iter().next() {
@@ -553,6 +619,7 @@ mod tests {
     fn with_the_no_fencing_bug_a_stale_token_runs_and_no_fence_is_raised() {
         let settings = WorkerSettings {
             bugs: [Bug::NoFencing].into(),
+            ..WorkerSettings::default()
         };
         let mut harness = Harness::new(1, WORKER, Box::new(WorkerNode::new(settings)));
         harness.start();
@@ -611,6 +678,7 @@ mod tests {
                 shard: SHARD,
                 token: 20,
                 resource: None,
+                settled: NOTHING_SETTLED,
             },
         );
         assert_eq!(
@@ -736,24 +804,20 @@ mod tests {
             assert_eq!(outcome, ActionOutcome::NotFound);
             assert!(executed_ids(&harness).len() <= 5);
         }
-        // One holder that never changes fills it: at the bound a new action
-        // gets no answer and does not run, while a duplicate still does.
+        // One holder that never changes and never settles fills it: at the
+        // bound a new action is answered busy and does not run, while a
+        // duplicate is still answered with its first outcome.
         let token = 2_000;
         for sequence in 10_000..10_000 + LIMIT as u64 {
             act(&mut harness, start_action(sequence, token, "r1", 0));
         }
-        let busy = start_action(20_000, token, "r1", 1);
-        let output = harness.deliver(
-            CONTROLLER,
-            Msg::Act {
-                request_id: 78,
-                action: busy.clone(),
-            },
-        );
-        assert!(
-            output.sent.is_empty() && output.records.is_empty(),
-            "{:?}",
-            output.sent
+        let (outcome, records) = act(&mut harness, start_action(20_000, token, "r1", 1));
+        assert_eq!(outcome, ActionOutcome::Busy);
+        assert_eq!(
+            records,
+            vec![Event::ActionRefusedBusy {
+                action: action_id(20_000)
+            }]
         );
         assert_eq!(executed_ids(&harness).len(), LIMIT);
         let (replayed, _) = act(&mut harness, start_action(10_000, token, "r1", 0));
@@ -766,6 +830,118 @@ mod tests {
         let (outcome, _) = act(&mut harness, start_action(20_001, token + 1, "r1", 1));
         started_instance(&outcome);
         assert_eq!(executed_ids(&harness), vec![20_001]);
+    }
+
+    /// Delivers an action with what its sender settled; returns what the
+    /// worker sent back.
+    fn act_settled(harness: &mut Harness<ControlPlane>, action: Action, below: u64) -> Vec<Msg> {
+        let settled = Settled { boot: 0, below };
+        let output = harness.deliver(
+            CONTROLLER,
+            Msg::Act {
+                request_id: 9,
+                action,
+                settled,
+            },
+        );
+        output
+            .sent
+            .into_iter()
+            .map(|(_, message)| message)
+            .collect()
+    }
+
+    #[test]
+    fn settled_actions_are_forgotten_and_a_late_copy_never_runs() {
+        let mut harness = started();
+        for sequence in 1..=4 {
+            act(
+                &mut harness,
+                start_action(sequence, 10, "r1", sequence as u32),
+            );
+        }
+        assert_eq!(executed_ids(&harness), vec![1, 2, 3, 4]);
+        // The holder has the answers of 1 and 2 (3 is still outstanding):
+        // the next action it sends says so, and the worker forgets them.
+        let sent = act_settled(&mut harness, start_action(5, 10, "r1", 5), 3);
+        assert!(matches!(sent[..], [Msg::Acted { .. }]));
+        assert_eq!(executed_ids(&harness), vec![3, 4, 5]);
+        // A late copy of 2 (the network duplicated it) finds no entry, but
+        // is settled: dropped unrun and unanswered, not run twice.
+        let output = harness.deliver(
+            CONTROLLER,
+            Msg::Act {
+                request_id: 2,
+                action: start_action(2, 10, "r1", 2),
+                settled: Settled { boot: 0, below: 1 },
+            },
+        );
+        assert!(output.sent.is_empty(), "{:?}", output.sent);
+        assert_eq!(
+            output.records,
+            vec![Event::ActionDeduplicated {
+                action: action_id(2)
+            }]
+        );
+        assert_eq!(observe(&mut harness, SHARD, 10, None).unwrap().len(), 5);
+        // An older message's lower mark lowers nothing; 3 still replays.
+        let (replayed, _) = act(&mut harness, start_action(3, 10, "r1", 3));
+        started_instance(&replayed);
+        assert_eq!(executed_ids(&harness), vec![3, 4, 5]);
+        // Another boot of the same controller settles on its own.
+        let other_boot = Action {
+            id: ActionId {
+                boot: 1,
+                ..action_id(1)
+            },
+            ..start_action(1, 10, "r1", 9)
+        };
+        let sent = act_settled(&mut harness, other_boot, 0);
+        assert!(matches!(sent[..], [Msg::Acted { .. }]));
+        // The marks are durable: a reboot forgets neither them nor the
+        // rule, so the late copy still cannot run.
+        harness.restart(Box::new(WorkerNode::new(WorkerSettings::default())));
+        let sent = act_settled(&mut harness, start_action(1, 10, "r1", 1), 0);
+        assert!(sent.is_empty(), "{sent:?}");
+    }
+
+    #[test]
+    fn an_observe_settles_too_so_one_steady_holder_keeps_the_ledger_small() {
+        const LIMIT: usize = 8;
+        let worker = WorkerNode::new(WorkerSettings::default()).with_max_executed_actions(LIMIT);
+        let mut harness = Harness::new(1, WORKER, Box::new(worker));
+        harness.start();
+        // Ten times the bound under one token: each action settles the
+        // ones answered before it, so none is ever refused.
+        for sequence in 1..=10 * LIMIT as u64 {
+            let sent = act_settled(&mut harness, stop_action(sequence, 7, unknown()), sequence);
+            assert!(
+                matches!(
+                    sent[..],
+                    [Msg::Acted {
+                        outcome: ActionOutcome::NotFound,
+                        ..
+                    }]
+                ),
+                "{sent:?}"
+            );
+            assert_eq!(executed_ids(&harness), vec![sequence]);
+        }
+        let output = harness.deliver(
+            CONTROLLER,
+            Msg::Observe {
+                request_id: 3,
+                shard: SHARD,
+                token: 7,
+                resource: None,
+                settled: Settled {
+                    boot: 0,
+                    below: 10 * LIMIT as u64 + 1,
+                },
+            },
+        );
+        assert_eq!(output.sent.len(), 1);
+        assert!(executed_ids(&harness).is_empty());
     }
 
     fn unknown() -> InstanceId {

@@ -537,11 +537,13 @@ impl ControllerNode {
                     break;
                 }
                 let purpose = Purpose::ResyncObserve { shard, token };
+                let settled = self.settled(ctx, worker);
                 self.send_request(ctx, worker, purpose, |request_id| Msg::Observe {
                     request_id,
                     shard,
                     token,
                     resource: None,
+                    settled,
                 });
             }
         }

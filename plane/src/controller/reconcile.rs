@@ -13,7 +13,7 @@ use super::workqueue::Readiness;
 use super::{ControllerNode, Ctx, Purpose};
 use crate::protocol::{
     Action, ActionId, ActionKind, ActionOutcome, BeliefEnd, Event, Instance, Msg, RequestId,
-    Status, Timer, Value, keys,
+    Settled, Status, Timer, Value, keys,
 };
 use crate::shard::{ShardId, shard_of};
 use crate::store::{Op, StoreRequest, StoreResponse, Txn};
@@ -174,11 +174,13 @@ impl ControllerNode {
                 worker,
             };
             let observed = Some(resource.clone());
+            let settled = self.settled(ctx, worker);
             self.send_request(ctx, worker, purpose, |request_id| Msg::Observe {
                 request_id,
                 shard,
                 token,
                 resource: observed,
+                settled,
             });
         }
         if workers.is_empty() {
@@ -301,8 +303,12 @@ impl ControllerNode {
                 work.outstanding.remove(&key);
             }
         }
-        if let ActionOutcome::Rejected { .. } = outcome {
-            return self.end_shard_belief(ctx, shard, token, BeliefEnd::Fenced);
+        match outcome {
+            ActionOutcome::Rejected { .. } => {
+                return self.end_shard_belief(ctx, shard, token, BeliefEnd::Fenced);
+            }
+            ActionOutcome::Busy => return self.refresh_token(ctx, shard, token),
+            ActionOutcome::Started { .. } | ActionOutcome::Stopped | ActionOutcome::NotFound => {}
         }
         let Some(pass) = self.pass_mut(attempt) else {
             return;
@@ -442,6 +448,22 @@ impl ControllerNode {
         }
     }
 
+    /// What this boot has settled with `worker`: see [`Settled`].
+    pub(super) fn settled(&self, ctx: &Ctx<'_>, worker: NodeId) -> Settled {
+        let below = self
+            .shards
+            .values()
+            .flat_map(|work| work.outstanding.values())
+            .filter(|outstanding| outstanding.target == worker)
+            .map(|outstanding| outstanding.action.id.sequence)
+            .min()
+            .unwrap_or(self.action_counter + 1);
+        Settled {
+            boot: ctx.boot(),
+            below,
+        }
+    }
+
     pub(super) fn send_act(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -458,9 +480,11 @@ impl ControllerNode {
             ordinal: outstanding.ordinal,
             action: action.id,
         };
+        let settled = self.settled(ctx, outstanding.target);
         self.send_request(ctx, outstanding.target, purpose, |request_id| Msg::Act {
             request_id,
             action,
+            settled,
         });
     }
 }

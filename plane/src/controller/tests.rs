@@ -7,7 +7,7 @@ use node::MILLISECOND_NS;
 
 use super::*;
 use crate::protocol::{
-    Action, ActionKind, ActionOutcome, Event, Instance, InstanceId, Resource, Spec,
+    Action, ActionKind, ActionOutcome, Event, Instance, InstanceId, Resource, Settled, Spec,
 };
 use crate::shard::rendezvous_owner;
 use crate::shard::shard_of;
@@ -83,6 +83,7 @@ impl Workers {
                 shard,
                 token,
                 resource,
+                ..
             } => {
                 let instances = self.fence(worker, *shard, *token).map(|()| {
                     let wanted = |i: &&Instance| {
@@ -97,7 +98,9 @@ impl Workers {
                     instances,
                 }
             }
-            Msg::Act { request_id, action } => Msg::Acted {
+            Msg::Act {
+                request_id, action, ..
+            } => Msg::Acted {
                 request_id: *request_id,
                 action_id: action.id,
                 outcome: self.act(worker, action),
@@ -286,7 +289,9 @@ impl Rig {
 
     fn acts(&self) -> Vec<(NodeId, RequestId, Action)> {
         let acts = self.to_workers.iter().filter_map(|(to, m)| match m {
-            Msg::Act { request_id, action } => Some((*to, *request_id, action.clone())),
+            Msg::Act {
+                request_id, action, ..
+            } => Some((*to, *request_id, action.clone())),
             _ => None,
         });
         acts.collect()
@@ -641,6 +646,94 @@ fn a_rejected_outcome_ends_the_belief_with_fenced() {
     assert!(rig.to_workers.is_empty());
     let requeue = Timer::Requeue("r1".to_string());
     assert!(!rig.harness.pending_timers().contains(&requeue));
+}
+
+#[test]
+fn a_busy_outcome_re_puts_the_shard_key_for_a_new_token_and_fences_with_it() {
+    let mut workers = Workers::default();
+    let mut rig = fenced_rig(1, &mut workers);
+    rig.pump(&mut workers, |_, m| is_observe(m));
+    let token = rig.shard_token("r1");
+    let [(to, request_id, action)] = rig.acts().try_into().unwrap();
+    rig.to_workers.clear();
+    let busy = Msg::Acted {
+        request_id,
+        action_id: action.id,
+        outcome: ActionOutcome::Busy,
+    };
+    rig.deliver(to, busy);
+    let shard = LeaseName::Shard(shard_of("r1", 4));
+    assert_eq!(rig.ended(), vec![(shard, token, BeliefEnd::Refreshed)]);
+    // The same controller holds the shard again, under a new token, and
+    // raises every worker's fence to it before acting.
+    let again = rig.shard_token("r1");
+    assert!(again > token, "{again} > {token}");
+    let mut fenced: Vec<NodeId> = rig
+        .to_workers
+        .iter()
+        .filter_map(|(to, m)| match m {
+            Msg::Observe {
+                token: used,
+                resource: None,
+                ..
+            } if *used == again => Some(*to),
+            _ => None,
+        })
+        .collect();
+    fenced.sort();
+    assert_eq!(fenced, WORKERS.to_vec());
+    // Once fenced, the start is planned afresh under the new token.
+    rig.pump(&mut workers, |_, m| is_observe(m));
+    let [(_, _, start)] = rig.acts().try_into().unwrap();
+    assert_eq!(start.token, again);
+    assert_ne!(start.id, action.id);
+}
+
+#[test]
+fn every_message_to_a_worker_says_what_this_boot_has_settled_there() {
+    let settled = |rig: &Rig| -> Vec<(NodeId, Settled)> {
+        let sent = rig.to_workers.iter().map(|(to, m)| match m {
+            Msg::Act { settled, .. } | Msg::Observe { settled, .. } => (*to, *settled),
+            other => panic!("not for a worker: {other:?}"),
+        });
+        sent.collect()
+    };
+    let mut workers = Workers::default();
+    let mut rig = fenced_rig(4, &mut workers);
+    rig.pump(&mut workers, |_, m| is_observe(m));
+    let acts = rig.acts();
+    assert_eq!(acts.len(), 4);
+    // Every action is outstanding: each worker's mark is the lowest
+    // sequence sent to it.
+    for (to, mark) in settled(&rig) {
+        let lowest = acts.iter().filter(|(w, _, _)| *w == to);
+        let lowest = lowest.map(|(_, _, a)| a.id.sequence).min().unwrap();
+        assert_eq!(
+            mark,
+            Settled {
+                boot: 0,
+                below: lowest
+            },
+            "to {to}"
+        );
+    }
+    // All answered: the next pass tells every worker that everything up
+    // to the last sequence used is settled.
+    rig.pump(&mut workers, |_, m| matches!(m, Msg::Act { .. }));
+    let last = acts.iter().map(|(_, _, a)| a.id.sequence).max().unwrap();
+    rig.fire(|t| *t == Timer::Requeue("r1".to_string()));
+    let marks = settled(&rig);
+    assert_eq!(marks.len(), WORKERS.len(), "one observe per worker");
+    for (to, mark) in marks {
+        assert_eq!(
+            mark,
+            Settled {
+                boot: 0,
+                below: last + 1
+            },
+            "to {to}"
+        );
+    }
 }
 
 fn changed(resource: &str) -> Msg {

@@ -27,6 +27,9 @@ pub enum BeliefEnd {
     Released,
     /// A worker rejected its token.
     Fenced,
+    /// A worker was busy (its executed-action ledger full): the holder
+    /// gives up this token to re-put its key for a new one.
+    Refreshed,
 }
 
 /// What a client meant by a request: the checkers tell a collision of keys
@@ -316,8 +319,16 @@ pub enum Event {
         /// The highest token seen for the shard.
         highest_token: u64,
     },
-    /// A repeated action id was answered without running it again.
+    /// A repeated action id was not run again: answered with its first
+    /// outcome, or dropped unanswered when its sender had settled it.
     ActionDeduplicated {
+        /// The action.
+        action: ActionId,
+    },
+    /// An action that passed the fence was refused unrun (answered
+    /// [`crate::protocol::ActionOutcome::Busy`]) because the worker's
+    /// executed-action ledger was at its bound.
+    ActionRefusedBusy {
         /// The action.
         action: ActionId,
     },
@@ -354,6 +365,7 @@ impl Event {
             Event::InstanceStopped { .. } => "InstanceStopped",
             Event::ActionRejected { .. } => "ActionRejected",
             Event::ActionDeduplicated { .. } => "ActionDeduplicated",
+            Event::ActionRefusedBusy { .. } => "ActionRefusedBusy",
         }
     }
 }

@@ -166,6 +166,21 @@ pub struct ActionId {
     pub sequence: u64,
 }
 
+/// Where one controller boot stands with one worker, carried by every
+/// `Observe` and `Act` it sends there: each action it sent that worker with
+/// a sequence below `below` has been answered or abandoned, and it will
+/// never resend one. The worker forgets those actions, and drops a late
+/// copy of one unrun: so its ledger holds only what is still outstanding,
+/// however long one holder keeps its token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Settled {
+    /// The controller's boot.
+    pub boot: u32,
+    /// The lowest sequence still outstanding at this worker, or the next
+    /// one to be used when none is.
+    pub below: u64,
+}
+
 /// A running instance's identity at its worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct InstanceId {
@@ -242,6 +257,11 @@ pub enum ActionOutcome {
         /// The highest token seen.
         highest_token: u64,
     },
+    /// Not run: the token passed the fence, but the worker's
+    /// executed-action ledger is at its bound. The sender re-puts its shard
+    /// key for a new token, whose fence lets the worker forget the actions
+    /// run under the old one, then resends in a later pass.
+    Busy,
 }
 
 // ---------------------------------------------------------------------------
@@ -313,6 +333,8 @@ pub enum Msg {
         token: u64,
         /// Only this resource, if given.
         resource: Option<String>,
+        /// What the sender has settled with this worker.
+        settled: Settled,
     },
     /// Worker to controller.
     Observed {
@@ -328,6 +350,8 @@ pub enum Msg {
         request_id: RequestId,
         /// The action.
         action: Action,
+        /// What the sender has settled with this worker.
+        settled: Settled,
     },
     /// Worker to controller.
     Acted {
