@@ -615,7 +615,7 @@ mod tests {
             ..RunOptions::default()
         };
         let result = run_scenario(&scenario, &options).expect("runs");
-        assert_eq!(result.trace_hash, 0xdaa1_755c_8372_e57b);
+        assert_eq!(result.trace_hash, 0x0a46_9ee9_01c3_b0cd);
         assert!(result.stats.buggify.is_empty());
     }
 

@@ -271,8 +271,9 @@ impl ControllerSettings {
 pub struct WorkerSettings {
     /// Executed actions a worker remembers at most, after pruning
     /// ([`crate::worker::MAX_EXECUTED_ACTIONS`] by default, which no
-    /// scenario nears). At the bound a worker refuses new actions until a
-    /// fence rise makes room; a scenario lowers it to reach that path.
+    /// scenario nears). At the bound a worker refuses new actions until its
+    /// senders' settled marks or a fence rise make room; a scenario lowers
+    /// it to reach that path.
     pub max_executed_actions: usize,
     /// Planted bugs, from the scenario's `bugs`.
     #[serde(skip)]

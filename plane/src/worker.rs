@@ -32,13 +32,26 @@
 //! its shard's current fence, and the ledger holds only what current lease
 //! holders sent.
 //!
-//! It is still bounded ([`MAX_EXECUTED_ACTIONS`], or a scenario's
-//! `worker.max_executed_actions`), because a holder sends without end under
-//! one token in a long steady run. A worker at the bound that gets a new
-//! action which passes the fence does not run it and answers `Busy`. The
-//! holder then re-puts its shard key for a new token (a blip like a
-//! handover) and fences the workers with it, which makes room here; it
-//! resends in a later pass. Refusing is safe (nothing runs); forgetting
+//! A holder keeps its token for as long as it lives, so pruning at fence
+//! rises alone would let one steady holder fill the ledger. Every `Observe`
+//! and `Act` therefore carries what its controller boot has *settled* at
+//! this worker ([`Settled`]): its next sequence, and the sequences below it
+//! still outstanding here. The others it will never resend, so the worker
+//! forgets those actions, and drops unrun a late copy of one that still
+//! passes the fence (one that does not is rejected, as any stale action
+//! is). One answered action is forgotten even while an older one waits for
+//! its resend. The statements are durable, one per controller boot ever
+//! seen, each as long as that boot's outstanding actions here: they grow
+//! with restarts, not with the workload.
+//!
+//! The ledger is still bounded ([`MAX_EXECUTED_ACTIONS`], or a scenario's
+//! `worker.max_executed_actions`) for what marks and fences have not freed
+//! yet (a paused holder's actions, say). A worker at the bound that gets a
+//! new action which passes the fence does not run it and answers `Busy`,
+//! saying whether actions of that shard are among those it holds. If they
+//! are, the holder re-puts its shard key for a new token (a blip like a
+//! handover) whose fence frees them; if not, it backs off. Either way it
+//! plans the ordinal afresh. Refusing is safe (nothing runs); forgetting
 //! instead would let a duplicate run twice, and a panic would be a crash any
 //! long enough workload could reach.
 //!
@@ -85,15 +98,15 @@ pub struct WorkerState {
     pub executed: BTreeMap<ActionId, ExecutedAction>,
     /// The highest fencing token seen per shard.
     pub highest_tokens: BTreeMap<ShardId, u64>,
-    /// Per controller boot, the sequence below which it has settled every
-    /// action it sent here (see [`Settled`]).
-    pub settled: BTreeMap<(NodeId, u32), u64>,
+    /// Per controller boot, the latest statement of what it has settled
+    /// here (see [`Settled`]).
+    pub settled: BTreeMap<(NodeId, u32), Settled>,
     /// The sequence of the next instance started here.
     pub next_instance_sequence: u64,
 }
 
 /// One worker of the data plane.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WorkerNode {
     /// Planted bug `no-fencing`: run every action and answer every observe
     /// whatever its token, and never raise a fence.
@@ -197,15 +210,17 @@ impl WorkerNode {
                 }
                 Ok(()) if is_settled(ctx.durable_mut().worker_mut(), action_id) => {
                     // Its sender has the answer or gave the action up: a
-                    // late copy, forgotten, which must not run again.
-                    ctx.record(Event::ActionDeduplicated { action: action_id });
+                    // late copy, maybe forgotten, which must not run again.
+                    ctx.record(Event::ActionSettledDropped { action: action_id });
                     return;
                 }
                 Ok(()) if self.is_full(ctx) => {
-                    // Not stored: a resend is judged afresh (see the
-                    // module doc).
+                    // Not stored: the sender plans the ordinal afresh (see
+                    // the module doc).
                     ctx.record(Event::ActionRefusedBusy { action: action_id });
-                    ActionOutcome::Busy
+                    let executed = &ctx.durable_mut().worker_mut().executed;
+                    let yours = executed.values().any(|done| done.shard == action.shard);
+                    ActionOutcome::Busy { yours }
                 }
                 Ok(()) => execute(ctx, &action, self.max_executed_actions),
             }
@@ -291,20 +306,25 @@ impl Node<ControlPlane> for WorkerNode {
 /// the actions it settled: it will never resend them, and a late copy is
 /// dropped by [`is_settled`].
 fn settle(state: &mut WorkerState, from: NodeId, settled: Settled) {
-    let below = state.settled.entry((from, settled.boot)).or_insert(0);
-    if settled.below <= *below {
-        return;
-    }
-    *below = settled.below;
+    let boot = settled.boot;
+    let mark = match state.settled.entry((from, boot)) {
+        std::collections::btree_map::Entry::Vacant(vacant) => vacant.insert(settled),
+        std::collections::btree_map::Entry::Occupied(occupied) => {
+            let mark = occupied.into_mut();
+            mark.merge(&settled);
+            mark
+        }
+    };
     let id = |sequence| ActionId {
         controller: from,
-        boot: settled.boot,
+        boot,
         sequence,
     };
     let forgotten: Vec<ActionId> = state
         .executed
-        .range(id(0)..id(settled.below))
+        .range(id(0)..id(mark.below))
         .map(|(id, _)| *id)
+        .filter(|id| mark.covers(id.sequence))
         .collect();
     for id in forgotten {
         state.executed.remove(&id);
@@ -317,7 +337,7 @@ fn is_settled(state: &WorkerState, id: ActionId) -> bool {
     state
         .settled
         .get(&(id.controller, id.boot))
-        .is_some_and(|&below| id.sequence < below)
+        .is_some_and(|mark| mark.covers(id.sequence))
 }
 
 /// Checks `token` against the shard's fence and raises the fence to it,
@@ -436,7 +456,11 @@ mod tests {
     const CONTROLLER: NodeId = NodeId(1);
     const SHARD: ShardId = ShardId(3);
     /// What a controller that settled nothing yet sends.
-    const NOTHING_SETTLED: Settled = Settled { boot: 0, below: 0 };
+    const NOTHING_SETTLED: Settled = Settled {
+        boot: 0,
+        below: 0,
+        outstanding: Vec::new(),
+    };
 
     fn started() -> Harness<ControlPlane> {
         let mut harness = Harness::new(
@@ -812,7 +836,7 @@ mod tests {
             act(&mut harness, start_action(sequence, token, "r1", 0));
         }
         let (outcome, records) = act(&mut harness, start_action(20_000, token, "r1", 1));
-        assert_eq!(outcome, ActionOutcome::Busy);
+        assert_eq!(outcome, ActionOutcome::Busy { yours: true });
         assert_eq!(
             records,
             vec![Event::ActionRefusedBusy {
@@ -832,10 +856,22 @@ mod tests {
         assert_eq!(executed_ids(&harness), vec![20_001]);
     }
 
+    /// What boot 0 settled: every sequence below `below` but `outstanding`.
+    fn settled(below: u64, outstanding: &[u64]) -> Settled {
+        Settled {
+            boot: 0,
+            below,
+            outstanding: outstanding.to_vec(),
+        }
+    }
+
     /// Delivers an action with what its sender settled; returns what the
-    /// worker sent back.
-    fn act_settled(harness: &mut Harness<ControlPlane>, action: Action, below: u64) -> Vec<Msg> {
-        let settled = Settled { boot: 0, below };
+    /// worker sent back and recorded.
+    fn act_settled(
+        harness: &mut Harness<ControlPlane>,
+        action: Action,
+        settled: Settled,
+    ) -> (Vec<Msg>, Vec<Event>) {
         let output = harness.deliver(
             CONTROLLER,
             Msg::Act {
@@ -844,11 +880,8 @@ mod tests {
                 settled,
             },
         );
-        output
-            .sent
-            .into_iter()
-            .map(|(_, message)| message)
-            .collect()
+        let sent = output.sent.into_iter().map(|(_, message)| message);
+        (sent.collect(), output.records)
     }
 
     #[test]
@@ -861,33 +894,51 @@ mod tests {
             );
         }
         assert_eq!(executed_ids(&harness), vec![1, 2, 3, 4]);
-        // The holder has the answers of 1 and 2 (3 is still outstanding):
-        // the next action it sends says so, and the worker forgets them.
-        let sent = act_settled(&mut harness, start_action(5, 10, "r1", 5), 3);
-        assert!(matches!(sent[..], [Msg::Acted { .. }]));
-        assert_eq!(executed_ids(&harness), vec![3, 4, 5]);
-        // A late copy of 2 (the network duplicated it) finds no entry, but
-        // is settled: dropped unrun and unanswered, not run twice.
-        let output = harness.deliver(
-            CONTROLLER,
-            Msg::Act {
-                request_id: 2,
-                action: start_action(2, 10, "r1", 2),
-                settled: Settled { boot: 0, below: 1 },
-            },
+        // The holder has the answers of 1, 2 and 4; 3 is still outstanding
+        // (its reply was lost), and so is 5, which this message carries.
+        // The worker forgets 1, 2 and 4, though 4 is above 3.
+        let (sent, _) = act_settled(
+            &mut harness,
+            start_action(5, 10, "r1", 5),
+            settled(6, &[3, 5]),
         );
-        assert!(output.sent.is_empty(), "{:?}", output.sent);
+        assert!(matches!(sent[..], [Msg::Acted { .. }]));
+        assert_eq!(executed_ids(&harness), vec![3, 5]);
+        // Late copies of 2 and 4 (the network duplicated them) find no
+        // entry, but are settled: dropped unrun and unanswered, whatever
+        // older statement they carry.
+        for late in [2, 4] {
+            let (sent, records) = act_settled(
+                &mut harness,
+                start_action(late, 10, "r1", 2),
+                settled(late, &[]),
+            );
+            assert!(sent.is_empty(), "{sent:?}");
+            let dropped = Event::ActionSettledDropped {
+                action: action_id(late),
+            };
+            assert_eq!(records, vec![dropped]);
+        }
+        // A statement with the same mark cannot unsettle 4 again.
+        act_settled(
+            &mut harness,
+            start_action(3, 10, "r1", 3),
+            settled(6, &[2, 3, 4, 5]),
+        );
+        let (sent, _) = act_settled(&mut harness, start_action(4, 10, "r1", 4), NOTHING_SETTLED);
+        assert!(sent.is_empty(), "{sent:?}");
+        // A settled copy with a stale token is rejected and answered, as
+        // any stale action is: the fence comes first.
+        let stale = start_action(2, 9, "r1", 2);
         assert_eq!(
-            output.records,
-            vec![Event::ActionDeduplicated {
-                action: action_id(2)
-            }]
+            act(&mut harness, stale).0,
+            ActionOutcome::Rejected { highest_token: 10 }
         );
         assert_eq!(observe(&mut harness, SHARD, 10, None).unwrap().len(), 5);
-        // An older message's lower mark lowers nothing; 3 still replays.
+        // 3 is still outstanding: it replays.
         let (replayed, _) = act(&mut harness, start_action(3, 10, "r1", 3));
         started_instance(&replayed);
-        assert_eq!(executed_ids(&harness), vec![3, 4, 5]);
+        assert_eq!(executed_ids(&harness), vec![3, 5]);
         // Another boot of the same controller settles on its own.
         let other_boot = Action {
             id: ActionId {
@@ -896,12 +947,12 @@ mod tests {
             },
             ..start_action(1, 10, "r1", 9)
         };
-        let sent = act_settled(&mut harness, other_boot, 0);
+        let (sent, _) = act_settled(&mut harness, other_boot, NOTHING_SETTLED);
         assert!(matches!(sent[..], [Msg::Acted { .. }]));
-        // The marks are durable: a reboot forgets neither them nor the
-        // rule, so the late copy still cannot run.
+        // The statements are durable: a reboot forgets neither them nor
+        // the rule, so a late copy still cannot run.
         harness.restart(Box::new(WorkerNode::new(WorkerSettings::default())));
-        let sent = act_settled(&mut harness, start_action(1, 10, "r1", 1), 0);
+        let (sent, _) = act_settled(&mut harness, start_action(1, 10, "r1", 1), NOTHING_SETTLED);
         assert!(sent.is_empty(), "{sent:?}");
     }
 
@@ -914,7 +965,11 @@ mod tests {
         // Ten times the bound under one token: each action settles the
         // ones answered before it, so none is ever refused.
         for sequence in 1..=10 * LIMIT as u64 {
-            let sent = act_settled(&mut harness, stop_action(sequence, 7, unknown()), sequence);
+            let (sent, _) = act_settled(
+                &mut harness,
+                stop_action(sequence, 7, unknown()),
+                settled(sequence + 1, &[sequence]),
+            );
             assert!(
                 matches!(
                     sent[..],
@@ -934,14 +989,34 @@ mod tests {
                 shard: SHARD,
                 token: 7,
                 resource: None,
-                settled: Settled {
-                    boot: 0,
-                    below: 10 * LIMIT as u64 + 1,
-                },
+                settled: settled(10 * LIMIT as u64 + 1, &[]),
             },
         );
         assert_eq!(output.sent.len(), 1);
         assert!(executed_ids(&harness).is_empty());
+    }
+
+    #[test]
+    fn a_full_worker_says_whether_the_senders_shard_is_among_what_fills_it() {
+        let worker = WorkerNode::new(WorkerSettings::default()).with_max_executed_actions(2);
+        let mut harness = Harness::new(1, WORKER, Box::new(worker));
+        harness.start();
+        act(&mut harness, start_action(1, 10, "r1", 0));
+        act(&mut harness, start_action(2, 10, "r1", 1));
+        // Another shard's holder finds it full of SHARD's actions: a new
+        // token of its own would free nothing.
+        let other = Action {
+            shard: ShardId(SHARD.0 + 1),
+            ..start_action(3, 4, "r2", 0)
+        };
+        assert_eq!(
+            act(&mut harness, other).0,
+            ActionOutcome::Busy { yours: false }
+        );
+        assert_eq!(
+            act(&mut harness, start_action(4, 10, "r1", 2)).0,
+            ActionOutcome::Busy { yours: true }
+        );
     }
 
     fn unknown() -> InstanceId {

@@ -8,7 +8,7 @@ use super::{CheckInput, Measurements};
 use plane::protocol::Event;
 
 /// Every path counted, in the report's order (all present, even at zero).
-pub(crate) const PATHS: [&str; 12] = [
+pub(crate) const PATHS: [&str; 13] = [
     "failover",
     "stale_token_rejected",
     "replay_served",
@@ -20,6 +20,7 @@ pub(crate) const PATHS: [&str; 12] = [
     "takeover",
     "charge_deduplicated",
     "action_deduplicated",
+    "settled_dropped",
     "worker_busy",
 ];
 
@@ -37,6 +38,7 @@ fn path_of(event: &Event) -> Option<&'static str> {
         Event::KeyTakenOver { .. } => "takeover",
         Event::ChargeDeduplicated { .. } => "charge_deduplicated",
         Event::ActionDeduplicated { .. } => "action_deduplicated",
+        Event::ActionSettledDropped { .. } => "settled_dropped",
         Event::ActionRefusedBusy { .. } => "worker_busy",
         _ => return None,
     })

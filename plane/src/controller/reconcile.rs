@@ -291,6 +291,12 @@ impl ControllerNode {
         if action != action_id {
             return;
         }
+        // Full of other holders' actions: back off and resend this very
+        // action later. It stays outstanding, so a copy still in flight can
+        // never run beside a new action for the ordinal.
+        if outcome == (ActionOutcome::Busy { yours: false }) {
+            return self.fail_pass(ctx, &resource, attempt);
+        }
         // Acknowledged: whatever the worker did shows in the next observe,
         // so the ordinal may be diffed again.
         if let Some(work) = self.shards.get_mut(&shard).filter(|w| w.token == token) {
@@ -307,7 +313,12 @@ impl ControllerNode {
             ActionOutcome::Rejected { .. } => {
                 return self.end_shard_belief(ctx, shard, token, BeliefEnd::Fenced);
             }
-            ActionOutcome::Busy => return self.refresh_token(ctx, shard, token),
+            // Full of this shard's actions: a new token's fence frees them,
+            // and rejects any copy of this one still in flight.
+            ActionOutcome::Busy { yours: true } => {
+                return self.refresh_token(ctx, shard, token);
+            }
+            ActionOutcome::Busy { yours: false } => unreachable!("handled above"),
             ActionOutcome::Started { .. } | ActionOutcome::Stopped | ActionOutcome::NotFound => {}
         }
         let Some(pass) = self.pass_mut(attempt) else {
@@ -450,17 +461,18 @@ impl ControllerNode {
 
     /// What this boot has settled with `worker`: see [`Settled`].
     pub(super) fn settled(&self, ctx: &Ctx<'_>, worker: NodeId) -> Settled {
-        let below = self
+        let mut outstanding: Vec<u64> = self
             .shards
             .values()
             .flat_map(|work| work.outstanding.values())
             .filter(|outstanding| outstanding.target == worker)
             .map(|outstanding| outstanding.action.id.sequence)
-            .min()
-            .unwrap_or(self.action_counter + 1);
+            .collect();
+        outstanding.sort_unstable();
         Settled {
             boot: ctx.boot(),
-            below,
+            below: self.action_counter + 1,
+            outstanding,
         }
     }
 

@@ -659,7 +659,7 @@ fn a_busy_outcome_re_puts_the_shard_key_for_a_new_token_and_fences_with_it() {
     let busy = Msg::Acted {
         request_id,
         action_id: action.id,
-        outcome: ActionOutcome::Busy,
+        outcome: ActionOutcome::Busy { yours: true },
     };
     rig.deliver(to, busy);
     let shard = LeaseName::Shard(shard_of("r1", 4));
@@ -690,10 +690,34 @@ fn a_busy_outcome_re_puts_the_shard_key_for_a_new_token_and_fences_with_it() {
 }
 
 #[test]
+fn a_busy_worker_full_of_other_shards_fails_the_pass_and_keeps_the_token() {
+    let mut workers = Workers::default();
+    let mut rig = fenced_rig(1, &mut workers);
+    rig.pump(&mut workers, |_, m| is_observe(m));
+    let token = rig.shard_token("r1");
+    let [(to, request_id, action)] = rig.acts().try_into().unwrap();
+    rig.to_workers.clear();
+    let busy = Msg::Acted {
+        request_id,
+        action_id: action.id,
+        outcome: ActionOutcome::Busy { yours: false },
+    };
+    let records = rig.deliver(to, busy);
+    assert!(rig.ended().is_empty(), "no belief ends");
+    assert_eq!(rig.shard_token("r1"), token);
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r, Event::BackoffEngaged { resource, .. } if resource == "r1")),
+        "the pass backs off: {records:?}"
+    );
+}
+
+#[test]
 fn every_message_to_a_worker_says_what_this_boot_has_settled_there() {
     let settled = |rig: &Rig| -> Vec<(NodeId, Settled)> {
         let sent = rig.to_workers.iter().map(|(to, m)| match m {
-            Msg::Act { settled, .. } | Msg::Observe { settled, .. } => (*to, *settled),
+            Msg::Act { settled, .. } | Msg::Observe { settled, .. } => (*to, settled.clone()),
             other => panic!("not for a worker: {other:?}"),
         });
         sent.collect()
@@ -703,36 +727,35 @@ fn every_message_to_a_worker_says_what_this_boot_has_settled_there() {
     rig.pump(&mut workers, |_, m| is_observe(m));
     let acts = rig.acts();
     assert_eq!(acts.len(), 4);
-    // Every action is outstanding: each worker's mark is the lowest
-    // sequence sent to it.
+    let last = acts.iter().map(|(_, _, a)| a.id.sequence).max().unwrap();
+    // Every action is outstanding: each worker hears of those sent to it
+    // so far (the one the message carries included), and of nothing else.
     for (to, mark) in settled(&rig) {
-        let lowest = acts.iter().filter(|(w, _, _)| *w == to);
-        let lowest = lowest.map(|(_, _, a)| a.id.sequence).min().unwrap();
-        assert_eq!(
-            mark,
-            Settled {
-                boot: 0,
-                below: lowest
-            },
-            "to {to}"
-        );
+        assert_eq!(mark.boot, 0);
+        assert!(mark.below <= last + 1, "to {to}");
+        assert_eq!(mark.outstanding.last(), Some(&(mark.below - 1)));
+        for sequence in &mark.outstanding {
+            let target = acts.iter().find(|(_, _, a)| a.id.sequence == *sequence);
+            assert_eq!(
+                target.map(|(w, _, _)| *w),
+                Some(to),
+                "{sequence} was sent to {to}"
+            );
+        }
     }
     // All answered: the next pass tells every worker that everything up
     // to the last sequence used is settled.
     rig.pump(&mut workers, |_, m| matches!(m, Msg::Act { .. }));
-    let last = acts.iter().map(|(_, _, a)| a.id.sequence).max().unwrap();
     rig.fire(|t| *t == Timer::Requeue("r1".to_string()));
     let marks = settled(&rig);
     assert_eq!(marks.len(), WORKERS.len(), "one observe per worker");
     for (to, mark) in marks {
-        assert_eq!(
-            mark,
-            Settled {
-                boot: 0,
-                below: last + 1
-            },
-            "to {to}"
-        );
+        let expected = Settled {
+            boot: 0,
+            below: last + 1,
+            outstanding: Vec::new(),
+        };
+        assert_eq!(mark, expected, "to {to}");
     }
 }
 

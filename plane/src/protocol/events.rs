@@ -319,9 +319,16 @@ pub enum Event {
         /// The highest token seen for the shard.
         highest_token: u64,
     },
-    /// A repeated action id was not run again: answered with its first
-    /// outcome, or dropped unanswered when its sender had settled it.
+    /// A repeated action id was answered with its first outcome, not run
+    /// again.
     ActionDeduplicated {
+        /// The action.
+        action: ActionId,
+    },
+    /// A copy of an action its sender had settled (answered or given up)
+    /// passed the fence and was dropped unrun and unanswered: the worker
+    /// may have forgotten whether it ran.
+    ActionSettledDropped {
         /// The action.
         action: ActionId,
     },
@@ -365,6 +372,7 @@ impl Event {
             Event::InstanceStopped { .. } => "InstanceStopped",
             Event::ActionRejected { .. } => "ActionRejected",
             Event::ActionDeduplicated { .. } => "ActionDeduplicated",
+            Event::ActionSettledDropped { .. } => "ActionSettledDropped",
             Event::ActionRefusedBusy { .. } => "ActionRefusedBusy",
         }
     }

@@ -167,18 +167,44 @@ pub struct ActionId {
 }
 
 /// Where one controller boot stands with one worker, carried by every
-/// `Observe` and `Act` it sends there: each action it sent that worker with
-/// a sequence below `below` has been answered or abandoned, and it will
-/// never resend one. The worker forgets those actions, and drops a late
-/// copy of one unrun: so its ledger holds only what is still outstanding,
-/// however long one holder keeps its token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// `Observe` and `Act` it sends there: of the actions it sent that worker
+/// with a sequence below `below`, all but those in `outstanding` have been
+/// answered or abandoned, and it will never resend one. The worker forgets
+/// those, and drops a late copy of one unrun: so its ledger holds only what
+/// is still outstanding, however long one holder keeps its token.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Settled {
     /// The controller's boot.
     pub boot: u32,
-    /// The lowest sequence still outstanding at this worker, or the next
-    /// one to be used when none is.
+    /// The next sequence the boot will use.
     pub below: u64,
+    /// The sequences below `below` still outstanding at this worker (sent,
+    /// unanswered, to be resent), ascending.
+    pub outstanding: Vec<u64>,
+}
+
+impl Settled {
+    /// Whether the action with `sequence` is settled.
+    pub fn covers(&self, sequence: u64) -> bool {
+        sequence < self.below && self.outstanding.binary_search(&sequence).is_err()
+    }
+
+    /// Merges a later or earlier statement of the same boot into this one.
+    /// A sequence once settled stays settled: an earlier message (lower
+    /// `below`) says nothing new, a later one replaces this, and one with
+    /// the same `below` (no action created in between) can only have
+    /// settled more of the outstanding ones.
+    pub fn merge(&mut self, other: &Settled) {
+        debug_assert_eq!(self.boot, other.boot);
+        match other.below.cmp(&self.below) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Greater => self.clone_from(other),
+            std::cmp::Ordering::Equal => {
+                let theirs = &other.outstanding;
+                self.outstanding.retain(|s| theirs.binary_search(s).is_ok());
+            }
+        }
+    }
 }
 
 /// A running instance's identity at its worker.
@@ -258,10 +284,16 @@ pub enum ActionOutcome {
         highest_token: u64,
     },
     /// Not run: the token passed the fence, but the worker's
-    /// executed-action ledger is at its bound. The sender re-puts its shard
-    /// key for a new token, whose fence lets the worker forget the actions
-    /// run under the old one, then resends in a later pass.
-    Busy,
+    /// executed-action ledger is at its bound. The action is not stored, so
+    /// the sender plans its ordinal afresh.
+    Busy {
+        /// Whether the ledger holds actions of this shard (all run under
+        /// the token this one carried, which passed the fence): then a new
+        /// token's fence frees them, and the sender re-puts its shard key
+        /// for one. Otherwise other holders' actions fill it, which their
+        /// settled marks or fences will free: the sender backs off.
+        yours: bool,
+    },
 }
 
 // ---------------------------------------------------------------------------
