@@ -47,11 +47,10 @@
 //! The ledger is still bounded ([`MAX_EXECUTED_ACTIONS`], or a scenario's
 //! `worker.max_executed_actions`) for what marks and fences have not freed
 //! yet (a paused holder's actions, say). A worker at the bound that gets a
-//! new action which passes the fence does not run it and answers `Busy`,
-//! saying whether actions of that shard are among those it holds. If they
-//! are, the holder re-puts its shard key for a new token (a blip like a
-//! handover) whose fence frees them; if not, it backs off. Either way it
-//! plans the ordinal afresh. Refusing is safe (nothing runs); forgetting
+//! new action which passes the fence does not run it and answers `Busy`; the
+//! holder backs off and resends the same action (it stays outstanding, so
+//! no copy of it can run beside a replacement) once statements and fences
+//! have made room. Refusing is safe (nothing runs); forgetting
 //! instead would let a duplicate run twice, and a panic would be a crash any
 //! long enough workload could reach.
 //!
@@ -215,12 +214,10 @@ impl WorkerNode {
                     return;
                 }
                 Ok(()) if self.is_full(ctx) => {
-                    // Not stored: the sender plans the ordinal afresh (see
-                    // the module doc).
+                    // Not stored: judged afresh when the sender resends it
+                    // (see the module doc).
                     ctx.record(Event::ActionRefusedBusy { action: action_id });
-                    let executed = &ctx.durable_mut().worker_mut().executed;
-                    let yours = executed.values().any(|done| done.shard == action.shard);
-                    ActionOutcome::Busy { yours }
+                    ActionOutcome::Busy
                 }
                 Ok(()) => execute(ctx, &action, self.max_executed_actions),
             }
@@ -836,7 +833,7 @@ mod tests {
             act(&mut harness, start_action(sequence, token, "r1", 0));
         }
         let (outcome, records) = act(&mut harness, start_action(20_000, token, "r1", 1));
-        assert_eq!(outcome, ActionOutcome::Busy { yours: true });
+        assert_eq!(outcome, ActionOutcome::Busy);
         assert_eq!(
             records,
             vec![Event::ActionRefusedBusy {
@@ -994,29 +991,6 @@ mod tests {
         );
         assert_eq!(output.sent.len(), 1);
         assert!(executed_ids(&harness).is_empty());
-    }
-
-    #[test]
-    fn a_full_worker_says_whether_the_senders_shard_is_among_what_fills_it() {
-        let worker = WorkerNode::new(WorkerSettings::default()).with_max_executed_actions(2);
-        let mut harness = Harness::new(1, WORKER, Box::new(worker));
-        harness.start();
-        act(&mut harness, start_action(1, 10, "r1", 0));
-        act(&mut harness, start_action(2, 10, "r1", 1));
-        // Another shard's holder finds it full of SHARD's actions: a new
-        // token of its own would free nothing.
-        let other = Action {
-            shard: ShardId(SHARD.0 + 1),
-            ..start_action(3, 4, "r2", 0)
-        };
-        assert_eq!(
-            act(&mut harness, other).0,
-            ActionOutcome::Busy { yours: false }
-        );
-        assert_eq!(
-            act(&mut harness, start_action(4, 10, "r1", 2)).0,
-            ActionOutcome::Busy { yours: true }
-        );
     }
 
     fn unknown() -> InstanceId {

@@ -280,22 +280,6 @@ impl ControllerNode {
         }
     }
 
-    /// A worker's executed-action ledger is full, among them actions of
-    /// this shard run under `token`: gives the token up and re-puts the
-    /// shard key for a new one, whose fence lets workers forget them. The belief ends first, so
-    /// nothing acts until the new token's fence is up; if the claim fails
-    /// or is not sent, the next membership round adopts the key again.
-    pub(super) fn refresh_token(&mut self, ctx: &mut Ctx<'_>, shard: ShardId, token: u64) {
-        let lease = LeaseName::Shard(shard);
-        if self.beliefs.get(&lease) != Some(&token) {
-            return;
-        }
-        self.end_belief(ctx, lease, BeliefEnd::Refreshed);
-        if !self.awaiting(|purpose| purpose.lease() == Some(lease)) {
-            self.claim(ctx, lease, Some(token));
-        }
-    }
-
     /// Ends the shard's belief if it still is the one with `token`.
     pub(super) fn end_shard_belief(
         &mut self,

@@ -291,15 +291,28 @@ impl ControllerNode {
         if action != action_id {
             return;
         }
-        // Full of other holders' actions: back off and resend this very
-        // action later. It stays outstanding, so a copy still in flight can
-        // never run beside a new action for the ordinal.
-        if outcome == (ActionOutcome::Busy { yours: false }) {
+        // The worker's ledger is full: back off and resend this very action
+        // later (senders' settled statements make room meanwhile). It stays
+        // outstanding, so a copy still in flight can never run beside a new
+        // action for the ordinal.
+        if outcome == ActionOutcome::Busy {
             return self.fail_pass(ctx, &resource, attempt);
         }
         // Acknowledged: whatever the worker did shows in the next observe,
-        // so the ordinal may be diffed again.
-        if let Some(work) = self.shards.get_mut(&shard).filter(|w| w.token == token) {
+        // so the ordinal may be diffed again. Only if the pass that sent it
+        // still waits for it, though: once that pass has failed, the next
+        // one may have observed already, before this action ran, and would
+        // diff the ordinal from that stale view. So the action stays
+        // outstanding; the next pass resends it and learns the outcome in
+        // its own acting step.
+        let acting = self
+            .pass_mut(attempt)
+            .is_some_and(|pass| matches!(pass.step, Step::Acting { .. }));
+        if let Some(work) = self
+            .shards
+            .get_mut(&shard)
+            .filter(|w| acting && w.token == token)
+        {
             let key = (resource.clone(), ordinal);
             if work
                 .outstanding
@@ -309,17 +322,8 @@ impl ControllerNode {
                 work.outstanding.remove(&key);
             }
         }
-        match outcome {
-            ActionOutcome::Rejected { .. } => {
-                return self.end_shard_belief(ctx, shard, token, BeliefEnd::Fenced);
-            }
-            // Full of this shard's actions: a new token's fence frees them,
-            // and rejects any copy of this one still in flight.
-            ActionOutcome::Busy { yours: true } => {
-                return self.refresh_token(ctx, shard, token);
-            }
-            ActionOutcome::Busy { yours: false } => unreachable!("handled above"),
-            ActionOutcome::Started { .. } | ActionOutcome::Stopped | ActionOutcome::NotFound => {}
+        if let ActionOutcome::Rejected { .. } = outcome {
+            return self.end_shard_belief(ctx, shard, token, BeliefEnd::Fenced);
         }
         let Some(pass) = self.pass_mut(attempt) else {
             return;

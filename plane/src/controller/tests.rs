@@ -649,7 +649,7 @@ fn a_rejected_outcome_ends_the_belief_with_fenced() {
 }
 
 #[test]
-fn a_busy_outcome_re_puts_the_shard_key_for_a_new_token_and_fences_with_it() {
+fn a_busy_worker_gets_the_same_action_again_after_a_backoff() {
     let mut workers = Workers::default();
     let mut rig = fenced_rig(1, &mut workers);
     rig.pump(&mut workers, |_, m| is_observe(m));
@@ -659,48 +659,7 @@ fn a_busy_outcome_re_puts_the_shard_key_for_a_new_token_and_fences_with_it() {
     let busy = Msg::Acted {
         request_id,
         action_id: action.id,
-        outcome: ActionOutcome::Busy { yours: true },
-    };
-    rig.deliver(to, busy);
-    let shard = LeaseName::Shard(shard_of("r1", 4));
-    assert_eq!(rig.ended(), vec![(shard, token, BeliefEnd::Refreshed)]);
-    // The same controller holds the shard again, under a new token, and
-    // raises every worker's fence to it before acting.
-    let again = rig.shard_token("r1");
-    assert!(again > token, "{again} > {token}");
-    let mut fenced: Vec<NodeId> = rig
-        .to_workers
-        .iter()
-        .filter_map(|(to, m)| match m {
-            Msg::Observe {
-                token: used,
-                resource: None,
-                ..
-            } if *used == again => Some(*to),
-            _ => None,
-        })
-        .collect();
-    fenced.sort();
-    assert_eq!(fenced, WORKERS.to_vec());
-    // Once fenced, the start is planned afresh under the new token.
-    rig.pump(&mut workers, |_, m| is_observe(m));
-    let [(_, _, start)] = rig.acts().try_into().unwrap();
-    assert_eq!(start.token, again);
-    assert_ne!(start.id, action.id);
-}
-
-#[test]
-fn a_busy_worker_full_of_other_shards_fails_the_pass_and_keeps_the_token() {
-    let mut workers = Workers::default();
-    let mut rig = fenced_rig(1, &mut workers);
-    rig.pump(&mut workers, |_, m| is_observe(m));
-    let token = rig.shard_token("r1");
-    let [(to, request_id, action)] = rig.acts().try_into().unwrap();
-    rig.to_workers.clear();
-    let busy = Msg::Acted {
-        request_id,
-        action_id: action.id,
-        outcome: ActionOutcome::Busy { yours: false },
+        outcome: ActionOutcome::Busy,
     };
     let records = rig.deliver(to, busy);
     assert!(rig.ended().is_empty(), "no belief ends");
@@ -711,6 +670,61 @@ fn a_busy_worker_full_of_other_shards_fails_the_pass_and_keeps_the_token() {
             .any(|r| matches!(r, Event::BackoffEngaged { resource, .. } if resource == "r1")),
         "the pass backs off: {records:?}"
     );
+    // The next pass resends that very action: a copy of it still in
+    // flight can only be deduplicated, never run beside a replacement.
+    rig.fire(|t| *t == Timer::Requeue("r1".to_string()));
+    rig.pump(&mut workers, |_, m| is_observe(m));
+    let [(again_to, _, again)] = rig.acts().try_into().unwrap();
+    assert_eq!((again_to, again), (to, action));
+}
+
+#[test]
+fn an_answer_that_comes_after_its_pass_failed_does_not_free_the_ordinal() {
+    let mut workers = Workers::default();
+    let mut rig = fenced_rig(2, &mut workers);
+    rig.pump(&mut workers, |_, m| is_observe(m));
+    let mut acts = rig.acts();
+    acts.sort_by_key(|(_, _, action)| action.id);
+    let [(to_a, request_a, a), (to_b, request_b, b)] = acts.try_into().unwrap();
+    rig.to_workers.clear();
+    // A's worker is busy: the pass fails while B's start is still on its
+    // way. The next pass observes before B runs...
+    rig.deliver(
+        to_a,
+        Msg::Acted {
+            request_id: request_a,
+            action_id: a.id,
+            outcome: ActionOutcome::Busy,
+        },
+    );
+    rig.fire(|t| *t == Timer::Requeue("r1".to_string()));
+    let observes: Vec<(NodeId, Msg)> = rig.to_workers.drain(..).collect();
+    let answers: Vec<(NodeId, Msg)> = observes
+        .iter()
+        .map(|(worker, m)| (*worker, workers.reply(*worker, m)))
+        .collect();
+    // ... then B runs, and its answer comes back to the failed pass.
+    let started = workers.act(to_b, &b);
+    rig.deliver(
+        to_b,
+        Msg::Acted {
+            request_id: request_b,
+            action_id: b.id,
+            outcome: started,
+        },
+    );
+    for (worker, answer) in answers {
+        rig.deliver(worker, answer);
+    }
+    // The pass saw no instance for B's ordinal, yet it resends B rather
+    // than start a second one.
+    let resent: Vec<Action> = rig
+        .acts()
+        .into_iter()
+        .map(|(_, _, action)| action)
+        .collect();
+    assert!(resent.contains(&b), "{resent:?}");
+    assert!(resent.iter().all(|action| action.id <= b.id), "{resent:?}");
 }
 
 #[test]

@@ -27,9 +27,6 @@ pub enum BeliefEnd {
     Released,
     /// A worker rejected its token.
     Fenced,
-    /// A worker was busy (its executed-action ledger full): the holder
-    /// gives up this token to re-put its key for a new one.
-    Refreshed,
 }
 
 /// What a client meant by a request: the checkers tell a collision of keys

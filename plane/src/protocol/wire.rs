@@ -284,16 +284,10 @@ pub enum ActionOutcome {
         highest_token: u64,
     },
     /// Not run: the token passed the fence, but the worker's
-    /// executed-action ledger is at its bound. The action is not stored, so
-    /// the sender plans its ordinal afresh.
-    Busy {
-        /// Whether the ledger holds actions of this shard (all run under
-        /// the token this one carried, which passed the fence): then a new
-        /// token's fence frees them, and the sender re-puts its shard key
-        /// for one. Otherwise other holders' actions fill it, which their
-        /// settled marks or fences will free: the sender backs off.
-        yours: bool,
-    },
+    /// executed-action ledger is at its bound. The action is not stored;
+    /// the sender backs off and resends it, by when its senders' settled
+    /// statements and fence rises have made room.
+    Busy,
 }
 
 // ---------------------------------------------------------------------------
