@@ -394,6 +394,8 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         healed_ns: healed_ns.unwrap_or(crate::check::NEVER_HEALED),
         end_ns,
         liveness_bound_ns: ms_to_ns(scenario.run.liveness_bound_ms),
+        request_timeout_ns: ms_to_ns(scenario.client.request_timeout_ms),
+        disturbances_ns: simulation.disturbances_ns(),
     });
     let (history_counts, responses_by_status) = count_history(simulation.history());
     let records = if options.keep_trace {

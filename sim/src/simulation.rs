@@ -229,6 +229,10 @@ pub(crate) struct Core<P: Protocol> {
     buggify_hits: BTreeMap<(NodeId, &'static str), u64>,
     /// Crashes and pauses fired so far (injected or, in a replay, not).
     buggify_faults: u32,
+    /// When a message was lost or slowed past the network's range, or a
+    /// BUGGIFY point fired: what a checker must not mistake for a quiet
+    /// moment. Not traced: it changes no decision.
+    disturbed_ns: Vec<u64>,
 }
 
 /// What a fired BUGGIFY point does to the rest of the handler's sends.
@@ -299,6 +303,7 @@ impl<P: Protocol> Core<P> {
             buggify: BuggifyConfig::default(),
             buggify_hits: BTreeMap::new(),
             buggify_faults: 0,
+            disturbed_ns: Vec::new(),
         }
     }
 
@@ -414,6 +419,9 @@ impl<P: Protocol> Core<P> {
             self.drop_message(from, to, &message, DropReason::Random);
             return;
         }
+        if latency_ns.max(copy_latency_ns) > network.latency_max_ns {
+            self.disturbed_ns.push(self.now_ns);
+        }
         let epoch = self.nodes[to.index()].epoch;
         if duplicated {
             self.stats.messages_duplicated += 1;
@@ -441,6 +449,7 @@ impl<P: Protocol> Core<P> {
     }
 
     fn drop_message(&mut self, from: NodeId, to: NodeId, message: &P::Message, reason: DropReason) {
+        self.disturbed_ns.push(self.now_ns);
         match reason {
             DropReason::Random => self.stats.messages_dropped_random += 1,
             DropReason::Partition => self.stats.messages_dropped_partition += 1,
@@ -505,6 +514,7 @@ impl<P: Protocol> Core<P> {
         stats.active = active;
         stats.hits += 1;
         if let Some(firing) = firing {
+            self.disturbed_ns.push(self.now_ns);
             stats.fired += 1;
             let digest = stable_hash(&(point, firing));
             self.trace(TraceKind::Buggify, node, node, digest);
@@ -1074,6 +1084,14 @@ impl<P: Protocol> Simulation<P> {
     /// them to a fresh run with the same seed reproduces this run.
     pub fn applied_faults(&self) -> &[ScheduledFault] {
         &self.core.applied
+    }
+
+    /// When, in order, the run was disturbed outside its faults: a message
+    /// dropped (for any reason) or slowed past the network's latency range
+    /// (its tail, or a BUGGIFY delay), or a BUGGIFY point fired. A checker
+    /// that judges quiet moments skips these.
+    pub fn disturbances_ns(&self) -> &[u64] {
+        &self.core.disturbed_ns
     }
 
     /// Number of nodes.

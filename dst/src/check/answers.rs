@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use sim::{HistoryEntry, NodeId};
 
 use super::{CheckInput, Measurements, PropertyKind, Verdict, Violations};
-use plane::protocol::{ApiOp, Event, Intent, RequestId, Resource, ResponseBody, status};
+use plane::protocol::{
+    ApiOp, ApiResponse, Event, Intent, RequestId, Resource, ResponseBody, status,
+};
 
 /// A key sent as fresh was never used before (by any client, for any
 /// other request), and a deliberate reuse names the key's first request.
@@ -23,6 +25,10 @@ pub(crate) const KEYS_FRESH: &str = "always.keys_fresh";
 /// write that changed nothing, a state it committed before), a read's a
 /// state it committed, and a deletion's answer a deletion it committed.
 pub(crate) const ANSWERS_MATCH_STORE: &str = "always.answers_match_store";
+/// A write's success answers what was asked: a 201 carries the spec the
+/// create asked for at generation 1, a 200 to an update the resource and
+/// spec it named, a 200 to a delete the resource it named.
+pub(crate) const ANSWERS_MATCH_REQUEST: &str = "always.answers_match_request";
 /// A read sent after a client's write was acknowledged sees that write
 /// (or a later one): never an older generation, never a deleted resource
 /// back, never a 404 for a resource that client did not delete.
@@ -30,6 +36,19 @@ pub(crate) const READ_YOUR_WRITES: &str = "always.read_your_writes";
 /// Fresh requests (and reads) sent while no fault is active, and none
 /// starts within the liveness bound, succeed within the bound.
 pub(crate) const AVAILABLE: &str = "eventually.available";
+
+/// A fresh request (or a read) whose first attempt was sent in a quiet
+/// stretch (no fault active, no message lost or slowed past the network's
+/// range and no BUGGIFY point fired, from [`QUIET_BEFORE_NS`] before the
+/// send until the client's timeout after it) is answered by that attempt:
+/// a final answer (a read: 200 or 404) within the timeout, with no retry.
+/// The recovery paths (a retry's takeover, the completer) finish a key the
+/// happy path dropped, so only this tells that the happy path works.
+pub(crate) const QUIET_FIRST_TRY: &str = "eventually.quiet_first_try";
+
+/// How long before a first try the run must have been quiet: long enough
+/// for a node back from a fault to have settled (sessions, leases).
+const QUIET_BEFORE_NS: u64 = 2 * sim::MILLISECOND_NS * 1_000;
 
 /// A request sent this close to the end of the run is not judged by
 /// `eventually.available`: it has too little time left to be answered.
@@ -42,6 +61,7 @@ struct Send<'h> {
     op: &'h ApiOp,
     intent: Intent,
     logical: u64,
+    attempt: u32,
 }
 
 /// Every client send, by (client, request id): built once per run and
@@ -58,6 +78,7 @@ impl<'h> Sends<'h> {
                 op,
                 intent,
                 logical,
+                attempt,
                 ..
             } = &entry.event
             {
@@ -67,6 +88,7 @@ impl<'h> Sends<'h> {
                     op,
                     intent: *intent,
                     logical: *logical,
+                    attempt: *attempt,
                 };
                 sends.insert((entry.node, *request_id), send);
             }
@@ -85,6 +107,7 @@ pub(crate) fn verdicts(input: &CheckInput, sends: &Sends) -> Vec<Verdict> {
     vec![
         keys_fresh(input),
         answers_match_store(input, sends),
+        answers_match_request(input, sends),
         read_your_writes(input, sends),
     ]
 }
@@ -222,6 +245,77 @@ fn answers_match_store(input: &CheckInput, sends: &Sends) -> Verdict {
     found.into_verdict()
 }
 
+fn answers_match_request(input: &CheckInput, sends: &Sends) -> Verdict {
+    let mut found = Violations::new(ANSWERS_MATCH_REQUEST, PropertyKind::Always);
+    for entry in input.history {
+        let Event::ResponseReceived {
+            request_id,
+            response,
+            ..
+        } = &entry.event
+        else {
+            continue;
+        };
+        let Some(send) = sends.of(entry, *request_id) else {
+            continue;
+        };
+        if let Some(message) = unlike_request(send.op, response) {
+            found.at_entry(entry, &[], message);
+        }
+    }
+    found.into_verdict()
+}
+
+/// How a success answer to a write differs from what the write asked for.
+fn unlike_request(op: &ApiOp, response: &ApiResponse) -> Option<String> {
+    if !matches!(response.status, status::OK | status::CREATED) {
+        return None;
+    }
+    let status = response.status;
+    match (op, &response.body) {
+        (ApiOp::Get { .. }, _) => None,
+        (ApiOp::Create { spec, .. }, ResponseBody::Resource(r))
+            if status == status::CREATED && r.spec == *spec && r.generation == 1 =>
+        {
+            None
+        }
+        (ApiOp::Update { id, spec }, ResponseBody::Resource(r))
+            if status == status::OK && r.id == *id && r.spec == *spec =>
+        {
+            None
+        }
+        (ApiOp::Delete { id }, ResponseBody::Deleted { id: named })
+            if status == status::OK && named == id =>
+        {
+            None
+        }
+        (op, ResponseBody::Resource(r)) => Some(format!(
+            "{} was answered {status} with {} generation {} {:?}",
+            describe(op),
+            r.id,
+            r.generation,
+            r.spec
+        )),
+        (op, ResponseBody::Deleted { id }) => Some(format!(
+            "{} was answered {status} saying {id} was deleted",
+            describe(op)
+        )),
+        (op, ResponseBody::Error { message }) => Some(format!(
+            "{} was answered {status} with an error body: {message}",
+            describe(op)
+        )),
+    }
+}
+
+/// A write as a violation names it.
+fn describe(op: &ApiOp) -> String {
+    match op {
+        ApiOp::Create { spec, .. } => format!("a create of {spec:?}"),
+        ApiOp::Update { id, spec } => format!("an update of {id} to {spec:?}"),
+        ApiOp::Delete { id } => format!("a delete of {id}"),
+        ApiOp::Get { id } => format!("a read of {id}"),
+    }
+}
 /// What a client was told of one of its resources, and when.
 #[derive(Clone, Copy)]
 enum Acked {
@@ -323,6 +417,73 @@ fn read_your_writes(input: &CheckInput, sends: &Sends) -> Verdict {
             }
             _ => {}
         }
+    }
+    found.into_verdict()
+}
+
+/// `eventually.quiet_first_try`: see [`QUIET_FIRST_TRY`].
+pub(crate) fn quiet_first_try(input: &CheckInput, sends: &Sends) -> Verdict {
+    let mut found = Violations::new(QUIET_FIRST_TRY, PropertyKind::Eventually);
+    let timeout_ns = input.request_timeout_ns;
+    // Per logical request: its first attempt's first send, and whether a
+    // send of that attempt was answered in time.
+    let mut first: BTreeMap<(NodeId, u64), (&HistoryEntry<Event>, bool)> = BTreeMap::new();
+    for send in sends.0.values() {
+        if send.attempt == 0 && matches!(send.intent, Intent::Fresh | Intent::Read) {
+            let slot = first
+                .entry((send.entry.node, send.logical))
+                .or_insert((send.entry, false));
+            if send.entry.time_ns < slot.0.time_ns {
+                slot.0 = send.entry;
+            }
+        }
+    }
+    for entry in input.history {
+        let Event::ResponseReceived {
+            request_id,
+            response,
+            ..
+        } = &entry.event
+        else {
+            continue;
+        };
+        let Some(send) = sends.of(entry, *request_id) else {
+            continue;
+        };
+        let answered = match send.op {
+            ApiOp::Get { .. } => matches!(response.status, status::OK | status::NOT_FOUND),
+            _ => response.is_final(),
+        };
+        if let (true, 0, Some(slot)) = (
+            answered,
+            send.attempt,
+            first.get_mut(&(entry.node, send.logical)),
+        ) {
+            slot.1 |= entry.time_ns <= slot.0.time_ns.saturating_add(timeout_ns);
+        }
+    }
+    let disturbed = input.disturbances_ns;
+    for (&(node, number), &(sent, answered)) in &first {
+        let from_ns = sent.time_ns.saturating_sub(QUIET_BEFORE_NS);
+        let until_ns = sent.time_ns.saturating_add(timeout_ns);
+        if answered || until_ns > input.end_ns {
+            continue;
+        }
+        let faulted = input.faults.iter().any(|fault| {
+            fault.at_ns <= until_ns && fault.healed_at_ns().is_none_or(|heal| heal >= from_ns)
+        });
+        // The disturbances are in time order: the first at or after the
+        // window's start decides.
+        let at = disturbed.partition_point(|&at_ns| at_ns < from_ns);
+        if faulted || disturbed.get(at).is_some_and(|&at_ns| at_ns <= until_ns) {
+            continue;
+        }
+        let message = format!(
+            "request {number} of {node}, sent at {} ms with the run quiet, was not answered by its first try within {} ms",
+            sent.time_ns / sim::MILLISECOND_NS,
+            timeout_ns / sim::MILLISECOND_NS
+        );
+        found.at(until_ns, sent.trace_index, &[node], message);
     }
     found.into_verdict()
 }
@@ -543,6 +704,50 @@ mod tests {
     }
 
     #[test]
+    fn a_clean_life_answers_what_was_asked() {
+        let mut history = History::new();
+        history.clean_create("k1", "r1", 3);
+        assert_eq!(history.report().failed_properties(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_success_unlike_its_request_violates_answers_match_request() {
+        let mut history = History::new();
+        let v1 = resource("r1", 1, 1);
+        let v2 = resource("r1", 2, 2);
+        history.at(
+            10,
+            CLIENT_A,
+            sent_op("k1", 5, 0, Intent::Fresh, update("r1", 2)),
+        );
+        history.at(20, CLIENT_A, received("k1", 5, ok(&v2)));
+        assert_eq!(history.violations(ANSWERS_MATCH_REQUEST), 0);
+        // An update to 3 replicas answered with the resource as it was.
+        history.at(
+            30,
+            CLIENT_A,
+            sent_op("k2", 6, 0, Intent::Fresh, update("r1", 3)),
+        );
+        history.at(40, CLIENT_A, received("k2", 6, ok(&v1)));
+        // A create answered at generation 2, and a delete naming another id.
+        history.at(50, CLIENT_A, sent("k3", 7, 0));
+        history.at(60, CLIENT_A, received("k3", 7, created(&v2)));
+        history.at(
+            70,
+            CLIENT_A,
+            sent_op("k4", 8, 0, Intent::Fresh, ApiOp::Delete { id: "r1".into() }),
+        );
+        let deleted = ApiResponse {
+            status: status::OK,
+            body: ResponseBody::Deleted { id: "r2".into() },
+        };
+        history.at(80, CLIENT_A, received("k4", 8, deleted));
+        let verdict = history.verdict(ANSWERS_MATCH_REQUEST);
+        assert_eq!(verdict.violation_count, 3);
+        assert!(verdict.violations[0].message.contains("an update of r1"));
+    }
+
+    #[test]
     fn reads_must_see_acknowledged_writes() {
         let mut history = History::new();
         let v1 = resource("r1", 1, 1);
@@ -605,6 +810,55 @@ mod tests {
         assert_eq!(report.measurements.fresh_requests, 1);
         assert_eq!(report.measurements.fresh_succeeded, 0);
         assert_eq!(report.measurements.availability_judged, 1);
+    }
+
+    #[test]
+    fn a_quiet_request_answered_only_by_its_retry_violates_quiet_first_try() {
+        let mut history = History::new();
+        let v1 = resource("r1", 1, 1);
+        history.at(3_000, CLIENT_A, sent("k1", 5, 0));
+        history.at(3_700, CLIENT_A, sent("k1", 5, 1));
+        let retried = Event::ResponseReceived {
+            request_id: request_id("k1", 1),
+            key: Some("k1".into()),
+            fingerprint: 5,
+            response: created(&v1),
+            replayed: false,
+        };
+        history.at(3_800, CLIENT_A, retried);
+        // A second request, answered by its first try: fine.
+        history.at(4_000, CLIENT_B, sent("k2", 6, 0));
+        history.at(4_100, CLIENT_B, received("k2", 6, created(&v1)));
+        let verdict = history.verdict(QUIET_FIRST_TRY);
+        assert_eq!(verdict.violation_count, 1, "{verdict:?}");
+        assert!(verdict.violations[0].message.contains("first try"));
+        assert_eq!(verdict.violations[0].nodes, vec![CLIENT_A]);
+        // A 503 to the first try is no answer either.
+        history.at(5_000, CLIENT_B, sent("k3", 7, 0));
+        history.at(
+            5_100,
+            CLIENT_B,
+            received("k3", 7, error(status::UNAVAILABLE)),
+        );
+        assert_eq!(history.violations(QUIET_FIRST_TRY), 2);
+    }
+
+    #[test]
+    fn a_first_try_near_a_disturbance_or_a_fault_is_not_judged() {
+        let mut history = History::new();
+        history.at(3_000, CLIENT_A, sent("k1", 5, 0));
+        history.at(6_000, CLIENT_B, sent("k2", 6, 0));
+        assert_eq!(history.violations(QUIET_FIRST_TRY), 2);
+        // A message lost during k1's first try; a pause healed 1 s before
+        // k2's (within the settling margin).
+        history.disturb(3_300);
+        history.pause(4_000, API_A, 1_000);
+        assert_eq!(history.violations(QUIET_FIRST_TRY), 0);
+        // A disturbance long before a send leaves it judged.
+        let mut later = History::new();
+        later.disturb(100);
+        later.at(3_000, CLIENT_A, sent("k1", 5, 0));
+        assert_eq!(later.violations(QUIET_FIRST_TRY), 1);
     }
 
     #[test]

@@ -48,6 +48,7 @@ mod answers;
 mod beliefs;
 mod convergence;
 mod cost;
+mod desired;
 mod fencing;
 mod idempotency;
 mod requests;
@@ -87,6 +88,11 @@ pub(crate) struct CheckInput<'a> {
     pub end_ns: u64,
     /// The scenario's liveness bound.
     pub liveness_bound_ns: u64,
+    /// How long a client waits for an answer before it retries.
+    pub request_timeout_ns: u64,
+    /// When, in order, a message was lost or slowed or a BUGGIFY point
+    /// fired ([`sim::Simulation::disturbances_ns`]).
+    pub disturbances_ns: &'a [u64],
 }
 
 /// Whether a property must hold throughout, by the end, or within a
@@ -295,9 +301,11 @@ pub(crate) fn check(input: &CheckInput) -> CheckReport {
 
     let sends = answers::Sends::build(input.history);
     let availability = answers::available(input, &sends);
+    let first_try = answers::quiet_first_try(input, &sends);
 
     let mut verdicts = idempotency::verdicts(input);
     verdicts.extend(answers::verdicts(input, &sends));
+    verdicts.push(desired::generation_counts_changes(input));
     verdicts.extend(fencing::verdicts(input));
     verdicts.push(beliefs.one_active_holder(input));
     verdicts.extend(liveness_verdicts(
@@ -305,6 +313,7 @@ pub(crate) fn check(input: &CheckInput) -> CheckReport {
         &beliefs,
         &timeline,
         availability.verdict.clone(),
+        first_try,
     ));
 
     let mut measurements = beliefs.measure(input);
@@ -334,6 +343,8 @@ pub(crate) fn property_names() -> Vec<&'static str> {
         healed_ns: 0,
         end_ns: 0,
         liveness_bound_ns: 0,
+        request_timeout_ns: 0,
+        disturbances_ns: &[],
     };
     check(&nothing)
         .verdicts
@@ -348,6 +359,7 @@ fn liveness_verdicts(
     beliefs: &beliefs::Beliefs,
     timeline: &convergence::Timeline,
     available: Verdict,
+    first_try: Verdict,
 ) -> Vec<Verdict> {
     if input.healed_ns == NEVER_HEALED {
         return never_healed_verdicts(input);
@@ -373,6 +385,7 @@ fn liveness_verdicts(
         requests::keys_finished(input),
         beliefs.shards_held(input),
         available,
+        first_try,
     ]
 }
 
@@ -443,11 +456,12 @@ pub(crate) fn last_trace_index(input: &CheckInput) -> u64 {
 }
 
 /// The liveness properties, in report order.
-const EVENTUALLY: [&str; 4] = [
+const EVENTUALLY: [&str; 5] = [
     convergence::CONVERGED,
     requests::KEYS_FINISHED,
     beliefs::SHARDS_HELD,
     answers::AVAILABLE,
+    answers::QUIET_FIRST_TRY,
 ];
 
 /// Collects one property's violations, then keeps the earliest.

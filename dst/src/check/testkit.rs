@@ -37,6 +37,8 @@ pub(crate) struct History {
     pub topology: Topology,
     pub healed_ns: u64,
     pub end_ns: u64,
+    /// When a message was lost or slowed or a BUGGIFY point fired.
+    pub disturbances_ns: Vec<u64>,
 }
 
 impl History {
@@ -55,7 +57,14 @@ impl History {
             },
             healed_ns: 0,
             end_ns: ms(10_000),
+            disturbances_ns: Vec::new(),
         }
+    }
+
+    /// The network or a BUGGIFY point disturbed the run at `time_ms`.
+    pub(crate) fn disturb(&mut self, time_ms: u64) {
+        self.disturbances_ns.push(ms(time_ms));
+        self.disturbances_ns.sort_unstable();
     }
 
     /// Appends `event` recorded by `node` at `time_ms`; the trace index is
@@ -124,6 +133,8 @@ impl History {
             healed_ns: self.healed_ns,
             end_ns: self.end_ns,
             liveness_bound_ns: ms(10_000),
+            request_timeout_ns: ms(600),
+            disturbances_ns: &self.disturbances_ns,
         }
     }
 
@@ -151,7 +162,15 @@ impl History {
         self.hold_everything(CTRL_A, 1);
         let resource = resource(id, replicas, 1);
         let fingerprint = 77;
-        self.at(100, CLIENT_A, sent(key, fingerprint, 0));
+        let create = ApiOp::Create {
+            name: resource.name.clone(),
+            spec: resource.spec,
+        };
+        self.at(
+            100,
+            CLIENT_A,
+            sent_op(key, fingerprint, 0, Intent::Fresh, create),
+        );
         self.at(110, API_A, started(key, fingerprint));
         self.at(120, BILLING, charged(key, 1));
         self.at(
