@@ -1,6 +1,7 @@
 //! Lease beliefs over time: who believed it held which lease, when; the
 //! overlap and failover measurements built on them; `always.one_active_holder`
-//! (the lease's own promise); and `eventually.shards_held`.
+//! (the lease's own promise); `eventually.shards_held` and
+//! `eventually.shards_placed`.
 //!
 //! A belief runs from a controller's `BeliefStarted` to its `BeliefEnded`
 //! (same lease and token), or to the controller's crash (from the applied
@@ -17,11 +18,15 @@ use super::{
     lease_label,
 };
 use plane::protocol::{Event, LeaseName};
-use plane::shard::ShardId;
+use plane::shard::{ShardId, assign_shards};
 
 /// At the end, each shard believed held by exactly one controller, with
 /// the newest token acquired for it, and exactly one leader.
 pub(crate) const SHARDS_HELD: &str = "eventually.shards_held";
+/// At the end, each shard's one holder is its rendezvous owner among the
+/// members the controllers last read: a holder that never hands a shard to
+/// the member that wins it leaves the fleet unbalanced for good.
+pub(crate) const SHARDS_PLACED: &str = "eventually.shards_placed";
 /// Per lease, never two controllers believing they hold it while both run.
 pub(crate) const ONE_ACTIVE_HOLDER: &str = "always.one_active_holder";
 
@@ -271,6 +276,46 @@ impl Beliefs {
                 None => input.topology.controllers.clone(),
             };
             found.at(input.end_ns, trace_index, &nodes, message);
+        }
+        found.into_verdict()
+    }
+}
+
+impl Beliefs {
+    /// `eventually.shards_placed`. A shard held by none or by several is
+    /// left to `eventually.shards_held`.
+    pub(crate) fn shards_placed(&self, input: &CheckInput) -> Verdict {
+        let mut found = Violations::new(SHARDS_PLACED, PropertyKind::Eventually);
+        let last_read = input
+            .history
+            .iter()
+            .filter_map(|entry| match &entry.event {
+                Event::MembershipObserved { members, revision } => {
+                    Some(((*revision, entry.trace_index), members))
+                }
+                _ => None,
+            })
+            .max_by_key(|&(order, _)| order);
+        let Some((_, members)) = last_read else {
+            return found.into_verdict();
+        };
+        let owners = assign_shards(input.shard_count, members);
+        for (shard, owner) in (0..input.shard_count).zip(owners) {
+            let lease = LeaseName::Shard(ShardId(shard));
+            let holders = self.held_at_end(lease);
+            let (Some(owner), 1) = (owner, holders.len()) else {
+                continue;
+            };
+            let Some((&holder, &(_, trace_index))) = holders.iter().next() else {
+                continue;
+            };
+            if holder != owner {
+                let message = format!(
+                    "{} held by {holder} at the end, but its rendezvous owner among the members last read ({members:?}) is {owner}",
+                    lease_label(lease)
+                );
+                found.at(input.end_ns, trace_index, &[holder, owner], message);
+            }
         }
         found.into_verdict()
     }
@@ -782,5 +827,26 @@ mod tests {
         history.at(600, CTRL_B, acquired(shard_lease(2), 9));
         history.at(600, CTRL_B, belief(shard_lease(2), 9));
         assert_eq!(history.violations(SHARDS_HELD), 0);
+    }
+
+    #[test]
+    fn a_shard_kept_from_its_rendezvous_owner_violates_shards_placed() {
+        let observed =
+            |members: Vec<NodeId>, revision| Event::MembershipObserved { members, revision };
+        let mut history = History::new();
+        history.hold_everything(CTRL_A, 1);
+        history.at(5, CTRL_A, observed(vec![CTRL_A], 3));
+        assert_eq!(history.violations(SHARDS_PLACED), 0);
+        // B joins: the shards it wins must move to it.
+        history.at(50, CTRL_A, observed(vec![CTRL_A, CTRL_B], 8));
+        let owners = assign_shards(SHARDS, &[CTRL_A, CTRL_B]);
+        let won = owners.iter().filter(|&&o| o == Some(CTRL_B)).count() as u64;
+        assert!(won > 0, "B wins some of {SHARDS} shards");
+        let verdict = history.verdict(SHARDS_PLACED);
+        assert_eq!(verdict.violation_count, won);
+        assert!(verdict.violations[0].message.contains("rendezvous owner"));
+        // The older read, met later in the history, does not count.
+        history.at(60, CTRL_B, observed(vec![CTRL_A], 3));
+        assert_eq!(history.violations(SHARDS_PLACED), won);
     }
 }

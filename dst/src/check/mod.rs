@@ -384,6 +384,7 @@ fn liveness_verdicts(
         timeline.converged(input),
         requests::keys_finished(input),
         beliefs.shards_held(input),
+        beliefs.shards_placed(input),
         available,
         first_try,
     ]
@@ -456,10 +457,11 @@ pub(crate) fn last_trace_index(input: &CheckInput) -> u64 {
 }
 
 /// The liveness properties, in report order.
-const EVENTUALLY: [&str; 5] = [
+const EVENTUALLY: [&str; 6] = [
     convergence::CONVERGED,
     requests::KEYS_FINISHED,
     beliefs::SHARDS_HELD,
+    beliefs::SHARDS_PLACED,
     answers::AVAILABLE,
     answers::QUIET_FIRST_TRY,
 ];
