@@ -584,7 +584,7 @@ fn put(key: &str, value: Value, lease: Option<LeaseId>) -> Op<Value> {
 }
 
 /// The fence of every write after phase 1: my lock, at the revision I got.
-fn lock_unchanged(key: &str, held: &Held) -> Compare<Value> {
+fn lock_unchanged(key: &str, held: &Held) -> Compare {
     Compare::ModRevisionEquals {
         key: keys::lock(key),
         revision: held.lock_revision,

@@ -83,13 +83,9 @@ pub struct KeyValue<V> {
 
 /// A condition of a transaction, evaluated against the state before it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Compare<V> {
-    /// The key exists and holds exactly `value`.
-    ValueEquals { key: String, value: V },
+pub enum Compare {
     /// The key's mod revision is `revision`; 0 matches an absent key.
     ModRevisionEquals { key: String, revision: u64 },
-    /// The key's create revision is `revision`; 0 matches an absent key.
-    CreateRevisionEquals { key: String, revision: u64 },
     /// The key does not exist.
     Absent { key: String },
     /// The key exists.
@@ -136,7 +132,7 @@ pub enum OpResult<V> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Txn<V> {
     /// Conditions, all of which must hold for `success` to run.
-    pub compares: Vec<Compare<V>>,
+    pub compares: Vec<Compare>,
     /// Ops run when every compare holds.
     pub success: Vec<Op<V>>,
     /// Ops run otherwise.
@@ -351,7 +347,9 @@ impl<V: StoreValue> KvStore<V> {
 
     // Getters.
 
-    /// The global revision: that of the latest write.
+    /// The global revision: that of the latest write (tests read it; no
+    /// node decides by it).
+    #[cfg(test)]
     pub fn revision(&self) -> u64 {
         self.revision
     }
@@ -376,7 +374,8 @@ impl<V: StoreValue> KvStore<V> {
         &self.limits
     }
 
-    /// When `lease` expires, if it exists.
+    /// When `lease` expires, if it exists (tests read it).
+    #[cfg(test)]
     pub fn lease_expiry_ms(&self, lease: LeaseId) -> Option<u64> {
         self.leases.get(&lease).map(|entry| entry.expiry_ms)
     }
@@ -523,16 +522,10 @@ impl<V: StoreValue> KvStore<V> {
         Ok(())
     }
 
-    fn holds(&self, compare: &Compare<V>) -> bool {
+    fn holds(&self, compare: &Compare) -> bool {
         match compare {
-            Compare::ValueEquals { key, value } => {
-                self.keys.get(key).is_some_and(|kv| kv.value == *value)
-            }
             Compare::ModRevisionEquals { key, revision } => {
                 self.keys.get(key).map_or(0, |kv| kv.mod_revision) == *revision
-            }
-            Compare::CreateRevisionEquals { key, revision } => {
-                self.keys.get(key).map_or(0, |kv| kv.create_revision) == *revision
             }
             Compare::Absent { key } => !self.keys.contains_key(key),
             Compare::Present { key } => self.keys.contains_key(key),
@@ -832,7 +825,7 @@ mod tests {
     /// Runs a transaction, expecting it to be accepted: (succeeded, results).
     fn txn(
         store: &mut Store,
-        compares: Vec<Compare<String>>,
+        compares: Vec<Compare>,
         success: Vec<Op<String>>,
         failure: Vec<Op<String>>,
     ) -> (bool, Vec<OpResult<String>>) {
@@ -952,7 +945,7 @@ mod tests {
     /// Runs `compare` against a store holding "k" = "v" at revision 1 and
     /// "late" = "x" at revision 2; returns which branch ran and checks it ran
     /// only that branch.
-    fn branch_taken(compare: Compare<String>) -> bool {
+    fn branch_taken(compare: Compare) -> bool {
         let mut store = store();
         run(&mut store, vec![put("k", "v")]);
         run(&mut store, vec![put("late", "x")]);
@@ -968,17 +961,6 @@ mod tests {
     }
 
     #[test]
-    fn value_equals_holds_only_for_an_equal_present_value() {
-        let equals = |key: &str, value: &str| Compare::ValueEquals {
-            key: key.into(),
-            value: value.into(),
-        };
-        assert!(branch_taken(equals("k", "v")));
-        assert!(!branch_taken(equals("k", "w")));
-        assert!(!branch_taken(equals("absent", "v")));
-    }
-
-    #[test]
     fn mod_revision_equals_matches_revision_and_zero_for_absent() {
         let compare = |key: &str, revision| Compare::ModRevisionEquals {
             key: key.into(),
@@ -988,18 +970,6 @@ mod tests {
         assert!(!branch_taken(compare("late", 1)));
         assert!(branch_taken(compare("absent", 0)));
         assert!(!branch_taken(compare("k", 0)));
-    }
-
-    #[test]
-    fn create_revision_equals_matches_revision_and_zero_for_absent() {
-        let compare = |key: &str, revision| Compare::CreateRevisionEquals {
-            key: key.into(),
-            revision,
-        };
-        assert!(branch_taken(compare("k", 1)));
-        assert!(!branch_taken(compare("k", 2)));
-        assert!(branch_taken(compare("absent", 0)));
-        assert!(!branch_taken(compare("absent", 1)));
     }
 
     #[test]
