@@ -41,7 +41,9 @@ pub(crate) const AVAILABLE: &str = "eventually.available";
 /// stretch (no fault active, no message lost or slowed past the network's
 /// range and no BUGGIFY point fired, from [`QUIET_BEFORE_NS`] before the
 /// send until the client's timeout after it) is answered by that attempt:
-/// a final answer (a read: 200 or 404) within the timeout, with no retry.
+/// a final answer (a read: 200 or 404) within the timeout, with no retry;
+/// and no send in a quiet stretch is answered 503 (which says the service
+/// could not finish: nothing should stop it then).
 /// The recovery paths (a retry's takeover, the completer) finish a key the
 /// happy path dropped, so only this tells that the happy path works.
 pub(crate) const QUIET_FIRST_TRY: &str = "eventually.quiet_first_try";
@@ -450,6 +452,15 @@ pub(crate) fn quiet_first_try(input: &CheckInput, sends: &Sends) -> Verdict {
         let Some(send) = sends.of(entry, *request_id) else {
             continue;
         };
+        if response.status == status::UNAVAILABLE && quiet(input, send.entry.time_ns) {
+            let message = format!(
+                "request {} of {}, sent at {} ms with the run quiet, was answered 503",
+                send.logical,
+                entry.node,
+                send.entry.time_ns / sim::MILLISECOND_NS
+            );
+            found.at_entry(entry, &[], message);
+        }
         let answered = match send.op {
             ApiOp::Get { .. } => matches!(response.status, status::OK | status::NOT_FOUND),
             _ => response.is_final(),
@@ -462,20 +473,9 @@ pub(crate) fn quiet_first_try(input: &CheckInput, sends: &Sends) -> Verdict {
             slot.1 |= entry.time_ns <= slot.0.time_ns.saturating_add(timeout_ns);
         }
     }
-    let disturbed = input.disturbances_ns;
     for (&(node, number), &(sent, answered)) in &first {
-        let from_ns = sent.time_ns.saturating_sub(QUIET_BEFORE_NS);
         let until_ns = sent.time_ns.saturating_add(timeout_ns);
-        if answered || until_ns > input.end_ns {
-            continue;
-        }
-        let faulted = input.faults.iter().any(|fault| {
-            fault.at_ns <= until_ns && fault.healed_at_ns().is_none_or(|heal| heal >= from_ns)
-        });
-        // The disturbances are in time order: the first at or after the
-        // window's start decides.
-        let at = disturbed.partition_point(|&at_ns| at_ns < from_ns);
-        if faulted || disturbed.get(at).is_some_and(|&at_ns| at_ns <= until_ns) {
+        if answered || until_ns > input.end_ns || !quiet(input, sent.time_ns) {
             continue;
         }
         let message = format!(
@@ -486,6 +486,22 @@ pub(crate) fn quiet_first_try(input: &CheckInput, sends: &Sends) -> Verdict {
         found.at(until_ns, sent.trace_index, &[node], message);
     }
     found.into_verdict()
+}
+
+/// Whether nothing disturbed the run from [`QUIET_BEFORE_NS`] before
+/// `sent_ns` until the client's timeout after it: no fault active, no
+/// message lost or slowed, no BUGGIFY firing.
+fn quiet(input: &CheckInput, sent_ns: u64) -> bool {
+    let from_ns = sent_ns.saturating_sub(QUIET_BEFORE_NS);
+    let until_ns = sent_ns.saturating_add(input.request_timeout_ns);
+    let faulted = input.faults.iter().any(|fault| {
+        fault.at_ns <= until_ns && fault.healed_at_ns().is_none_or(|heal| heal >= from_ns)
+    });
+    // The disturbances are in time order: the first at or after the
+    // window's start decides.
+    let disturbed = input.disturbances_ns;
+    let at = disturbed.partition_point(|&at_ns| at_ns < from_ns);
+    !faulted && disturbed.get(at).is_none_or(|&at_ns| at_ns > until_ns)
 }
 
 /// One logical request, for availability.
@@ -833,14 +849,18 @@ mod tests {
         assert_eq!(verdict.violation_count, 1, "{verdict:?}");
         assert!(verdict.violations[0].message.contains("first try"));
         assert_eq!(verdict.violations[0].nodes, vec![CLIENT_A]);
-        // A 503 to the first try is no answer either.
+        // A 503 to the first try is no answer either, and a 503 while the
+        // run is quiet is a violation of its own.
         history.at(5_000, CLIENT_B, sent("k3", 7, 0));
         history.at(
             5_100,
             CLIENT_B,
             received("k3", 7, error(status::UNAVAILABLE)),
         );
-        assert_eq!(history.violations(QUIET_FIRST_TRY), 2);
+        let verdict = history.verdict(QUIET_FIRST_TRY);
+        assert_eq!(verdict.violation_count, 3, "{verdict:?}");
+        let says_503 = |v: &crate::check::Violation| v.message.contains("answered 503");
+        assert_eq!(verdict.violations.iter().filter(|v| says_503(v)).count(), 1);
     }
 
     #[test]
