@@ -489,10 +489,13 @@ pub(crate) fn quiet_first_try(input: &CheckInput, sends: &Sends) -> Verdict {
 }
 
 /// Whether nothing disturbed the run from [`QUIET_BEFORE_NS`] before
-/// `sent_ns` until the client's timeout after it: no fault active, no
-/// message lost or slowed, no BUGGIFY firing.
+/// `sent_ns` (and after the boot) until the client's timeout after it: no
+/// fault active, no message lost or slowed, no BUGGIFY firing.
 fn quiet(input: &CheckInput, sent_ns: u64) -> bool {
-    let from_ns = sent_ns.saturating_sub(QUIET_BEFORE_NS);
+    // The nodes' boot is the first thing to settle from.
+    let Some(from_ns) = sent_ns.checked_sub(QUIET_BEFORE_NS) else {
+        return false;
+    };
     let until_ns = sent_ns.saturating_add(input.request_timeout_ns);
     let faulted = input.faults.iter().any(|fault| {
         fault.at_ns <= until_ns && fault.healed_at_ns().is_none_or(|heal| heal >= from_ns)
