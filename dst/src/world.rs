@@ -607,8 +607,9 @@ mod tests {
         // The reviewed report of chaos at seed 42 before buggify, and the
         // same scenario with buggify switched off. (The trace hash moved
         // since for protocol changes: every message to a worker now says
-        // what its sender has settled there, and the store's compares lost
-        // two variants no node used, which renumbered the others.)
+        // what its sender has settled there; the store's compares lost
+        // two variants no node used, which renumbered the others; and an
+        // API node now records when it plans a commit again.)
         let mut scenario = Scenario::load("chaos").expect("loads");
         assert!(scenario.buggify.enabled);
         scenario.buggify = crate::scenario::BuggifySpec::default();
@@ -618,7 +619,7 @@ mod tests {
             ..RunOptions::default()
         };
         let result = run_scenario(&scenario, &options).expect("runs");
-        assert_eq!(result.trace_hash, 0x4a73_7cc6_e981_572a);
+        assert_eq!(result.trace_hash, 0x02e2_8e8b_53b0_702b);
         assert!(result.stats.buggify.is_empty());
     }
 

@@ -8,7 +8,7 @@ use super::{CheckInput, Measurements};
 use plane::protocol::Event;
 
 /// Every path counted, in the report's order (all present, even at zero).
-pub(crate) const PATHS: [&str; 13] = [
+pub(crate) const PATHS: [&str; 14] = [
     "failover",
     "stale_token_rejected",
     "replay_served",
@@ -22,6 +22,7 @@ pub(crate) const PATHS: [&str; 13] = [
     "action_deduplicated",
     "settled_dropped",
     "worker_busy",
+    "commit_replanned",
 ];
 
 /// The path an event shows, if any.
@@ -40,6 +41,7 @@ fn path_of(event: &Event) -> Option<&'static str> {
         Event::ActionDeduplicated { .. } => "action_deduplicated",
         Event::ActionSettledDropped { .. } => "settled_dropped",
         Event::ActionRefusedBusy { .. } => "worker_busy",
+        Event::CommitReplanned { .. } => "commit_replanned",
         _ => return None,
     })
 }

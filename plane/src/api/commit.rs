@@ -246,7 +246,13 @@ impl ApiNode {
             Write::Update(_) | Write::Delete | Write::Nothing
         ) && commit.attempt < MAX_COMMIT_ATTEMPTS;
         match plan_change(&held.entry, found.as_ref(), commit.attempt + 1) {
-            Some(next) if retry => self.commit(ctx, id, op, next),
+            Some(next) if retry => {
+                ctx.record(Event::CommitReplanned {
+                    key: op.key.clone(),
+                    attempt: next.attempt,
+                });
+                self.commit(ctx, id, op, next)
+            }
             _ => self.give_up(ctx, op, false),
         }
     }

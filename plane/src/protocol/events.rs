@@ -336,6 +336,15 @@ pub enum Event {
         /// The action.
         action: ActionId,
     },
+    /// An update's or delete's commit found the resource changed under its
+    /// plan while the key's lock still stood: the API plans again from the
+    /// resource as it is now (`attempt` is the new plan's, from 2).
+    CommitReplanned {
+        /// The key.
+        key: String,
+        /// The attempt the new plan commits as.
+        attempt: u32,
+    },
 }
 
 impl Event {
@@ -371,6 +380,7 @@ impl Event {
             Event::ActionDeduplicated { .. } => "ActionDeduplicated",
             Event::ActionSettledDropped { .. } => "ActionSettledDropped",
             Event::ActionRefusedBusy { .. } => "ActionRefusedBusy",
+            Event::CommitReplanned { .. } => "CommitReplanned",
         }
     }
 }
