@@ -395,6 +395,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         end_ns,
         liveness_bound_ns: ms_to_ns(scenario.run.liveness_bound_ms),
         request_timeout_ns: ms_to_ns(scenario.client.request_timeout_ms),
+        lease_ttl_ns: ms_to_ns(scenario.controller.session_ttl_ms),
         disturbances_ns: simulation.disturbances_ns(),
     });
     let (history_counts, responses_by_status) = count_history(simulation.history());

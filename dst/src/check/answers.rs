@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use sim::{HistoryEntry, NodeId};
 
-use super::{CheckInput, Measurements, PropertyKind, Verdict, Violations};
+use super::{
+    CheckInput, Measurements, PropertyKind, QUIET_BEFORE_NS, Verdict, Violations, quiet_between,
+};
 use plane::protocol::{
     ApiOp, ApiResponse, Event, Intent, RequestId, Resource, ResponseBody, status,
 };
@@ -47,10 +49,6 @@ pub(crate) const AVAILABLE: &str = "eventually.available";
 /// The recovery paths (a retry's takeover, the completer) finish a key the
 /// happy path dropped, so only this tells that the happy path works.
 pub(crate) const QUIET_FIRST_TRY: &str = "eventually.quiet_first_try";
-
-/// How long before a first try the run must have been quiet: long enough
-/// for a node back from a fault to have settled (sessions, leases).
-const QUIET_BEFORE_NS: u64 = 2 * sim::MILLISECOND_NS * 1_000;
 
 /// A request sent this close to the end of the run is not judged by
 /// `eventually.available`: it has too little time left to be answered.
@@ -489,22 +487,16 @@ pub(crate) fn quiet_first_try(input: &CheckInput, sends: &Sends) -> Verdict {
 }
 
 /// Whether nothing disturbed the run from [`QUIET_BEFORE_NS`] before
-/// `sent_ns` (and after the boot) until the client's timeout after it: no
-/// fault active, no message lost or slowed, no BUGGIFY firing.
+/// `sent_ns` (and after the boot) until the client's timeout after it.
 fn quiet(input: &CheckInput, sent_ns: u64) -> bool {
     // The nodes' boot is the first thing to settle from.
-    let Some(from_ns) = sent_ns.checked_sub(QUIET_BEFORE_NS) else {
-        return false;
-    };
-    let until_ns = sent_ns.saturating_add(input.request_timeout_ns);
-    let faulted = input.faults.iter().any(|fault| {
-        fault.at_ns <= until_ns && fault.healed_at_ns().is_none_or(|heal| heal >= from_ns)
-    });
-    // The disturbances are in time order: the first at or after the
-    // window's start decides.
-    let disturbed = input.disturbances_ns;
-    let at = disturbed.partition_point(|&at_ns| at_ns < from_ns);
-    !faulted && disturbed.get(at).is_none_or(|&at_ns| at_ns > until_ns)
+    sent_ns.checked_sub(QUIET_BEFORE_NS).is_some_and(|from_ns| {
+        quiet_between(
+            input,
+            from_ns,
+            sent_ns.saturating_add(input.request_timeout_ns),
+        )
+    })
 }
 
 /// One logical request, for availability.

@@ -14,10 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use sim::{Fault, NodeId};
 
 use super::{
-    CheckInput, FailoverSample, Measurements, PropertyKind, Verdict, Violations, last_trace_index,
-    lease_label,
+    CheckInput, FailoverSample, Measurements, PropertyKind, QUIET_BEFORE_NS, Verdict, Violations,
+    last_trace_index, lease_label, quiet_between,
 };
-use plane::protocol::{Event, LeaseName};
+use plane::protocol::{BeliefEnd, Event, LeaseName};
 use plane::shard::{ShardId, assign_shards};
 
 /// At the end, each shard believed held by exactly one controller, with
@@ -27,6 +27,11 @@ pub(crate) const SHARDS_HELD: &str = "eventually.shards_held";
 /// members the controllers last read: a holder that never hands a shard to
 /// the member that wins it leaves the fleet unbalanced for good.
 pub(crate) const SHARDS_PLACED: &str = "eventually.shards_placed";
+/// While the run is quiet, no controller loses a lease: a belief that ends
+/// when nothing has disturbed the run for a lease's lifetime (and the
+/// settling margin) before ends by release, never by expiry, loss or a
+/// worker's rejection.
+pub(crate) const QUIET_LEASES_KEPT: &str = "eventually.quiet_leases_kept";
 /// Per lease, never two controllers believing they hold it while both run.
 pub(crate) const ONE_ACTIVE_HOLDER: &str = "always.one_active_holder";
 
@@ -319,6 +324,38 @@ impl Beliefs {
         }
         found.into_verdict()
     }
+}
+
+/// `eventually.quiet_leases_kept`: see [`QUIET_LEASES_KEPT`].
+pub(crate) fn quiet_leases_kept(input: &CheckInput) -> Verdict {
+    let mut found = Violations::new(QUIET_LEASES_KEPT, PropertyKind::Eventually);
+    let lookback_ns = QUIET_BEFORE_NS.saturating_add(input.lease_ttl_ns);
+    for entry in input.history {
+        let Event::BeliefEnded {
+            lease,
+            token,
+            reason,
+        } = &entry.event
+        else {
+            continue;
+        };
+        if *reason == BeliefEnd::Released {
+            continue;
+        }
+        let quiet = entry
+            .time_ns
+            .checked_sub(lookback_ns)
+            .is_some_and(|from_ns| quiet_between(input, from_ns, entry.time_ns));
+        if quiet {
+            let message = format!(
+                "{} (token {token}) ended {reason:?} with nothing disturbing the run for {} ms before",
+                lease_label(*lease),
+                lookback_ns / sim::MILLISECOND_NS
+            );
+            found.at_entry(entry, &[], message);
+        }
+    }
+    found.into_verdict()
 }
 
 /// Per node, the times it was paused, as sorted `[from, until)` intervals,
@@ -848,5 +885,29 @@ mod tests {
         // The older read, met later in the history, does not count.
         history.at(60, CTRL_B, observed(vec![CTRL_A], 3));
         assert_eq!(history.violations(SHARDS_PLACED), won);
+    }
+
+    #[test]
+    fn a_lease_lost_in_a_quiet_stretch_violates_quiet_leases_kept() {
+        let mut history = History::new();
+        history.hold_everything(CTRL_A, 1);
+        let ended = |reason| Event::BeliefEnded {
+            lease: shard_lease(1),
+            token: 1,
+            reason,
+        };
+        // Released is always fine; Lost 5 s into a quiet run is not.
+        history.at(5_000, CTRL_A, ended(BeliefEnd::Released));
+        assert_eq!(history.violations(QUIET_LEASES_KEPT), 0);
+        history.at(6_000, CTRL_A, ended(BeliefEnd::Lost));
+        let verdict = history.verdict(QUIET_LEASES_KEPT);
+        assert_eq!(verdict.violation_count, 1);
+        assert!(verdict.violations[0].message.contains("Lost"));
+        // Too soon after the boot, or after a disturbance: not judged.
+        let mut early = History::new();
+        early.at(3_000, CTRL_A, ended(BeliefEnd::Expired));
+        assert_eq!(early.violations(QUIET_LEASES_KEPT), 0);
+        history.disturb(3_000);
+        assert_eq!(history.violations(QUIET_LEASES_KEPT), 0);
     }
 }

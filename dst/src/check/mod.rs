@@ -90,6 +90,8 @@ pub(crate) struct CheckInput<'a> {
     pub liveness_bound_ns: u64,
     /// How long a client waits for an answer before it retries.
     pub request_timeout_ns: u64,
+    /// The controllers' session (lease) TTL.
+    pub lease_ttl_ns: u64,
     /// When, in order, a message was lost or slowed or a BUGGIFY point
     /// fired ([`sim::Simulation::disturbances_ns`]).
     pub disturbances_ns: &'a [u64],
@@ -344,6 +346,7 @@ pub(crate) fn property_names() -> Vec<&'static str> {
         end_ns: 0,
         liveness_bound_ns: 0,
         request_timeout_ns: 0,
+        lease_ttl_ns: 0,
         disturbances_ns: &[],
     };
     check(&nothing)
@@ -385,6 +388,7 @@ fn liveness_verdicts(
         requests::keys_finished(input),
         beliefs.shards_held(input),
         beliefs.shards_placed(input),
+        beliefs::quiet_leases_kept(input),
         available,
         first_try,
     ]
@@ -442,6 +446,25 @@ fn never_healed_verdicts(input: &CheckInput) -> Vec<Verdict> {
 /// healed.
 pub(crate) const NEVER_HEALED_NOTE: &str = "not judged: faults never healed";
 
+/// How long before a moment the run must have been quiet for that moment
+/// to count as quiet: long enough for a node back from a fault (or from
+/// the boot) to have settled its sessions and leases.
+pub(crate) const QUIET_BEFORE_NS: u64 = 2 * sim::MILLISECOND_NS * 1_000;
+
+/// Whether nothing disturbed the run in `[from_ns, until_ns]`: no fault
+/// active, no message lost or slowed past the network's range, no BUGGIFY
+/// firing ([`CheckInput::disturbances_ns`]).
+pub(crate) fn quiet_between(input: &CheckInput, from_ns: u64, until_ns: u64) -> bool {
+    let faulted = input.faults.iter().any(|fault| {
+        fault.at_ns <= until_ns && fault.healed_at_ns().is_none_or(|heal| heal >= from_ns)
+    });
+    // The disturbances are in time order: the first at or after the
+    // window's start decides.
+    let disturbed = input.disturbances_ns;
+    let at = disturbed.partition_point(|&at_ns| at_ns < from_ns);
+    !faulted && disturbed.get(at).is_none_or(|&at_ns| at_ns > until_ns)
+}
+
 /// A lease as messages name it: `shard-3` or `leader`.
 pub(crate) fn lease_label(lease: LeaseName) -> String {
     match lease {
@@ -457,11 +480,12 @@ pub(crate) fn last_trace_index(input: &CheckInput) -> u64 {
 }
 
 /// The liveness properties, in report order.
-const EVENTUALLY: [&str; 6] = [
+const EVENTUALLY: [&str; 7] = [
     convergence::CONVERGED,
     requests::KEYS_FINISHED,
     beliefs::SHARDS_HELD,
     beliefs::SHARDS_PLACED,
+    beliefs::QUIET_LEASES_KEPT,
     answers::AVAILABLE,
     answers::QUIET_FIRST_TRY,
 ];

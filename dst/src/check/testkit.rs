@@ -134,6 +134,7 @@ impl History {
             end_ns: self.end_ns,
             liveness_bound_ns: ms(10_000),
             request_timeout_ns: ms(600),
+            lease_ttl_ns: ms(2_000),
             disturbances_ns: &self.disturbances_ns,
         }
     }
