@@ -100,6 +100,31 @@ impl<'h> Sends<'h> {
     fn of(&self, entry: &HistoryEntry<Event>, request_id: RequestId) -> Option<&Send<'h>> {
         self.0.get(&(entry.node, request_id))
     }
+
+    /// Every response a client received to a recorded send, in history
+    /// order, with that send.
+    fn answers<'s>(
+        &'s self,
+        history: &'h [HistoryEntry<Event>],
+    ) -> impl Iterator<Item = (&'h HistoryEntry<Event>, &'s Send<'h>, &'h ApiResponse)> + 's {
+        history.iter().filter_map(move |entry| match &entry.event {
+            Event::ResponseReceived {
+                request_id,
+                response,
+                ..
+            } => Some((entry, self.of(entry, *request_id)?, response)),
+            _ => None,
+        })
+    }
+}
+
+/// Whether `response` ends its request well: a read found the resource or
+/// learned it is gone, a write got a final answer.
+fn succeeded(send: &Send, response: &ApiResponse) -> bool {
+    match send.op {
+        ApiOp::Get { .. } => matches!(response.status, status::OK | status::NOT_FOUND),
+        _ => response.is_final(),
+    }
 }
 
 /// The verdicts of this module's `always.*` properties, in report order.
@@ -247,18 +272,7 @@ fn answers_match_store(input: &CheckInput, sends: &Sends) -> Verdict {
 
 fn answers_match_request(input: &CheckInput, sends: &Sends) -> Verdict {
     let mut found = Violations::new(ANSWERS_MATCH_REQUEST, PropertyKind::Always);
-    for entry in input.history {
-        let Event::ResponseReceived {
-            request_id,
-            response,
-            ..
-        } = &entry.event
-        else {
-            continue;
-        };
-        let Some(send) = sends.of(entry, *request_id) else {
-            continue;
-        };
+    for (entry, send, response) in sends.answers(input.history) {
         if let Some(message) = unlike_request(send.op, response) {
             found.at_entry(entry, &[], message);
         }
@@ -438,18 +452,7 @@ pub(crate) fn quiet_first_try(input: &CheckInput, sends: &Sends) -> Verdict {
             }
         }
     }
-    for entry in input.history {
-        let Event::ResponseReceived {
-            request_id,
-            response,
-            ..
-        } = &entry.event
-        else {
-            continue;
-        };
-        let Some(send) = sends.of(entry, *request_id) else {
-            continue;
-        };
+    for (entry, send, response) in sends.answers(input.history) {
         if response.status == status::UNAVAILABLE && quiet(input, send.entry.time_ns) {
             let message = format!(
                 "request {} of {}, sent at {} ms with the run quiet, was answered 503",
@@ -459,12 +462,8 @@ pub(crate) fn quiet_first_try(input: &CheckInput, sends: &Sends) -> Verdict {
             );
             found.at_entry(entry, &[], message);
         }
-        let answered = match send.op {
-            ApiOp::Get { .. } => matches!(response.status, status::OK | status::NOT_FOUND),
-            _ => response.is_final(),
-        };
         if let (true, 0, Some(slot)) = (
-            answered,
+            succeeded(send, response),
             send.attempt,
             first.get_mut(&(entry.node, send.logical)),
         ) {
@@ -550,22 +549,8 @@ pub(crate) fn available(input: &CheckInput, sends: &Sends) -> Availability {
             logical.trace_index = send.entry.trace_index;
         }
     }
-    for entry in input.history {
-        let Event::ResponseReceived {
-            request_id,
-            response,
-            ..
-        } = &entry.event
-        else {
-            continue;
-        };
-        let Some(send) = sends.of(entry, *request_id) else {
-            continue;
-        };
-        let success = match send.op {
-            ApiOp::Get { .. } => matches!(response.status, status::OK | status::NOT_FOUND),
-            _ => response.is_final(),
-        };
+    for (entry, send, response) in sends.answers(input.history) {
+        let success = succeeded(send, response);
         if let (true, Some(logical)) = (success, logicals.get_mut(&(entry.node, send.logical))) {
             logical.succeeded_ns.get_or_insert(entry.time_ns);
         }

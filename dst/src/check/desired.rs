@@ -104,36 +104,37 @@ mod tests {
     use super::super::testkit::*;
     use super::*;
 
+    /// The store commits `id` at `replicas` and `generation` (`None`: its
+    /// deletion) at `time_ms`, revision `revision`.
+    fn write(
+        history: &mut History,
+        time_ms: u64,
+        id: &str,
+        state: Option<(u32, u64)>,
+        revision: u64,
+    ) {
+        let resource = state.map(|(replicas, generation)| resource(id, replicas, generation));
+        history.at(
+            time_ms,
+            API_A,
+            desired_written(id, resource.as_ref(), revision),
+        );
+    }
+
     #[test]
     fn a_spec_change_raises_the_generation_by_exactly_one() {
         let mut history = History::new();
-        history.at(
-            10,
-            API_A,
-            desired_written("r1", Some(&resource("r1", 1, 1)), 5),
-        );
-        history.at(
-            20,
-            API_A,
-            desired_written("r1", Some(&resource("r1", 2, 2)), 6),
-        );
-        history.at(30, API_A, desired_written("r1", None, 7));
+        write(&mut history, 10, "r1", Some((1, 1)), 5);
+        write(&mut history, 20, "r1", Some((2, 2)), 6);
+        write(&mut history, 30, "r1", None, 7);
         assert_eq!(history.violations(GENERATION_COUNTS_CHANGES), 0);
     }
 
     #[test]
     fn a_spec_change_that_keeps_the_generation_violates() {
         let mut history = History::new();
-        history.at(
-            10,
-            API_A,
-            desired_written("r1", Some(&resource("r1", 1, 1)), 5),
-        );
-        history.at(
-            20,
-            API_A,
-            desired_written("r1", Some(&resource("r1", 2, 1)), 6),
-        );
+        write(&mut history, 10, "r1", Some((1, 1)), 5);
+        write(&mut history, 20, "r1", Some((2, 1)), 6);
         let verdict = history.verdict(GENERATION_COUNTS_CHANGES);
         assert_eq!(verdict.violation_count, 1);
         assert!(verdict.violations[0].message.contains("expected 2"));
@@ -142,21 +143,9 @@ mod tests {
     #[test]
     fn a_rewrite_of_the_same_spec_keeps_the_generation() {
         let mut history = History::new();
-        history.at(
-            10,
-            API_A,
-            desired_written("r1", Some(&resource("r1", 1, 1)), 5),
-        );
-        history.at(
-            20,
-            API_A,
-            desired_written("r1", Some(&resource("r1", 1, 2)), 6),
-        );
-        history.at(
-            30,
-            API_A,
-            desired_written("r1", Some(&resource("r1", 3, 4)), 7),
-        );
+        write(&mut history, 10, "r1", Some((1, 1)), 5);
+        write(&mut history, 20, "r1", Some((1, 2)), 6);
+        write(&mut history, 30, "r1", Some((3, 4)), 7);
         let verdict = history.verdict(GENERATION_COUNTS_CHANGES);
         assert_eq!(verdict.violation_count, 2);
         assert!(verdict.violations[0].message.contains("the spec stayed"));
@@ -165,22 +154,10 @@ mod tests {
     #[test]
     fn a_create_past_generation_one_or_a_write_after_deletion_violates() {
         let mut history = History::new();
-        history.at(
-            10,
-            API_A,
-            desired_written("r1", Some(&resource("r1", 1, 2)), 5),
-        );
-        history.at(
-            20,
-            API_A,
-            desired_written("r2", Some(&resource("r2", 1, 1)), 6),
-        );
-        history.at(30, API_A, desired_written("r2", None, 7));
-        history.at(
-            40,
-            API_A,
-            desired_written("r2", Some(&resource("r2", 1, 1)), 8),
-        );
+        write(&mut history, 10, "r1", Some((1, 2)), 5);
+        write(&mut history, 20, "r2", Some((1, 1)), 6);
+        write(&mut history, 30, "r2", None, 7);
+        write(&mut history, 40, "r2", Some((1, 1)), 8);
         let verdict = history.verdict(GENERATION_COUNTS_CHANGES);
         assert_eq!(verdict.violation_count, 2);
         assert!(verdict.violations[0].message.contains("not 1"));
