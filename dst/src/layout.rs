@@ -5,85 +5,12 @@
 //! Scenario validation and the run both need this, so it lives below both:
 //! `scenario` and `world` depend on it, it depends on neither.
 
-use serde::{Deserialize, Serialize};
 use sim::NodeId;
 
 use plane::config::Topology;
 use plane::shard::{ShardId, rendezvous_owner};
 
-/// Node counts.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TopologySpec {
-    /// API nodes (1..=16).
-    pub apis: u32,
-    /// Controllers (1..=32).
-    pub controllers: u32,
-    /// Workers (1..=32).
-    pub workers: u32,
-    /// Clients (1..=16).
-    pub clients: u32,
-}
-
-impl Default for TopologySpec {
-    fn default() -> Self {
-        Self {
-            apis: 2,
-            controllers: 3,
-            workers: 3,
-            clients: 2,
-        }
-    }
-}
-
-/// Node roles, for choosing fault targets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The store.
-    Store,
-    /// Billing.
-    Billing,
-    /// API nodes.
-    Api,
-    /// Controllers.
-    Controller,
-    /// Workers.
-    Worker,
-    /// Clients.
-    Client,
-}
-
-/// Node ids and names of a topology, in a fixed order: store,
-/// billing, apis, controllers, workers, clients.
-pub fn layout(topology: &TopologySpec) -> (Topology, Vec<(String, Role)>) {
-    let mut names = vec![
-        ("store".to_string(), Role::Store),
-        ("billing".to_string(), Role::Billing),
-    ];
-    let mut next = |role: Role, prefix: &str, count: u32| -> Vec<NodeId> {
-        (0..count)
-            .map(|index| {
-                names.push((format!("{prefix}-{index}"), role));
-                NodeId(names.len() as u32 - 1)
-            })
-            .collect()
-    };
-    let t = topology;
-    let apis = next(Role::Api, "api", t.apis);
-    let controllers = next(Role::Controller, "controller", t.controllers);
-    let workers = next(Role::Worker, "worker", t.workers);
-    let clients = next(Role::Client, "client", t.clients);
-    let topology = Topology {
-        store: NodeId(0),
-        billing: NodeId(1),
-        apis,
-        controllers,
-        workers,
-        clients,
-    };
-    (topology, names)
-}
+pub use plane::cluster::{Role, TopologySpec, layout};
 
 /// What a scheduled fault's node names resolve against: a scenario's
 /// layout and its shard count.

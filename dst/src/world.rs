@@ -14,14 +14,9 @@ use crate::check::{CheckInput, CheckReport, check};
 use crate::error::Error;
 use crate::layout::{NodeNames, Role, layout};
 use crate::scenario::{FaultKind, RateSpec, Scenario, ScheduledSpec};
-use plane::api::ApiNode;
-use plane::billing::BillingNode;
-use plane::client::ClientNode;
-use plane::config::{Bug, Settings, Topology};
-use plane::controller::ControllerNode;
+use plane::cluster::build_node;
+use plane::config::{Bug, Topology};
 use plane::protocol::{ControlPlane, Event};
-use plane::store::StoreNode;
-use plane::worker::WorkerNode;
 
 const MS: u64 = sim::MILLISECOND_NS;
 
@@ -297,38 +292,15 @@ fn build(
     config.network.duplicate_ppm = n.duplicate_ppm;
     config.limits.max_events = scenario.run.max_events;
     let mut simulation = Simulation::new(config);
-    let Settings {
-        store,
-        api,
-        controller,
-        worker,
-        client,
-    } = scenario.settings();
+    let settings = scenario.settings();
     let mut clocks = Vec::new();
     for (index, (name, role)) in names.iter().enumerate() {
         let id = NodeId(index as u32);
         let clock = draw_clock(seed, id, scenario);
         clocks.push(clock);
-        let topology = topology.clone();
-        let (store, api, controller, worker, client) = (
-            store.clone(),
-            api.clone(),
-            controller.clone(),
-            worker.clone(),
-            client.clone(),
-        );
-        let role = *role;
+        let (topology, settings, role) = (topology.clone(), settings.clone(), *role);
         let factory = move |_: NodeId| -> Box<dyn sim::Node<ControlPlane>> {
-            match role {
-                Role::Store => Box::new(StoreNode::new(store.clone())),
-                Role::Billing => Box::new(BillingNode::new()),
-                Role::Api => Box::new(ApiNode::new(topology.clone(), api.clone())),
-                Role::Controller => {
-                    Box::new(ControllerNode::new(topology.clone(), controller.clone()))
-                }
-                Role::Worker => Box::new(WorkerNode::new(worker.clone())),
-                Role::Client => Box::new(ClientNode::new(topology.clone(), client.clone())),
-            }
+            build_node(role, &topology, &settings)
         };
         let added = simulation.add_node(name.clone(), clock, factory);
         debug_assert_eq!(added, id);

@@ -59,6 +59,7 @@
 
 mod context;
 mod hash;
+pub mod history;
 mod random;
 pub mod testing;
 

@@ -13,6 +13,7 @@
 //! | [`worker`] | the data plane: fenced, deduplicated instance starts and stops |
 //! | [`client`] | the workload: retries, duplicate sends, key reuse |
 //! | [`shard`] | jump hash (resource to shard) and rendezvous hash (shard to controller) |
+//! | [`cluster`] | roles, node ids and names, and how each node is built |
 //! | [`config`] | topology and each node kind's settings, defaults in one place |
 //! | [`durable`] | what each node kind keeps across crashes, as one serde type |
 //! | `clock` | node time that survives reboots: durable readings, never raw monotonic ones |
@@ -24,6 +25,7 @@ pub mod api;
 pub mod billing;
 pub mod client;
 mod clock;
+pub mod cluster;
 pub mod config;
 pub mod controller;
 pub mod durable;
