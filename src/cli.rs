@@ -63,6 +63,9 @@ enum Command {
     Shrink(ShrinkArgs),
     /// List the scenarios in scenarios/ with their descriptions.
     Scenarios,
+    /// Run the control plane for real: every node a tokio task on loopback
+    /// TCP, the HTTP API in front, state in a data directory.
+    Serve(crate::serve::ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -269,6 +272,7 @@ pub fn main() -> ExitCode {
         Command::Sweep(args) => run_sweep(args),
         Command::Replay(args) => replay(args),
         Command::Shrink(args) => shrink(args),
+        Command::Serve(args) => crate::serve::serve(args),
         Command::Scenarios => {
             for name in list_scenarios() {
                 match Scenario::load(&name) {

@@ -3,3 +3,4 @@
 //! one parses arguments, prints and maps outcomes to exit codes.
 
 pub mod cli;
+pub mod serve;

@@ -1104,7 +1104,7 @@ impl Scenario {
 
     /// The node settings of a run of this scenario, each node kind's with
     /// the planted bugs.
-    pub(crate) fn settings(&self) -> Settings {
+    pub fn settings(&self) -> Settings {
         let bugs: BTreeSet<Bug> = self.bugs.iter().copied().collect();
         let mut controller = self.controller.clone();
         controller.max_drift_ppm = self.clocks.max_drift_ppm;

@@ -1,0 +1,327 @@
+//! The HTTP API (axum): JSON in, the API node's answer out.
+//!
+//! | route | what it becomes |
+//! |---|---|
+//! | `POST /v1/resources` | `ApiOp::Create` (needs `Idempotency-Key`) |
+//! | `PUT /v1/resources/{id}` | `ApiOp::Update` (needs `Idempotency-Key`) |
+//! | `DELETE /v1/resources/{id}` | `ApiOp::Delete` (needs `Idempotency-Key`) |
+//! | `GET /v1/resources/{id}` | `ApiOp::Get` |
+//! | `GET /metrics`, `/healthz`, `/readyz` | the host's own |
+//!
+//! Bad input is answered here, before any node sees it, with a JSON error
+//! body: malformed JSON 400, a body over the limit 413, an unknown route
+//! 404, a wrong method 405, a wrong content type 415. Too many requests in
+//! flight: 503 with `Retry-After`; a request that takes too long: 503 too.
+//! A missing Idempotency-Key is *not* answered here: the API node answers
+//! it 400, so that rule has one implementation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{BoxError, Json, Router};
+use plane::protocol::{ApiOp, ApiReply, ResponseBody, Spec};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::edge::Edge;
+use crate::metrics::Metrics;
+use crate::net::NetCounters;
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Limits that keep a slow or flooding client from taking the server down.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Requests handled at once; more are answered 503 with `Retry-After`.
+    pub max_in_flight: usize,
+    /// A request taking longer is answered 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 256,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the handlers share.
+pub struct AppState {
+    /// The link to the API nodes.
+    pub edge: Edge,
+    /// This process's metrics.
+    pub metrics: Arc<Metrics>,
+    /// This process's transport counters.
+    pub net: Arc<NetCounters>,
+    /// Shards a ready cluster has a holder for.
+    pub shard_count: u32,
+}
+
+type Shared = Arc<AppState>;
+
+/// The router with every route and limit.
+pub fn router(state: Shared, limits: Limits) -> Router {
+    let api = Router::new()
+        .route("/v1/resources", axum::routing::post(create))
+        .route("/v1/resources/{id}", get(read).put(update).delete(remove))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    api.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
+        tower::ServiceBuilder::new()
+            .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+            .load_shed()
+            .concurrency_limit(limits.max_in_flight)
+            .timeout(limits.request_timeout),
+    )
+}
+
+/// A JSON error body with `status`.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn overloaded(error: BoxError) -> Response {
+    let message = if error.is::<tower::timeout::error::Elapsed>() {
+        "the request took too long: retry with the same Idempotency-Key"
+    } else {
+        "too many requests in flight: retry later with the same Idempotency-Key"
+    };
+    let mut response = error_response_503(message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+fn error_response_503(message: &str) -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, message)
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such route: the API is /v1/resources and /v1/resources/{id}",
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}
+
+/// A body the extractor refused: the rejection's status (400 malformed,
+/// 413 too large, 415 wrong content type, 422 wrong fields) with a JSON
+/// body saying why.
+fn rejected(rejection: JsonRejection) -> Response {
+    error(rejection.status(), rejection.body_text())
+}
+
+/// An Idempotency-Key header that is not visible ASCII.
+struct BadKey;
+
+impl IntoResponse for BadKey {
+    fn into_response(self) -> Response {
+        error(
+            StatusCode::BAD_REQUEST,
+            "Idempotency-Key must be visible ASCII",
+        )
+    }
+}
+
+/// The Idempotency-Key header, if any (a missing one is the API node's to
+/// answer).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, BadKey> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(|key| Some(key.trim_matches('"').to_string()))
+            .map_err(|_| BadKey),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    spec: Spec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    spec: Spec,
+}
+
+async fn create(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejected(rejection),
+    };
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(bad) => return bad.into_response(),
+    };
+    let op = ApiOp::Create {
+        name: body.name,
+        spec: body.spec,
+    };
+    call(&state, key, op).await
+}
+
+async fn update(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<UpdateBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejected(rejection),
+    };
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(bad) => return bad.into_response(),
+    };
+    call(
+        &state,
+        key,
+        ApiOp::Update {
+            id,
+            spec: body.spec,
+        },
+    )
+    .await
+}
+
+async fn remove(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(bad) => return bad.into_response(),
+    };
+    call(&state, key, ApiOp::Delete { id }).await
+}
+
+async fn read(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    call(&state, None, ApiOp::Get { id }).await
+}
+
+/// Sends `op` through the edge and turns the API node's reply into HTTP.
+async fn call(state: &AppState, key: Option<String>, op: ApiOp) -> Response {
+    let response = match state.edge.call(key, op).await {
+        Ok(reply) => to_http(reply),
+        Err(no_answer) => {
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "no answer from the API node {} within {} ms: retry with the same Idempotency-Key",
+                    no_answer.api,
+                    no_answer.waited.as_millis()
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    };
+    state.metrics.http_response(response.status().as_u16());
+    response
+}
+
+/// The JSON of a response body.
+pub fn body_json(body: &ResponseBody) -> Value {
+    match body {
+        ResponseBody::Resource(resource) => json!({
+            "id": resource.id,
+            "name": resource.name,
+            "generation": resource.generation,
+            "spec": resource.spec,
+        }),
+        ResponseBody::Deleted { id } => json!({ "id": id, "deleted": true }),
+        ResponseBody::Error { message } => json!({ "error": message }),
+    }
+}
+
+/// The API node's reply as HTTP: its status, its body as JSON, and the
+/// Idempotency-Key headers (`Idempotent-Replayed` on a replay; the key's
+/// lifetime and expiry, on the store's clock, when the response is stored).
+pub fn to_http(reply: ApiReply) -> Response {
+    let status =
+        StatusCode::from_u16(reply.response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, Json(body_json(&reply.response.body))).into_response();
+    let headers = response.headers_mut();
+    if reply.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    if let Some(ttl_ms) = reply.key_ttl_ms {
+        headers.insert("idempotency-key-ttl-ms", HeaderValue::from(ttl_ms));
+    }
+    if let Some(at_ms) = reply.key_expires_at_ms {
+        headers.insert("idempotency-key-expires-at-ms", HeaderValue::from(at_ms));
+    }
+    if reply.response.status == 503 {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+async fn metrics(State(state): State<Shared>) -> Response {
+    let text = state.metrics.render(&state.net);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn healthz() -> Response {
+    (StatusCode::OK, Json(json!({ "status": "ok" }))).into_response()
+}
+
+/// Ready once every shard has a holder, as the store recorded it (only a
+/// process that hosts the store sees that), and an API node answers a read.
+async fn readyz(State(state): State<Shared>) -> Response {
+    let held = state.metrics.shards_held();
+    let probe = state
+        .edge
+        .call(
+            None,
+            ApiOp::Get {
+                id: "readyz-probe".into(),
+            },
+        )
+        .await;
+    let api_answers = matches!(&probe, Ok(reply) if reply.response.status == 404);
+    let shards_ok = held == state.shard_count as usize || !state.metrics.sees_store();
+    let body = json!({
+        "ready": api_answers && shards_ok,
+        "api_answers": api_answers,
+        "shards_held": held,
+        "shard_count": state.shard_count,
+    });
+    let status = if api_answers && shards_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,248 @@
+//! `/metrics`: what the nodes recorded, counted as it is recorded, in the
+//! Prometheus text format (through the `metrics` facade and its Prometheus
+//! exporter, with a recorder per process rather than a global one, so tests
+//! can run several clusters in one process).
+//!
+//! Everything here is read from the history events the nodes record (the
+//! same ones the checkers read) and from the transport: the host observes,
+//! it never decides.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use metrics::{counter, gauge, histogram, with_local_recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use node::NodeId;
+use plane::protocol::{Event, LeaseName, Resource, Status};
+
+/// What the desired and observed state look like, as recorded by the store.
+#[derive(Default)]
+struct View {
+    desired: BTreeMap<String, Resource>,
+    observed: BTreeMap<String, Status>,
+    /// When each resource's current generation was written (host ns), until
+    /// it is observed converged.
+    pending_since: BTreeMap<String, u64>,
+    shards: BTreeMap<u32, (Option<NodeId>, u64)>,
+    leader: Option<(Option<NodeId>, u64)>,
+}
+
+/// One process's metrics.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    names: Vec<String>,
+    sees_store: bool,
+    view: Mutex<View>,
+}
+
+impl Metrics {
+    /// Metrics for a cluster whose node names are `names`, by id;
+    /// `sees_store`: this process hosts the store, so it sees every commit.
+    pub fn new(names: Vec<String>, sees_store: bool) -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ])
+            .expect("static buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        Self {
+            recorder,
+            handle,
+            names,
+            sees_store,
+            view: Mutex::default(),
+        }
+    }
+
+    fn name(&self, id: NodeId) -> String {
+        self.names
+            .get(id.index())
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// Runs `f` with this process's recorder.
+    fn with(&self, f: impl FnOnce()) {
+        with_local_recorder(&self.recorder, f);
+    }
+
+    /// A node sent a message.
+    pub fn message_sent(&self, node: &str) {
+        let node = node.to_string();
+        self.with(|| counter!("controlplane_messages_sent_total", "node" => node).increment(1));
+    }
+
+    /// A node received a message.
+    pub fn message_received(&self, node: &str) {
+        let node = node.to_string();
+        self.with(|| counter!("controlplane_messages_received_total", "node" => node).increment(1));
+    }
+
+    /// A node's durable state was written to disk.
+    pub fn durable_write(&self, node: &str) {
+        let node = node.to_string();
+        self.with(|| counter!("controlplane_durable_writes_total", "node" => node).increment(1));
+    }
+
+    /// The HTTP edge answered with `status`.
+    pub fn http_response(&self, status: u16) {
+        self.with(|| {
+            counter!("controlplane_http_responses_total", "status" => status.to_string())
+                .increment(1)
+        });
+    }
+
+    /// A fault the host applied (for `chaos`; counted per node and kind).
+    pub fn fault(&self, node: &str, kind: &str) {
+        let (node, kind) = (node.to_string(), kind.to_string());
+        self.with(|| {
+            counter!("controlplane_faults_total", "node" => node, "kind" => kind).increment(1)
+        });
+    }
+
+    /// A node recorded `event` (at host time `host_ns`).
+    pub fn observe(&self, by: NodeId, event: &Event, host_ns: u64) {
+        let count = |name: &'static str| self.with(|| counter!(name).increment(1));
+        match event {
+            Event::ChargeExecuted { .. } => count("controlplane_charges_total"),
+            Event::ChargeDeduplicated { .. } => count("controlplane_charges_deduplicated_total"),
+            Event::Replayed { .. } => count("controlplane_idempotency_replays_total"),
+            Event::KeyInFlight { .. } => count("controlplane_idempotency_conflicts_total"),
+            Event::KeyMismatch { .. } => count("controlplane_idempotency_mismatches_total"),
+            Event::ActionRejected { .. } => count("controlplane_fencing_rejections_total"),
+            Event::StatusWritten { .. } => count("controlplane_reconcile_status_writes_total"),
+            Event::InstanceStarted { .. } => count("controlplane_instances_started_total"),
+            Event::InstanceStopped { .. } => count("controlplane_instances_stopped_total"),
+            Event::LeaseAcquired { .. } => {
+                let node = self.name(by);
+                self.with(|| {
+                    counter!("controlplane_leases_acquired_total", "node" => node).increment(1)
+                });
+            }
+            Event::DesiredWritten { id, resource, .. } => {
+                let mut view = self.view.lock().expect("metrics view");
+                match resource {
+                    Some(resource) => {
+                        let changed = view
+                            .desired
+                            .get(id)
+                            .is_none_or(|old| old.generation != resource.generation);
+                        if changed {
+                            view.pending_since.insert(id.clone(), host_ns);
+                        }
+                        view.desired.insert(id.clone(), resource.clone());
+                    }
+                    None => {
+                        view.desired.remove(id);
+                        view.pending_since.remove(id);
+                    }
+                }
+            }
+            Event::StatusStored { id, status, .. } => {
+                let mut view = self.view.lock().expect("metrics view");
+                match status {
+                    Some(status) => {
+                        view.observed.insert(id.clone(), *status);
+                    }
+                    None => {
+                        view.observed.remove(id);
+                    }
+                }
+                let converged = match (view.desired.get(id), view.observed.get(id)) {
+                    (Some(resource), Some(status)) => converged(resource, status),
+                    _ => false,
+                };
+                if converged && let Some(since) = view.pending_since.remove(id) {
+                    let seconds = host_ns.saturating_sub(since) as f64 / 1e9;
+                    drop(view);
+                    self.with(|| histogram!("controlplane_convergence_seconds").record(seconds));
+                }
+            }
+            Event::LeaseStored {
+                lease,
+                holder,
+                revision,
+            } => {
+                let mut view = self.view.lock().expect("metrics view");
+                match lease {
+                    LeaseName::Shard(shard) => {
+                        view.shards.insert(shard.0, (*holder, *revision));
+                    }
+                    LeaseName::Leader => view.leader = Some((*holder, *revision)),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether this process hosts the store (and so sees every commit).
+    pub fn sees_store(&self) -> bool {
+        self.sees_store
+    }
+
+    /// Shards with a holder, out of `shard_count`, as the store recorded.
+    pub fn shards_held(&self) -> usize {
+        let view = self.view.lock().expect("metrics view");
+        view.shards
+            .values()
+            .filter(|(holder, _)| holder.is_some())
+            .count()
+    }
+
+    /// The Prometheus text exposition of everything so far.
+    pub fn render(&self, net: &crate::net::NetCounters) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        {
+            let view = self.view.lock().expect("metrics view");
+            let unconverged = view
+                .desired
+                .iter()
+                .filter(|(id, resource)| {
+                    view.observed
+                        .get(*id)
+                        .is_none_or(|status| !converged(resource, status))
+                })
+                .count();
+            let observed = view
+                .observed
+                .keys()
+                .filter(|id| view.desired.contains_key(*id))
+                .count();
+            self.with(|| {
+                gauge!("controlplane_resources_desired").set(view.desired.len() as f64);
+                gauge!("controlplane_resources_observed").set(observed as f64);
+                gauge!("controlplane_resources_unconverged").set(unconverged as f64);
+                // Holders as node ids (-1: none), so a new holder replaces
+                // the old one in the same series; `controlplane_node` maps
+                // ids to names.
+                let id = |holder: Option<NodeId>| holder.map_or(-1.0, |h| f64::from(h.0));
+                for (shard, (holder, token)) in &view.shards {
+                    let shard = shard.to_string();
+                    gauge!("controlplane_shard_holder", "shard" => shard.clone()).set(id(*holder));
+                    gauge!("controlplane_shard_token", "shard" => shard).set(*token as f64);
+                }
+                if let Some((holder, token)) = view.leader {
+                    gauge!("controlplane_leader").set(id(holder));
+                    gauge!("controlplane_leader_token").set(token as f64);
+                }
+                for (index, name) in self.names.iter().enumerate() {
+                    gauge!("controlplane_node", "node" => name.clone()).set(index as f64);
+                }
+                gauge!("controlplane_net_frames_sent").set(net.sent.load(Relaxed) as f64);
+                gauge!("controlplane_net_frames_received").set(net.received.load(Relaxed) as f64);
+                gauge!("controlplane_net_frames_dropped").set(net.dropped.load(Relaxed) as f64);
+                gauge!("controlplane_net_frames_undecodable")
+                    .set(net.undecodable.load(Relaxed) as f64);
+            });
+        }
+        self.handle.render()
+    }
+}
+
+/// Observed equals desired at the current generation.
+fn converged(resource: &Resource, status: &Status) -> bool {
+    status.observed_generation == resource.generation
+        && status.ready_replicas == resource.spec.replicas
+}

@@ -1,0 +1,253 @@
+//! One node on the real host: a tokio task that owns the node, feeds it
+//! messages and timers, and carries out its commands under the contract's
+//! rules (write-ahead, commands in order, durable boot counter, volatile
+//! timers).
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use node::history::{HISTORY_FILE, HistoryLine};
+use node::{Command, Context, Inputs, Node, NodeId, SplitMix64, TimerId};
+use plane::Durable;
+use plane::protocol::{ControlPlane, Event, Msg, Timer};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::durable::{Persisted, StateError, StateFile};
+use crate::metrics::Metrics;
+use crate::net::Network;
+
+/// What one node needs to run.
+pub struct NodeSpec {
+    /// Its id.
+    pub id: NodeId,
+    /// Its name, for logs and metrics.
+    pub name: String,
+    /// The node.
+    pub node: Box<dyn Node<ControlPlane> + Send>,
+    /// Its data directory (state file and history).
+    pub dir: std::path::PathBuf,
+}
+
+/// A node ready to run: its state loaded and its boot counted.
+pub struct Loaded {
+    spec: NodeSpec,
+    state: StateFile,
+    persisted: Persisted<Durable>,
+    history: History,
+}
+
+/// Loads a node's state from its data directory and persists its new boot
+/// count before anything runs (contract rule: the boot counter is durable).
+/// A corrupt or truncated state file stops here, naming the file.
+pub fn load(spec: NodeSpec) -> Result<Loaded, StateError> {
+    let state = StateFile::new(&spec.dir)?;
+    let persisted = match state.load::<Durable>()? {
+        Some(mut persisted) => {
+            persisted.boot += 1;
+            persisted
+        }
+        None => Persisted::default(),
+    };
+    state.store(&persisted)?;
+    let history = History::open(&spec.dir, spec.id)?;
+    Ok(Loaded {
+        spec,
+        state,
+        persisted,
+        history,
+    })
+}
+
+/// The node's history file: one JSON line per recorded event.
+struct History {
+    file: BufWriter<File>,
+    path: std::path::PathBuf,
+    node: NodeId,
+    seq: u64,
+}
+
+impl History {
+    fn open(dir: &Path, node: NodeId) -> Result<Self, StateError> {
+        let path = dir.join(HISTORY_FILE);
+        let io = |e| StateError::Io(path.clone(), e);
+        // Count what earlier boots wrote, so `seq` goes on counting.
+        let seq = match std::fs::read(&path) {
+            Ok(bytes) => bytes.iter().filter(|&&b| b == b'\n').count() as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io(e)),
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        Ok(Self {
+            file: BufWriter::new(file),
+            path,
+            node,
+            seq,
+        })
+    }
+
+    fn append(&mut self, inputs: &Inputs, host_ns: u64, event: &Event) -> std::io::Result<()> {
+        let line = HistoryLine {
+            node: self.node,
+            boot: inputs.boot,
+            seq: self.seq,
+            mono_ns: inputs.mono_ns,
+            wall_ns: inputs.wall_ns,
+            host_ns,
+            event,
+        };
+        serde_json::to_writer(&mut self.file, &line)?;
+        self.file.write_all(b"\n")?;
+        self.seq += 1;
+        Ok(())
+    }
+}
+
+/// The host machine's wall clock, ns since the Unix epoch.
+pub fn host_now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs a loaded node until `stop` turns true. Messages arrive on `inbox`;
+/// sends leave through `network`.
+pub async fn run(
+    loaded: Loaded,
+    mut inbox: mpsc::UnboundedReceiver<(NodeId, Msg)>,
+    network: Network,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Loaded {
+        spec,
+        state,
+        mut persisted,
+        mut history,
+    } = loaded;
+    let NodeSpec {
+        id, name, mut node, ..
+    } = spec;
+    let boot = persisted.boot;
+    // A new boot may start the monotonic clock anywhere (contract rule 5);
+    // this host starts it at one hour so a reading is never near zero.
+    let origin = Instant::now();
+    let mono = move || (origin.elapsed().as_nanos() as u64) + 3_600 * node::SECOND_NS;
+    let mut rng =
+        SplitMix64::new(node::mix64(host_now_ns() ^ (u64::from(id.0) << 32)) ^ u64::from(boot));
+    let mut next_timer = 0u64;
+    let mut commands: Vec<Command<ControlPlane>> = Vec::new();
+    let mut timers: BTreeMap<(Instant, TimerId), Timer> = BTreeMap::new();
+    let mut deadlines: BTreeMap<TimerId, Instant> = BTreeMap::new();
+
+    enum Input {
+        Start,
+        Message(NodeId, Msg),
+        Timer(TimerId, Timer),
+    }
+    let mut input = Some(Input::Start);
+    loop {
+        if let Some(next) = input.take() {
+            let inputs = Inputs {
+                id,
+                boot,
+                mono_ns: mono(),
+                wall_ns: host_now_ns(),
+            };
+            let host_ns = inputs.wall_ns;
+            let changed = {
+                let mut ctx = Context::new(
+                    inputs,
+                    &mut rng,
+                    &mut persisted.durable,
+                    &mut next_timer,
+                    &mut commands,
+                );
+                match next {
+                    Input::Start => node.on_start(&mut ctx),
+                    Input::Message(from, message) => node.on_message(&mut ctx, from, message),
+                    Input::Timer(timer, tag) => node.on_timer(&mut ctx, timer, tag),
+                }
+                ctx.durable_changed()
+            };
+            // Write-ahead: the state and the history reach the disk (or the
+            // page cache, for the history) before any send leaves.
+            if changed {
+                let written = tokio::task::block_in_place(|| state.store(&persisted));
+                if let Err(error) = written {
+                    tracing::error!(node = %name, %error, "cannot persist durable state: stopping the node");
+                    return;
+                }
+                metrics.durable_write(&name);
+            }
+            let mut recorded = false;
+            for command in &commands {
+                if let Command::Record { event } = command {
+                    if let Err(error) = history.append(&inputs, host_ns, event) {
+                        tracing::error!(node = %name, path = %history.path.display(), %error, "cannot append history");
+                    }
+                    metrics.observe(id, event, host_ns);
+                    recorded = true;
+                }
+            }
+            if recorded {
+                let _ = history.file.flush();
+            }
+            let now = Instant::now();
+            for command in commands.drain(..) {
+                match command {
+                    Command::Send { to, message } => {
+                        metrics.message_sent(&name);
+                        network.send(id, to, message);
+                    }
+                    Command::SetTimer {
+                        timer,
+                        delay_ns,
+                        tag,
+                    } => {
+                        let at = now + Duration::from_nanos(delay_ns);
+                        timers.insert((at, timer), tag);
+                        deadlines.insert(timer, at);
+                    }
+                    Command::CancelTimer { timer } => {
+                        if let Some(at) = deadlines.remove(&timer) {
+                            timers.remove(&(at, timer));
+                        }
+                    }
+                    Command::Record { .. } | Command::Buggify { .. } => {}
+                }
+            }
+        }
+        let next_timer_at = timers.keys().next().map(|&(at, _)| at);
+        tokio::select! {
+            biased;
+            _ = stop.changed() => {
+                if *stop.borrow() {
+                    let _ = history.file.flush();
+                    return;
+                }
+            }
+            _ = async { tokio::time::sleep_until(next_timer_at.expect("guarded")).await }, if next_timer_at.is_some() => {
+                let (key, tag) = timers.pop_first().expect("a timer is due");
+                deadlines.remove(&key.1);
+                input = Some(Input::Timer(key.1, tag));
+            }
+            received = inbox.recv() => match received {
+                Some((from, message)) => {
+                    metrics.message_received(&name);
+                    input = Some(Input::Message(from, message));
+                }
+                None => return,
+            },
+        }
+    }
+}

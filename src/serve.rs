@@ -1,0 +1,112 @@
+//! `controlplane serve`: the control plane's nodes on the real host.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use dst::scenario::Scenario;
+use host::{ServeConfig, peers};
+use plane::config::Bug;
+
+use crate::cli::EXIT_BAD_INPUT;
+
+/// Exit code when a node could not start (a corrupt state file, a port in
+/// use).
+pub const EXIT_START: u8 = 9;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The data directory: each node keeps `DIR/<node>/state.bin` and
+    /// `DIR/<node>/history.jsonl`.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// Where the HTTP API, /metrics, /healthz and /readyz listen
+    /// (single-process mode).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// Take node counts and every node kind's settings from a scenario
+    /// (name or TOML path); its faults and workload are ignored.
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Run only this node (or edge, `http-N`) of the peers file; repeat for
+    /// several. Needs --peers.
+    #[arg(long, requires = "peers")]
+    role: Vec<String>,
+    /// The peers file: every node's address (see examples/peers.toml).
+    #[arg(long)]
+    peers: Option<PathBuf>,
+    /// Plant a zoo bug, to reproduce a simulated failure live.
+    #[arg(long)]
+    bug: Vec<String>,
+}
+
+pub fn serve(args: ServeArgs) -> ExitCode {
+    let mut config = ServeConfig::single_process(args.data.clone(), args.http);
+    if let Some(name) = &args.scenario {
+        match Scenario::load(name) {
+            Ok(scenario) => {
+                config.settings = scenario.settings();
+                config.topology = scenario.topology.clone();
+                config.topology.clients = 1;
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    for name in &args.bug {
+        match Bug::from_name(name) {
+            Ok(bug) => config.bugs.push(bug),
+            Err(message) => {
+                eprintln!("error: --bug: {message}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    if let Some(path) = &args.peers {
+        match peers::load(path) {
+            Ok(peers) => {
+                config.topology = peers.topology;
+                config.addresses = peers.nodes;
+                config.http = peers.http;
+                config.run_only = args.role.clone();
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::from(EXIT_START);
+        }
+    };
+    runtime.block_on(async move {
+        let running = match host::start(config).await {
+            Ok(running) => running,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(EXIT_START);
+            }
+        };
+        println!("controlplane serving from {}", args.data.display());
+        for (name, address) in &running.http {
+            println!("  {name}: API, /metrics, /healthz and /readyz at http://{address}");
+        }
+        for (name, address) in &running.nodes {
+            println!("  {name}: node frames at {address}");
+        }
+        println!("stop with Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
