@@ -2,6 +2,10 @@
 //! HTTP API, state in a data directory. Every test binds ephemeral loopback
 //! ports, ends by itself within its time bounds, and stops what it started.
 
+// A real server is waited for in real time, and a client runs beside the
+// test on a thread: none of this is simulated code.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod common;
 
 use std::collections::BTreeMap;
