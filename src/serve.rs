@@ -39,10 +39,23 @@ pub struct ServeArgs {
     /// Plant a zoo bug, to reproduce a simulated failure live.
     #[arg(long)]
     bug: Vec<String>,
+    /// Where the admin endpoint listens: loopback only.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    admin: SocketAddr,
+    /// The admin endpoint's token (`Authorization: Bearer TOKEN`); by
+    /// default one is drawn and printed at start.
+    #[arg(long)]
+    admin_token: Option<String>,
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
     let mut config = ServeConfig::single_process(args.data.clone(), args.http);
+    if let Err(message) = host::admin::check_loopback(args.admin) {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    config.admin = args.admin;
+    config.admin_token = args.admin_token.clone();
     if let Some(name) = &args.scenario {
         match Scenario::load(name) {
             Ok(scenario) => {
@@ -101,6 +114,10 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         for (name, address) in &running.http {
             println!("  {name}: API, /metrics, /healthz and /readyz at http://{address}");
         }
+        println!(
+            "  admin at http://{} (loopback only; token {})",
+            running.admin, running.admin_token
+        );
         for (name, address) in &running.nodes {
             println!("  {name}: node frames at {address}");
         }

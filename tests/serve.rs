@@ -313,6 +313,22 @@ fn serve_answers_every_idempotency_rule_converges_and_keeps_its_state_across_res
 }
 
 #[test]
+fn an_admin_address_off_loopback_is_refused() {
+    let data = scratch("admin");
+    let output = common::controlplane(&[
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--admin",
+        "0.0.0.0:0",
+    ]);
+    let stderr = common::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("loopback only"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn a_corrupt_state_file_stops_serve_naming_the_file_and_keeps_it() {
     let data = scratch("corrupt");
     std::fs::create_dir_all(data.join("store")).unwrap();

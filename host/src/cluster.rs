@@ -51,6 +51,10 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How long the edge waits for an API node's reply.
     pub edge_timeout: Duration,
+    /// Where the admin endpoint listens (loopback only).
+    pub admin: SocketAddr,
+    /// The admin token; `None`: one is generated.
+    pub admin_token: Option<String>,
 }
 
 impl ServeConfig {
@@ -69,6 +73,8 @@ impl ServeConfig {
             run_only: Vec::new(),
             limits: Limits::default(),
             edge_timeout: Duration::from_secs(5),
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_token: None,
         }
     }
 }
@@ -91,6 +97,10 @@ pub struct Running {
     pub nodes: BTreeMap<String, SocketAddr>,
     /// Each edge's HTTP address, by edge name.
     pub http: BTreeMap<String, SocketAddr>,
+    /// The admin endpoint's address.
+    pub admin: SocketAddr,
+    /// The token the admin endpoint wants.
+    pub admin_token: String,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -119,6 +129,17 @@ enum Member {
 /// Starts what `config` asks this process to run, and returns once every
 /// listener is bound (the nodes start at once).
 pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
+    crate::admin::check_loopback(config.admin).map_err(StartError)?;
+    let admin_token = match &config.admin_token {
+        Some(token) if !token.is_empty() => token.clone(),
+        Some(_) => {
+            return Err(StartError(
+                "--admin-token: the token must not be empty".into(),
+            ));
+        }
+        None => crate::admin::generate_token()
+            .map_err(|e| StartError(format!("cannot draw an admin token: {e}")))?,
+    };
     let (topology, names) = layout(&config.topology);
     let mut settings = config.settings.clone();
     let bugs: std::collections::BTreeSet<Bug> = config.bugs.iter().copied().collect();
@@ -292,9 +313,28 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         );
         tasks.spawn(listen(listener, inboxes.clone(), network.counters.clone()));
     }
+    let admin_listener = TcpListener::bind(config.admin)
+        .await
+        .map_err(|e| StartError(format!("admin: cannot listen on {}: {e}", config.admin)))?;
+    let admin = admin_listener.local_addr().expect("bound");
+    let admin_router = crate::admin::router(Arc::new(crate::admin::Admin {
+        token: admin_token.clone(),
+        nodes: nodes.clone(),
+        http: http.clone(),
+    }));
+    let mut stopped = stop_rx.clone();
+    tasks.spawn(async move {
+        let _ = axum::serve(admin_listener, admin_router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|&s| s).await;
+            })
+            .await;
+    });
     Ok(Running {
         nodes,
         http,
+        admin,
+        admin_token,
         stop,
         tasks,
     })

@@ -13,6 +13,7 @@
 //!
 //! | module | what it owns |
 //! |---|---|
+//! | [`admin`] | the loopback admin endpoint and its token |
 //! | [`cluster`] | which nodes this process runs, their listeners, start and stop |
 //! | `runner` | one node's task: handlers, timers, write-ahead, history |
 //! | [`net`] | TCP frames between nodes |
@@ -26,6 +27,7 @@
 // the determinism lints guard the simulated crates.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+pub mod admin;
 pub mod cluster;
 pub mod durable;
 mod edge;
