@@ -52,7 +52,8 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .with_state(admin)
 }
 
-fn authorized(admin: &Admin, headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal of a request without the right token, if it has not.
+fn refusal(admin: &Admin, headers: &HeaderMap) -> Option<Response> {
     let given = headers
         .get("authorization")
         .and_then(|value| value.to_str().ok())
@@ -67,10 +68,10 @@ fn authorized(admin: &Admin, headers: &HeaderMap) -> Result<(), Response> {
                     .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                     == 0 =>
         {
-            Ok(())
+            None
         }
-        Some(_) => Err(error(StatusCode::FORBIDDEN, "wrong admin token")),
-        None => Err(error(
+        Some(_) => Some(error(StatusCode::FORBIDDEN, "wrong admin token")),
+        None => Some(error(
             StatusCode::UNAUTHORIZED,
             "the admin endpoint needs `Authorization: Bearer TOKEN` (printed by serve at start)",
         )),
@@ -78,7 +79,7 @@ fn authorized(admin: &Admin, headers: &HeaderMap) -> Result<(), Response> {
 }
 
 async fn status(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
-    if let Err(refused) = authorized(&admin, &headers) {
+    if let Some(refused) = refusal(&admin, &headers) {
         return refused;
     }
     Json(json!({
