@@ -334,3 +334,181 @@ async fn readyz(State(state): State<Shared>) -> Response {
     };
     (status, Json(body)).into_response()
 }
+
+/// A listener that holds at most `max` connections open: the next accept
+/// waits for a slot, so a flood of idle connections cannot exhaust the
+/// process (the kernel's backlog holds the rest). Hyper bounds how long a
+/// connection may take to send its headers.
+pub struct CappedListener {
+    inner: tokio::net::TcpListener,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl CappedListener {
+    /// Caps `inner` at `max` open connections.
+    pub fn new(inner: tokio::net::TcpListener, max: usize) -> Self {
+        Self {
+            inner,
+            slots: Arc::new(tokio::sync::Semaphore::new(max.max(1))),
+        }
+    }
+}
+
+/// A connection holding its slot until it closes.
+pub struct CappedStream {
+    stream: tokio::net::TcpStream,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl axum::serve::Listener for CappedListener {
+    type Io = CappedStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, address)) => {
+                    let _ = stream.set_nodelay(true);
+                    return (
+                        CappedStream {
+                            stream,
+                            _slot: slot,
+                        },
+                        address,
+                    );
+                }
+                // Out of file descriptors and the like: wait, as axum's
+                // own listener does.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for CappedStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CappedStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    /// A router whose API node never answers (it has no address).
+    fn silent(limits: Limits, edge_timeout: Duration) -> Router {
+        let network = crate::net::Network::new(Default::default());
+        let state = Arc::new(AppState {
+            edge: Edge::new(
+                node::NodeId(9),
+                0,
+                vec![node::NodeId(2)],
+                network.clone(),
+                edge_timeout,
+            ),
+            metrics: Arc::new(Metrics::new(Vec::new(), false)),
+            net: network.counters.clone(),
+            shard_count: 1,
+        });
+        router(state, limits)
+    }
+
+    fn get(path: &str) -> Request<Body> {
+        Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    async fn error_of(response: Response) -> (StatusCode, Option<String>, String) {
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let json: Value = serde_json::from_slice(&bytes).unwrap();
+        (status, retry, json["error"].as_str().unwrap().to_string())
+    }
+
+    #[tokio::test]
+    async fn a_request_beyond_the_in_flight_cap_is_shed_with_retry_after() {
+        let limits = Limits {
+            max_in_flight: 1,
+            request_timeout: Duration::from_secs(5),
+            max_connections: 8,
+        };
+        let app = silent(limits, Duration::from_millis(400));
+        let first = tokio::spawn(app.clone().oneshot(get("/v1/resources/a")));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (status, retry, message) =
+            error_of(app.oneshot(get("/v1/resources/b")).await.unwrap()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert!(message.contains("too many requests"), "{message}");
+        // The first one ends by the edge's timeout, also 503, retryable.
+        let (status, retry, message) = error_of(first.await.unwrap().unwrap()).await;
+        assert_eq!(
+            (status, retry.as_deref()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("1"))
+        );
+        assert!(message.contains("no answer from the API node"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_timeout_is_answered_503() {
+        let limits = Limits {
+            max_in_flight: 8,
+            request_timeout: Duration::from_millis(100),
+            max_connections: 8,
+        };
+        let app = silent(limits, Duration::from_secs(5));
+        let (status, retry, message) =
+            error_of(app.oneshot(get("/v1/resources/a")).await.unwrap()).await;
+        assert_eq!(
+            (status, retry.as_deref()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("1"))
+        );
+        assert!(message.contains("took too long"), "{message}");
+    }
+}
