@@ -78,3 +78,12 @@ fn no_node_source_names_the_simulator() {
     }
     assert!(checked >= 10, "found the node sources ({checked} files)");
 }
+
+#[test]
+fn the_real_host_runs_the_nodes_without_the_simulator_or_the_framework() {
+    let deps = dependencies("host");
+    assert!(deps.contains("node") && deps.contains("plane"), "{deps:?}");
+    for forbidden in ["sim", "dst", "controlplane"] {
+        assert!(!deps.contains(forbidden), "host depends on {forbidden}");
+    }
+}
