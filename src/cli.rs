@@ -66,6 +66,11 @@ enum Command {
     /// Run the control plane for real: every node a tokio task on loopback
     /// TCP, the HTTP API in front, state in a data directory.
     Serve(crate::serve::ServeArgs),
+    /// Judge a real run's history (a data directory written by a real
+    /// host) with the simulator's checkers; what needs one clock across
+    /// nodes is reported as not judged, with why.
+    #[command(after_help = CHECK_EXIT_CODES)]
+    Check(CheckArgs),
 }
 
 #[derive(Args, Debug)]
@@ -273,6 +278,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay(args),
         Command::Shrink(args) => shrink(args),
         Command::Serve(args) => crate::serve::serve(args),
+        Command::Check(args) => check_history(args),
         Command::Scenarios => {
             for name in list_scenarios() {
                 match Scenario::load(&name) {
@@ -736,6 +742,53 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
         out.display()
     );
     ExitCode::SUCCESS
+}
+
+// --- check --history: a real run's history ---
+
+const CHECK_EXIT_CODES: &str = "\
+Exit codes:
+  0  every property judged held (those not judged are listed, each with why)
+  2  bad input: no such directory, no or a bad cluster.json, or a malformed history line before a file's last (the message names the file and the line)
+  3  safety violation: an `always` property failed
+  4  liveness failure: an `eventually` property failed (judged only with --quiet)
+  7  cost over budget: a `cost.*` measurement exceeded its budget (nothing unsafe happened)";
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// The run's data directory: cluster.json and <node>/history.jsonl.
+    #[arg(long, value_name = "DIR")]
+    history: PathBuf,
+    /// No faults were injected into the run: judge `eventually.*` on its
+    /// end, if it went on for the liveness bound after its last new
+    /// request and its last restart (a restart the history shows still
+    /// counts as a fault). Without it, `eventually.*` is not judged.
+    #[arg(long)]
+    quiet: bool,
+    /// With --quiet: how long the run must have gone on after its last new
+    /// request and its last restart for its end to be judged.
+    #[arg(long, value_name = "MS", default_value_t = dst::real::RealOptions::default().liveness_bound_ms)]
+    liveness_bound_ms: u64,
+    /// Print the report as JSON instead of Markdown.
+    #[arg(long)]
+    json: bool,
+}
+
+fn check_history(args: CheckArgs) -> ExitCode {
+    let options = dst::real::RealOptions {
+        quiet: args.quiet,
+        liveness_bound_ms: args.liveness_bound_ms,
+    };
+    let report = match dst::real::check_history_with(&args.history, &options) {
+        Ok(report) => report,
+        Err(error) => return fail(&error, None),
+    };
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.markdown());
+    }
+    ExitCode::from(report.outcome.exit_code() as u8)
 }
 
 #[cfg(test)]

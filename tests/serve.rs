@@ -554,5 +554,25 @@ fn killing_role_processes_mid_request_loses_nothing_and_charges_once() {
         store_converged(&data)
     });
     drop(cluster);
+
+    // The run's own history, judged by the simulator's checkers.
+    let output = common::controlplane(&["check", "--history", data.to_str().unwrap()]);
+    let report = common::text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{report}{}",
+        common::text(&output.stderr)
+    );
+    for judged in [
+        "always.one_charge_per_key",
+        "always.one_resource_per_key",
+        "always.action_runs_once",
+    ] {
+        assert!(
+            report.contains(&format!("| `{judged}` | holds |")),
+            "{judged}: {report}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -13,6 +13,7 @@
 //! | [`guided`] | coverage-guided sweeps: a corpus of fault lists that reached rare coverage, mutated |
 //! | [`shrink`] | delta debugging over a failing run's fault list |
 //! | [`artifact`] | what a failure leaves behind so it can be replayed |
+//! | [`real`] | a real run's history (`check --history`): read, merged, judged by the same checkers where one clock is not needed |
 //! | [`input`] | reading input files: one size cap, UTF-8 errors that name the byte |
 //! | [`zoo`] | the planted bugs, the scenario that exposes each, and what each teaches |
 
@@ -27,6 +28,7 @@ pub mod error;
 pub mod guided;
 pub mod input;
 pub mod layout;
+pub mod real;
 pub mod report;
 pub mod scenario;
 pub mod shrink;

@@ -28,7 +28,8 @@ pub struct RunOptions {
     pub seed: u64,
     /// Use exactly these faults (plus none drawn, none scheduled).
     pub faults: Option<Vec<ScheduledFault>>,
-    /// Keep every trace entry (for `--check-determinism` and replay).
+    /// Keep every trace entry (for `--check-determinism` and replay), and
+    /// the history in [`RunResult::history`].
     pub keep_trace: bool,
     /// With `faults` given, let BUGGIFY inject its crashes and pauses
     /// again. Normally a given list is an earlier run's applied list, which
@@ -76,6 +77,11 @@ pub struct RunResult {
     /// With the trace: each recorded history event by its trace index.
     #[serde(skip)]
     pub records: BTreeMap<u64, String>,
+    /// With the trace: the history the checkers read, in execution order
+    /// (to write it out as a real run's history, see
+    /// [`crate::real::write_simulated_history`]).
+    #[serde(skip)]
+    pub history: Option<Vec<sim::HistoryEntry<Event>>>,
     /// The bugs planted in this run (see `config::Bug`); none normally.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bugs: Vec<Bug>,
@@ -380,7 +386,9 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
     } else {
         BTreeMap::new()
     };
+    let history = options.keep_trace.then(|| simulation.history().to_vec());
     Ok(RunResult {
+        history,
         history_counts,
         responses_by_status,
         records,

@@ -75,10 +75,16 @@ impl History {
     fn open(dir: &Path, node: NodeId) -> Result<Self, StateError> {
         let path = dir.join(HISTORY_FILE);
         let io = |e| StateError::Io(path.clone(), e);
-        // Count what earlier boots wrote, so `seq` goes on counting.
-        let seq = match std::fs::read(&path) {
-            Ok(bytes) => bytes.iter().filter(|&&b| b == b'\n').count() as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        // Count what earlier boots wrote, so `seq` goes on counting; a
+        // line cut short by a kill is cut off, so that the file stays one
+        // whole JSON object per line.
+        let (seq, whole) = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let lines = bytes[..whole].iter().filter(|&&b| b == b'\n').count();
+                (lines as u64, Some((whole as u64, bytes.len() as u64)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, None),
             Err(e) => return Err(io(e)),
         };
         let file = OpenOptions::new()
@@ -86,6 +92,12 @@ impl History {
             .append(true)
             .open(&path)
             .map_err(io)?;
+        if let Some((whole, len)) = whole
+            && whole < len
+        {
+            tracing::warn!(path = %path.display(), cut = len - whole, "cutting a history line left unfinished by the last stop");
+            file.set_len(whole).map_err(io)?;
+        }
         Ok(Self {
             file: BufWriter::new(file),
             path,

@@ -141,12 +141,52 @@ pub struct Verdict {
     /// before its faults healed holds vacuously (the limit it hit fails
     /// it); a run whose faults never healed also gets one violation.
     pub note: Option<String>,
+    /// Why this property could not be judged at all on a real run's
+    /// history ([`crate::real`]): it needs what only the simulator knows
+    /// (one true clock across nodes, the faults, the disturbances) or
+    /// records the run does not have. Never set on a simulated run, and
+    /// then left out of the JSON, so simulated reports read as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_judged: Option<String>,
+}
+
+/// What a verdict says, in one of three words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judgement<'v> {
+    /// Judged, and nothing broke the property.
+    Holds,
+    /// Judged, and broken at least once.
+    Violated,
+    /// Not judged, for this reason: neither a pass nor a failure.
+    NotJudged(&'v str),
 }
 
 impl Verdict {
     /// True when nothing broke the property.
     pub(crate) fn holds(&self) -> bool {
         self.violation_count == 0
+    }
+
+    /// Holds, violated, or not judged and why.
+    pub fn judgement(&self) -> Judgement<'_> {
+        match &self.not_judged {
+            Some(reason) => Judgement::NotJudged(reason),
+            None if self.holds() => Judgement::Holds,
+            None => Judgement::Violated,
+        }
+    }
+
+    /// The verdict of a property that could not be judged, for `reason`:
+    /// no violations, so it neither passes nor fails a run by itself.
+    pub(crate) fn not_judged(property: &'static str, kind: PropertyKind, reason: String) -> Self {
+        Verdict {
+            property,
+            kind,
+            violations: Vec::new(),
+            violation_count: 0,
+            note: None,
+            not_judged: Some(reason),
+        }
     }
 }
 
@@ -380,6 +420,7 @@ fn liveness_verdicts(
                 violations: Vec::new(),
                 violation_count: 0,
                 note: Some(note.clone()),
+                not_judged: None,
             })
             .collect();
     }
@@ -549,6 +590,7 @@ impl Violations {
             violations: self.found,
             violation_count,
             note: None,
+            not_judged: None,
         }
     }
 }

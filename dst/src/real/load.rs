@@ -1,0 +1,412 @@
+//! Reading a real run's data directory: `cluster.json`, then each node's
+//! `history.jsonl` line by line, every line checked, and the nodes' lines
+//! merged into the one history the checkers read.
+//!
+//! A file is read as it was written: its lines must be this node's, with
+//! `seq` counting up and `boot` never going back. The last line alone may
+//! be cut short (the process was killed mid-write): it is dropped and
+//! counted. Anything else wrong is bad input naming the file and the line,
+//! because a checker that skipped a line it could not read might pass a run
+//! on half its history.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use node::history::{HISTORY_FILE, HistoryLine};
+use plane::cluster::{CLUSTER_FILE, ClusterFile, Role};
+use plane::protocol::Event;
+use serde::Serialize;
+use sim::{Fault, HistoryEntry, NodeId, ScheduledFault};
+
+use crate::error::Error;
+use crate::input::{Format, plain_words, read_text, shape};
+
+/// The longest history line read: 1 MiB. An event is a few hundred bytes;
+/// a longer line is not a history line, and reading it whole could take
+/// any amount of memory.
+pub(crate) const LINE_BYTES_MAX: u64 = 1024 * 1024;
+
+/// The most lines read from all the files together: the checkers hold the
+/// whole history in memory (a few hundred bytes a line, so a few GiB at
+/// most). An hour of a busy cluster is well under it.
+pub(crate) const LINES_MAX: u64 = 10_000_000;
+
+/// A last line that could not be read and was dropped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TruncatedLine {
+    /// The file, relative to the data directory: `api-0/history.jsonl`.
+    pub file: String,
+    /// Its line number, from 1.
+    pub line: u64,
+}
+
+/// What was read, for the report's first lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HistoryRead {
+    /// The data directory.
+    pub dir: String,
+    /// Nodes in `cluster.json`.
+    pub nodes: usize,
+    /// Of those, the ones with no history file (they recorded nothing).
+    pub nodes_without_history: Vec<String>,
+    /// History lines read (truncated last lines not counted).
+    pub lines: u64,
+    /// Boots seen, summed over the nodes (a node seen in boots 0 and 1
+    /// counts 2).
+    pub boots: u64,
+    /// Times a node's boot changed from one of its lines to the next: the
+    /// restarts the history shows.
+    pub restarts: u64,
+    /// Last lines dropped because they could not be read.
+    pub truncated: Vec<TruncatedLine>,
+    /// The host clock of the first line, ns since the Unix epoch.
+    pub first_host_ns: Option<u64>,
+    /// The host clock of the last line.
+    pub last_host_ns: Option<u64>,
+}
+
+/// A data directory, read and merged.
+pub(crate) struct Loaded {
+    /// Who is who, and the nodes' settings.
+    pub(crate) cluster: ClusterFile,
+    /// Every line, merged: see [`merge`].
+    pub(crate) history: Vec<HistoryEntry<Event>>,
+    /// Per trace index: the node and the line of its file.
+    pub(crate) origin: Vec<(NodeId, u64)>,
+    /// Each restart the history shows, as a crash: from the node's last
+    /// line in the old boot to its first in the new one.
+    pub(crate) restarts: Vec<ScheduledFault>,
+    /// What was read.
+    pub(crate) read: HistoryRead,
+}
+
+/// One node's lines, in file order, with their line numbers.
+type NodeLines = Vec<(u64, HistoryLine<Event>)>;
+
+/// Reads `dir`: its `cluster.json`, then every node's history.
+pub(crate) fn load(dir: &Path) -> Result<Loaded, Error> {
+    if !dir.is_dir() {
+        return Err(Error::bad_input(
+            dir.display().to_string(),
+            "no such directory: give the data directory of a real run (it holds cluster.json \
+             and a directory per node)",
+        ));
+    }
+    let cluster = read_cluster(&dir.join(CLUSTER_FILE))?;
+    let mut read = HistoryRead {
+        dir: dir.display().to_string(),
+        nodes: cluster.nodes.len(),
+        nodes_without_history: Vec::new(),
+        lines: 0,
+        boots: 0,
+        restarts: 0,
+        truncated: Vec::new(),
+        first_host_ns: None,
+        last_host_ns: None,
+    };
+    let mut per_node: Vec<NodeLines> = Vec::with_capacity(cluster.nodes.len());
+    for (index, (name, _)) in cluster.nodes.iter().enumerate() {
+        let path = dir.join(name).join(HISTORY_FILE);
+        if !path.exists() {
+            read.nodes_without_history.push(name.clone());
+            per_node.push(Vec::new());
+            continue;
+        }
+        let node = NodeId(index as u32);
+        let (lines, truncated) = read_node(&path, node, name, &mut read.lines)?;
+        if let Some(line) = truncated {
+            read.truncated.push(TruncatedLine {
+                file: format!("{name}/{HISTORY_FILE}"),
+                line,
+            });
+        }
+        read.boots += count_boots(&lines);
+        per_node.push(lines);
+    }
+    let (history, origin, restarts) = merge(per_node, &mut read);
+    read.restarts = restarts.len() as u64;
+    Ok(Loaded {
+        cluster,
+        history,
+        origin,
+        restarts,
+        read,
+    })
+}
+
+/// Reads and checks `cluster.json`: node names usable as directory names,
+/// and a topology whose every id is a node of the role it claims.
+fn read_cluster(path: &Path) -> Result<ClusterFile, Error> {
+    let file = path.display().to_string();
+    if !path.exists() {
+        return Err(Error::bad_input(
+            file,
+            "missing: a real run's data directory starts with the cluster.json its host wrote",
+        ));
+    }
+    let text = read_text(path).map_err(|error| Error::bad_input(&file, error.to_string()))?;
+    let cluster: ClusterFile = serde_json::from_str(&text).map_err(|error| {
+        Error::bad_input(
+            &file,
+            format!(
+                "not a cluster description: {}",
+                plain_words(&error.to_string(), Format::Json, &[], &[])
+            ),
+        )
+    })?;
+    check_cluster(&cluster).map_err(|message| Error::bad_input(file, message))?;
+    Ok(cluster)
+}
+
+fn check_cluster(cluster: &ClusterFile) -> Result<(), String> {
+    if cluster.nodes.is_empty() {
+        return Err("`nodes` is empty: a cluster has at least a store".to_string());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, _) in &cluster.nodes {
+        let plain =
+            !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
+        if !plain {
+            return Err(format!(
+                "node name {name:?} cannot name a directory: allowed is a plain name like `api-0`"
+            ));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(format!("node name {name:?} is given twice"));
+        }
+    }
+    let t = &cluster.topology;
+    let roles = [
+        (Role::Store, std::slice::from_ref(&t.store)),
+        (Role::Billing, std::slice::from_ref(&t.billing)),
+        (Role::Api, t.apis.as_slice()),
+        (Role::Controller, t.controllers.as_slice()),
+        (Role::Worker, t.workers.as_slice()),
+        (Role::Client, t.clients.as_slice()),
+    ];
+    for (role, ids) in roles {
+        for id in ids {
+            match cluster.nodes.get(id.index()) {
+                Some((_, actual)) if *actual == role => {}
+                Some((name, actual)) => {
+                    return Err(format!(
+                        "the topology names node {} ({name}) as {role:?}, but `nodes` says {actual:?}",
+                        id.0
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "the topology names node {}, but `nodes` lists only {}",
+                        id.0,
+                        cluster.nodes.len()
+                    ));
+                }
+            }
+        }
+    }
+    if cluster.settings.controller.shard_count == 0 {
+        return Err("settings.controller.shard_count is 0: allowed is at least 1".to_string());
+    }
+    Ok(())
+}
+
+/// Reads one node's history file. Returns its lines and the number of a
+/// last line dropped as truncated. `total` counts lines over all files.
+fn read_node(
+    path: &Path,
+    node: NodeId,
+    name: &str,
+    total: &mut u64,
+) -> Result<(NodeLines, Option<u64>), Error> {
+    let file = path.display().to_string();
+    let opened = std::fs::File::open(path)
+        .map_err(|error| Error::bad_input(&file, format!("cannot read it ({error})")))?;
+    let mut reader = BufReader::new(opened);
+    let mut lines: NodeLines = Vec::new();
+    let mut buffer = Vec::new();
+    let mut number = 0u64;
+    // Bounded: every round reads at least one byte of a finite file, and
+    // the lines are capped in number.
+    loop {
+        buffer.clear();
+        let read = reader
+            .by_ref()
+            .take(LINE_BYTES_MAX + 1)
+            .read_until(b'\n', &mut buffer)
+            .map_err(|error| Error::bad_input(&file, format!("cannot read it ({error})")))?;
+        if read == 0 {
+            return Ok((lines, None));
+        }
+        number += 1;
+        let at_end = reader
+            .fill_buf()
+            .map_err(|error| Error::bad_input(&file, format!("cannot read it ({error})")))?
+            .is_empty();
+        if buffer.len() as u64 > LINE_BYTES_MAX {
+            return Err(Error::bad_input(
+                &file,
+                format!("line {number} is longer than {LINE_BYTES_MAX} bytes: not a history line"),
+            ));
+        }
+        let line = match parse_line(&buffer) {
+            Ok(line) => line,
+            Err(_) if at_end => return Ok((lines, Some(number))),
+            Err(what) => return Err(Error::bad_input(&file, format!("line {number}: {what}"))),
+        };
+        follows(
+            lines.last().map(|(_, previous)| previous),
+            &line,
+            node,
+            name,
+        )
+        .map_err(|what| Error::bad_input(&file, format!("line {number}: {what}")))?;
+        *total += 1;
+        if *total > LINES_MAX {
+            return Err(Error::bad_input(
+                &file,
+                format!(
+                    "line {number} is past {LINES_MAX} lines in all: the checkers hold the whole \
+                     history in memory; check a shorter run"
+                ),
+            ));
+        }
+        lines.push((number, line));
+    }
+}
+
+/// One line as a history line, or what is wrong with it.
+fn parse_line(bytes: &[u8]) -> Result<HistoryLine<Event>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|error| {
+        format!(
+            "not UTF-8 text (invalid byte at column {})",
+            error.valid_up_to() + 1
+        )
+    })?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err("empty: every line is one JSON history line".to_string());
+    }
+    serde_json::from_str::<HistoryLine<Event>>(text).map_err(|error| {
+        let column = error.column();
+        let message = error.to_string();
+        // serde_json ends its message with where; one line holds one
+        // value, so only the column says anything.
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(before, _)| before);
+        let shapes: Vec<_> = [shape::<HistoryLine<Event>>(), shape::<Event>()]
+            .into_iter()
+            .flatten()
+            .collect();
+        format!(
+            "not a history line: {} (column {column})",
+            plain_words(message, Format::Json, &shapes, &[])
+        )
+    })
+}
+
+/// Whether `line` may follow `previous` in the file of `node`: the node's
+/// own, `seq` counting up, `boot` never going back.
+fn follows(
+    previous: Option<&HistoryLine<Event>>,
+    line: &HistoryLine<Event>,
+    node: NodeId,
+    name: &str,
+) -> Result<(), String> {
+    if line.node != node {
+        return Err(format!(
+            "recorded by node {}, but this is the history of {name} (node {})",
+            line.node.0, node.0
+        ));
+    }
+    let Some(previous) = previous else {
+        return Ok(());
+    };
+    if line.seq <= previous.seq {
+        return Err(format!(
+            "seq {} after seq {}: a node's lines count up",
+            line.seq, previous.seq
+        ));
+    }
+    if line.boot < previous.boot {
+        return Err(format!(
+            "boot {} after boot {}: a node's boot never goes back",
+            line.boot, previous.boot
+        ));
+    }
+    Ok(())
+}
+
+/// Boots one node's lines show.
+fn count_boots(lines: &NodeLines) -> u64 {
+    let changes = lines
+        .windows(2)
+        .filter(|pair| pair[0].1.boot != pair[1].1.boot)
+        .count() as u64;
+    if lines.is_empty() { 0 } else { changes + 1 }
+}
+
+/// What [`merge`] returns: the history, each entry's origin and the
+/// restarts.
+type Merged = (
+    Vec<HistoryEntry<Event>>,
+    Vec<(NodeId, u64)>,
+    Vec<ScheduledFault>,
+);
+
+/// Merges the nodes' lines into one history: always the line with the
+/// least (host clock, node, seq) among each node's next line, so each
+/// node's lines keep their file order even if its host clock stepped back.
+/// `time_ns` is the host clock since the first line, never decreasing
+/// along the history (a step back holds it level). A boot change between
+/// two lines of a node becomes a crash at the earlier line, healed at the
+/// later.
+fn merge(per_node: Vec<NodeLines>, read: &mut HistoryRead) -> Merged {
+    let total: usize = per_node.iter().map(Vec::len).sum();
+    let mut queues: Vec<std::vec::IntoIter<(u64, HistoryLine<Event>)>> =
+        per_node.into_iter().map(Vec::into_iter).collect();
+    let mut heads: BTreeMap<(u64, u32, u64), (u64, HistoryLine<Event>)> = BTreeMap::new();
+    for queue in &mut queues {
+        if let Some((number, line)) = queue.next() {
+            heads.insert((line.host_ns, line.node.0, line.seq), (number, line));
+        }
+    }
+    let mut history = Vec::with_capacity(total);
+    let mut origin = Vec::with_capacity(total);
+    let mut restarts = Vec::new();
+    // Per node: its last (boot, time_ns).
+    let mut last: BTreeMap<NodeId, (u32, u64)> = BTreeMap::new();
+    let mut time_ns = 0;
+    while let Some((_, (number, line))) = heads.pop_first() {
+        let first_host_ns = *read.first_host_ns.get_or_insert(line.host_ns);
+        read.last_host_ns = Some(line.host_ns);
+        time_ns = line.host_ns.saturating_sub(first_host_ns).max(time_ns);
+        let node = line.node;
+        if let Some(&(boot, at_ns)) = last.get(&node).filter(|(boot, _)| *boot != line.boot) {
+            debug_assert!(boot < line.boot, "boots were checked to count up");
+            restarts.push(ScheduledFault {
+                at_ns,
+                fault: Fault::Crash {
+                    node,
+                    restart_after_ns: Some(time_ns - at_ns),
+                },
+            });
+        }
+        last.insert(node, (line.boot, time_ns));
+        if let Some((next_number, next)) = queues[node.index()].next() {
+            heads.insert((next.host_ns, next.node.0, next.seq), (next_number, next));
+        }
+        origin.push((node, number));
+        history.push(HistoryEntry {
+            time_ns,
+            node,
+            trace_index: history.len() as u64,
+            event: line.event,
+        });
+    }
+    debug_assert_eq!(history.len(), total);
+    restarts.sort_by_key(|fault| (fault.at_ns, fault.fault.nodes()));
+    (history, origin, restarts)
+}
