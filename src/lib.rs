@@ -3,4 +3,5 @@
 //! one parses arguments, prints and maps outcomes to exit codes.
 
 pub mod cli;
+pub mod remote_http;
 pub mod serve;
