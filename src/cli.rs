@@ -66,6 +66,12 @@ enum Command {
     /// Run the control plane for real: every node a tokio task on loopback
     /// TCP, the HTTP API in front, state in a data directory.
     Serve(crate::serve::ServeArgs),
+    /// Run a black-box suite against a running server (every
+    /// Idempotency-Key rule, create, update and delete until converged,
+    /// concurrent duplicated creates giving one resource and one charge)
+    /// and print a table of cases.
+    #[command(after_help = crate::remote::EXIT_CODES)]
+    TestRemote(crate::remote::TestRemoteArgs),
 }
 
 #[derive(Args, Debug)]
@@ -273,6 +279,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay(args),
         Command::Shrink(args) => shrink(args),
         Command::Serve(args) => crate::serve::serve(args),
+        Command::TestRemote(args) => crate::remote::test_remote(args),
         Command::Scenarios => {
             for name in list_scenarios() {
                 match Scenario::load(&name) {

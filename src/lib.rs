@@ -3,5 +3,6 @@
 //! one parses arguments, prints and maps outcomes to exit codes.
 
 pub mod cli;
+pub mod remote;
 pub mod remote_http;
 pub mod serve;
