@@ -72,6 +72,11 @@ enum Command {
     /// and print a table of cases.
     #[command(after_help = crate::remote::EXIT_CODES)]
     TestRemote(crate::remote::TestRemoteArgs),
+    /// Put open-loop load on a running server (creates, updates, reads;
+    /// retries with the same key, duplicate sends) and report throughput,
+    /// latency and duplicate charges.
+    #[command(after_help = crate::load::EXIT_CODES)]
+    Load(crate::load::LoadArgs),
 }
 
 #[derive(Args, Debug)]
@@ -280,6 +285,7 @@ pub fn main() -> ExitCode {
         Command::Shrink(args) => shrink(args),
         Command::Serve(args) => crate::serve::serve(args),
         Command::TestRemote(args) => crate::remote::test_remote(args),
+        Command::Load(args) => crate::load::load(args),
         Command::Scenarios => {
             for name in list_scenarios() {
                 match Scenario::load(&name) {
