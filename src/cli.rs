@@ -71,6 +71,17 @@ enum Command {
     /// nodes is reported as not judged, with why.
     #[command(after_help = CHECK_EXIT_CODES)]
     Check(CheckArgs),
+    /// Run a black-box suite against a running server (every
+    /// Idempotency-Key rule, create, update and delete until converged,
+    /// concurrent duplicated creates giving one resource and one charge)
+    /// and print a table of cases.
+    #[command(after_help = crate::remote::EXIT_CODES)]
+    TestRemote(crate::remote::TestRemoteArgs),
+    /// Put open-loop load on a running server (creates, updates, reads;
+    /// retries with the same key, duplicate sends) and report throughput,
+    /// latency and duplicate charges.
+    #[command(after_help = crate::load::EXIT_CODES)]
+    Load(crate::load::LoadArgs),
 }
 
 #[derive(Args, Debug)]
@@ -279,6 +290,8 @@ pub fn main() -> ExitCode {
         Command::Shrink(args) => shrink(args),
         Command::Serve(args) => crate::serve::serve(args),
         Command::Check(args) => check_history(args),
+        Command::TestRemote(args) => crate::remote::test_remote(args),
+        Command::Load(args) => crate::load::load(args),
         Command::Scenarios => {
             for name in list_scenarios() {
                 match Scenario::load(&name) {

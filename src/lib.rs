@@ -3,4 +3,7 @@
 //! one parses arguments, prints and maps outcomes to exit codes.
 
 pub mod cli;
+pub mod load;
+pub mod remote;
+pub mod remote_http;
 pub mod serve;

@@ -21,6 +21,10 @@ use crate::durable::{Persisted, StateError, StateFile};
 use crate::metrics::Metrics;
 use crate::net::Network;
 
+/// Handlers run before one durable write (group commit): enough to carry
+/// a burst, few enough that the first handler's sends are not held long.
+const MAX_BATCH: usize = 64;
+
 /// What one node needs to run.
 pub struct NodeSpec {
     /// Its id.
@@ -167,16 +171,26 @@ pub async fn run(
         Timer(TimerId, Timer),
     }
     let mut input = Some(Input::Start);
+    // Each handler of a batch: where its commands start, and its inputs.
+    let mut handlers: Vec<(usize, Inputs)> = Vec::new();
     loop {
-        if let Some(next) = input.take() {
-            let inputs = Inputs {
-                id,
-                boot,
-                mono_ns: mono(),
-                wall_ns: host_now_ns(),
-            };
-            let host_ns = inputs.wall_ns;
-            let changed = {
+        if let Some(first) = input.take() {
+            // Group commit: run the first input and whatever messages are
+            // already queued behind it (up to a bound), persist the durable
+            // state once, and only then release every send of the batch.
+            // Each handler's sends still leave after its state is on disk,
+            // which is all the write-ahead rule asks.
+            let mut next = Some(first);
+            let mut changed = false;
+            handlers.clear();
+            while let Some(this) = next.take() {
+                let inputs = Inputs {
+                    id,
+                    boot,
+                    mono_ns: mono(),
+                    wall_ns: host_now_ns(),
+                };
+                handlers.push((commands.len(), inputs));
                 let mut ctx = Context::new(
                     inputs,
                     &mut rng,
@@ -184,13 +198,19 @@ pub async fn run(
                     &mut next_timer,
                     &mut commands,
                 );
-                match next {
+                match this {
                     Input::Start => node.on_start(&mut ctx),
                     Input::Message(from, message) => node.on_message(&mut ctx, from, message),
                     Input::Timer(timer, tag) => node.on_timer(&mut ctx, timer, tag),
                 }
-                ctx.durable_changed()
-            };
+                changed |= ctx.durable_changed();
+                if handlers.len() < MAX_BATCH
+                    && let Ok((from, message)) = inbox.try_recv()
+                {
+                    metrics.message_received(&name);
+                    next = Some(Input::Message(from, message));
+                }
+            }
             // Write-ahead: the state and the history reach the disk (or the
             // page cache, for the history) before any send leaves.
             if changed {
@@ -202,12 +222,17 @@ pub async fn run(
                 metrics.durable_write(&name);
             }
             let mut recorded = false;
-            for command in &commands {
+            let mut handler = 0;
+            for (index, command) in commands.iter().enumerate() {
+                while handler + 1 < handlers.len() && handlers[handler + 1].0 <= index {
+                    handler += 1;
+                }
                 if let Command::Record { event } = command {
-                    if let Err(error) = history.append(&inputs, host_ns, event) {
+                    let inputs = &handlers[handler].1;
+                    if let Err(error) = history.append(inputs, inputs.wall_ns, event) {
                         tracing::error!(node = %name, path = %history.path.display(), %error, "cannot append history");
                     }
-                    metrics.observe(id, event, host_ns);
+                    metrics.observe(id, event, inputs.wall_ns);
                     recorded = true;
                 }
             }
