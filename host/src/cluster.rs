@@ -291,9 +291,11 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
                 });
                 let router = router(app, config.limits);
                 let max_connections = config.limits.max_connections;
+                let idle_timeout = config.limits.idle_timeout;
                 let mut stopped = stop_rx.clone();
                 tasks.spawn(async move {
-                    let listener = crate::http::CappedListener::new(listener, max_connections);
+                    let listener =
+                        crate::http::CappedListener::new(listener, max_connections, idle_timeout);
                     let _ = axum::serve(listener, router)
                         .with_graceful_shutdown(async move {
                             let _ = stopped.wait_for(|&s| s).await;

@@ -44,6 +44,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Connections held open at once; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// A connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -52,6 +54,7 @@ impl Default for Limits {
             max_in_flight: 256,
             request_timeout: Duration::from_secs(10),
             max_connections: 1_024,
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -336,28 +339,57 @@ async fn readyz(State(state): State<Shared>) -> Response {
 }
 
 /// A listener that holds at most `max` connections open: the next accept
-/// waits for a slot, so a flood of idle connections cannot exhaust the
-/// process (the kernel's backlog holds the rest). Hyper bounds how long a
-/// connection may take to send its headers.
+/// waits for a slot, so a flood of connections cannot exhaust the process
+/// (the kernel's backlog holds the rest); and a connection that neither
+/// sends nor receives for the idle timeout is closed, so a slow or silent
+/// client cannot keep its slot.
 pub struct CappedListener {
     inner: tokio::net::TcpListener,
     slots: Arc<tokio::sync::Semaphore>,
+    idle: Duration,
 }
 
 impl CappedListener {
-    /// Caps `inner` at `max` open connections.
-    pub fn new(inner: tokio::net::TcpListener, max: usize) -> Self {
+    /// Caps `inner` at `max` open connections, each closed after `idle`
+    /// without traffic.
+    pub fn new(inner: tokio::net::TcpListener, max: usize, idle: Duration) -> Self {
         Self {
             inner,
             slots: Arc::new(tokio::sync::Semaphore::new(max.max(1))),
+            idle,
         }
     }
 }
 
-/// A connection holding its slot until it closes.
+/// A connection holding its slot until it closes, with its idle deadline.
 pub struct CappedStream {
     stream: tokio::net::TcpStream,
+    idle: Duration,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
     _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl CappedStream {
+    /// Traffic moved: the idle deadline starts again.
+    fn active(&mut self) {
+        let next = tokio::time::Instant::now() + self.idle;
+        self.deadline.as_mut().reset(next);
+    }
+
+    /// Nothing moved: an error once the idle deadline passed, which makes
+    /// hyper close the connection.
+    fn idle_error<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        match self.deadline.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connection idle past the timeout",
+            ))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
 }
 
 impl axum::serve::Listener for CappedListener {
@@ -375,13 +407,13 @@ impl axum::serve::Listener for CappedListener {
             match self.inner.accept().await {
                 Ok((stream, address)) => {
                     let _ = stream.set_nodelay(true);
-                    return (
-                        CappedStream {
-                            stream,
-                            _slot: slot,
-                        },
-                        address,
-                    );
+                    let stream = CappedStream {
+                        stream,
+                        idle: self.idle,
+                        deadline: Box::pin(tokio::time::sleep(self.idle)),
+                        _slot: slot,
+                    };
+                    return (stream, address);
                 }
                 // Out of file descriptors and the like: wait, as axum's
                 // own listener does.
@@ -401,7 +433,14 @@ impl tokio::io::AsyncRead for CappedStream {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.stream).poll_read(cx, buf) {
+            std::task::Poll::Pending => this.idle_error(cx),
+            ready => {
+                this.active();
+                ready
+            }
+        }
     }
 }
 
@@ -411,7 +450,14 @@ impl tokio::io::AsyncWrite for CappedStream {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.stream).poll_write(cx, buf) {
+            std::task::Poll::Pending => this.idle_error(cx),
+            ready => {
+                this.active();
+                ready
+            }
+        }
     }
 
     fn poll_flush(
@@ -477,6 +523,7 @@ mod tests {
             max_in_flight: 1,
             request_timeout: Duration::from_secs(5),
             max_connections: 8,
+            idle_timeout: Duration::from_secs(30),
         };
         let app = silent(limits, Duration::from_millis(400));
         let first = tokio::spawn(app.clone().oneshot(get("/v1/resources/a")));
@@ -501,6 +548,7 @@ mod tests {
             max_in_flight: 8,
             request_timeout: Duration::from_millis(100),
             max_connections: 8,
+            idle_timeout: Duration::from_secs(30),
         };
         let app = silent(limits, Duration::from_secs(5));
         let (status, retry, message) =
@@ -510,5 +558,39 @@ mod tests {
             (StatusCode::SERVICE_UNAVAILABLE, Some("1"))
         );
         assert!(message.contains("took too long"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_is_closed_after_the_idle_timeout_and_frees_its_slot() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let capped = CappedListener::new(listener, 1, Duration::from_millis(200));
+        let app = silent(Limits::default(), Duration::from_millis(100));
+        tokio::spawn(async move { axum::serve(capped, app).await });
+
+        // One silent connection holds the only slot until it idles out.
+        let mut silent_client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), silent_client.read_to_end(&mut rest))
+                .await;
+        assert!(
+            matches!(closed, Ok(Ok(_))),
+            "closed by the server: {closed:?}"
+        );
+
+        // The slot is free again: a real request is served.
+        let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
+        client
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(5), client.read_to_string(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 }
