@@ -274,6 +274,27 @@ fn serve_answers_every_idempotency_rule_converges_and_keeps_its_state_across_res
         Some(2.0),
         "{text}"
     );
+    // What the controllers measure, and the store's commits seen.
+    let passes = metric(
+        &text,
+        "controlplane_controller_reconcile_pass_seconds_count",
+    );
+    assert!(passes.is_some_and(|n| n >= 3.0), "{text}");
+    assert!(
+        text.contains("controlplane_controller_workqueue_depth{node=\"controller-"),
+        "{text}"
+    );
+    // The first create and the update, at least, were waited for.
+    let converged = metric(&text, "controlplane_convergence_seconds_count");
+    assert!(converged.is_some_and(|n| n >= 2.0), "{text}");
+    assert!(
+        text.contains("controlplane_shard_token{shard=\"15\"}"),
+        "{text}"
+    );
+    assert!(
+        metric(&text, "controlplane_leader").is_some_and(|id| id >= 2.0),
+        "{text}"
+    );
     server.stop();
 
     // Started again from the same data directory: the resource, the ledger

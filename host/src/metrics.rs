@@ -94,6 +94,22 @@ impl Metrics {
         });
     }
 
+    /// A node's measurement (`Context::measure`): a gauge per node, or a
+    /// sample of a duration in ns, exported in seconds.
+    pub fn measure(&self, node: &str, name: &str, kind: node::MeasureKind, value: u64) {
+        let node = node.to_string();
+        match kind {
+            node::MeasureKind::Gauge => {
+                let name = format!("controlplane_{name}");
+                self.with(|| gauge!(name, "node" => node).set(value as f64));
+            }
+            node::MeasureKind::Sample => {
+                let name = format!("controlplane_{name}_seconds");
+                self.with(|| histogram!(name).record(value as f64 / 1e9));
+            }
+        }
+    }
+
     /// A fault the host applied (for `chaos`; counted per node and kind).
     pub fn fault(&self, node: &str, kind: &str) {
         let (node, kind) = (node.to_string(), kind.to_string());

@@ -260,6 +260,13 @@ pub async fn run(
                             timers.remove(&(at, timer));
                         }
                     }
+                    Command::Measure {
+                        name: what,
+                        kind,
+                        value,
+                    } => {
+                        metrics.measure(&name, what, kind, value);
+                    }
                     Command::Record { .. } | Command::Buggify { .. } => {}
                 }
             }

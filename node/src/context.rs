@@ -56,6 +56,25 @@ pub enum Command<P: Protocol> {
         /// The point's name, `"<node kind>.<where>"`.
         point: &'static str,
     },
+    /// A measurement for operators (see [`Context::measure`]): a real host
+    /// exports it as a metric; the simulator ignores it, untraced.
+    Measure {
+        /// The metric's name, `"<node kind>_<what>"`.
+        name: &'static str,
+        /// How to aggregate it.
+        kind: MeasureKind,
+        /// The value.
+        value: u64,
+    },
+}
+
+/// How a host aggregates a [`Command::Measure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeasureKind {
+    /// The latest value is the current level (a queue's depth).
+    Gauge,
+    /// Each value is one sample of a distribution (a duration in ns).
+    Sample,
 }
 
 /// What a handler may see and do: read its inputs and its durable state,
@@ -185,6 +204,17 @@ impl<'a, P: Protocol> Context<'a, P> {
     #[inline]
     pub fn buggify(&mut self, point: &'static str) {
         self.commands.push(Command::Buggify { point });
+    }
+
+    /// Reports a measurement for operators: a level (`MeasureKind::Gauge`,
+    /// e.g. a work queue's depth) or one sample of a distribution
+    /// (`MeasureKind::Sample`, e.g. how long a reconcile pass took). Like
+    /// [`Context::buggify`] it returns nothing and changes nothing a node
+    /// does; a real host exports it as a metric, the simulator ignores it
+    /// (it is not part of the trace, so adding one moves no trace hash).
+    #[inline]
+    pub fn measure(&mut self, name: &'static str, kind: MeasureKind, value: u64) {
+        self.commands.push(Command::Measure { name, kind, value });
     }
 
     /// Whether the handler asked for its durable state mutably: the host

@@ -10,7 +10,7 @@
 //!            inputs, frozen for the handler              commands, in order
 //!   id, boot, mono_ns, wall_ns, random stream,   ──►  node  ──►  Send, SetTimer,
 //!   durable state (read and written in place)                   CancelTimer, Record,
-//!                                                               Buggify
+//!                                                               Buggify, Measure
 //! ```
 //!
 //! The handler is a pure function of the node's volatile state and these
@@ -68,7 +68,7 @@ use std::hash::Hash;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-pub use context::{Command, Context, Inputs};
+pub use context::{Command, Context, Inputs, MeasureKind};
 pub use hash::{STABLE_HASH_VERSION, StableHasher, mix64, stable_hash};
 pub use random::{Random, SplitMix64};
 

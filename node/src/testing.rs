@@ -23,6 +23,8 @@ pub struct Output<P: Protocol> {
     /// real host, injects nothing at them: they only tell a test which
     /// marked windows a path went through.
     pub buggify_points: Vec<&'static str>,
+    /// Measurements reported, in order (name and value).
+    pub measures: Vec<(&'static str, u64)>,
 }
 
 /// One node, its clocks, durable state and random stream, and nothing else.
@@ -95,6 +97,7 @@ impl<P: Protocol> Harness<P> {
             records: Vec::new(),
             durable_changed: ctx.durable_changed(),
             buggify_points: Vec::new(),
+            measures: Vec::new(),
         };
         for command in commands {
             match command {
@@ -111,6 +114,7 @@ impl<P: Protocol> Harness<P> {
                 Command::CancelTimer { timer } => self.pending.retain(|(_, id, _)| *id != timer),
                 Command::Record { event } => output.records.push(event),
                 Command::Buggify { point } => output.buggify_points.push(point),
+                Command::Measure { name, value, .. } => output.measures.push((name, value)),
             }
         }
         output

@@ -879,6 +879,8 @@ impl<P: Protocol> Simulation<P> {
                     self.core.pending_timers.remove(&(node, timer));
                 }
                 Command::Record { event } => self.core.record(node, event),
+                // For operators of a real host; not part of a run.
+                Command::Measure { .. } => {}
                 Command::Buggify { point } => match self.core.buggify_point(node, point) {
                     None => {}
                     Some(Firing::Delay(ns)) => effect = SendEffect::Delay(ns),

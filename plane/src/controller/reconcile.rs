@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use node::{MILLISECOND_NS, NodeId};
+use node::{MILLISECOND_NS, MeasureKind, NodeId};
 
 use super::decode::{self, Desired};
 use super::workqueue::Readiness;
@@ -45,6 +45,8 @@ pub(super) struct Pass {
     pub(super) shard: ShardId,
     pub(super) token: u64,
     pub(super) step: Step,
+    /// When it started, on this boot's monotonic clock (for operators).
+    pub(super) started_ns: u64,
 }
 
 #[derive(Debug)]
@@ -106,6 +108,8 @@ impl ControllerNode {
             };
             self.start_pass(ctx, resource);
         }
+        let depth = self.queue.queued.len() as u64;
+        ctx.measure("controller_workqueue_depth", MeasureKind::Gauge, depth);
     }
 
     pub(super) fn pass_mut(&mut self, attempt: u64) -> Option<&mut Pass> {
@@ -121,6 +125,7 @@ impl ControllerNode {
             shard,
             token,
             step: Step::ReadingDesired,
+            started_ns: ctx.mono_ns(),
         };
         let fresh = self.passes.insert(attempt, pass);
         assert!(fresh.is_none(), "attempts are unique");
@@ -344,10 +349,9 @@ impl ControllerNode {
         attempt: u64,
         outcome: Outcome,
     ) {
-        assert!(
-            self.passes.remove(&attempt).is_some(),
-            "finishing a live pass"
-        );
+        let pass = self.passes.remove(&attempt).expect("finishing a live pass");
+        let took_ns = ctx.mono_ns().saturating_sub(pass.started_ns);
+        ctx.measure("controller_reconcile_pass", MeasureKind::Sample, took_ns);
         let dirty = self.queue.done(&resource);
         match outcome {
             Outcome::Converged => self.queue.forget(&resource),
