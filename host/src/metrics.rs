@@ -110,14 +110,6 @@ impl Metrics {
         }
     }
 
-    /// A fault the host applied (for `chaos`; counted per node and kind).
-    pub fn fault(&self, node: &str, kind: &str) {
-        let (node, kind) = (node.to_string(), kind.to_string());
-        self.with(|| {
-            counter!("controlplane_faults_total", "node" => node, "kind" => kind).increment(1)
-        });
-    }
-
     /// A node recorded `event` (at host time `host_ns`).
     pub fn observe(&self, by: NodeId, event: &Event, host_ns: u64) {
         let count = |name: &'static str| self.with(|| counter!(name).increment(1));
