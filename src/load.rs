@@ -258,15 +258,9 @@ pub fn load(args: LoadArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::remote_http::runtime(EXIT_FAILED) {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the runtime: {error}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     eprintln!(
         "load: {} rps for {:?} against {} (concurrency {}, duplicates {} ppm)",

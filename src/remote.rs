@@ -213,15 +213,9 @@ pub fn test_remote(args: TestRemoteArgs) -> ExitCode {
         Ok(url) => url,
         Err(message) => return bad_input(message),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::remote_http::runtime(EXIT_FAILED) {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the runtime: {error}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     let options = SuiteOptions {
         timeout: Duration::from_secs(timeout_s),

@@ -27,6 +27,18 @@ pub const TRY_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest wait between tries, whatever `Retry-After` asks.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// The multi-threaded tokio runtime a real-host command runs on; if it
+/// cannot start, one line and `exit_code`.
+pub fn runtime(exit_code: u8) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            eprintln!("error: cannot start the runtime: {error}");
+            std::process::ExitCode::from(exit_code)
+        })
+}
+
 /// Checks a base URL (`http://host:port`, optionally with a path prefix)
 /// and returns it without a trailing slash.
 pub fn parse_base_url(text: &str) -> Result<String, String> {

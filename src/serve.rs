@@ -92,15 +92,9 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::remote_http::runtime(EXIT_START) {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the runtime: {error}");
-            return ExitCode::from(EXIT_START);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let running = match host::start(config).await {
