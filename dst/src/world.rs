@@ -581,8 +581,9 @@ mod tests {
         // same scenario with buggify switched off. (The trace hash moved
         // since for protocol changes: every message to a worker now says
         // what its sender has settled there; the store's compares lost
-        // two variants no node used, which renumbered the others; and an
-        // API node now records when it plans a commit again.)
+        // two variants no node used, which renumbered the others; an API
+        // node now records when it plans a commit again; and a read now
+        // reads the status too and answers it with the resource.)
         let mut scenario = Scenario::load("chaos").expect("loads");
         assert!(scenario.buggify.enabled);
         scenario.buggify = crate::scenario::BuggifySpec::default();
@@ -592,7 +593,7 @@ mod tests {
             ..RunOptions::default()
         };
         let result = run_scenario(&scenario, &options).expect("runs");
-        assert_eq!(result.trace_hash, 0x02e2_8e8b_53b0_702b);
+        assert_eq!(result.trace_hash, 0xaa74_469c_7bbf_2cc1);
         assert!(result.stats.buggify.is_empty());
     }
 

@@ -286,7 +286,7 @@ impl ClientNode {
     fn start_request(&mut self, ctx: &mut Context<'_, ControlPlane>) {
         let sequence = state(ctx).next_sequence;
         let op = self.choose_op(ctx, sequence);
-        if matches!(op, ApiOp::Get { .. }) {
+        if op.is_read() {
             return self.start_logical(ctx, op, None, Intent::Read);
         }
         let (key, intent) = self.choose_key(ctx, sequence, &op);
@@ -651,8 +651,8 @@ fn state<'c>(ctx: &'c mut Context<'_, ControlPlane>) -> &'c mut ClientState {
 }
 
 /// Updates the known resources from the answer that ended a request: a
-/// resource body (201, or 200 for an update) is remembered with its image,
-/// a deletion or a 404 forgets the id.
+/// resource body (201, or 200 for an update or a get) is remembered with
+/// its image, a deletion or a 404 forgets the id.
 fn learn_resources(state: &mut ClientState, op: &ApiOp, response: &ApiResponse) {
     let forgotten = match (&response.body, op) {
         (ResponseBody::Deleted { id }, _) => Some(id),
@@ -666,8 +666,10 @@ fn learn_resources(state: &mut ClientState, op: &ApiOp, response: &ApiResponse) 
     if let Some(id) = forgotten {
         state.known.remove(id);
     }
-    let ResponseBody::Resource(resource) = &response.body else {
-        return;
+    let resource = match &response.body {
+        ResponseBody::Resource(resource) => resource,
+        ResponseBody::Read(view) => &view.resource,
+        _ => return,
     };
     if state.known.len() < MAX_KNOWN_RESOURCES || state.known.contains_key(&resource.id) {
         state.known.insert(resource.id.clone(), resource.spec.image);
@@ -783,6 +785,30 @@ mod tests {
         reply(&mut harness, second.request_id, status::NOT_FOUND, error());
         let third = requests(&tick(&mut harness)).remove(0).1;
         assert!(matches!(third.op, ApiOp::Create { .. }));
+    }
+
+    #[test]
+    fn a_get_s_answer_teaches_the_image_it_shows() {
+        let mut state = ClientState::default();
+        state.known.insert("r".into(), 1);
+        let view = crate::protocol::ResourceView {
+            resource: Resource {
+                id: "r".into(),
+                name: "n".into(),
+                spec: Spec {
+                    replicas: 1,
+                    image: 5,
+                },
+                generation: 3,
+            },
+            status: None,
+        };
+        let response = ApiResponse {
+            status: status::OK,
+            body: ResponseBody::Read(view),
+        };
+        learn_resources(&mut state, &ApiOp::Get { id: "r".into() }, &response);
+        assert_eq!(state.known.get("r"), Some(&5));
     }
 
     fn started(settings: ClientSettings) -> Harness<ControlPlane> {
