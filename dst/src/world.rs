@@ -589,18 +589,21 @@ mod tests {
         // same scenario with buggify switched off. (The trace hash moved
         // since for protocol changes: every message to a worker now says
         // what its sender has settled there; the store's compares lost
-        // two variants no node used, which renumbered the others; and an
-        // API node now records when it plans a commit again.)
+        // two variants no node used, which renumbered the others; an API
+        // node now records when it plans a commit again; a read now reads
+        // the status too and answers it with the resource; and a quarter of
+        // the clients' reads list a page, by `client.list_ppm`, a setting
+        // that also moved the config hash.)
         let mut scenario = Scenario::load("chaos").expect("loads");
         assert!(scenario.buggify.enabled);
         scenario.buggify = crate::scenario::BuggifySpec::default();
-        assert_eq!(scenario.config_hash(), 0xecba_3b1b_9179_e8dc);
+        assert_eq!(scenario.config_hash(), 0xda33_26fe_f62e_81b4);
         let options = RunOptions {
             seed: 42,
             ..RunOptions::default()
         };
         let result = run_scenario(&scenario, &options).expect("runs");
-        assert_eq!(result.trace_hash, 0x02e2_8e8b_53b0_702b);
+        assert_eq!(result.trace_hash, 0x9733_4611_4d01_bbc3);
         assert!(result.stats.buggify.is_empty());
     }
 

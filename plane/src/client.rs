@@ -25,7 +25,9 @@
 //! # What a new request does
 //!
 //! With no known resource, a create. Otherwise `read_ppm` of requests read
-//! a known resource (no key: reads bypass the ledger), and of the rest
+//! (no key: reads bypass the ledger): `list_ppm` of them list a page of
+//! resources (the first page, or the page after a known resource, of
+//! `1..=LIST_LIMIT_MAX` items), the others get a known resource; of the rest
 //! `update_ppm` are updates and `delete_ppm` deletes, of a known resource;
 //! the rest are creates while fewer than `max_creates` were sent, and
 //! updates after that. With `missing_key_ppm` the request carries no key
@@ -36,7 +38,8 @@
 //! checkers can tell a collision of keys from a reuse.
 //!
 //! After `workload_end_ms` the ticks go on every `probe_interval_ms` as
-//! read probes of a known resource, one at a time, for as long as the run
+//! read probes of a known resource (gets and lists, by `list_ppm`), one at
+//! a time, for as long as the run
 //! lasts: once the faults have healed, the service must answer them
 //! (`eventually.available`).
 //!
@@ -90,6 +93,9 @@ pub(crate) const MAX_SENT: usize = 100_000;
 pub(crate) const RETRY_DELAY_MS_MIN: u64 = 50;
 /// Longest pause before a retry.
 pub const RETRY_DELAY_MS_MAX: u64 = 300;
+/// The largest page a client's list asks for: small, so that the dozens
+/// of resources of a run take several pages and the cursor is exercised.
+pub(crate) const LIST_LIMIT_MAX: u64 = 8;
 
 /// One send of a logical request: what a reply to it is matched with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,9 +222,7 @@ impl ClientNode {
         if known_count > 0 && state(ctx).outstanding.is_empty() {
             let index = ctx.rng().index(known_count);
             let id = state(ctx).known.keys().nth(index).cloned();
-            let op = ApiOp::Get {
-                id: id.expect("index below the count"),
-            };
+            let op = self.read_op(ctx, id.expect("index below the count"));
             self.start_logical(ctx, op, None, Intent::Read);
         }
         let delay_ms = self.settings.probe_interval_ms;
@@ -286,7 +290,7 @@ impl ClientNode {
     fn start_request(&mut self, ctx: &mut Context<'_, ControlPlane>) {
         let sequence = state(ctx).next_sequence;
         let op = self.choose_op(ctx, sequence);
-        if matches!(op, ApiOp::Get { .. }) {
+        if op.is_read() {
             return self.start_logical(ctx, op, None, Intent::Read);
         }
         let (key, intent) = self.choose_key(ctx, sequence, &op);
@@ -343,7 +347,7 @@ impl ClientNode {
             .map(|(id, image)| (id.clone(), *image))
             .expect("index below the count");
         if ctx.rng().chance_ppm(self.settings.read_ppm) {
-            return ApiOp::Get { id };
+            return self.read_op(ctx, id);
         }
         let update_ppm = u64::from(self.settings.update_ppm);
         let delete_ppm = u64::from(self.settings.delete_ppm);
@@ -358,6 +362,20 @@ impl ClientNode {
                 image: image.saturating_add(1),
             };
             ApiOp::Update { id, spec }
+        }
+    }
+
+    /// A read about known resource `id`: a get of it, or with `list_ppm`
+    /// a list of the first page or of the page just after it.
+    fn read_op(&mut self, ctx: &mut Context<'_, ControlPlane>, id: String) -> ApiOp {
+        if !ctx.rng().chance_ppm(self.settings.list_ppm) {
+            return ApiOp::Get { id };
+        }
+        let from_start = ctx.rng().chance_ppm(500_000);
+        let limit = ctx.rng().range_inclusive(1, LIST_LIMIT_MAX);
+        ApiOp::List {
+            after: (!from_start).then_some(id),
+            limit: u32::try_from(limit).expect("at most LIST_LIMIT_MAX"),
         }
     }
 
@@ -651,8 +669,9 @@ fn state<'c>(ctx: &'c mut Context<'_, ControlPlane>) -> &'c mut ClientState {
 }
 
 /// Updates the known resources from the answer that ended a request: a
-/// resource body (201, or 200 for an update) is remembered with its image,
-/// a deletion or a 404 forgets the id.
+/// resource body (201, or 200 for an update or a get) is remembered with
+/// its image, a deletion or a 404 forgets the id. A list's page teaches
+/// nothing: it shows other clients' resources too.
 fn learn_resources(state: &mut ClientState, op: &ApiOp, response: &ApiResponse) {
     let forgotten = match (&response.body, op) {
         (ResponseBody::Deleted { id }, _) => Some(id),
@@ -666,8 +685,10 @@ fn learn_resources(state: &mut ClientState, op: &ApiOp, response: &ApiResponse) 
     if let Some(id) = forgotten {
         state.known.remove(id);
     }
-    let ResponseBody::Resource(resource) = &response.body else {
-        return;
+    let resource = match &response.body {
+        ResponseBody::Resource(resource) => resource,
+        ResponseBody::Read(view) => &view.resource,
+        _ => return,
     };
     if state.known.len() < MAX_KNOWN_RESOURCES || state.known.contains_key(&resource.id) {
         state.known.insert(resource.id.clone(), resource.spec.image);
@@ -709,6 +730,7 @@ mod tests {
             missing_key_ppm: 0,
             retry_other_api_ppm: 0,
             read_ppm: 0,
+            list_ppm: 0,
             probe_interval_ms: 0,
             ..ClientSettings::default()
         }
@@ -783,6 +805,100 @@ mod tests {
         reply(&mut harness, second.request_id, status::NOT_FOUND, error());
         let third = requests(&tick(&mut harness)).remove(0).1;
         assert!(matches!(third.op, ApiOp::Create { .. }));
+    }
+
+    #[test]
+    fn with_list_ppm_reads_list_pages_from_the_start_or_after_a_known_resource() {
+        let mut harness = started(ClientSettings {
+            read_ppm: 1_000_000,
+            list_ppm: 1_000_000,
+            workload_end_ms: 20_000,
+            probe_interval_ms: 500,
+            ..settings()
+        });
+        let first = requests(&tick(&mut harness)).remove(0).1;
+        assert!(matches!(first.op, ApiOp::Create { .. }));
+        reply(
+            &mut harness,
+            first.request_id,
+            status::CREATED,
+            resource("r", 1),
+        );
+        let (mut from_start, mut after_known, mut limits) = (0, 0, BTreeSet::new());
+        for _ in 0..60 {
+            let output = harness
+                .fire_timer(|tag| *tag == Timer::Tick)
+                .expect("the tick stays armed");
+            for (_, request) in requests(&output) {
+                let ApiOp::List { after, limit } = &request.op else {
+                    panic!("every read lists: {:?}", request.op);
+                };
+                assert_eq!(request.idempotency_key, None, "reads need no key");
+                match after.as_deref() {
+                    None => from_start += 1,
+                    Some(after) => {
+                        assert_eq!(after, "r", "the page after a known resource");
+                        after_known += 1;
+                    }
+                }
+                assert!((1..=LIST_LIMIT_MAX).contains(&u64::from(*limit)));
+                limits.insert(*limit);
+                let page = ResponseBody::Page {
+                    items: vec![],
+                    next: None,
+                };
+                reply(&mut harness, request.request_id, status::OK, page);
+            }
+        }
+        assert!(
+            from_start > 5 && after_known > 5,
+            "{from_start} {after_known}"
+        );
+        assert!(limits.len() > 3, "limits vary: {limits:?}");
+        // A page teaches nothing, so the resource is still known and read.
+        assert_eq!(harness.durable().client().unwrap().known.len(), 1);
+    }
+
+    #[test]
+    fn a_get_s_answer_teaches_the_image_it_shows() {
+        let mut state = ClientState::default();
+        state.known.insert("r".into(), 1);
+        let view = crate::protocol::ResourceView {
+            resource: Resource {
+                id: "r".into(),
+                name: "n".into(),
+                spec: Spec {
+                    replicas: 1,
+                    image: 5,
+                },
+                generation: 3,
+            },
+            status: None,
+        };
+        let response = ApiResponse {
+            status: status::OK,
+            body: ResponseBody::Read(view),
+        };
+        learn_resources(&mut state, &ApiOp::Get { id: "r".into() }, &response);
+        assert_eq!(state.known.get("r"), Some(&5));
+        // A page teaches nothing: it shows other clients' resources too.
+        let ResponseBody::Read(mut view) = response.body else {
+            unreachable!()
+        };
+        view.resource.id = "theirs".into();
+        let page = ApiResponse {
+            status: status::OK,
+            body: ResponseBody::Page {
+                items: vec![view],
+                next: None,
+            },
+        };
+        let list = ApiOp::List {
+            after: None,
+            limit: 5,
+        };
+        learn_resources(&mut state, &list, &page);
+        assert_eq!(state.known.len(), 1);
     }
 
     fn started(settings: ClientSettings) -> Harness<ControlPlane> {

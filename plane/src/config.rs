@@ -322,6 +322,11 @@ pub struct ClientSettings {
     /// (ppm), taken before updates and deletes: reads after acknowledged
     /// writes must see them.
     pub read_ppm: u32,
+    /// Of reads (those of `read_ppm` and the probes), the share that list
+    /// a page of resources (ppm) instead of getting one: from the first
+    /// page or from just after a known resource, with a limit of
+    /// `1..=LIST_LIMIT_MAX` (`crate::client`), so runs page.
+    pub list_ppm: u32,
     /// After the workload, a read probe of a known resource this often
     /// (0: none), for as long as the run lasts: the service must still
     /// answer once the faults have healed.
@@ -344,6 +349,7 @@ impl Default for ClientSettings {
             max_creates: 12,
             max_replicas: 3,
             read_ppm: 100_000,
+            list_ppm: 250_000,
             probe_interval_ms: 1_000,
         }
     }

@@ -109,6 +109,14 @@ pub(crate) fn got_prefix(result: OpResult<Value>) -> Result<Vec<Kv>, ReplyError>
     }
 }
 
+/// The keys a `Range` read, and whether more follow them.
+pub(crate) fn got_range(result: OpResult<Value>) -> Result<(Vec<Kv>, bool), ReplyError> {
+    match result {
+        OpResult::GotRange { found, more } => Ok((found, more)),
+        _ => Err(ReplyError::Unexpected("not a range read")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,9 @@
 //! What clients meant and were told, against what happened where it
 //! happened: keys are fresh unless reused on purpose, every answer names
-//! what the store committed, a read after an acknowledged write sees it,
-//! and once the faults have healed the service answers.
+//! what the store committed (a read: what it held while the read was in
+//! flight, desired state and status together), a read after an
+//! acknowledged write sees it, and once the faults have healed the service
+//! answers.
 //!
 //! The clients record their intent with every send ([`Intent`]) and the
 //! request itself; the store records every commit with the key whose
@@ -12,11 +14,12 @@ use std::collections::BTreeMap;
 
 use sim::{HistoryEntry, NodeId};
 
+use super::reads::{Holdings, page_problem};
 use super::{
     CheckInput, Measurements, PropertyKind, QUIET_BEFORE_NS, Verdict, Violations, quiet_between,
 };
 use plane::protocol::{
-    ApiOp, ApiResponse, Event, Intent, RequestId, Resource, ResponseBody, status,
+    ApiOp, ApiResponse, Event, Intent, RequestId, Resource, ResourceView, ResponseBody, status,
 };
 
 /// A key sent as fresh was never used before (by any client, for any
@@ -26,14 +29,23 @@ pub(crate) const KEYS_FRESH: &str = "always.keys_fresh";
 /// names the state the store committed under the write's key (or, for a
 /// write that changed nothing, a state it committed before), a read's a
 /// state it committed, and a deletion's answer a deletion it committed.
+/// A get's resource and status, and each item of a list's page, are a pair
+/// the store held at one revision the read may have read (the one current
+/// when it was sent, or one committed before its answer); and a page
+/// leaves out no resource that stood the whole time within the ids it
+/// covers (after its cursor, up to its next cursor).
 pub(crate) const ANSWERS_MATCH_STORE: &str = "always.answers_match_store";
-/// A write's success answers what was asked: a 201 carries the spec the
-/// create asked for at generation 1, a 200 to an update the resource and
-/// spec it named, a 200 to a delete the resource it named.
+/// A success answers what was asked: a 201 carries the spec the create
+/// asked for at generation 1, a 200 to an update the resource and spec it
+/// named, a 200 to a delete the resource it named, a 200 to a get that
+/// resource with its status, and a 200 to a list a page: at most its
+/// limit of items, by id, after its cursor, with a next cursor that moves
+/// on.
 pub(crate) const ANSWERS_MATCH_REQUEST: &str = "always.answers_match_request";
 /// A read sent after a client's write was acknowledged sees that write
 /// (or a later one): never an older generation, never a deleted resource
-/// back, never a 404 for a resource that client did not delete.
+/// back, never a 404 for a resource that client did not delete; and a
+/// list whose page covers such a resource's id lists it.
 pub(crate) const READ_YOUR_WRITES: &str = "always.read_your_writes";
 /// Fresh requests (and reads) sent while no fault is active, and none
 /// starts within the liveness bound, succeed within the bound.
@@ -123,7 +135,18 @@ impl<'h> Sends<'h> {
 fn succeeded(send: &Send, response: &ApiResponse) -> bool {
     match send.op {
         ApiOp::Get { .. } => matches!(response.status, status::OK | status::NOT_FOUND),
+        ApiOp::List { .. } => response.status == status::OK,
         _ => response.is_final(),
+    }
+}
+
+/// The resource a get's 200 shows: with its status, or (a body of the
+/// wrong shape, which `answers_match_request` judges) bare.
+fn read_resource(body: &ResponseBody) -> Option<&Resource> {
+    match body {
+        ResponseBody::Read(view) => Some(&view.resource),
+        ResponseBody::Resource(resource) => Some(resource),
+        _ => None,
     }
 }
 
@@ -189,7 +212,10 @@ fn answers_match_store(input: &CheckInput, sends: &Sends) -> Verdict {
     let mut by_key: BTreeMap<&str, Option<&Resource>> = BTreeMap::new();
     let mut states: BTreeMap<&str, Vec<&Resource>> = BTreeMap::new();
     let mut deleted: BTreeMap<&str, u64> = BTreeMap::new();
+    // Every state the store held, desired state and status together.
+    let mut holdings = Holdings::default();
     for entry in input.history {
+        holdings.observe(entry);
         match &entry.event {
             Event::DesiredWritten {
                 id,
@@ -218,14 +244,19 @@ fn answers_match_store(input: &CheckInput, sends: &Sends) -> Verdict {
                 };
                 let committed_state =
                     |r: &Resource| states.get(r.id.as_str()).is_some_and(|s| s.contains(&r));
-                let problem = match (&response.body, send.op, send.key) {
-                    (ResponseBody::Resource(r), ApiOp::Get { .. }, _) if !committed_state(r) => {
-                        Some(format!(
-                            "a read of {} answered generation {} {:?}, a state the store never committed",
-                            r.id, r.generation, r.spec
-                        ))
+                if send.op.is_read() {
+                    let read = Read {
+                        sent: send.entry.trace_index,
+                        answered: entry.trace_index,
+                        holdings: &holdings,
+                        committed_state: &committed_state,
+                    };
+                    for message in read.unlike_store(send.op, &response.body) {
+                        found.at_entry(entry, &[], message);
                     }
-                    (_, ApiOp::Get { .. }, _) => None,
+                    continue;
+                }
+                let problem = match (&response.body, send.op, send.key) {
                     (ResponseBody::Resource(r), op, Some(key)) => match by_key.get(key) {
                         Some(Some(stored)) if *stored != r => Some(format!(
                             "key {key} answered {} {} generation {} {:?}, but the store committed generation {} {:?} under it",
@@ -270,6 +301,74 @@ fn answers_match_store(input: &CheckInput, sends: &Sends) -> Verdict {
     found.into_verdict()
 }
 
+/// One read's 200, against what the store held while it was in flight.
+struct Read<'a, 'h> {
+    /// The trace indices of its send and of the answer.
+    sent: u64,
+    answered: u64,
+    holdings: &'a Holdings<'h>,
+    /// Whether the store ever committed a resource state.
+    committed_state: &'a dyn Fn(&Resource) -> bool,
+}
+
+impl Read<'_, '_> {
+    /// How the answer to `op` differs from anything the store held then.
+    fn unlike_store(&self, op: &ApiOp, body: &ResponseBody) -> Vec<String> {
+        match (op, body) {
+            // A bare resource (the wrong shape) is judged as reads were
+            // before they carried a status: a state the store committed.
+            (ApiOp::Get { .. }, ResponseBody::Resource(r)) if !(self.committed_state)(r) => {
+                vec![never_committed("a read", r)]
+            }
+            (ApiOp::Get { .. }, ResponseBody::Read(view)) => {
+                self.view_problem("a read", view).into_iter().collect()
+            }
+            (ApiOp::List { after, .. }, ResponseBody::Page { items, next }) => {
+                let mut problems: Vec<String> = items
+                    .iter()
+                    .filter_map(|view| self.view_problem("a list", view))
+                    .collect();
+                let standing = self.holdings.standing_throughout(
+                    after.as_deref(),
+                    next.as_deref(),
+                    self.sent,
+                    self.answered,
+                );
+                let listed = |id: &str| items.iter().any(|view| view.resource.id == id);
+                problems.extend(standing.into_iter().filter(|id| !listed(id)).map(|id| {
+                    format!(
+                        "a list after {after:?} up to {next:?} left out {id}, which the store held from before the list was sent until it was answered"
+                    )
+                }));
+                problems
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// How one resource with its status differs from what the store held.
+    fn view_problem(&self, what: &str, view: &ResourceView) -> Option<String> {
+        let r = &view.resource;
+        if !(self.committed_state)(r) {
+            return Some(never_committed(what, r));
+        }
+        if self.holdings.held_between(view, self.sent, self.answered) {
+            return None;
+        }
+        Some(format!(
+            "{what} answered {} generation {} {:?} with status {:?}, which the store did not hold together at any revision between the send and the answer",
+            r.id, r.generation, r.spec, view.status
+        ))
+    }
+}
+
+fn never_committed(what: &str, r: &Resource) -> String {
+    format!(
+        "{what} of {} answered generation {} {:?}, a state the store never committed",
+        r.id, r.generation, r.spec
+    )
+}
+
 fn answers_match_request(input: &CheckInput, sends: &Sends) -> Verdict {
     let mut found = Violations::new(ANSWERS_MATCH_REQUEST, PropertyKind::Always);
     for (entry, send, response) in sends.answers(input.history) {
@@ -280,14 +379,24 @@ fn answers_match_request(input: &CheckInput, sends: &Sends) -> Verdict {
     found.into_verdict()
 }
 
-/// How a success answer to a write differs from what the write asked for.
+/// How a success answer differs from what the request asked for.
 fn unlike_request(op: &ApiOp, response: &ApiResponse) -> Option<String> {
     if !matches!(response.status, status::OK | status::CREATED) {
         return None;
     }
     let status = response.status;
     match (op, &response.body) {
-        (ApiOp::Get { .. }, _) => None,
+        (ApiOp::Get { id }, ResponseBody::Read(view))
+            if status == status::OK && view.resource.id == *id =>
+        {
+            None
+        }
+        (ApiOp::List { after, limit }, ResponseBody::Page { items, next })
+            if status == status::OK =>
+        {
+            page_problem(after.as_deref(), *limit, items, next.as_deref())
+                .map(|problem| format!("{} was answered a page with {problem}", describe(op)))
+        }
         (ApiOp::Create { spec, .. }, ResponseBody::Resource(r))
             if status == status::CREATED && r.spec == *spec && r.generation == 1 =>
         {
@@ -310,6 +419,17 @@ fn unlike_request(op: &ApiOp, response: &ApiResponse) -> Option<String> {
             r.generation,
             r.spec
         )),
+        (op, ResponseBody::Read(view)) => Some(format!(
+            "{} was answered {status} with {} generation {} and its status",
+            describe(op),
+            view.resource.id,
+            view.resource.generation
+        )),
+        (op, ResponseBody::Page { items, .. }) => Some(format!(
+            "{} was answered {status} with a page of {} items",
+            describe(op),
+            items.len()
+        )),
         (op, ResponseBody::Deleted { id }) => Some(format!(
             "{} was answered {status} saying {id} was deleted",
             describe(op)
@@ -321,15 +441,17 @@ fn unlike_request(op: &ApiOp, response: &ApiResponse) -> Option<String> {
     }
 }
 
-/// A write as a violation names it.
+/// A request as a violation names it.
 fn describe(op: &ApiOp) -> String {
     match op {
         ApiOp::Create { spec, .. } => format!("a create of {spec:?}"),
         ApiOp::Update { id, spec } => format!("an update of {id} to {spec:?}"),
         ApiOp::Delete { id } => format!("a delete of {id}"),
         ApiOp::Get { id } => format!("a read of {id}"),
+        ApiOp::List { after, limit } => format!("a list after {after:?} of at most {limit}"),
     }
 }
+
 /// What a client was told of one of its resources, and when.
 #[derive(Clone, Copy)]
 enum Acked {
@@ -339,19 +461,96 @@ enum Acked {
     Deleted,
 }
 
+/// What each client was told of its own resources, and when it asked to
+/// delete them, as the history goes.
+#[derive(Default)]
+struct Acks<'h> {
+    /// Per (client, resource): acknowledgements in the order received.
+    acks: BTreeMap<(NodeId, &'h str), Vec<(u64, Acked)>>,
+    /// Per (client, resource): when the client first sent a delete of it.
+    delete_sent: BTreeMap<(NodeId, &'h str), u64>,
+}
+
+/// What a client knew of one resource when it sent a read.
+struct Known {
+    /// The newest generation acknowledged.
+    newest_generation: Option<u64>,
+    /// A deletion was acknowledged.
+    was_deleted: bool,
+}
+
+impl<'h> Acks<'h> {
+    /// What `client` had been told of `id` by `sent_ns`.
+    fn known(&self, client: NodeId, id: &str, sent_ns: u64) -> Known {
+        let before = || {
+            self.acks
+                .get(&(client, id))
+                .into_iter()
+                .flatten()
+                .filter(move |(at_ns, _)| *at_ns <= sent_ns)
+                .map(|&(_, acked)| acked)
+        };
+        Known {
+            newest_generation: before()
+                .filter_map(|acked| match acked {
+                    Acked::Exists { generation } => Some(generation),
+                    Acked::Deleted => None,
+                })
+                .max(),
+            was_deleted: before().any(|acked| matches!(acked, Acked::Deleted)),
+        }
+    }
+
+    /// Whether `client` had sent a delete of `id` by `at_ns`.
+    fn deleting(&self, client: NodeId, id: &str, at_ns: u64) -> bool {
+        self.delete_sent
+            .get(&(client, id))
+            .is_some_and(|&sent_ns| sent_ns <= at_ns)
+    }
+
+    /// The resources `client` was told of, with ids in `(after, through]`
+    /// (unbounded where `None`).
+    fn ids_of(&self, client: NodeId, after: Option<&str>, through: Option<&str>) -> Vec<&'h str> {
+        self.acks
+            .keys()
+            .filter(|(node, id)| {
+                *node == client
+                    && after.is_none_or(|after| *id > after)
+                    && through.is_none_or(|through| *id <= through)
+            })
+            .map(|&(_, id)| id)
+            .collect()
+    }
+}
+
+/// How `r`, found by a read (`subject`), is older than what its client
+/// knew when it sent the read.
+fn older_than_known(subject: &str, r: &Resource, known: &Known) -> Option<String> {
+    if known.was_deleted {
+        return Some(format!(
+            "{subject} sent after its deletion was acknowledged found generation {}",
+            r.generation
+        ));
+    }
+    let newest = known.newest_generation?;
+    (r.generation < newest).then(|| {
+        format!(
+            "{subject} found generation {}, after generation {newest} was acknowledged",
+            r.generation
+        )
+    })
+}
+
 fn read_your_writes(input: &CheckInput, sends: &Sends) -> Verdict {
     let mut found = Violations::new(READ_YOUR_WRITES, PropertyKind::Always);
-    // Per (client, resource): acknowledgements in the order received.
-    let mut acks: BTreeMap<(NodeId, &str), Vec<(u64, Acked)>> = BTreeMap::new();
-    // Per (client, resource): when the client first sent a delete of it.
-    let mut delete_sent: BTreeMap<(NodeId, &str), u64> = BTreeMap::new();
+    let mut acks = Acks::default();
     for entry in input.history {
         match &entry.event {
             Event::RequestSent {
                 op: ApiOp::Delete { id },
                 ..
             } => {
-                delete_sent
+                acks.delete_sent
                     .entry((entry.node, id.as_str()))
                     .or_insert(entry.time_ns);
             }
@@ -363,49 +562,8 @@ fn read_your_writes(input: &CheckInput, sends: &Sends) -> Verdict {
                 let Some(send) = sends.of(entry, *request_id) else {
                     continue;
                 };
-                if let ApiOp::Get { id } = send.op {
-                    let sent_ns = send.entry.time_ns;
-                    let client_acks = acks.get(&(entry.node, id.as_str()));
-                    let before: Vec<Acked> = client_acks
-                        .into_iter()
-                        .flatten()
-                        .filter(|(at_ns, _)| *at_ns <= sent_ns)
-                        .map(|&(_, acked)| acked)
-                        .collect();
-                    let newest_generation = before
-                        .iter()
-                        .filter_map(|acked| match acked {
-                            Acked::Exists { generation } => Some(*generation),
-                            Acked::Deleted => None,
-                        })
-                        .max();
-                    let was_deleted = before.iter().any(|acked| matches!(acked, Acked::Deleted));
-                    let deleting = delete_sent
-                        .get(&(entry.node, id.as_str()))
-                        .is_some_and(|&at_ns| at_ns <= entry.time_ns);
-                    let problem = match (&response.body, response.status) {
-                        (ResponseBody::Resource(r), status::OK) if was_deleted => Some(format!(
-                            "a read of {id} sent after its deletion was acknowledged found generation {}",
-                            r.generation
-                        )),
-                        (ResponseBody::Resource(r), status::OK)
-                            if newest_generation.is_some_and(|g| r.generation < g) =>
-                        {
-                            Some(format!(
-                                "a read of {id} found generation {}, after generation {} was acknowledged",
-                                r.generation,
-                                newest_generation.unwrap_or_default()
-                            ))
-                        }
-                        (_, status::NOT_FOUND) if newest_generation.is_some() && !deleting => {
-                            Some(format!(
-                                "a read of {id} found nothing, after generation {} was acknowledged and no delete was sent",
-                                newest_generation.unwrap_or_default()
-                            ))
-                        }
-                        _ => None,
-                    };
-                    if let Some(message) = problem {
+                if send.op.is_read() {
+                    for message in unread_writes(&acks, entry, send, response) {
                         found.at_entry(entry, &[], message);
                     }
                     continue;
@@ -413,19 +571,16 @@ fn read_your_writes(input: &CheckInput, sends: &Sends) -> Verdict {
                 if send.key.is_none() || !response.is_final() {
                     continue;
                 }
-                let acked = match (&response.body, response.status) {
-                    (ResponseBody::Resource(r), status::OK | status::CREATED) => Acked::Exists {
-                        generation: r.generation,
-                    },
-                    (ResponseBody::Deleted { .. }, status::OK) => Acked::Deleted,
+                let (id, acked) = match (&response.body, response.status) {
+                    (ResponseBody::Resource(r), status::OK | status::CREATED) => {
+                        let generation = r.generation;
+                        (r.id.as_str(), Acked::Exists { generation })
+                    }
+                    (ResponseBody::Deleted { id }, status::OK) => (id.as_str(), Acked::Deleted),
                     _ => continue,
                 };
-                let id = match (&response.body, send.op) {
-                    (ResponseBody::Resource(r), _) => r.id.as_str(),
-                    (ResponseBody::Deleted { id }, _) => id.as_str(),
-                    _ => continue,
-                };
-                acks.entry((entry.node, id))
+                acks.acks
+                    .entry((entry.node, id))
                     .or_default()
                     .push((entry.time_ns, acked));
             }
@@ -433,6 +588,62 @@ fn read_your_writes(input: &CheckInput, sends: &Sends) -> Verdict {
         }
     }
     found.into_verdict()
+}
+
+/// How a read's answer (`entry`) misses a write its client had been
+/// acknowledged before sending it.
+fn unread_writes(
+    acks: &Acks,
+    entry: &HistoryEntry<Event>,
+    send: &Send,
+    response: &ApiResponse,
+) -> Vec<String> {
+    let (client, sent_ns) = (entry.node, send.entry.time_ns);
+    match (send.op, response.status, &response.body) {
+        (ApiOp::Get { id }, status::OK, body) => read_resource(body)
+            .and_then(|r| {
+                older_than_known(
+                    &format!("a read of {id}"),
+                    r,
+                    &acks.known(client, id, sent_ns),
+                )
+            })
+            .into_iter()
+            .collect(),
+        (ApiOp::Get { id }, status::NOT_FOUND, _) => {
+            let known = acks.known(client, id, sent_ns);
+            match known.newest_generation {
+                Some(newest) if !acks.deleting(client, id, entry.time_ns) => vec![format!(
+                    "a read of {id} found nothing, after generation {newest} was acknowledged and no delete was sent"
+                )],
+                _ => Vec::new(),
+            }
+        }
+        (ApiOp::List { after, .. }, status::OK, ResponseBody::Page { items, next }) => {
+            let mut problems: Vec<String> = items
+                .iter()
+                .filter_map(|view| {
+                    let r = &view.resource;
+                    let subject = format!("a list after {after:?} showing {}", r.id);
+                    older_than_known(&subject, r, &acks.known(client, &r.id, sent_ns))
+                })
+                .collect();
+            let listed = |id: &str| items.iter().any(|view| view.resource.id == id);
+            for id in acks.ids_of(client, after.as_deref(), next.as_deref()) {
+                let known = acks.known(client, id, sent_ns);
+                let Some(newest) = known.newest_generation else {
+                    continue;
+                };
+                if !listed(id) && !acks.deleting(client, id, entry.time_ns) {
+                    problems.push(format!(
+                        "a list after {after:?} up to {next:?} left out {id}, after generation {newest} was acknowledged and no delete was sent"
+                    ));
+                }
+            }
+            problems
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// `eventually.quiet_first_try`: see [`QUIET_FIRST_TRY`].
@@ -760,10 +971,10 @@ mod tests {
         history.at(60, CLIENT_A, received("k2", 6, ok(&v2)));
         // Sent after the update was acknowledged, yet sees generation 1.
         history.at(70, CLIENT_A, read_sent("r1", 900));
-        history.at(80, CLIENT_A, read_received(900, ok(&v1)));
+        history.at(80, CLIENT_A, read_received(900, read_ok(&v1, None)));
         // Another client never wrote: it may see anything committed.
         history.at(70, CLIENT_B, read_sent("r1", 901));
-        history.at(80, CLIENT_B, read_received(901, ok(&v1)));
+        history.at(80, CLIENT_B, read_received(901, read_ok(&v1, None)));
         let verdict = history.verdict(READ_YOUR_WRITES);
         assert_eq!(verdict.violation_count, 1);
         assert_eq!(verdict.violations[0].nodes, vec![CLIENT_A]);
@@ -778,7 +989,7 @@ mod tests {
         early.at(15, CLIENT_A, read_sent("r1", 900));
         early.at(20, API_A, commit("r1", "k2", 6, false, Some(&v2), 11));
         early.at(30, CLIENT_A, received("k2", 6, ok(&v2)));
-        early.at(40, CLIENT_A, read_received(900, ok(&v1)));
+        early.at(40, CLIENT_A, read_received(900, read_ok(&v1, None)));
         assert_eq!(early.violations(READ_YOUR_WRITES), 0);
     }
 
@@ -792,6 +1003,245 @@ mod tests {
         history.at(40, CLIENT_A, read_sent("r1", 900));
         history.at(50, CLIENT_A, read_received(900, error(status::NOT_FOUND)));
         assert_eq!(history.violations(READ_YOUR_WRITES), 1);
+    }
+
+    /// r1 created at generation 1 (revision 10), its status written
+    /// (revision 11), then updated to generation 2 (revision 12): each
+    /// acknowledged to client A.
+    fn r1_life(history: &mut History) -> (Resource, Resource) {
+        let v1 = resource("r1", 1, 1);
+        let v2 = resource("r1", 2, 2);
+        history.at(10, CLIENT_A, sent("k1", 5, 0));
+        history.at(20, API_A, commit("r1", "k1", 5, true, Some(&v1), 10));
+        history.at(30, CLIENT_A, received("k1", 5, created(&v1)));
+        history.at(40, STORE, status_stored("r1", Some(observed(1, 1)), 11));
+        history.at(
+            50,
+            CLIENT_A,
+            sent_op("k2", 6, 0, Intent::Fresh, update("r1", 2)),
+        );
+        history.at(60, API_A, commit("r1", "k2", 6, false, Some(&v2), 12));
+        history.at(70, CLIENT_A, received("k2", 6, ok(&v2)));
+        (v1, v2)
+    }
+
+    #[test]
+    fn a_read_s_status_must_be_one_the_store_held_with_its_resource_while_it_was_in_flight() {
+        let mut history = History::new();
+        let (v1, v2) = r1_life(&mut history);
+        // As the store held them: generation 2 beside the older status.
+        history.at(80, CLIENT_B, read_sent("r1", 900));
+        history.at(
+            90,
+            CLIENT_B,
+            read_received(900, read_ok(&v2, Some(observed(1, 1)))),
+        );
+        for property in [ANSWERS_MATCH_STORE, ANSWERS_MATCH_REQUEST, READ_YOUR_WRITES] {
+            assert_eq!(history.violations(property), 0, "{property}");
+        }
+        // A status the store never wrote, and generation 2 without the
+        // status that was there all along.
+        history.at(100, CLIENT_B, read_sent("r1", 901));
+        history.at(
+            110,
+            CLIENT_B,
+            read_received(901, read_ok(&v2, Some(observed(2, 1)))),
+        );
+        history.at(120, CLIENT_B, read_sent("r1", 902));
+        history.at(130, CLIENT_B, read_received(902, read_ok(&v2, None)));
+        // Generation 1 read long after generation 2 was committed: a
+        // stale read, though no write of this client is missed.
+        history.at(140, CLIENT_B, read_sent("r1", 903));
+        history.at(
+            150,
+            CLIENT_B,
+            read_received(903, read_ok(&v1, Some(observed(1, 1)))),
+        );
+        let verdict = history.verdict(ANSWERS_MATCH_STORE);
+        assert_eq!(verdict.violation_count, 3, "{verdict:?}");
+        assert!(
+            verdict.violations[0]
+                .message
+                .contains("did not hold together")
+        );
+        assert_eq!(history.violations(READ_YOUR_WRITES), 0);
+        // A read in flight across the update may see either side of it.
+        let mut racing = History::new();
+        let v1 = resource("r1", 1, 1);
+        racing.at(10, API_A, desired_written("r1", Some(&v1), 10));
+        racing.at(20, CLIENT_B, read_sent("r1", 900));
+        racing.at(30, API_A, desired_written("r1", Some(&v2), 11));
+        racing.at(40, CLIENT_B, read_received(900, read_ok(&v1, None)));
+        assert_eq!(racing.violations(ANSWERS_MATCH_STORE), 0);
+    }
+
+    #[test]
+    fn a_page_showing_what_the_store_did_not_hold_or_leaving_out_what_stood_violates_answers_match_store()
+     {
+        let mut history = History::new();
+        let (r1, r2, r3) = (
+            resource("r1", 1, 1),
+            resource("r2", 1, 1),
+            resource("r3", 1, 1),
+        );
+        history.at(10, API_A, desired_written("r1", Some(&r1), 10));
+        history.at(10, API_A, desired_written("r2", Some(&r2), 11));
+        history.at(10, API_A, desired_written("r3", Some(&r3), 12));
+        history.at(20, CLIENT_B, list_sent(None, 2, 900));
+        history.at(
+            30,
+            CLIENT_B,
+            read_received(900, page(&[(&r1, None), (&r2, None)], Some("r2"))),
+        );
+        history.at(40, CLIENT_B, list_sent(Some("r2"), 2, 901));
+        history.at(50, CLIENT_B, read_received(901, page(&[(&r3, None)], None)));
+        for property in [ANSWERS_MATCH_STORE, ANSWERS_MATCH_REQUEST, READ_YOUR_WRITES] {
+            assert_eq!(history.violations(property), 0, "{property}");
+        }
+        // r2 left out of a page that covers it; r3 listed with a status it
+        // never had; and, once r1 is deleted, r1 listed again.
+        history.at(60, CLIENT_B, list_sent(None, 5, 902));
+        history.at(
+            70,
+            CLIENT_B,
+            read_received(902, page(&[(&r1, None), (&r3, Some(observed(1, 1)))], None)),
+        );
+        history.at(80, API_A, desired_written("r1", None, 13));
+        history.at(90, CLIENT_B, list_sent(None, 1, 903));
+        history.at(
+            100,
+            CLIENT_B,
+            read_received(903, page(&[(&r1, None)], Some("r1"))),
+        );
+        let verdict = history.verdict(ANSWERS_MATCH_STORE);
+        assert_eq!(verdict.violation_count, 3, "{verdict:?}");
+        let says = |text: &str| verdict.violations.iter().any(|v| v.message.contains(text));
+        assert!(says("left out r2"), "{verdict:?}");
+        assert!(says("a list answered r3"), "{verdict:?}");
+        assert!(says("a list answered r1"), "{verdict:?}");
+    }
+
+    #[test]
+    fn a_read_answered_in_another_shape_or_a_misshapen_page_violates_answers_match_request() {
+        let mut history = History::new();
+        let (r1, r2) = (resource("r1", 1, 1), resource("r2", 1, 1));
+        history.at(10, API_A, desired_written("r1", Some(&r1), 10));
+        history.at(10, API_A, desired_written("r2", Some(&r2), 11));
+        history.at(20, CLIENT_B, read_sent("r1", 900));
+        history.at(30, CLIENT_B, read_received(900, read_ok(&r1, None)));
+        history.at(40, CLIENT_B, list_sent(Some("r1"), 1, 901));
+        history.at(50, CLIENT_B, read_received(901, page(&[(&r2, None)], None)));
+        assert_eq!(history.violations(ANSWERS_MATCH_REQUEST), 0);
+        let answers = [
+            ok(&r1),                                 // a get without its status
+            read_ok(&r2, None),                      // another resource
+            page(&[(&r1, None)], None),              // a page to a get
+            page(&[(&r1, None), (&r2, None)], None), // over the limit of 1
+            page(&[(&r1, None)], None),              // not after the cursor
+            page(&[], Some("r0")),                   // a cursor going back
+            read_ok(&r2, None),                      // a get's answer to a list
+        ];
+        for (index, response) in answers.into_iter().enumerate() {
+            let request_id = 910 + index as u64;
+            let time_ms = 60 + 10 * index as u64;
+            let sent = if index < 3 {
+                read_sent("r1", request_id)
+            } else {
+                list_sent(Some("r1"), 1, request_id)
+            };
+            history.at(time_ms, CLIENT_B, sent);
+            history.at(time_ms + 5, CLIENT_B, read_received(request_id, response));
+        }
+        let verdict = history.verdict(ANSWERS_MATCH_REQUEST);
+        assert_eq!(verdict.violation_count, 7, "{verdict:?}");
+        assert!(
+            verdict.violations[0]
+                .message
+                .contains("a read of r1 was answered 200")
+        );
+        assert!(
+            verdict.violations[3]
+                .message
+                .contains("2 items for a limit of 1")
+        );
+    }
+
+    #[test]
+    fn a_list_covering_a_resource_its_client_wrote_must_show_it_as_acknowledged() {
+        let mut history = History::new();
+        let (v1, v2) = r1_life(&mut history);
+        let status = Some(observed(1, 1));
+        // Covering r1 and showing generation 2: fine. A page that ends
+        // before r1 does not cover it.
+        history.at(80, CLIENT_A, list_sent(None, 3, 900));
+        history.at(
+            90,
+            CLIENT_A,
+            read_received(900, page(&[(&v2, status)], None)),
+        );
+        history.at(100, CLIENT_A, list_sent(None, 1, 901));
+        let r0 = resource("r0", 1, 1);
+        history.at(95, API_A, desired_written("r0", Some(&r0), 13));
+        history.at(
+            110,
+            CLIENT_A,
+            read_received(901, page(&[(&r0, None)], Some("r0"))),
+        );
+        assert_eq!(history.violations(READ_YOUR_WRITES), 0);
+        // A page covering r1 without it, and one showing generation 1.
+        history.at(120, CLIENT_A, list_sent(None, 3, 902));
+        history.at(
+            130,
+            CLIENT_A,
+            read_received(902, page(&[(&r0, None)], None)),
+        );
+        history.at(140, CLIENT_A, list_sent(Some("r0"), 3, 903));
+        history.at(
+            150,
+            CLIENT_A,
+            read_received(903, page(&[(&v1, status)], None)),
+        );
+        // Another client was told nothing of r1: not its writes to read.
+        history.at(120, CLIENT_B, list_sent(None, 3, 904));
+        history.at(
+            130,
+            CLIENT_B,
+            read_received(904, page(&[(&r0, None)], None)),
+        );
+        let verdict = history.verdict(READ_YOUR_WRITES);
+        assert_eq!(verdict.violation_count, 2, "{verdict:?}");
+        assert!(verdict.violations[0].message.contains("left out r1"));
+        assert!(
+            verdict.violations[1]
+                .message
+                .contains("found generation 1, after generation 2")
+        );
+        assert!(verdict.violations.iter().all(|v| v.nodes == [CLIENT_A]));
+        // Once the client sent a delete of r1, a page may leave it out.
+        history.at(
+            160,
+            CLIENT_A,
+            sent_op("k3", 7, 0, Intent::Fresh, ApiOp::Delete { id: "r1".into() }),
+        );
+        history.at(170, CLIENT_A, list_sent(None, 3, 905));
+        history.at(
+            180,
+            CLIENT_A,
+            read_received(905, page(&[(&r0, None)], None)),
+        );
+        assert_eq!(history.violations(READ_YOUR_WRITES), 2);
+    }
+
+    #[test]
+    fn a_list_answered_200_is_a_read_that_succeeded() {
+        let mut history = History::new();
+        history.at(3_000, CLIENT_A, list_sent(None, 5, 900));
+        assert_eq!(history.violations(QUIET_FIRST_TRY), 1);
+        assert_eq!(history.violations(AVAILABLE), 1);
+        history.at(3_100, CLIENT_A, read_received(900, page(&[], None)));
+        assert_eq!(history.violations(QUIET_FIRST_TRY), 0);
+        assert_eq!(history.violations(AVAILABLE), 0);
+        assert_eq!(history.report().measurements.fresh_succeeded, 1);
     }
 
     #[test]

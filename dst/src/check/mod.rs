@@ -51,6 +51,7 @@ mod cost;
 mod desired;
 mod fencing;
 mod idempotency;
+mod reads;
 mod requests;
 mod sometimes;
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::{CheckInput, CheckReport, Verdict, check};
 use plane::config::Topology;
 use plane::protocol::{
     ActionId, ApiOp, ApiResponse, BeliefEnd, Event, Instance, InstanceId, Intent, LeaseName,
-    Recovery, Resource, ResponseBody, Spec, Status, status,
+    Recovery, Resource, ResourceView, ResponseBody, Spec, Status, status,
 };
 use plane::shard::{ShardId, shard_of};
 
@@ -287,6 +287,61 @@ pub(crate) fn read_sent(id: &str, request_id: u64) -> Event {
         logical: request_id,
         intent: Intent::Read,
         op: ApiOp::Get { id: id.to_string() },
+    }
+}
+
+/// A list of the page after `after` of at most `limit`, as request
+/// `request_id`.
+pub(crate) fn list_sent(after: Option<&str>, limit: u32, request_id: u64) -> Event {
+    Event::RequestSent {
+        request_id,
+        api: API_A,
+        key: None,
+        fingerprint: 0,
+        attempt: 0,
+        logical: request_id,
+        intent: Intent::Read,
+        op: ApiOp::List {
+            after: after.map(String::from),
+            limit,
+        },
+    }
+}
+
+/// A get's 200: `resource` with `status`.
+pub(crate) fn read_ok(resource: &Resource, status: Option<Status>) -> ApiResponse {
+    ApiResponse {
+        status: status::OK,
+        body: ResponseBody::Read(ResourceView {
+            resource: resource.clone(),
+            status,
+        }),
+    }
+}
+
+/// A list's 200: `items` with their statuses, and the next cursor.
+pub(crate) fn page(items: &[(&Resource, Option<Status>)], next: Option<&str>) -> ApiResponse {
+    let items = items
+        .iter()
+        .map(|&(resource, status)| ResourceView {
+            resource: resource.clone(),
+            status,
+        })
+        .collect();
+    ApiResponse {
+        status: status::OK,
+        body: ResponseBody::Page {
+            items,
+            next: next.map(String::from),
+        },
+    }
+}
+
+/// A status as a controller writes it.
+pub(crate) fn observed(generation: u64, ready_replicas: u32) -> Status {
+    Status {
+        observed_generation: generation,
+        ready_replicas,
     }
 }
 

@@ -30,7 +30,7 @@ impl ApiNode {
             (ApiOp::Create { .. }, Recovery::Charged { .. }) => self.commit_create(ctx, id, op),
             (ApiOp::Update { .. } | ApiOp::Delete { .. }, _) => self.read(ctx, id, op),
             // Not reached: reads bypass the ledger (`read`).
-            (ApiOp::Get { .. }, _) => self.give_up(ctx, op, false),
+            (ApiOp::Get { .. } | ApiOp::List { .. }, _) => self.give_up(ctx, op, false),
         }
     }
 
@@ -323,7 +323,7 @@ fn plan_change(entry: &LedgerEntry, found: Option<&Kv>, attempt: u32) -> Option<
             (ResponseBody::Resource(next.clone()), Write::Update(next))
         }
         ApiOp::Delete { .. } => (ResponseBody::Deleted { id: id.clone() }, Write::Delete),
-        ApiOp::Create { .. } | ApiOp::Get { .. } => return None,
+        ApiOp::Create { .. } | ApiOp::Get { .. } | ApiOp::List { .. } => return None,
     };
     let response = ApiResponse {
         status: status::OK,

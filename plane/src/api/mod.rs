@@ -68,7 +68,7 @@
 //! | `takeover` | claiming an abandoned key |
 //! | `commit` | from the recovery point on: charge, save `Charged`, commit |
 //! | `completer` | the periodic scan that finishes abandoned keys |
-//! | `read` | a client's read of a resource: no key, no ledger |
+//! | `read` | a client's reads, get and list: no key, no ledger |
 //! | `bugs` | the planted bugs' detours |
 //! | `decode` | each store reply, typed |
 //!
@@ -182,8 +182,10 @@ enum Purpose {
     },
     CompleterScan,
     Operation(OperationId),
-    /// A read for a client (`read`).
+    /// A get for a client (`read`).
     Get(Client),
+    /// A list for a client (`read`).
+    List(Client),
 }
 
 /// What came back for a tracked request.
@@ -238,9 +240,11 @@ impl ApiNode {
         if self.operations.values().any(|op| op.client == Some(client)) {
             return; // A network duplicate of a request in progress.
         }
-        if let ApiOp::Get { id } = request.op {
-            return self.get(ctx, client, id);
-        }
+        let write = match request.op {
+            ApiOp::Get { id } => return self.get(ctx, client, id),
+            ApiOp::List { after, limit } => return self.list(ctx, client, after, limit),
+            write => write,
+        };
         let key = match request.idempotency_key {
             Some(key) if !key.is_empty() && key.len() <= MAX_KEY_BYTES => key,
             _ => {
@@ -248,7 +252,7 @@ impl ApiNode {
                 return self.reply(ctx, Some(client), response, false, None);
             }
         };
-        let name = request.op.name_or_id();
+        let name = write.name_or_id();
         if name.is_empty() || name.len() > ApiOp::MAX_NAME_BYTES {
             let message = format!(
                 "a name or id must have 1 to {} bytes, not {}",
@@ -260,8 +264,8 @@ impl ApiNode {
         }
         let op = Operation {
             key,
-            fingerprint: request.op.fingerprint(),
-            op: request.op,
+            fingerprint: write.fingerprint(),
+            op: write,
             client: Some(client),
             step: Step::Idle,
             held: None,
@@ -349,6 +353,7 @@ impl ApiNode {
             }
             Purpose::CompleterScan => self.on_completer_scan(ctx, reply),
             Purpose::Get(client) => self.on_get(ctx, client, reply),
+            Purpose::List(client) => self.on_list(ctx, client, reply),
             Purpose::Operation(id) => {
                 let op = self
                     .operations

@@ -44,6 +44,8 @@ impl ApiNode {
         let resource_id = match &op.op {
             ApiOp::Create { .. } => format!("r{:016x}", ctx.rng().next_u64()),
             ApiOp::Update { id, .. } | ApiOp::Delete { id } | ApiOp::Get { id } => id.clone(),
+            // Not reached: reads bypass the ledger (`read`).
+            ApiOp::List { .. } => String::new(),
         };
         let entry = LedgerEntry {
             fingerprint: op.fingerprint,

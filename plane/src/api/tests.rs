@@ -10,7 +10,7 @@ use super::*;
 use crate::billing::BillingNode;
 use crate::config::Bug;
 use crate::protocol::Recovery;
-use crate::protocol::{Resource, Spec, Status};
+use crate::protocol::{Resource, ResourceView, Spec, Status};
 use crate::reply::Kv;
 use crate::store::KvStore;
 use crate::store::{OpResult, StoreResponse};
@@ -292,6 +292,34 @@ impl Cluster {
             Some(Value::Ledger(entry)) => Some(entry.clone()),
             None => None,
             other => panic!("not a ledger entry: {other:?}"),
+        }
+    }
+
+    /// Gets `id` through `api`: the resource and its status, or `None`
+    /// for a 404.
+    fn get(&mut self, api: NodeId, id: &str) -> Option<ResourceView> {
+        let request_id = self.send(api, None, ApiOp::Get { id: id.into() });
+        let reply = self.only_reply(request_id);
+        assert_eq!((reply.replayed, reply.key_ttl_ms), (false, None));
+        match (reply.response.status, reply.response.body) {
+            (status::OK, ResponseBody::Read(view)) => Some(view),
+            (status::NOT_FOUND, _) => None,
+            (status, body) => panic!("a get answered {status} {body:?}"),
+        }
+    }
+
+    /// Lists a page through `api`: its items and its next cursor.
+    fn page(
+        &mut self,
+        api: NodeId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> (Vec<ResourceView>, Option<String>) {
+        let request_id = self.send(api, None, list(after, limit));
+        let reply = self.only_reply(request_id);
+        match (reply.response.status, reply.response.body) {
+            (status::OK, ResponseBody::Page { items, next }) => (items, next),
+            (status, body) => panic!("a list answered {status} {body:?}"),
         }
     }
 
@@ -788,23 +816,187 @@ fn a_read_needs_no_key_sees_the_last_write_and_records_nothing() {
     };
     assert_eq!(cluster.call(API_A, "u", update).response.status, status::OK);
     let (records, revision) = (cluster.records.len(), cluster.store.revision());
-    let get = ApiOp::Get {
-        id: created.id.clone(),
-    };
-    let read = cluster.send(API_B, None, get);
-    let read = cluster.only_reply(read);
-    assert_eq!(read.response.status, status::OK);
-    let ResponseBody::Resource(seen) = &read.response.body else {
-        panic!("a resource: {read:?}");
-    };
-    assert_eq!(seen.generation, 2, "the acknowledged update is seen");
-    assert_eq!((read.replayed, read.key_ttl_ms), (false, None));
+    let seen = cluster.get(API_B, &created.id).expect("found");
+    assert_eq!(
+        seen.resource.generation, 2,
+        "the acknowledged update is seen"
+    );
     assert_eq!(cluster.records.len(), records, "a read records nothing");
     assert_eq!(cluster.store.revision(), revision, "a read writes nothing");
-    let missing = cluster.send(API_A, None, ApiOp::Get { id: "nope".into() });
+}
+
+/// A status as a controller would write it.
+fn observed(generation: u64, ready_replicas: u32) -> Status {
+    Status {
+        observed_generation: generation,
+        ready_replicas,
+    }
+}
+
+#[test]
+fn a_get_answers_the_resource_with_no_status_until_one_is_written_then_with_it() {
+    let mut cluster = Cluster::new();
+    let created = created_resource(&cluster.call(API_A, "c", create("a")));
+    let before = cluster.get(API_A, &created.id).expect("found");
     assert_eq!(
-        cluster.only_reply(missing).response.status,
+        before,
+        ResourceView {
+            resource: created.clone(),
+            status: None
+        }
+    );
+    cluster.write(keys::status(&created.id), Value::Status(observed(1, 1)));
+    let after = cluster.get(API_B, &created.id).expect("found");
+    assert_eq!(
+        after,
+        ResourceView {
+            resource: created.clone(),
+            status: Some(observed(1, 1))
+        }
+    );
+    // An update shows the new desired state beside the status the
+    // controller has not yet caught up: both as the store holds them.
+    let update = ApiOp::Update {
+        id: created.id.clone(),
+        spec: spec(2),
+    };
+    assert_eq!(cluster.call(API_A, "u", update).response.status, status::OK);
+    let updated = cluster.get(API_A, &created.id).expect("found");
+    assert_eq!(
+        (updated.resource.generation, updated.status),
+        (2, Some(observed(1, 1)))
+    );
+}
+
+#[test]
+fn a_get_of_a_missing_id_is_404_and_of_a_malformed_one_400() {
+    let mut cluster = Cluster::new();
+    let missing = cluster.send(API_A, None, ApiOp::Get { id: "nope".into() });
+    let reply = cluster.only_reply(missing);
+    assert_eq!(reply.response.status, status::NOT_FOUND);
+    assert_eq!((reply.replayed, reply.key_ttl_ms), (false, None));
+    // A status without its resource is still no resource.
+    cluster.write(keys::status("orphan"), Value::Status(observed(1, 1)));
+    let orphan = cluster.send(
+        API_A,
+        None,
+        ApiOp::Get {
+            id: "orphan".into(),
+        },
+    );
+    assert_eq!(
+        cluster.only_reply(orphan).response.status,
         status::NOT_FOUND
+    );
+    for id in [String::new(), "x".repeat(ApiOp::MAX_NAME_BYTES + 1)] {
+        let bad = cluster.send(API_B, None, ApiOp::Get { id });
+        assert_eq!(cluster.only_reply(bad).response.status, status::BAD_REQUEST);
+    }
+}
+
+#[test]
+fn a_read_the_store_does_not_answer_gets_503() {
+    let mut cluster = Cluster::new();
+    let id = created_resource(&cluster.call(API_A, "c", create("a"))).id;
+    cluster.hold = Box::new(|_, to, _| to == STORE);
+    let get = cluster.send(API_A, None, ApiOp::Get { id });
+    cluster.fire_request_timeout(API_A);
+    let list = cluster.send(API_A, None, list(None, 10));
+    cluster.fire_request_timeout(API_A);
+    for request_id in [get, list] {
+        let reply = cluster.only_reply(request_id);
+        assert_eq!(reply.response.status, status::UNAVAILABLE, "{reply:?}");
+    }
+}
+
+fn list(after: Option<&str>, limit: u32) -> ApiOp {
+    ApiOp::List {
+        after: after.map(String::from),
+        limit,
+    }
+}
+
+#[test]
+fn a_list_pages_through_every_resource_by_id_with_its_status() {
+    let mut cluster = Cluster::new();
+    let mut ids: Vec<String> = (0..5)
+        .map(|n| created_resource(&cluster.call(API_A, &format!("c{n}"), create("a"))).id)
+        .collect();
+    ids.sort();
+    cluster.write(keys::status(&ids[1]), Value::Status(observed(1, 1)));
+    cluster.write(keys::status(&ids[4]), Value::Status(observed(1, 0)));
+    let revision = cluster.store.revision();
+    let (first, next) = cluster.page(API_A, None, 3);
+    let listed: Vec<&str> = first.iter().map(|v| v.resource.id.as_str()).collect();
+    assert_eq!(listed, ids[..3]);
+    assert_eq!(next.as_deref(), Some(ids[2].as_str()), "the last item's id");
+    let statuses: Vec<Option<Status>> = first.iter().map(|v| v.status).collect();
+    assert_eq!(statuses, [None, Some(observed(1, 1)), None]);
+    // The second page is the last: it ends exactly at the last resource.
+    let (second, next) = cluster.page(API_B, next.as_deref(), 2);
+    let listed: Vec<&str> = second.iter().map(|v| v.resource.id.as_str()).collect();
+    assert_eq!(listed, ids[3..]);
+    assert_eq!(second[1].status, Some(observed(1, 0)));
+    assert_eq!(next, None, "nothing follows the last page");
+    // After the last id, and with room to spare: empty, and the end.
+    assert_eq!(cluster.page(API_A, Some(&ids[4]), 100), (vec![], None));
+    let (all, next) = cluster.page(API_A, None, 100);
+    assert_eq!((all.len(), next), (5, None));
+    assert_eq!(cluster.store.revision(), revision, "lists write nothing");
+}
+
+#[test]
+fn a_list_limit_outside_1_to_100_or_a_malformed_cursor_is_refused_with_400() {
+    let mut cluster = Cluster::new();
+    created_resource(&cluster.call(API_A, "c", create("a")));
+    for limit in [0, ApiOp::MAX_PAGE_LIMIT + 1, u32::MAX] {
+        let request_id = cluster.send(API_A, None, list(None, limit));
+        let reply = cluster.only_reply(request_id);
+        assert_eq!(reply.response.status, status::BAD_REQUEST);
+        let ResponseBody::Error { message } = &reply.response.body else {
+            panic!("{reply:?}")
+        };
+        assert_eq!(message, &format!("limit must be 1 to 100, not {limit}"));
+    }
+    for after in [String::new(), "x".repeat(ApiOp::MAX_NAME_BYTES + 1)] {
+        let request_id = cluster.send(API_A, None, list(Some(&after), 10));
+        let reply = cluster.only_reply(request_id);
+        assert_eq!(reply.response.status, status::BAD_REQUEST, "{reply:?}");
+    }
+    // The bounds themselves are fine.
+    assert_eq!(cluster.page(API_A, None, 1).0.len(), 1);
+    assert_eq!(cluster.page(API_A, None, ApiOp::MAX_PAGE_LIMIT).0.len(), 1);
+}
+
+#[test]
+fn statuses_without_their_resources_cut_a_page_short_but_lose_no_item() {
+    // Not something the nodes write (a status is written only while its
+    // resource stands, and deleted with it), but should it happen, the
+    // statuses read may end before the resources do: the page stops
+    // there, so no item is shown without the status stored with it.
+    let mut cluster = Cluster::new();
+    let mut ids: Vec<String> = (0..3)
+        .map(|n| created_resource(&cluster.call(API_A, &format!("c{n}"), create("a"))).id)
+        .collect();
+    ids.sort();
+    // Ids sort after "a1": real ones start with "r".
+    for orphan in ["a0", "a1"] {
+        cluster.write(keys::status(orphan), Value::Status(observed(9, 9)));
+    }
+    cluster.write(keys::status(&ids[2]), Value::Status(observed(1, 1)));
+    // Two statuses read (both orphans, sorting first), more follow: of
+    // nothing after "a1" is it known whether it has a status.
+    let (page, next) = cluster.page(API_A, None, 2);
+    assert_eq!((page, next.as_deref()), (vec![], Some("a1")));
+    let (page, next) = cluster.page(API_A, next.as_deref(), 2);
+    let listed: Vec<&str> = page.iter().map(|v| v.resource.id.as_str()).collect();
+    assert_eq!(listed, ids[..2]);
+    assert_eq!(next.as_deref(), Some(ids[1].as_str()));
+    let (page, next) = cluster.page(API_A, next.as_deref(), 2);
+    assert_eq!(page.len(), 1);
+    assert_eq!(
+        (page[0].resource.id.as_str(), page[0].status, next),
+        (ids[2].as_str(), Some(observed(1, 1)), None)
     );
 }
 

@@ -20,7 +20,7 @@ pub use events::{BeliefEnd, Event, Intent, LeaseName};
 pub use values::{LedgerEntry, Recovery, Resource, Spec, Status, Value};
 pub use wire::{
     Action, ActionId, ActionKind, ActionOutcome, ApiOp, ApiReply, ApiRequest, ApiResponse,
-    Instance, InstanceId, Msg, ResponseBody, Settled, status,
+    Instance, InstanceId, Msg, ResourceView, ResponseBody, Settled, status,
 };
 
 /// The simulator protocol of the control plane.

@@ -119,16 +119,28 @@ impl StoreValue for Value {
             Value::Status(_) => 16,
             Value::Ledger(entry) => {
                 let response = match &entry.recovery {
-                    Recovery::Finished { response } => match &response.body {
-                        ResponseBody::Resource(r) => 32 + r.id.len() + r.name.len(),
-                        ResponseBody::Deleted { id } => 8 + id.len(),
-                        ResponseBody::Error { message } => 8 + message.len(),
-                    },
+                    Recovery::Finished { response } => body_size_bytes(&response.body),
                     Recovery::Started | Recovery::Charged { .. } => 16,
                 };
                 64 + entry.resource_id.len() + entry.op.name_or_id().len() + response
             }
             Value::Lock { .. } | Value::Holder { .. } => 8,
+        }
+    }
+}
+
+/// What a stored response's body weighs. Reads are never stored (they
+/// bypass the ledger), but a size is a size.
+fn body_size_bytes(body: &ResponseBody) -> usize {
+    let view = |v: &super::ResourceView| 48 + v.resource.id.len() + v.resource.name.len();
+    match body {
+        ResponseBody::Resource(r) => 32 + r.id.len() + r.name.len(),
+        ResponseBody::Deleted { id } => 8 + id.len(),
+        ResponseBody::Error { message } => 8 + message.len(),
+        ResponseBody::Read(read) => view(read),
+        ResponseBody::Page { items, next } => {
+            let cursor = next.as_ref().map_or(0, String::len);
+            8 + cursor + items.iter().map(view).sum::<usize>()
         }
     }
 }

@@ -8,14 +8,15 @@
 use node::NodeId;
 use serde::{Deserialize, Serialize};
 
-use super::{RequestId, Resource, Spec, Value};
+use super::{RequestId, Resource, Spec, Status, Value};
 use crate::shard::ShardId;
 use crate::store::{StoreRequest, StoreResponse};
 
 // ---------------------------------------------------------------------------
 // The API.
 
-/// A mutating API call.
+/// An API call: the writes (create, update, delete) need an
+/// Idempotency-Key; the reads (get, list) need none and change nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ApiOp {
     /// Create a resource with a server-generated id (charges billing).
@@ -37,11 +38,23 @@ pub enum ApiOp {
         /// Resource id.
         id: String,
     },
-    /// Read a resource's desired state (needs no Idempotency-Key; changes
-    /// nothing).
+    /// Read a resource's desired state and its status (needs no
+    /// Idempotency-Key; changes nothing).
     Get {
         /// Resource id.
         id: String,
+    },
+    /// Read one page of the resources with their statuses, by id: those
+    /// whose id sorts after `after` (from the first when `None`), at most
+    /// `limit` of them. Needs no Idempotency-Key; changes nothing.
+    List {
+        /// The cursor: the `next` of the previous page, `None` for the
+        /// first page.
+        after: Option<String>,
+        /// The most items to return, `1..=ApiOp::MAX_PAGE_LIMIT`; anything
+        /// else gets 400 (refused, not clamped: a caller that asks for 0 or
+        /// for a thousand has a bug it should hear about).
+        limit: u32,
     },
 }
 
@@ -51,12 +64,21 @@ impl ApiOp {
     /// recorded, so a ledger entry always fits the store's value bound.
     pub(crate) const MAX_NAME_BYTES: usize = 253;
 
-    /// The name or id this request carries.
+    /// The largest page a list may ask for.
+    pub const MAX_PAGE_LIMIT: u32 = 100;
+
+    /// The name or id this request carries (a list: its cursor, if any).
     pub(crate) fn name_or_id(&self) -> &str {
         match self {
             ApiOp::Create { name, .. } => name,
             ApiOp::Update { id, .. } | ApiOp::Delete { id } | ApiOp::Get { id } => id,
+            ApiOp::List { after, .. } => after.as_deref().unwrap_or_default(),
         }
+    }
+
+    /// Whether this is a read (get or list): no key, no ledger, no write.
+    pub fn is_read(&self) -> bool {
+        matches!(self, ApiOp::Get { .. } | ApiOp::List { .. })
     }
 
     /// The request fingerprint of the Idempotency-Key draft: a stable hash
@@ -82,7 +104,7 @@ pub struct ApiRequest {
 pub mod status {
     /// Created.
     pub const CREATED: u16 = 201;
-    /// OK (update, delete).
+    /// OK (update, delete, get, list).
     pub const OK: u16 = 200;
     /// Missing Idempotency-Key, or a malformed request.
     pub const BAD_REQUEST: u16 = 400;
@@ -112,6 +134,28 @@ pub enum ResponseBody {
         /// What went wrong.
         message: String,
     },
+    /// A get's answer: the resource and its status, read at one revision.
+    Read(ResourceView),
+    /// A list's answer: one page.
+    Page {
+        /// The resources with their statuses, by id ascending, all read at
+        /// one revision.
+        items: Vec<ResourceView>,
+        /// The cursor of the next page (pass it as `after`); `None` when
+        /// nothing follows this page.
+        next: Option<String>,
+    },
+}
+
+/// A resource as a read shows it: what was asked for (desired state) and
+/// what a controller last saw (status), as the store held both at one
+/// revision.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResourceView {
+    /// Desired state.
+    pub resource: Resource,
+    /// Observed state: `None` until a controller has written one.
+    pub status: Option<Status>,
 }
 
 /// An API response: status and body. This pair is what a replay must

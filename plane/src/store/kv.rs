@@ -109,6 +109,16 @@ pub enum Op<V> {
     Delete { key: String },
     /// Delete every key starting with `prefix`.
     DeletePrefix { prefix: String },
+    /// Read at most `limit` keys starting with `prefix` and sorting after
+    /// `after` (from the first such key when `None`), in key order: one
+    /// bounded page of a prefix, as etcd's range with a limit. The reply
+    /// says whether more keys follow, so a caller pages on by passing the
+    /// last key it got as the next `after`.
+    Range {
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    },
 }
 
 /// The result of one [`Op`], in the same position.
@@ -125,6 +135,9 @@ pub enum OpResult<V> {
     },
     /// How many keys were deleted.
     Deleted { count: u64 },
+    /// The keys of a [`Op::Range`], in key order, and whether more keys
+    /// under the prefix follow the last of them.
+    GotRange { found: Vec<KeyValue<V>>, more: bool },
 }
 
 /// A multi-key transaction: if all `compares` hold, run `success`, else
@@ -705,6 +718,16 @@ impl<V: StoreValue> TxnView<'_, V> {
                 }
                 OpResult::Deleted { count }
             }
+            Op::Range {
+                prefix,
+                after,
+                limit,
+            } => {
+                let limit = usize::try_from(limit).expect("u32 fits usize");
+                let (found, more) = self.range(&prefix, after.as_deref(), limit);
+                debug_assert!(found.len() <= limit);
+                OpResult::GotRange { found, more }
+            }
         }
     }
 
@@ -727,6 +750,55 @@ impl<V: StoreValue> TxnView<'_, V> {
             };
         }
         visible
+    }
+
+    /// At most `limit` visible keys starting with `prefix` and sorting
+    /// after `after`, in key order, and whether another visible one
+    /// follows. Walks the committed keys and this transaction's writes
+    /// side by side from the lower bound, so it reads only what it returns
+    /// (plus the keys this transaction deleted on the way and one more),
+    /// never the whole prefix.
+    fn range(&self, prefix: &str, after: Option<&str>, limit: usize) -> (Vec<KeyValue<V>>, bool) {
+        // A cursor before the prefix starts at the prefix: the keys between
+        // them do not start with it and would end the walk at once.
+        let lower = match after {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
+        let bounds = (lower, Bound::Unbounded);
+        let mut committed = self
+            .keys
+            .range::<str, _>(bounds)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .peekable();
+        let mut written = self
+            .writes
+            .range::<str, _>(bounds)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .peekable();
+        let mut found = Vec::new();
+        // Bounded: each pass consumes an entry of one of the two ranges.
+        loop {
+            let visible = match (committed.peek(), written.peek()) {
+                (None, None) => return (found, false),
+                (Some((old, _)), Some((new, _))) if old == new => {
+                    committed.next();
+                    written.next().and_then(|(_, write)| write.as_ref())
+                }
+                (Some((old, _)), Some((new, _))) if old > new => {
+                    written.next().and_then(|(_, write)| write.as_ref())
+                }
+                (Some(_), _) => committed.next().map(|(_, kv)| kv),
+                (None, Some(_)) => written.next().and_then(|(_, write)| write.as_ref()),
+            };
+            let Some(kv) = visible else {
+                continue; // Deleted by this transaction.
+            };
+            if found.len() == limit {
+                return (found, true);
+            }
+            found.push(kv.clone());
+        }
     }
 
     fn put(&mut self, key: String, value: V, lease: Option<LeaseId>) -> OpResult<V> {
@@ -1045,6 +1117,101 @@ mod tests {
         };
         let keys: Vec<&str> = found.iter().map(|kv| kv.key.as_str()).collect();
         assert_eq!(keys, ["a", "a/", "aa", "ab"]);
+    }
+
+    fn range(prefix: &str, after: Option<&str>, limit: u32) -> Op<String> {
+        Op::Range {
+            prefix: prefix.into(),
+            after: after.map(String::from),
+            limit,
+        }
+    }
+
+    /// The keys of a range result, and whether more follow.
+    fn ranged(result: &OpResult<String>) -> (Vec<&str>, bool) {
+        let OpResult::GotRange { found, more } = result else {
+            panic!("not a range: {result:?}")
+        };
+        (found.iter().map(|kv| kv.key.as_str()).collect(), *more)
+    }
+
+    #[test]
+    fn range_pages_through_a_prefix_in_key_order_and_says_when_more_follow() {
+        let mut store = store();
+        let keys = ["a/3", "a/1", "b/1", "a/5", "a", "a/2", "a/4"];
+        run(&mut store, keys.iter().map(|key| put(key, "v")).collect());
+        let page = |store: &mut Store, after, limit| {
+            let results = run(store, vec![range("a/", after, limit)]);
+            let (keys, more) = ranged(&results[0]);
+            (keys.join(" "), more)
+        };
+        assert_eq!(page(&mut store, None, 2), ("a/1 a/2".into(), true));
+        assert_eq!(page(&mut store, Some("a/2"), 2), ("a/3 a/4".into(), true));
+        assert_eq!(page(&mut store, Some("a/4"), 2), ("a/5".into(), false));
+        // A page that ends exactly at the last key has nothing more.
+        assert_eq!(page(&mut store, Some("a/3"), 2), ("a/4 a/5".into(), false));
+        assert_eq!(page(&mut store, Some("a/5"), 2), (String::new(), false));
+        // A cursor between keys, or one that is not a key at all.
+        assert_eq!(page(&mut store, Some("a/2x"), 1), ("a/3".into(), true));
+        assert_eq!(
+            page(&mut store, None, 100),
+            ("a/1 a/2 a/3 a/4 a/5".into(), false)
+        );
+        // Limit 0 reads nothing but still says whether anything is there.
+        assert_eq!(page(&mut store, None, 0), (String::new(), true));
+        assert_eq!(page(&mut store, Some("a/5"), 0), (String::new(), false));
+        assert_eq!(store.revision(), 1, "reads write nothing");
+    }
+
+    #[test]
+    fn range_with_a_cursor_outside_the_prefix_starts_or_ends_at_its_edge() {
+        let mut store = store();
+        let keys = ["a", "b/1", "b/2", "c"];
+        run(&mut store, keys.iter().map(|key| put(key, "v")).collect());
+        let results = run(
+            &mut store,
+            vec![
+                range("b/", Some("a"), 5),
+                range("b/", Some("b/"), 5),
+                range("b/", Some("b0"), 5),
+                range("b/", Some("c"), 5),
+            ],
+        );
+        assert_eq!(ranged(&results[0]), (vec!["b/1", "b/2"], false));
+        assert_eq!(ranged(&results[1]), (vec!["b/1", "b/2"], false));
+        assert_eq!(ranged(&results[2]), (vec![], false));
+        assert_eq!(ranged(&results[3]), (vec![], false));
+    }
+
+    #[test]
+    fn range_sees_the_txn_s_own_writes_and_counts_only_visible_keys() {
+        let mut store = store();
+        let keys = ["a/1", "a/2", "a/3", "a/4"];
+        run(&mut store, keys.iter().map(|key| put(key, "old")).collect());
+        let ops = vec![
+            Op::Delete { key: "a/1".into() },
+            Op::Delete { key: "a/2".into() },
+            put("a/2b", "new"),
+            put("a/3", "new"),
+            range("a/", None, 2),
+            range("a/", Some("a/3"), 2),
+        ];
+        let results = run(&mut store, ops);
+        assert_eq!(ranged(&results[4]), (vec!["a/2b", "a/3"], true));
+        let OpResult::GotRange { found, .. } = &results[4] else {
+            panic!()
+        };
+        assert_eq!(found[1].value, "new", "the txn's own put");
+        assert_eq!(ranged(&results[5]), (vec!["a/4"], false));
+        // A key deleted by the txn at the end of the range is no "more".
+        let results = run(
+            &mut store,
+            vec![
+                Op::Delete { key: "a/4".into() },
+                range("a/", Some("a/2b"), 1),
+            ],
+        );
+        assert_eq!(ranged(&results[1]), (vec!["a/3"], false));
     }
 
     #[test]

@@ -258,7 +258,7 @@ fn written_targets(
         .filter(|(_, result)| match result {
             OpResult::Put { .. } => true,
             OpResult::Deleted { count } => *count > 0,
-            OpResult::Got(_) | OpResult::GotPrefix(_) => false,
+            OpResult::Got(_) | OpResult::GotPrefix(_) | OpResult::GotRange { .. } => false,
         })
         .map(|(target, _)| target)
         .collect()
@@ -454,7 +454,7 @@ fn write_targets(txn: &Txn<Value>) -> (Vec<WriteTarget>, Vec<WriteTarget>) {
             .map(|op| match op {
                 Op::Put { key, .. } | Op::Delete { key } => WriteTarget::Key(key.clone()),
                 Op::DeletePrefix { prefix } => WriteTarget::Prefix(prefix.clone()),
-                Op::Get { .. } | Op::GetPrefix { .. } => WriteTarget::None,
+                Op::Get { .. } | Op::GetPrefix { .. } | Op::Range { .. } => WriteTarget::None,
             })
             .collect()
     };
