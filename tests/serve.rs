@@ -228,9 +228,47 @@ fn serve_answers_every_idempotency_rule_converges_and_keeps_its_state_across_res
     eventually(Duration::from_secs(20), "the create converges", || {
         converged(1.0)
     });
+    // A read shows desired and observed state: the status the controller
+    // wrote once the instances ran.
+    let read = request(http, "GET", &format!("/v1/resources/{id}"), &[], None).unwrap();
+    assert_eq!(read.status, 200, "{read:?}");
+    let read = read.json();
+    assert_eq!(
+        (read["id"].as_str(), read["generation"].as_u64()),
+        (Some(id.as_str()), Some(1))
+    );
+    assert_eq!(read["status"]["observed_generation"], 1, "{read}");
+    assert_eq!(read["status"]["ready_replicas"], 2, "{read}");
 
     let second = create(http, "key-b", "db", 1).unwrap().json();
     let second_id = second["id"].as_str().unwrap().to_string();
+    // Two resources, listed a page of one at a time, by id.
+    let page =
+        |query: &str| request(http, "GET", &format!("/v1/resources{query}"), &[], None).unwrap();
+    let first_page = page("?limit=1");
+    assert_eq!(first_page.status, 200, "{first_page:?}");
+    let first_page = first_page.json();
+    let next = first_page["next"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let second_page = page(&format!("?limit=1&after={next}")).json();
+    assert!(second_page["next"].is_null(), "{second_page}");
+    let mut listed = vec![
+        first_page["items"][0]["id"].as_str().unwrap().to_string(),
+        second_page["items"][0]["id"].as_str().unwrap().to_string(),
+    ];
+    let mut ids = vec![id.clone(), second_id.clone()];
+    assert!(listed[0] < listed[1], "by id: {listed:?}");
+    listed.sort();
+    ids.sort();
+    assert_eq!(listed, ids);
+    assert_eq!(page("").json()["items"].as_array().unwrap().len(), 2);
+    for bad in ["?limit=0", "?limit=1000", "?limit=x", "?colour=red"] {
+        let answer = page(bad);
+        assert_eq!(answer.status, 400, "{bad}: {answer:?}");
+        assert!(answer.json()["error"].is_string(), "{bad}: {answer:?}");
+    }
     let update = request(
         http,
         "PUT",

@@ -5,7 +5,8 @@
 //! | `POST /v1/resources` | `ApiOp::Create` (needs `Idempotency-Key`) |
 //! | `PUT /v1/resources/{id}` | `ApiOp::Update` (needs `Idempotency-Key`) |
 //! | `DELETE /v1/resources/{id}` | `ApiOp::Delete` (needs `Idempotency-Key`) |
-//! | `GET /v1/resources/{id}` | `ApiOp::Get` |
+//! | `GET /v1/resources/{id}` | `ApiOp::Get`: the resource with its status |
+//! | `GET /v1/resources?limit=N&after=ID` | `ApiOp::List`: a page by id, and `next` |
 //! | `GET /metrics`, `/healthz`, `/readyz` | the host's own |
 //!
 //! Bad input is answered here, before any node sees it, with a JSON error
@@ -24,7 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{BoxError, Json, Router};
-use plane::protocol::{ApiOp, ApiReply, ResponseBody, Spec};
+use plane::protocol::{ApiOp, ApiReply, ResourceView, ResponseBody, Spec};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -76,7 +77,7 @@ type Shared = Arc<AppState>;
 /// The router with every route and limit.
 pub fn router(state: Shared, limits: Limits) -> Router {
     let api = Router::new()
-        .route("/v1/resources", axum::routing::post(create))
+        .route("/v1/resources", axum::routing::post(create).get(list))
         .route("/v1/resources/{id}", get(read).put(update).delete(remove))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -230,6 +231,39 @@ async fn remove(
     call(&state, key, ApiOp::Delete { id }).await
 }
 
+/// The query of a list: `?limit=N&after=ID`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Items per page (the API node allows 1 to 100).
+    limit: Option<u32>,
+    /// The `next` of the previous page.
+    after: Option<String>,
+}
+
+/// Items per page when the query names none.
+pub const DEFAULT_PAGE_LIMIT: u32 = 50;
+
+async fn list(
+    State(state): State<Shared>,
+    query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let query = match query {
+        Ok(axum::extract::Query(query)) => query,
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{}: allowed ?limit=1..100&after=ID", rejection.body_text()),
+            );
+        }
+    };
+    let op = ApiOp::List {
+        after: query.after,
+        limit: query.limit.unwrap_or(DEFAULT_PAGE_LIMIT),
+    };
+    call(&state, None, op).await
+}
+
 async fn read(State(state): State<Shared>, Path(id): Path<String>) -> Response {
     call(&state, None, ApiOp::Get { id }).await
 }
@@ -268,7 +302,25 @@ pub fn body_json(body: &ResponseBody) -> Value {
         }),
         ResponseBody::Deleted { id } => json!({ "id": id, "deleted": true }),
         ResponseBody::Error { message } => json!({ "error": message }),
+        ResponseBody::Read(view) => view_json(view),
+        ResponseBody::Page { items, next } => json!({
+            "items": items.iter().map(view_json).collect::<Vec<_>>(),
+            "next": next,
+        }),
     }
+}
+
+/// A resource with its status: desired (`spec` at `generation`) and
+/// observed (`status`, null until a controller wrote one).
+fn view_json(view: &ResourceView) -> Value {
+    let resource = &view.resource;
+    json!({
+        "id": resource.id,
+        "name": resource.name,
+        "generation": resource.generation,
+        "spec": resource.spec,
+        "status": view.status,
+    })
 }
 
 /// The API node's reply as HTTP: its status, its body as JSON, and the
