@@ -123,6 +123,7 @@ const CASES: &[&str] = &[
     "read.missing",
     "create.converge",
     "create.concurrent_duplicates",
+    "list.pages",
     "update.converge",
     "delete.converge",
 ];
@@ -271,6 +272,7 @@ impl Suite {
             "read.missing" => self.read_missing().await,
             "create.converge" => self.create_converge().await,
             "create.concurrent_duplicates" => self.concurrent_duplicates().await,
+            "list.pages" => self.list_pages().await,
             "update.converge" => self.update_converge().await,
             "delete.converge" => self.delete_converge().await,
             other => Err(format!("no case `{other}`")),
@@ -493,6 +495,82 @@ impl Suite {
             "{IN_FLIGHT_ROUNDS} rounds of {IN_FLIGHT_SENDS} simultaneous sends ({}) never met the key in flight: \
              the first finished before the others were recorded; every answer agreed",
             seen.join(", ")
+        )))
+    }
+
+    /// Pages through every resource: ids strictly ascending across pages,
+    /// no page over its limit, the one `create.converge` made among them;
+    /// a page of one says where the next starts; a limit of 0 is refused.
+    async fn list_pages(&mut self) -> CaseResult {
+        const LIMIT: usize = 100;
+        const MAX_PAGES: usize = 1_000;
+        let refused = self
+            .final_answer(&Request::get("/v1/resources?limit=0".to_string()))
+            .await?;
+        expect_status(&refused, 400, "a list with limit 0")?;
+        let mine = self
+            .resource
+            .as_ref()
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+            .ok_or("no resource from create.converge to look for")?
+            .to_string();
+        let mut ids: Vec<String> = Vec::new();
+        let mut after: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let query = match &after {
+                None => format!("/v1/resources?limit={LIMIT}"),
+                Some(cursor) => format!("/v1/resources?limit={LIMIT}&after={cursor}"),
+            };
+            let page = self.final_answer(&Request::get(query)).await?;
+            expect_status(&page, 200, "a list")?;
+            let items = page.body["items"]
+                .as_array()
+                .ok_or("a page without items")?;
+            if items.len() > LIMIT {
+                return Err(format!("a page of {} items for limit {LIMIT}", items.len()));
+            }
+            for item in items {
+                let id = item["id"]
+                    .as_str()
+                    .ok_or("an item without an id")?
+                    .to_string();
+                if ids.last().is_some_and(|last| *last >= id) {
+                    return Err(format!(
+                        "ids out of order across pages: {id} after {}",
+                        ids.last().unwrap()
+                    ));
+                }
+                ids.push(id);
+            }
+            pages += 1;
+            match page.body["next"].as_str() {
+                Some(next) if pages < MAX_PAGES => after = Some(next.to_string()),
+                Some(_) => return Err(format!("more than {MAX_PAGES} pages")),
+                None => break,
+            }
+        }
+        if !ids.contains(&mine) {
+            return Err(format!(
+                "{mine} missing from {} listed resources",
+                ids.len()
+            ));
+        }
+        let one = self
+            .final_answer(&Request::get("/v1/resources?limit=1".to_string()))
+            .await?;
+        expect_status(&one, 200, "a list with limit 1")?;
+        if one.body["items"].as_array().map(Vec::len) != Some(1) || !one.body["next"].is_string() {
+            return Err(format!(
+                "a page of one of {} resources: {}",
+                ids.len(),
+                one.text
+            ));
+        }
+        Ok(Found::Pass(format!(
+            "{} resources in {pages} page(s) of up to {LIMIT}, ascending, {mine} among them; limit=1 gives one and a next; limit=0 is 400",
+            ids.len()
         )))
     }
 

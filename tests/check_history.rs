@@ -73,7 +73,7 @@ fn a_quiet_history_is_judged_at_its_end() {
 
 #[test]
 fn a_planted_bug_in_the_history_exits_as_a_safety_violation() {
-    let dir = history("no-fencing", "delayed-actions", 10, &[Bug::NoFencing]);
+    let dir = history("no-fencing", "delayed-actions", 9, &[Bug::NoFencing]);
     let output = check(&dir, &[]);
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(3), "{stdout}");
@@ -93,7 +93,7 @@ fn a_liveness_failure_at_the_end_of_a_quiet_history_exits_4() {
     let dir = history(
         "side-effect",
         "idempotency-storm",
-        0,
+        2,
         &[Bug::SideEffectBeforeLedger],
     );
     let output = check(&dir, &["--quiet", "--liveness-bound-ms", "20000"]);

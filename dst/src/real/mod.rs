@@ -42,7 +42,7 @@ use crate::error::Error;
 use crate::report::name_nodes_in;
 use crate::scenario::RunSpec;
 use crate::sweep::Outcome;
-use plane::protocol::{ApiOp, Event, Recovery};
+use plane::protocol::{Event, Recovery};
 
 pub use export::{SIMULATED_EPOCH_NS, write_simulated_history};
 use load::Loaded;
@@ -326,7 +326,7 @@ fn unsettled(
 /// API node starting a key, or the store recording a key's start.
 fn starts_work(event: &Event) -> bool {
     match event {
-        Event::RequestSent { attempt, op, .. } => *attempt == 0 && !matches!(op, ApiOp::Get { .. }),
+        Event::RequestSent { attempt, op, .. } => *attempt == 0 && !op.is_read(),
         Event::KeyStarted { .. } => true,
         Event::LedgerWritten { recovery, .. } => matches!(recovery, Recovery::Started),
         _ => false,
