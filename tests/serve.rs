@@ -353,6 +353,18 @@ fn serve_answers_every_idempotency_rule_converges_and_keeps_its_state_across_res
         (replay.status, replay.body.as_str()),
         (201, first.body.as_str())
     );
+    // The metrics describe the whole run: the nodes' histories replayed.
+    let text = metrics(server.http);
+    assert_eq!(
+        metric(&text, "controlplane_resources_desired"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "controlplane_charges_total"),
+        Some(2.0),
+        "{text}"
+    );
     server.stop();
     let boots: Vec<u32> = std::fs::read_to_string(data.join("store/history.jsonl"))
         .unwrap()
@@ -418,6 +430,8 @@ fn a_corrupt_state_file_stops_serve_naming_the_file_and_keeps_it() {
 /// Role processes of a multi-process cluster, killed when dropped.
 struct Processes {
     peers: PathBuf,
+    /// Fixed admin addresses, for the roles whose metrics a test reads.
+    admin: BTreeMap<String, SocketAddr>,
     data: PathBuf,
     children: BTreeMap<String, Child>,
 }
@@ -425,11 +439,16 @@ struct Processes {
 impl Processes {
     fn spawn(&mut self, role: &str) {
         let log = std::fs::File::create(self.data.join(format!("{role}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_controlplane"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_controlplane"));
+        command
             .args(["serve", "--role", role, "--peers"])
             .arg(&self.peers)
             .arg("--data")
-            .arg(&self.data)
+            .arg(&self.data);
+        if let Some(admin) = self.admin.get(role) {
+            command.arg("--admin").arg(admin.to_string());
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -513,7 +532,10 @@ fn killing_role_processes_mid_request_loses_nothing_and_charges_once() {
         "worker-2",
         "http-0",
     ];
-    let ports = free_ports(roles.len() + 1);
+    let ports = free_ports(roles.len() + 2);
+    let store_admin: SocketAddr = format!("127.0.0.1:{}", ports[roles.len() + 1])
+        .parse()
+        .unwrap();
     let mut peers = String::from("[nodes]\n");
     for (role, port) in roles.iter().zip(&ports) {
         peers.push_str(&format!("{role} = \"127.0.0.1:{port}\"\n"));
@@ -524,6 +546,7 @@ fn killing_role_processes_mid_request_loses_nothing_and_charges_once() {
     std::fs::write(&peers_path, peers).unwrap();
     let mut cluster = Processes {
         peers: peers_path,
+        admin: BTreeMap::from([("store".to_string(), store_admin)]),
         data: data.clone(),
         children: BTreeMap::new(),
     };
@@ -612,6 +635,19 @@ fn killing_role_processes_mid_request_loses_nothing_and_charges_once() {
     eventually(Duration::from_secs(30), "every resource converges", || {
         store_converged(&data)
     });
+    // The store's process, restarted mid-run, still counts every resource:
+    // its metrics are rebuilt from its history at start.
+    let text = metrics(store_admin);
+    assert_eq!(
+        metric(&text, "controlplane_resources_desired"),
+        Some(24.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "controlplane_resources_unconverged"),
+        Some(0.0),
+        "{text}"
+    );
     drop(cluster);
 
     // The run's own history, judged by the simulator's checkers.

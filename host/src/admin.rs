@@ -1,6 +1,8 @@
-//! The admin endpoint: loopback only, every request with the token
-//! (`Authorization: Bearer TOKEN`). `GET /admin/status` says what this
-//! process runs and where; fault injection (`chaos`) will hang here.
+//! The admin endpoint: loopback only. `GET /metrics` is this process's
+//! metrics (so a process without an HTTP edge can be scraped); everything
+//! under `/admin/` needs the token (`Authorization: Bearer TOKEN`):
+//! `GET /admin/status` says what this process runs and where; fault
+//! injection (`chaos`) will hang here.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,6 +25,10 @@ pub struct Admin {
     pub nodes: BTreeMap<String, SocketAddr>,
     /// Each edge this process runs, and its HTTP address.
     pub http: BTreeMap<String, SocketAddr>,
+    /// This process's metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// This process's transport counters.
+    pub net: Arc<crate::net::NetCounters>,
 }
 
 /// A fresh admin token: 128 bits from the operating system, as hex.
@@ -48,6 +54,7 @@ pub fn check_loopback(address: SocketAddr) -> Result<(), String> {
 pub fn router(admin: Arc<Admin>) -> Router {
     Router::new()
         .route("/admin/status", get(status))
+        .route("/metrics", get(metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin route: /admin/status") })
         .with_state(admin)
 }
@@ -76,6 +83,21 @@ fn refusal(admin: &Admin, headers: &HeaderMap) -> Option<Response> {
             "the admin endpoint needs `Authorization: Bearer TOKEN` (printed by serve at start)",
         )),
     }
+}
+
+/// This process's metrics, without the token: every process of a
+/// multi-process cluster has an admin endpoint, and a process without an
+/// HTTP edge (the store, a controller) is scraped here.
+async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
+    let text = admin.metrics.render(&admin.net);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn status(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {

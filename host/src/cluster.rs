@@ -235,7 +235,8 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
                     node: build_node(role, &topology, &settings),
                     dir: config.data.join(&name),
                 };
-                let loaded = runner::load(spec).map_err(|e| StartError(format!("{name}: {e}")))?;
+                let loaded =
+                    runner::load(spec, &metrics).map_err(|e| StartError(format!("{name}: {e}")))?;
                 let (sender, receiver) = mpsc::unbounded_channel::<(NodeId, Msg)>();
                 inboxes.insert(id, sender);
                 tasks.spawn(runner::run(
@@ -323,6 +324,8 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         token: admin_token.clone(),
         nodes: nodes.clone(),
         http: http.clone(),
+        metrics: metrics.clone(),
+        net: network.counters.clone(),
     }));
     let mut stopped = stop_rx.clone();
     tasks.spawn(async move {

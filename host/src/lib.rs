@@ -32,7 +32,7 @@ pub mod cluster;
 pub mod durable;
 mod edge;
 pub mod http;
-mod metrics;
+pub mod metrics;
 pub mod net;
 pub mod peers;
 mod runner;

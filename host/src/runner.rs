@@ -48,7 +48,11 @@ pub struct Loaded {
 /// Loads a node's state from its data directory and persists its new boot
 /// count before anything runs (contract rule: the boot counter is durable).
 /// A corrupt or truncated state file stops here, naming the file.
-pub fn load(spec: NodeSpec) -> Result<Loaded, StateError> {
+///
+/// The node's earlier history is replayed into `metrics`, so gauges such
+/// as the desired count describe the whole run, not just this process's
+/// life.
+pub fn load(spec: NodeSpec, metrics: &Metrics) -> Result<Loaded, StateError> {
     let state = StateFile::new(&spec.dir)?;
     let persisted = match state.load::<Durable>()? {
         Some(mut persisted) => {
@@ -58,7 +62,7 @@ pub fn load(spec: NodeSpec) -> Result<Loaded, StateError> {
         None => Persisted::default(),
     };
     state.store(&persisted)?;
-    let history = History::open(&spec.dir, spec.id)?;
+    let history = History::open(&spec.dir, spec.id, metrics)?;
     Ok(Loaded {
         spec,
         state,
@@ -76,7 +80,7 @@ struct History {
 }
 
 impl History {
-    fn open(dir: &Path, node: NodeId) -> Result<Self, StateError> {
+    fn open(dir: &Path, node: NodeId, metrics: &Metrics) -> Result<Self, StateError> {
         let path = dir.join(HISTORY_FILE);
         let io = |e| StateError::Io(path.clone(), e);
         // Count what earlier boots wrote, so `seq` goes on counting; a
@@ -85,6 +89,11 @@ impl History {
         let (seq, whole) = match std::fs::read(&path) {
             Ok(bytes) => {
                 let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                for line in bytes[..whole].split(|&b| b == b'\n') {
+                    if let Ok(line) = serde_json::from_slice::<HistoryLine<Event>>(line) {
+                        metrics.observe(line.node, &line.event, line.host_ns);
+                    }
+                }
                 let lines = bytes[..whole].iter().filter(|&&b| b == b'\n').count();
                 (lines as u64, Some((whole as u64, bytes.len() as u64)))
             }
