@@ -312,6 +312,16 @@ fn serve_answers_every_idempotency_rule_converges_and_keeps_its_state_across_res
         Some(2.0),
         "{text}"
     );
+    for per_node in [
+        "controlplane_messages_sent_total{node=\"store\"}",
+        "controlplane_messages_received_total{node=\"store\"}",
+        "controlplane_durable_writes_total{node=\"store\"}",
+    ] {
+        assert!(
+            metric(&text, per_node).is_some_and(|n| n > 0.0),
+            "{per_node}: {text}"
+        );
+    }
     // What the controllers measure, and the store's commits seen.
     let passes = metric(
         &text,

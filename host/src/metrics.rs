@@ -27,6 +27,16 @@ struct View {
     leader: Option<(Option<NodeId>, u64)>,
 }
 
+/// A node's own counters (see [`Metrics::node_counters`]).
+pub struct NodeCounters {
+    /// Messages it sent.
+    pub sent: metrics::Counter,
+    /// Messages it received.
+    pub received: metrics::Counter,
+    /// Times its durable state was written to disk.
+    pub durable_writes: metrics::Counter,
+}
+
 /// One process's metrics.
 pub struct Metrics {
     recorder: PrometheusRecorder,
@@ -68,22 +78,19 @@ impl Metrics {
         with_local_recorder(&self.recorder, f);
     }
 
-    /// A node sent a message.
-    pub fn message_sent(&self, node: &str) {
-        let node = node.to_string();
-        self.with(|| counter!("controlplane_messages_sent_total", "node" => node).increment(1));
-    }
-
-    /// A node received a message.
-    pub fn message_received(&self, node: &str) {
-        let node = node.to_string();
-        self.with(|| counter!("controlplane_messages_received_total", "node" => node).increment(1));
-    }
-
-    /// A node's durable state was written to disk.
-    pub fn durable_write(&self, node: &str) {
-        let node = node.to_string();
-        self.with(|| counter!("controlplane_durable_writes_total", "node" => node).increment(1));
+    /// One node's message and durable-write counters, registered once:
+    /// the runner bumps them for every message, so it holds the handles
+    /// rather than looking each counter up by name and label every time.
+    pub fn node_counters(&self, node: &str) -> NodeCounters {
+        let mut counters = None;
+        self.with(|| {
+            counters = Some(NodeCounters {
+                sent: counter!("controlplane_messages_sent_total", "node" => node.to_string()),
+                received: counter!("controlplane_messages_received_total", "node" => node.to_string()),
+                durable_writes: counter!("controlplane_durable_writes_total", "node" => node.to_string()),
+            });
+        });
+        counters.expect("registered")
     }
 
     /// The HTTP edge answered with `status`.
