@@ -534,7 +534,9 @@ pub(crate) fn mutate(
             match &mut out[index].fault {
                 Fault::Partition { duration_ns, .. }
                 | Fault::Clog { duration_ns, .. }
-                | Fault::Pause { duration_ns, .. } => *duration_ns = scale(*duration_ns),
+                | Fault::Pause { duration_ns, .. }
+                | Fault::Degrade { duration_ns, .. }
+                | Fault::ClockDrift { duration_ns, .. } => *duration_ns = scale(*duration_ns),
                 Fault::Crash {
                     restart_after_ns: Some(after),
                     ..
@@ -564,7 +566,8 @@ pub(crate) fn mutate(
                 Fault::Crash { node, .. }
                 | Fault::Reboot { node, .. }
                 | Fault::Pause { node, .. }
-                | Fault::ClockJump { node, .. } => node,
+                | Fault::ClockJump { node, .. }
+                | Fault::ClockDrift { node, .. } => node,
                 Fault::Clog { from, to, .. } => {
                     if rng.below(2) == 0 {
                         from
@@ -572,7 +575,7 @@ pub(crate) fn mutate(
                         to
                     }
                 }
-                Fault::Partition { .. } => return None,
+                Fault::Partition { .. } | Fault::Degrade { .. } => return None,
             };
             let role = names.get(node.0 as usize)?.1;
             let peers: Vec<u32> = (0..names.len() as u32)

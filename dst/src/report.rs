@@ -386,6 +386,31 @@ pub fn fault_line(fault: &sim::Fault, names: &[String]) -> String {
             if *delta_ns < 0 { "-" } else { "+" },
             span(delta_ns.unsigned_abs())
         ),
+        sim::Fault::Degrade {
+            nodes,
+            drop_ppm,
+            duplicate_ppm,
+            delay_ns,
+            duration_ns,
+        } => format!(
+            "degrade {} (drop {drop_ppm} ppm, duplicate {duplicate_ppm} ppm, +{}) for {}",
+            if nodes.is_empty() {
+                "every link".to_string()
+            } else {
+                format!("links of {}", node_list(nodes, names))
+            },
+            span(*delay_ns),
+            span(*duration_ns)
+        ),
+        sim::Fault::ClockDrift {
+            node,
+            drift_ppm,
+            duration_ns,
+        } => format!(
+            "clock drift {} at {drift_ppm:+} ppm for {}",
+            name(*node),
+            span(*duration_ns)
+        ),
     }
 }
 

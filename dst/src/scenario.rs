@@ -1330,6 +1330,32 @@ fn check_recorded(
             restart_after_ns, ..
         } => check_span("restart_after", *restart_after_ns, unit)?,
         sim::Fault::ClockJump { delta_ns, .. } => check_delta(*delta_ns, unit)?,
+        sim::Fault::Degrade {
+            drop_ppm,
+            duplicate_ppm,
+            duration_ns,
+            ..
+        } => {
+            check_span("duration", *duration_ns, unit)?;
+            for (field, value) in [("drop_ppm", drop_ppm), ("duplicate_ppm", duplicate_ppm)] {
+                if *value > 1_000_000 {
+                    return Err(format!("{field} ({value}) must be at most 1000000"));
+                }
+            }
+        }
+        sim::Fault::ClockDrift {
+            drift_ppm,
+            duration_ns,
+            ..
+        } => {
+            check_span("duration", *duration_ns, unit)?;
+            if drift_ppm.abs() > sim::DRIFT_PPM_LIMIT {
+                return Err(format!(
+                    "drift_ppm ({drift_ppm}) must be within -{limit}..={limit}",
+                    limit = sim::DRIFT_PPM_LIMIT
+                ));
+            }
+        }
     }
     let node = |key: String, id: sim::NodeId| {
         if (id.0 as usize) < node_count {
@@ -1357,7 +1383,14 @@ fn check_recorded(
             node("from".to_string(), *from)?;
             node("to".to_string(), *to)
         }
-        sim::Fault::Crash { node: id, .. }
+        sim::Fault::Degrade { nodes, .. } => {
+            for (index, &id) in nodes.iter().enumerate() {
+                node(format!("nodes[{index}]"), id)?;
+            }
+            Ok(())
+        }
+        sim::Fault::ClockDrift { node: id, .. }
+        | sim::Fault::Crash { node: id, .. }
         | sim::Fault::Reboot { node: id, .. }
         | sim::Fault::Pause { node: id, .. }
         | sim::Fault::ClockJump { node: id, .. } => node("node".to_string(), *id),

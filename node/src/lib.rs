@@ -58,6 +58,7 @@
 #![deny(missing_docs)]
 
 mod context;
+pub mod fault;
 mod hash;
 pub mod history;
 mod random;

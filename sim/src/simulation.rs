@@ -937,6 +937,8 @@ impl<P: Protocol> Simulation<P> {
             Fault::ClockJump { node, delta_ns } => {
                 self.core.nodes[node.index()].clock.jump_wall(*delta_ns);
             }
+            // PLACEHOLDER(sim-faults): refused by scenario validation until implemented.
+            Fault::Degrade { .. } | Fault::ClockDrift { .. } => {}
         }
         self.core.applied.push(scheduled.clone());
         // A clock jump is instantaneous: there is nothing to heal.
@@ -995,6 +997,8 @@ impl<P: Protocol> Simulation<P> {
             }
             Fault::Pause { node, .. } => self.resume(*node),
             Fault::ClockJump { .. } => {}
+            // PLACEHOLDER(sim-faults)
+            Fault::Degrade { .. } | Fault::ClockDrift { .. } => {}
         }
     }
 
