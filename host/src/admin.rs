@@ -1,21 +1,31 @@
 //! The admin endpoint: loopback only. `GET /metrics` is this process's
 //! metrics (so a process without an HTTP edge can be scraped); everything
 //! under `/admin/` needs the token (`Authorization: Bearer TOKEN`):
-//! `GET /admin/status` says what this process runs and where; fault
-//! injection (`chaos`) will hang here.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /admin/status` | what this process runs and where, its data directory, active faults, and the cluster as the store recorded it (for `watch`) |
+//! | `GET /admin/faults` | the active faults |
+//! | `POST /admin/faults` | start a fault: a [`Fault`] as JSON (node ids by `names` in the status) |
+//! | `DELETE /admin/faults` | heal every fault |
+//! | `DELETE /admin/faults/{id}` | heal one |
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::faults::Faults;
 use crate::http::error;
+use crate::net::Network;
+use node::fault::Fault;
 
 /// What the admin handlers share.
 pub struct Admin {
@@ -29,6 +39,44 @@ pub struct Admin {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// This process's transport counters.
     pub net: Arc<crate::net::NetCounters>,
+    /// The data directory (histories, for `watch` and `check`).
+    pub data: std::path::PathBuf,
+    /// This process's fault table.
+    pub faults: Arc<Faults>,
+    /// The transport (a healed clog releases what it held through it).
+    pub network: Network,
+}
+
+impl Admin {
+    /// Starts `fault`, and schedules its heal if it heals by itself.
+    pub fn start_fault(self: &Arc<Self>, fault: Fault) -> Result<u64, String> {
+        self.faults.validate(&fault)?;
+        tracing::warn!(?fault, "chaos: fault injected");
+        let (id, after) = self.faults.inject(fault);
+        if let Some(after) = after {
+            let admin = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                admin.heal_fault(id);
+            });
+        }
+        Ok(id)
+    }
+
+    /// Heals fault `id`, releasing what a clog held; false if it was not
+    /// active.
+    pub fn heal_fault(&self, id: u64) -> bool {
+        match self.faults.heal(id) {
+            Some(fault) => {
+                tracing::warn!(?fault, "chaos: fault healed");
+                if let Fault::Clog { from, to, .. } = fault {
+                    self.network.release(from, to);
+                }
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// A fresh admin token: 128 bits from the operating system, as hex.
@@ -54,8 +102,18 @@ pub fn check_loopback(address: SocketAddr) -> Result<(), String> {
 pub fn router(admin: Arc<Admin>) -> Router {
     Router::new()
         .route("/admin/status", get(status))
+        .route(
+            "/admin/faults",
+            get(list_faults).post(post_fault).delete(heal_all),
+        )
+        .route("/admin/faults/{id}", delete(heal_one))
         .route("/metrics", get(metrics))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin route: /admin/status") })
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such admin route: allowed /admin/status, /admin/faults, /admin/faults/{id}, /metrics",
+            )
+        })
         .with_state(admin)
 }
 
@@ -105,9 +163,77 @@ async fn status(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response
         return refused;
     }
     Json(json!({
+        "names": admin.faults.names(),
         "nodes": admin.nodes,
         "http": admin.http,
-        "faults": [],
+        "data": admin.data,
+        "faults": admin.faults.list(),
+        "faults_injected": admin.faults.injected(),
+        "cluster": admin.metrics.view(),
     }))
     .into_response()
+}
+
+async fn list_faults(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = refusal(&admin, &headers) {
+        return refused;
+    }
+    Json(json!({ "faults": admin.faults.list() })).into_response()
+}
+
+async fn post_fault(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(refused) = refusal(&admin, &headers) {
+        return refused;
+    }
+    let fault: Fault = match serde_json::from_slice(&body) {
+        Ok(fault) => fault,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "the body is not a fault: {e}; allowed kinds partition, clog, crash, pause, clock_jump, reboot, degrade, clock_drift"
+                ),
+            );
+        }
+    };
+    match admin.start_fault(fault.clone()) {
+        Ok(id) => (
+            StatusCode::CREATED,
+            Json(json!({ "id": id, "fault": fault })),
+        )
+            .into_response(),
+        Err(message) => error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+    }
+}
+
+async fn heal_all(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = refusal(&admin, &headers) {
+        return refused;
+    }
+    let healed: Vec<u64> = admin
+        .faults
+        .active_ids()
+        .into_iter()
+        .filter(|&id| admin.heal_fault(id))
+        .collect();
+    Json(json!({ "healed": healed })).into_response()
+}
+
+async fn heal_one(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
+    if let Some(refused) = refusal(&admin, &headers) {
+        return refused;
+    }
+    if admin.heal_fault(id) {
+        Json(json!({ "healed": [id] })).into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, &format!("no active fault {id}"))
+    }
 }

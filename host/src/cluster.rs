@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::durable::{Persisted, StateFile};
 use crate::edge::Edge;
+use crate::faults::{Faults, NodeState};
 use crate::http::{AppState, Limits, router};
 use crate::metrics::Metrics;
 use crate::net::{Network, listen};
@@ -216,11 +217,23 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
             }
         }
     }
-    let network = Network::new(addresses.clone());
+    let edges: Vec<bool> = names
+        .iter()
+        .map(|(_, role)| *role == Role::Client)
+        .collect();
+    let local: Vec<bool> = node_names.iter().map(|name| runs_here(name)).collect();
+    let faults = Arc::new(Faults::new(
+        node_names.clone(),
+        local,
+        edges,
+        node::mix64(crate::runner::host_now_ns()),
+    ));
+    let network = Network::new(addresses.clone()).with_faults(faults.clone());
     let metrics = Arc::new(Metrics::new(
         node_names.clone(),
         listeners.contains_key(&topology.store),
     ));
+    metrics.attach_faults(faults.clone());
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut http = BTreeMap::new();
@@ -239,12 +252,24 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
                     runner::load(spec, &metrics).map_err(|e| StartError(format!("{name}: {e}")))?;
                 let (sender, receiver) = mpsc::unbounded_channel::<(NodeId, Msg)>();
                 inboxes.insert(id, sender);
-                tasks.spawn(runner::run(
+                let rebuild = {
+                    let (topology, settings, dir) =
+                        (topology.clone(), settings.clone(), config.data.join(&name));
+                    move || NodeSpec {
+                        id,
+                        name: name.clone(),
+                        node: build_node(role, &topology, &settings),
+                        dir: dir.clone(),
+                    }
+                };
+                tasks.spawn(supervise(
                     loaded,
+                    rebuild,
                     receiver,
                     network.clone(),
                     metrics.clone(),
                     stop_rx.clone(),
+                    faults.clone(),
                 ));
             }
             Member::Edge(id, name) if listeners.contains_key(&id) => {
@@ -326,6 +351,9 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         http: http.clone(),
         metrics: metrics.clone(),
         net: network.counters.clone(),
+        data: config.data.clone(),
+        faults: faults.clone(),
+        network: network.clone(),
     }));
     let mut stopped = stop_rx.clone();
     tasks.spawn(async move {
@@ -343,6 +371,62 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         stop,
         tasks,
     })
+}
+
+/// Runs one node, and after a crash fault rebuilds it from its state file
+/// (a new boot) once the fault heals. What is queued for it while it is
+/// down is lost, as it would be for a crashed process.
+async fn supervise(
+    first: runner::Loaded,
+    rebuild: impl Fn() -> NodeSpec,
+    mut inbox: mpsc::UnboundedReceiver<(NodeId, Msg)>,
+    network: Network,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+    faults: Arc<Faults>,
+) {
+    let mut loaded = Some(first);
+    loop {
+        let this = match loaded.take() {
+            Some(this) => this,
+            None => {
+                let spec = rebuild();
+                let name = spec.name.clone();
+                match runner::load(spec, &metrics) {
+                    Ok(this) => this,
+                    Err(error) => {
+                        tracing::error!(node = %name, %error, "cannot restart the node");
+                        return;
+                    }
+                }
+            }
+        };
+        let id = this.id();
+        let exit = runner::run(
+            this,
+            &mut inbox,
+            network.clone(),
+            metrics.clone(),
+            stop.clone(),
+            faults.clone(),
+        )
+        .await;
+        if exit != runner::Exit::Crashed {
+            return;
+        }
+        let mut changes = faults.subscribe();
+        loop {
+            while inbox.try_recv().is_ok() {}
+            if faults.node_state(id) != NodeState::Down {
+                break;
+            }
+            tokio::select! {
+                _ = stop.changed() => if *stop.borrow() { return },
+                _ = changes.changed() => {}
+                lost = inbox.recv() => if lost.is_none() { return },
+            }
+        }
+    }
 }
 
 fn write_cluster_file(

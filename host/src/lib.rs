@@ -31,6 +31,7 @@ pub mod admin;
 pub mod cluster;
 pub mod durable;
 mod edge;
+pub mod faults;
 pub mod http;
 pub mod metrics;
 pub mod net;

@@ -25,6 +25,99 @@ struct View {
     pending_since: BTreeMap<String, u64>,
     shards: BTreeMap<u32, (Option<NodeId>, u64)>,
     leader: Option<(Option<NodeId>, u64)>,
+    /// Resources whose observed state does not match their desired state.
+    unconverged: std::collections::BTreeSet<String>,
+    /// (host ms, unconverged count) at every change of the count, for
+    /// the last [`SERIES_SPAN_MS`].
+    series: std::collections::VecDeque<(u64, usize)>,
+}
+
+/// How far back the unconverged-count series reaches.
+pub const SERIES_SPAN_MS: u64 = 10 * 60 * 1_000;
+/// Resources listed in a [`ClusterView`] at most.
+pub const VIEW_RESOURCES: usize = 1_000;
+
+impl View {
+    /// Re-judges `id` after its desired or observed state changed.
+    fn touch(&mut self, id: &str, host_ns: u64) {
+        let converged = match (self.desired.get(id), self.observed.get(id)) {
+            (Some(resource), Some(status)) => converged(resource, status),
+            // Deleted, and its status gone too: nothing left to converge.
+            (None, None) => true,
+            (None, Some(_)) => false,
+            (Some(_), None) => false,
+        };
+        let changed = if converged {
+            self.unconverged.remove(id)
+        } else {
+            self.unconverged.insert(id.to_string())
+        };
+        if changed {
+            let now_ms = host_ns / 1_000_000;
+            self.series.push_back((now_ms, self.unconverged.len()));
+            while self
+                .series
+                .front()
+                .is_some_and(|&(at, _)| at + SERIES_SPAN_MS < now_ms)
+                || self.series.len() > 4_096
+            {
+                self.series.pop_front();
+            }
+        }
+    }
+}
+
+/// What the store recorded of the cluster, as `GET /admin/status` gives it
+/// to `watch`.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct ClusterView {
+    /// This process hosts the store, so the view is complete; otherwise it
+    /// is empty.
+    pub sees_store: bool,
+    /// Resources desired.
+    pub desired: usize,
+    /// Desired resources with an observed status.
+    pub observed: usize,
+    /// Desired resources whose status does not match (or that are deleted
+    /// while a status remains).
+    pub unconverged: usize,
+    /// (host wall-clock ms, unconverged count) at each change, for the
+    /// last ten minutes.
+    pub unconverged_series: Vec<(u64, usize)>,
+    /// Desired against observed, by id (the first [`VIEW_RESOURCES`]).
+    pub resources: Vec<ResourceRow>,
+    /// Each shard's lease: holder and fencing token.
+    pub shards: Vec<LeaseRow>,
+    /// The leader lease, once one was written.
+    pub leader: Option<LeaseRow>,
+}
+
+/// One resource: desired and observed.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct ResourceRow {
+    /// Its id.
+    pub id: String,
+    /// Desired generation.
+    pub generation: u64,
+    /// Desired replicas.
+    pub replicas: u32,
+    /// Observed generation, once a status was written.
+    pub observed_generation: Option<u64>,
+    /// Ready replicas at that generation.
+    pub ready_replicas: Option<u32>,
+    /// Observed matches desired.
+    pub converged: bool,
+}
+
+/// One lease as the store holds it.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct LeaseRow {
+    /// The shard (none for the leader lease).
+    pub shard: Option<u32>,
+    /// The holder's name, if held.
+    pub holder: Option<String>,
+    /// The lease's revision: the fencing token its holder uses.
+    pub token: u64,
 }
 
 /// A node's own counters (see [`Metrics::node_counters`]).
@@ -44,6 +137,7 @@ pub struct Metrics {
     names: Vec<String>,
     sees_store: bool,
     view: Mutex<View>,
+    faults: std::sync::OnceLock<std::sync::Arc<crate::faults::Faults>>,
 }
 
 impl Metrics {
@@ -63,6 +157,7 @@ impl Metrics {
             names,
             sees_store,
             view: Mutex::default(),
+            faults: std::sync::OnceLock::new(),
         }
     }
 
@@ -154,6 +249,7 @@ impl Metrics {
                         view.pending_since.remove(id);
                     }
                 }
+                view.touch(id, host_ns);
             }
             Event::StatusStored { id, status, .. } => {
                 let mut view = self.view.lock().expect("metrics view");
@@ -165,6 +261,7 @@ impl Metrics {
                         view.observed.remove(id);
                     }
                 }
+                view.touch(id, host_ns);
                 let converged = match (view.desired.get(id), view.observed.get(id)) {
                     (Some(resource), Some(status)) => converged(resource, status),
                     _ => false,
@@ -192,6 +289,11 @@ impl Metrics {
         }
     }
 
+    /// Exports what `faults` did, from now on.
+    pub fn attach_faults(&self, faults: std::sync::Arc<crate::faults::Faults>) {
+        let _ = self.faults.set(faults);
+    }
+
     /// Whether this process hosts the store (and so sees every commit).
     pub fn sees_store(&self) -> bool {
         self.sees_store
@@ -206,20 +308,61 @@ impl Metrics {
             .count()
     }
 
+    /// The cluster as the store recorded it (empty unless this process
+    /// hosts the store).
+    pub fn view(&self) -> ClusterView {
+        let view = self.view.lock().expect("metrics view");
+        let name = |holder: Option<NodeId>| holder.map(|h| self.name(h));
+        let resources = view
+            .desired
+            .iter()
+            .take(VIEW_RESOURCES)
+            .map(|(id, resource)| {
+                let status = view.observed.get(id);
+                ResourceRow {
+                    id: id.clone(),
+                    generation: resource.generation,
+                    replicas: resource.spec.replicas,
+                    observed_generation: status.map(|s| s.observed_generation),
+                    ready_replicas: status.map(|s| s.ready_replicas),
+                    converged: !view.unconverged.contains(id),
+                }
+            })
+            .collect();
+        ClusterView {
+            sees_store: self.sees_store,
+            desired: view.desired.len(),
+            observed: view
+                .observed
+                .keys()
+                .filter(|id| view.desired.contains_key(*id))
+                .count(),
+            unconverged: view.unconverged.len(),
+            unconverged_series: view.series.iter().copied().collect(),
+            resources,
+            shards: view
+                .shards
+                .iter()
+                .map(|(shard, (holder, token))| LeaseRow {
+                    shard: Some(*shard),
+                    holder: name(*holder),
+                    token: *token,
+                })
+                .collect(),
+            leader: view.leader.map(|(holder, token)| LeaseRow {
+                shard: None,
+                holder: name(holder),
+                token,
+            }),
+        }
+    }
+
     /// The Prometheus text exposition of everything so far.
     pub fn render(&self, net: &crate::net::NetCounters) -> String {
         use std::sync::atomic::Ordering::Relaxed;
         {
             let view = self.view.lock().expect("metrics view");
-            let unconverged = view
-                .desired
-                .iter()
-                .filter(|(id, resource)| {
-                    view.observed
-                        .get(*id)
-                        .is_none_or(|status| !converged(resource, status))
-                })
-                .count();
+            let unconverged = view.unconverged.len();
             let observed = view
                 .observed
                 .keys()
@@ -250,6 +393,22 @@ impl Metrics {
                 gauge!("controlplane_net_frames_dropped").set(net.dropped.load(Relaxed) as f64);
                 gauge!("controlplane_net_frames_undecodable")
                     .set(net.undecodable.load(Relaxed) as f64);
+                if let Some(faults) = self.faults.get() {
+                    gauge!("controlplane_faults_active").set(faults.list().len() as f64);
+                    for (kind, count) in faults.injected() {
+                        gauge!("controlplane_faults_injected", "kind" => kind).set(count as f64);
+                    }
+                    let c = &faults.counters;
+                    for (what, value) in [
+                        ("dropped", &c.dropped),
+                        ("duplicated", &c.duplicated),
+                        ("delayed", &c.delayed),
+                        ("held", &c.held),
+                    ] {
+                        gauge!("controlplane_net_frames_by_fault", "effect" => what)
+                            .set(value.load(Relaxed) as f64);
+                    }
+                }
             });
         }
         self.handle.render()

@@ -21,6 +21,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
+use crate::faults::{Faults, Route};
+
 /// The largest frame accepted: far above any message the store's limits
 /// allow, far below what could exhaust memory.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
@@ -63,6 +65,9 @@ pub struct NetCounters {
 pub struct Network {
     addresses: Arc<BTreeMap<NodeId, SocketAddr>>,
     outboxes: Arc<Mutex<BTreeMap<NodeId, mpsc::Sender<Bytes>>>>,
+    /// Messages held by clogs, by link, in send order.
+    held: Arc<Mutex<BTreeMap<(NodeId, NodeId), Vec<Msg>>>>,
+    faults: Option<Arc<Faults>>,
     /// Counters.
     pub counters: Arc<NetCounters>,
 }
@@ -73,13 +78,77 @@ impl Network {
         Self {
             addresses: Arc::new(addresses),
             outboxes: Arc::default(),
+            held: Arc::default(),
+            faults: None,
             counters: Arc::default(),
+        }
+    }
+
+    /// The same transport, with every send passing through `faults`.
+    pub fn with_faults(mut self, faults: Arc<Faults>) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+
+    /// Sends `message` from `from` to `to`, as the active faults allow:
+    /// lost, held by a clog, copied or delayed.
+    pub fn send(&self, from: NodeId, to: NodeId, message: Msg) {
+        let Some(faults) = &self.faults else {
+            return self.send_now(from, to, message);
+        };
+        match faults.route(from, to) {
+            Route::Send { copies, delay } if delay.is_zero() => {
+                if copies > 1 {
+                    self.send_now(from, to, message.clone());
+                }
+                self.send_now(from, to, message);
+            }
+            Route::Send { copies, delay } => {
+                let network = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    if copies > 1 {
+                        network.send_now(from, to, message.clone());
+                    }
+                    network.send_now(from, to, message);
+                });
+            }
+            Route::Drop => {}
+            Route::Hold => {
+                let mut held = self.held.lock().expect("held lock");
+                // Checked again under the lock, so a release cannot slip
+                // between the route and the hold.
+                if faults.clogged(from, to) {
+                    held.entry((from, to)).or_default().push(message);
+                } else {
+                    drop(held);
+                    self.send_now(from, to, message);
+                }
+            }
+        }
+    }
+
+    /// Releases what a healed clog held on `from -> to`, in a burst.
+    pub fn release(&self, from: NodeId, to: NodeId) {
+        let burst = {
+            let mut held = self.held.lock().expect("held lock");
+            if self
+                .faults
+                .as_ref()
+                .is_some_and(|faults| faults.clogged(from, to))
+            {
+                return; // another clog still holds the link
+            }
+            held.remove(&(from, to)).unwrap_or_default()
+        };
+        for message in burst {
+            self.send_now(from, to, message);
         }
     }
 
     /// Sends `message` from `from` to `to`: queued for the peer's
     /// connection, dropped if the queue is full or the peer unknown.
-    pub fn send(&self, from: NodeId, to: NodeId, message: Msg) {
+    fn send_now(&self, from: NodeId, to: NodeId, message: Msg) {
         use std::sync::atomic::Ordering::Relaxed;
         let envelope = Envelope { from, to, message };
         let frame = match postcard::to_stdvec(&envelope) {

@@ -8,7 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use node::history::{HISTORY_FILE, HistoryLine};
 use node::{Command, Context, Inputs, Node, NodeId, SplitMix64, TimerId};
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::durable::{Persisted, StateError, StateFile};
+use crate::faults::{Faults, NodeState};
 use crate::metrics::Metrics;
 use crate::net::Network;
 
@@ -69,6 +70,13 @@ pub fn load(spec: NodeSpec, metrics: &Metrics) -> Result<Loaded, StateError> {
         persisted,
         history,
     })
+}
+
+impl Loaded {
+    /// The node's id.
+    pub fn id(&self) -> NodeId {
+        self.spec.id
+    }
 }
 
 /// The node's history file: one JSON line per recorded event.
@@ -144,15 +152,28 @@ pub fn host_now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs a loaded node until `stop` turns true. Messages arrive on `inbox`;
-/// sends leave through `network`.
+/// Why [`run`] returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The process is stopping.
+    Stopped,
+    /// A crash fault took the node down: its volatile state is gone.
+    Crashed,
+    /// It cannot go on (its state cannot be written, its inbox closed).
+    Failed,
+}
+
+/// Runs a loaded node until `stop` turns true or a fault crashes it.
+/// Messages arrive on `inbox`; sends leave through `network`; `faults`
+/// pause it, crash it and skew its clocks.
 pub async fn run(
     loaded: Loaded,
-    mut inbox: mpsc::UnboundedReceiver<(NodeId, Msg)>,
+    inbox: &mut mpsc::UnboundedReceiver<(NodeId, Msg)>,
     network: Network,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
-) {
+    faults: Arc<Faults>,
+) -> Exit {
     let Loaded {
         spec,
         state,
@@ -164,10 +185,23 @@ pub async fn run(
     } = spec;
     let boot = persisted.boot;
     let counters = metrics.node_counters(&name);
-    // A new boot may start the monotonic clock anywhere (contract rule 5);
-    // this host starts it at one hour so a reading is never near zero.
-    let origin = Instant::now();
-    let mono = move || (origin.elapsed().as_nanos() as u64) + 3_600 * node::SECOND_NS;
+    let mut fault_changes = faults.subscribe();
+    // The node's clocks, through the fault layer's adapter (drift and
+    // jumps). A new boot may start the monotonic clock anywhere (contract
+    // rule 5); this host starts it at one hour so a reading is never near
+    // zero.
+    let origin = faults.origin();
+    let boot_local_ns = faults.clock(id).local_ns(Instant::now().into_std());
+    let readings = || {
+        let clock = faults.clock(id);
+        let now = Instant::now().into_std();
+        let host_ns = host_now_ns();
+        let mono_ns = clock.local_ns(now) - boot_local_ns + 3_600 * node::SECOND_NS;
+        let wall_ns = (host_ns as i64)
+            .saturating_add(clock.wall_skew_ns(origin, now))
+            .max(0) as u64;
+        (mono_ns, wall_ns, host_ns)
+    };
     let mut rng =
         SplitMix64::new(node::mix64(host_now_ns() ^ (u64::from(id.0) << 32)) ^ u64::from(boot));
     let mut next_timer = 0u64;
@@ -181,9 +215,38 @@ pub async fn run(
         Timer(TimerId, Timer),
     }
     let mut input = Some(Input::Start);
-    // Each handler of a batch: where its commands start, and its inputs.
-    let mut handlers: Vec<(usize, Inputs)> = Vec::new();
+    // Each handler of a batch: where its commands start, its inputs, and
+    // the host's own clock when it ran.
+    let mut handlers: Vec<(usize, Inputs, u64)> = Vec::new();
     loop {
+        match faults.node_state(id) {
+            NodeState::Up => {}
+            NodeState::Down => {
+                let _ = history.file.flush();
+                return Exit::Crashed;
+            }
+            NodeState::Paused(until) => {
+                // Nothing runs: messages wait in the inbox, timers go
+                // overdue, and both arrive at once on resume.
+                tokio::select! {
+                    biased;
+                    _ = stop.changed() => {
+                        if *stop.borrow() {
+                            let _ = history.file.flush();
+                            return Exit::Stopped;
+                        }
+                    }
+                    _ = fault_changes.changed() => {}
+                    _ = async {
+                        match until {
+                            Some(until) => tokio::time::sleep_until(until.into()).await,
+                            None => std::future::pending().await,
+                        }
+                    } => {}
+                }
+                continue;
+            }
+        }
         if let Some(first) = input.take() {
             // Group commit: run the first input and whatever messages are
             // already queued behind it (up to a bound), persist the durable
@@ -194,13 +257,14 @@ pub async fn run(
             let mut changed = false;
             handlers.clear();
             while let Some(this) = next.take() {
+                let (mono_ns, wall_ns, host_ns) = readings();
                 let inputs = Inputs {
                     id,
                     boot,
-                    mono_ns: mono(),
-                    wall_ns: host_now_ns(),
+                    mono_ns,
+                    wall_ns,
                 };
-                handlers.push((commands.len(), inputs));
+                handlers.push((commands.len(), inputs, host_ns));
                 let mut ctx = Context::new(
                     inputs,
                     &mut rng,
@@ -227,7 +291,7 @@ pub async fn run(
                 let written = tokio::task::block_in_place(|| state.store(&persisted));
                 if let Err(error) = written {
                     tracing::error!(node = %name, %error, "cannot persist durable state: stopping the node");
-                    return;
+                    return Exit::Failed;
                 }
                 counters.durable_writes.increment(1);
             }
@@ -238,11 +302,11 @@ pub async fn run(
                     handler += 1;
                 }
                 if let Command::Record { event } = command {
-                    let inputs = &handlers[handler].1;
-                    if let Err(error) = history.append(inputs, inputs.wall_ns, event) {
+                    let (_, inputs, host_ns) = &handlers[handler];
+                    if let Err(error) = history.append(inputs, *host_ns, event) {
                         tracing::error!(node = %name, path = %history.path.display(), %error, "cannot append history");
                     }
-                    metrics.observe(id, event, inputs.wall_ns);
+                    metrics.observe(id, event, *host_ns);
                     recorded = true;
                 }
             }
@@ -250,6 +314,7 @@ pub async fn run(
                 let _ = history.file.flush();
             }
             let now = Instant::now();
+            let clock = faults.clock(id);
             for command in commands.drain(..) {
                 match command {
                     Command::Send { to, message } => {
@@ -261,7 +326,9 @@ pub async fn run(
                         delay_ns,
                         tag,
                     } => {
-                        let at = now + Duration::from_nanos(delay_ns);
+                        // A local delay, on a drifting clock, takes
+                        // longer or shorter in real time.
+                        let at = now + clock.real_delay(delay_ns);
                         timers.insert((at, timer), tag);
                         deadlines.insert(timer, at);
                     }
@@ -287,9 +354,10 @@ pub async fn run(
             _ = stop.changed() => {
                 if *stop.borrow() {
                     let _ = history.file.flush();
-                    return;
+                    return Exit::Stopped;
                 }
             }
+            _ = fault_changes.changed() => {}
             _ = async { tokio::time::sleep_until(next_timer_at.expect("guarded")).await }, if next_timer_at.is_some() => {
                 let (key, tag) = timers.pop_first().expect("a timer is due");
                 deadlines.remove(&key.1);
@@ -300,7 +368,7 @@ pub async fn run(
                     counters.received.increment(1);
                     input = Some(Input::Message(from, message));
                 }
-                None => return,
+                None => return Exit::Failed,
             },
         }
     }
