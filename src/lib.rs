@@ -2,6 +2,7 @@
 //! the [`plane`] nodes. Everything of substance lives in those crates; this
 //! one parses arguments, prints and maps outcomes to exit codes.
 
+pub mod admin_client;
 pub mod cli;
 pub mod load;
 pub mod remote;

@@ -104,6 +104,24 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(EXIT_START);
             }
         };
+        // Where chaos and watch find this process (`--data DIR`): one file
+        // per process of a multi-process cluster.
+        let file_name = match args.role.first() {
+            Some(role) => format!("admin-{role}.json"),
+            None => crate::admin_client::ADMIN_FILE.to_string(),
+        };
+        let admin_file = crate::admin_client::AdminFile {
+            url: format!("http://{}", running.admin),
+            token: running.admin_token.clone(),
+        };
+        if let Err(error) =
+            crate::admin_client::write_admin_file(&args.data, &file_name, &admin_file)
+        {
+            eprintln!(
+                "warning: cannot write {}: {error}",
+                args.data.join(&file_name).display()
+            );
+        }
         println!("controlplane serving from {}", args.data.display());
         for (name, address) in &running.http {
             println!("  {name}: API, /metrics, /healthz and /readyz at http://{address}");
