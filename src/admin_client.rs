@@ -32,15 +32,20 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Args, Clone, Debug, Default)]
 pub struct AdminArgs {
     /// The admin endpoint (`serve` prints it: `admin at http://...`).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub url: Option<String>,
     /// The admin token (`serve` prints it); also read from
     /// CONTROLPLANE_ADMIN_TOKEN.
-    #[arg(long, env = "CONTROLPLANE_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "CONTROLPLANE_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
     pub token: Option<String>,
     /// Instead of --url and --token: the data directory of a running
     /// `serve`, whose admin.json has both.
-    #[arg(long, value_name = "DIR", conflicts_with = "url")]
+    #[arg(long, value_name = "DIR", conflicts_with = "url", global = true)]
     pub data: Option<PathBuf>,
 }
 

@@ -82,6 +82,12 @@ enum Command {
     /// latency and duplicate charges.
     #[command(after_help = crate::load::EXIT_CODES)]
     Load(crate::load::LoadArgs),
+    /// Break a running cluster on purpose through its admin endpoint:
+    /// partitions, clogs, lost, duplicated and delayed messages, pauses,
+    /// crashes and clock skew, each healing by itself; or play a failure
+    /// artifact's faults in real time (--from).
+    #[command(after_help = crate::chaos::EXIT_CODES)]
+    Chaos(crate::chaos::ChaosArgs),
 }
 
 #[derive(Args, Debug)]
@@ -292,6 +298,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check_history(args),
         Command::TestRemote(args) => crate::remote::test_remote(args),
         Command::Load(args) => crate::load::load(args),
+        Command::Chaos(args) => crate::chaos::chaos(args),
         Command::Scenarios => {
             for name in list_scenarios() {
                 match Scenario::load(&name) {
