@@ -194,7 +194,7 @@ async fn post_fault(
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                &format!(
+                format!(
                     "the body is not a fault: {e}; allowed kinds partition, clog, crash, pause, clock_jump, reboot, degrade, clock_drift"
                 ),
             );
@@ -234,6 +234,6 @@ async fn heal_one(
     if admin.heal_fault(id) {
         Json(json!({ "healed": [id] })).into_response()
     } else {
-        error(StatusCode::NOT_FOUND, &format!("no active fault {id}"))
+        error(StatusCode::NOT_FOUND, format!("no active fault {id}"))
     }
 }

@@ -222,12 +222,17 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         .map(|(_, role)| *role == Role::Client)
         .collect();
     let local: Vec<bool> = node_names.iter().map(|name| runs_here(name)).collect();
-    let faults = Arc::new(Faults::new(
-        node_names.clone(),
-        local,
-        edges,
-        node::mix64(crate::runner::host_now_ns()),
-    ));
+    let log = config.data.join(node::fault::FAULT_LOG_FILE);
+    let faults = Arc::new(
+        Faults::new(
+            node_names.clone(),
+            local,
+            edges,
+            node::mix64(crate::runner::host_now_ns()),
+        )
+        .with_log(&log)
+        .map_err(|e| StartError(format!("{}: {e}", log.display())))?,
+    );
     let network = Network::new(addresses.clone()).with_faults(faults.clone());
     let metrics = Arc::new(Metrics::new(
         node_names.clone(),

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use node::fault::Fault;
+use node::fault::{Fault, FaultLogEvent, FaultLogLine};
 use node::{NodeId, Random, SplitMix64};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -167,6 +167,7 @@ pub struct Faults {
     /// Fault counters.
     pub counters: FaultCounters,
     injected: Mutex<BTreeMap<&'static str, u64>>,
+    log: Option<Mutex<std::fs::File>>,
 }
 
 impl Faults {
@@ -189,6 +190,36 @@ impl Faults {
             changed: watch::channel(0).0,
             counters: FaultCounters::default(),
             injected: Mutex::default(),
+            log: None,
+        }
+    }
+
+    /// Appends every start and heal to `path` (see
+    /// [`node::fault::FAULT_LOG_FILE`]), so `check --history` knows when
+    /// the run's faults healed.
+    pub fn with_log(mut self, path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        self.log = Some(Mutex::new(file));
+        Ok(self)
+    }
+
+    fn append(&self, id: u64, event: FaultLogEvent, fault: &Fault) {
+        use std::io::Write;
+        let Some(log) = &self.log else { return };
+        let line = FaultLogLine {
+            host_ns: crate::runner::host_now_ns(),
+            id,
+            event,
+            fault: fault.clone(),
+        };
+        let mut text = serde_json::to_string(&line).expect("a fault is JSON");
+        text.push('\n');
+        let mut file = log.lock().expect("fault log");
+        if let Err(error) = file.write_all(text.as_bytes()) {
+            tracing::error!(%error, "cannot append to the fault log");
         }
     }
 
@@ -361,6 +392,7 @@ impl Faults {
         let mut table = self.table.lock().expect("fault table");
         let id = table.next_id;
         table.next_id += 1;
+        self.append(id, FaultLogEvent::Start, &fault);
         match &fault {
             Fault::ClockJump { node, delta_ns } => {
                 table.clocks[node.index()].wall_jump_ns += delta_ns;
@@ -391,6 +423,7 @@ impl Faults {
         let now = Instant::now();
         let mut table = self.table.lock().expect("fault table");
         let healed = table.active.remove(&id)?.fault;
+        self.append(id, FaultLogEvent::Heal, &healed);
         if let Fault::ClockDrift { node, .. } = &healed {
             // Back to the latest drift still active on the node, or none.
             let drift = table

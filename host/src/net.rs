@@ -59,6 +59,9 @@ pub struct NetCounters {
     pub undecodable: std::sync::atomic::AtomicU64,
 }
 
+/// Messages a clog holds, by link (from, to), in send order.
+type Held = BTreeMap<(NodeId, NodeId), Vec<Msg>>;
+
 /// The sending half of a process's transport: one connection (and queue)
 /// per peer, opened on first use and reopened after it breaks.
 #[derive(Clone)]
@@ -66,7 +69,7 @@ pub struct Network {
     addresses: Arc<BTreeMap<NodeId, SocketAddr>>,
     outboxes: Arc<Mutex<BTreeMap<NodeId, mpsc::Sender<Bytes>>>>,
     /// Messages held by clogs, by link, in send order.
-    held: Arc<Mutex<BTreeMap<(NodeId, NodeId), Vec<Msg>>>>,
+    held: Arc<Mutex<Held>>,
     faults: Option<Arc<Faults>>,
     /// Counters.
     pub counters: Arc<NetCounters>,

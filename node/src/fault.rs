@@ -209,3 +209,32 @@ pub fn all_healed_at_ns(faults: &[ScheduledFault]) -> Option<u64> {
         .iter()
         .try_fold(0, |latest, fault| Some(latest.max(fault.healed_at_ns()?)))
 }
+
+/// The file a real host appends every fault it starts and heals to, in its
+/// data directory, so a real run's history comes with its fault list.
+pub const FAULT_LOG_FILE: &str = "faults.jsonl";
+
+/// What happened to a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultLogEvent {
+    /// It started.
+    Start,
+    /// It healed (by itself or on request).
+    Heal,
+}
+
+/// One line of [`FAULT_LOG_FILE`]. Node ids are the run's member ids (the
+/// order of `cluster.json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultLogLine {
+    /// The host's wall clock, ns since the Unix epoch (the clock history
+    /// lines keep in `host_ns`).
+    pub host_ns: u64,
+    /// The fault's id in its process.
+    pub id: u64,
+    /// Started or healed.
+    pub event: FaultLogEvent,
+    /// The fault.
+    pub fault: Fault,
+}

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+use node::fault::{FAULT_LOG_FILE, FaultLogEvent, FaultLogLine};
 use node::history::{HISTORY_FILE, HistoryLine};
 use plane::cluster::{CLUSTER_FILE, ClusterFile, Role};
 use plane::protocol::Event;
@@ -64,6 +65,9 @@ pub struct HistoryRead {
     pub first_host_ns: Option<u64>,
     /// The host clock of the last line.
     pub last_host_ns: Option<u64>,
+    /// Faults the host's fault log (`faults.jsonl`, written by `chaos`
+    /// through the admin endpoint) lists.
+    pub faults_logged: Vec<ScheduledFault>,
 }
 
 /// A data directory, read and merged.
@@ -104,6 +108,7 @@ pub(crate) fn load(dir: &Path) -> Result<Loaded, Error> {
         truncated: Vec::new(),
         first_host_ns: None,
         last_host_ns: None,
+        faults_logged: Vec::new(),
     };
     let mut per_node: Vec<NodeLines> = Vec::with_capacity(cluster.nodes.len());
     for (index, (name, _)) in cluster.nodes.iter().enumerate() {
@@ -126,6 +131,11 @@ pub(crate) fn load(dir: &Path) -> Result<Loaded, Error> {
     }
     let (history, origin, restarts) = merge(per_node, &mut read);
     read.restarts = restarts.len() as u64;
+    let log = dir.join(FAULT_LOG_FILE);
+    if log.exists() {
+        read.faults_logged =
+            read_fault_log(&log, read.first_host_ns.unwrap_or(0), cluster.nodes.len())?;
+    }
     Ok(Loaded {
         cluster,
         history,
@@ -133,6 +143,100 @@ pub(crate) fn load(dir: &Path) -> Result<Loaded, Error> {
         restarts,
         read,
     })
+}
+
+/// Reads the fault log: each start paired with its heal (by id; a new
+/// start of an id still open closes the old one, as a restarted process
+/// numbers its faults afresh), as faults at ns since `first_host_ns`. A
+/// fault never healed keeps its own duration. A last line cut short is
+/// dropped; any other bad line is bad input naming the line.
+fn read_fault_log(
+    path: &Path,
+    first_host_ns: u64,
+    nodes: usize,
+) -> Result<Vec<ScheduledFault>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::bad_input(path.display().to_string(), e.to_string()))?;
+    let lines: Vec<&str> = text.split_terminator('\n').collect();
+    let whole = text.ends_with('\n');
+    // Open faults by id: (start host ns, fault).
+    let mut open: BTreeMap<u64, (u64, Fault)> = BTreeMap::new();
+    let mut done: Vec<(u64, Option<u64>, Fault)> = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let parsed: FaultLogLine = match serde_json::from_str(line) {
+            Ok(parsed) => parsed,
+            Err(_) if index + 1 == lines.len() && !whole => break,
+            Err(e) => {
+                return Err(Error::bad_input(
+                    format!("{} line {}", path.display(), index + 1),
+                    format!(
+                        "not a fault log line ({e}): allowed {{\"host_ns\", \"id\", \"event\": \"start\" | \"heal\", \"fault\"}}"
+                    ),
+                ));
+            }
+        };
+        if let Some(node) = parsed
+            .fault
+            .nodes()
+            .into_iter()
+            .find(|n| n.index() >= nodes)
+        {
+            return Err(Error::bad_input(
+                format!("{} line {}", path.display(), index + 1),
+                format!(
+                    "names node {}, but cluster.json has nodes 0..{nodes}",
+                    node.0
+                ),
+            ));
+        }
+        match parsed.event {
+            FaultLogEvent::Start => {
+                if let Some((start, fault)) = open.remove(&parsed.id) {
+                    done.push((start, Some(parsed.host_ns), fault));
+                }
+                if matches!(parsed.fault, Fault::ClockJump { .. }) {
+                    done.push((parsed.host_ns, Some(parsed.host_ns), parsed.fault));
+                } else {
+                    open.insert(parsed.id, (parsed.host_ns, parsed.fault));
+                }
+            }
+            FaultLogEvent::Heal => {
+                if let Some((start, fault)) = open.remove(&parsed.id) {
+                    done.push((start, Some(parsed.host_ns), fault));
+                }
+            }
+        }
+    }
+    done.extend(
+        open.into_values()
+            .map(|(start, fault)| (start, None, fault)),
+    );
+    let mut faults: Vec<ScheduledFault> = done
+        .into_iter()
+        .map(|(start, healed, mut fault)| {
+            let at_ns = start.saturating_sub(first_host_ns);
+            if let Some(healed) = healed {
+                let lasted = healed.saturating_sub(start);
+                match &mut fault {
+                    Fault::Partition { duration_ns, .. }
+                    | Fault::Clog { duration_ns, .. }
+                    | Fault::Pause { duration_ns, .. }
+                    | Fault::Degrade { duration_ns, .. }
+                    | Fault::ClockDrift { duration_ns, .. } => *duration_ns = lasted,
+                    Fault::Crash {
+                        restart_after_ns, ..
+                    } => *restart_after_ns = Some(lasted),
+                    Fault::Reboot {
+                        restart_after_ns, ..
+                    } => *restart_after_ns = lasted,
+                    Fault::ClockJump { .. } => {}
+                }
+            }
+            ScheduledFault { at_ns, fault }
+        })
+        .collect();
+    faults.sort_by_key(|fault| fault.at_ns);
+    Ok(faults)
 }
 
 /// Reads and checks `cluster.json`: node names usable as directory names,

@@ -115,6 +115,9 @@ pub struct RealCheckReport {
     pub verdicts: Vec<RealVerdict>,
     /// History lines by event kind.
     pub events: BTreeMap<String, u64>,
+    /// The members' names, by node id.
+    #[serde(skip)]
+    pub names: Vec<String>,
 }
 
 impl RealCheckReport {
@@ -155,8 +158,15 @@ fn judge(loaded: &Loaded, options: &RealOptions) -> RealCheckReport {
     let settings = &loaded.cluster.settings;
     let history = &loaded.history;
     let end_ns = history.last().map_or(0, |entry| entry.time_ns);
-    let healed_ns = loaded
+    // The restarts the history shows and the faults the host logged.
+    let mut faults: Vec<ScheduledFault> = loaded
         .restarts
+        .iter()
+        .chain(&loaded.read.faults_logged)
+        .cloned()
+        .collect();
+    faults.sort_by_key(|fault| fault.at_ns);
+    let healed_ns = faults
         .iter()
         .filter_map(ScheduledFault::healed_at_ns)
         .max()
@@ -164,7 +174,7 @@ fn judge(loaded: &Loaded, options: &RealOptions) -> RealCheckReport {
     let liveness_bound_ns = options.liveness_bound_ms.saturating_mul(MS);
     let input = CheckInput {
         history,
-        faults: &loaded.restarts,
+        faults: &faults,
         topology: &loaded.cluster.topology,
         shard_count: settings.controller.shard_count,
         healed_ns,
@@ -207,6 +217,7 @@ fn judge(loaded: &Loaded, options: &RealOptions) -> RealCheckReport {
             .collect(),
         verdicts,
         events: count_events(history),
+        names,
     }
 }
 
@@ -286,6 +297,12 @@ fn unsettled(
         .iter()
         .filter_map(|fault| Some((fault.healed_at_ns()?, fault.fault.nodes())))
         .max();
+    let last_fault = loaded
+        .read
+        .faults_logged
+        .iter()
+        .map(|fault| (fault.healed_at_ns(), fault))
+        .max_by_key(|(healed, _)| healed.unwrap_or(u64::MAX));
     let last_request = loaded
         .history
         .iter()
@@ -297,6 +314,24 @@ fn unsettled(
             "the history spans {} ms, less than {bound}",
             end_ns / MS
         ));
+    }
+    if let Some((healed, fault)) = last_fault {
+        let what = crate::report::fault_line(&fault.fault, names);
+        match healed {
+            None => {
+                return Some(format!(
+                    "a fault the fault log lists never healed ({what}, from {} ms)",
+                    fault.at_ns / MS
+                ));
+            }
+            Some(healed_ns) if healed_ns.saturating_add(bound_ns) > end_ns => {
+                return Some(format!(
+                    "the last fault the fault log lists ({what}) healed at {} ms, less than {bound} before {end}",
+                    healed_ns / MS
+                ));
+            }
+            Some(_) => {}
+        }
     }
     if let Some((back_ns, nodes)) =
         last_restart.filter(|(back_ns, _)| back_ns.saturating_add(bound_ns) > end_ns)

@@ -86,15 +86,42 @@ fn summary_rows(report: &RealCheckReport) -> Vec<(&'static str, String)> {
         "{span_ms} ms of host clock; lines merged by host clock, then node, then seq, each node's \
          own order kept; times in messages are ms since the first line"
     );
+    let logged = &read.faults_logged;
+    let log = if logged.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = report.names.clone();
+        let lines: Vec<String> = logged
+            .iter()
+            .map(|fault| {
+                format!(
+                    "at {} ms {}",
+                    fault.at_ns / MS,
+                    crate::report::fault_line(&fault.fault, &names)
+                )
+            })
+            .collect();
+        format!(
+            "the fault log lists {}: {}; ",
+            logged.len(),
+            lines.join("; ")
+        )
+    };
     let faults = if report.quiet {
         format!(
-            "none injected (--quiet); restarts count as faults; liveness bound {} ms",
+            "{log}none injected beyond {} (--quiet); restarts count as faults; liveness bound {} ms",
+            if logged.is_empty() {
+                "restarts"
+            } else {
+                "the fault log and restarts"
+            },
             report.liveness_bound_ms
         )
     } else {
-        "unknown: a real run keeps no fault list, so `eventually.*` is not judged (pass --quiet \
-         if none were injected)"
-            .to_string()
+        format!(
+            "{log}unknown beyond that: `eventually.*` is not judged (pass --quiet if every fault \
+             went through chaos, or none was injected)"
+        )
     };
     let clients = if report.client_history {
         "recorded".to_string()

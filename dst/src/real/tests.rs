@@ -507,3 +507,104 @@ fn trace_indices_in_messages_become_files_and_lines() {
         )
     );
 }
+
+#[test]
+fn the_fault_log_lists_live_faults_and_holds_liveness_until_the_last_heals() {
+    use node::fault::{FAULT_LOG_FILE, FaultLogEvent, FaultLogLine};
+    use sim::{Fault, NodeId};
+    let run = baseline();
+    let dir = written("fault-log", run);
+    let bound_ms = run.0.run.liveness_bound_ms;
+    let history = run.1.history.as_ref().expect("kept");
+    let end_ns = history.last().expect("lines").time_ns;
+    let first_ns = history.first().expect("lines").time_ns;
+    let at = |ns: u64| SIMULATED_EPOCH_NS + ns;
+    let pause = Fault::Pause {
+        node: NodeId(2),
+        duration_ns: 60 * sim::SECOND_NS,
+    };
+    let line = |host_ns, id, event, fault: &Fault| {
+        serde_json::to_string(&FaultLogLine {
+            host_ns,
+            id,
+            event,
+            fault: fault.clone(),
+        })
+        .expect("json")
+    };
+    // A pause from 1 s that healed after 2 s, on request, and a crash that
+    // starts 1 ms before the end and never heals; a last line cut short.
+    let crash = Fault::Crash {
+        node: NodeId(0),
+        restart_after_ns: None,
+    };
+    let text = [
+        line(
+            at(first_ns + sim::SECOND_NS),
+            1,
+            FaultLogEvent::Start,
+            &pause,
+        ),
+        line(
+            at(first_ns + 3 * sim::SECOND_NS),
+            1,
+            FaultLogEvent::Heal,
+            &pause,
+        ),
+        line(
+            at(end_ns - sim::MILLISECOND_NS),
+            2,
+            FaultLogEvent::Start,
+            &crash,
+        ),
+    ]
+    .join("\n")
+        + "\n{\"host_ns\": 1";
+    std::fs::write(dir.join(FAULT_LOG_FILE), text).expect("writes");
+    let report = check_history_with(&dir, &quiet(bound_ms)).expect("reads");
+    let logged = &report.read.faults_logged;
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert_eq!(logged[0].at_ns, sim::SECOND_NS);
+    assert_eq!(
+        logged[0].fault,
+        Fault::Pause {
+            node: NodeId(2),
+            duration_ns: 2 * sim::SECOND_NS
+        },
+        "the pause lasted until its heal, not its planned minute"
+    );
+    let verdict = report.verdict("eventually.converged").expect("listed");
+    assert_eq!(verdict.judgement, "not judged", "{verdict:#?}");
+    assert!(
+        format!("{verdict:?}").contains("never healed"),
+        "{verdict:#?}"
+    );
+    assert!(report.markdown().contains("the fault log lists 2"));
+
+    // Without the unhealed crash, the run is settled again and judged.
+    let healed_only = [
+        line(
+            at(first_ns + sim::SECOND_NS),
+            1,
+            FaultLogEvent::Start,
+            &pause,
+        ),
+        line(
+            at(first_ns + 3 * sim::SECOND_NS),
+            1,
+            FaultLogEvent::Heal,
+            &pause,
+        ),
+    ]
+    .join("\n")
+        + "\n";
+    std::fs::write(dir.join(FAULT_LOG_FILE), healed_only).expect("writes");
+    let report = check_history_with(&dir, &quiet(bound_ms)).expect("reads");
+    let verdict = report.verdict("eventually.converged").expect("listed");
+    assert_eq!(verdict.judgement, "holds", "{verdict:#?}");
+
+    // A malformed line before the last is bad input naming it.
+    std::fs::write(dir.join(FAULT_LOG_FILE), "nope\n{}\n").expect("writes");
+    let error = check_history_with(&dir, &quiet(bound_ms)).expect_err("refused");
+    assert!(error.to_string().contains("faults.jsonl line 1"), "{error}");
+}
