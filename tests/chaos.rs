@@ -216,9 +216,11 @@ fn every_fault_kind_acts_on_a_live_cluster_heals_by_itself_and_breaks_no_propert
     assert_eq!(code, 0, "{err}");
     let (status, _) = cluster.get("/v1/resources/does-not-exist");
     assert_eq!(status, 503, "a read during the pause");
-    eventually(Duration::from_secs(10), "reads answer after the pause", || {
-        cluster.get("/v1/resources/does-not-exist").0 == 404
-    });
+    eventually(
+        Duration::from_secs(10),
+        "reads answer after the pause",
+        || cluster.get("/v1/resources/does-not-exist").0 == 404,
+    );
 
     // A crash of the store: it comes back on a new boot, its state kept.
     let boots_before = cluster.history("store").iter().map(|l| l.boot).max();
@@ -230,6 +232,22 @@ fn every_fault_kind_acts_on_a_live_cluster_heals_by_itself_and_breaks_no_propert
         || cluster.history("store").iter().map(|l| l.boot).max() > boots_before,
     );
     assert_eq!(cluster.create("d"), 201, "the restarted store takes writes");
+
+    // A crash of billing: back on a new boot, and its history is not
+    // counted twice by this process's metrics.
+    let charges = cluster.metric("controlplane_charges_total");
+    assert_eq!(charges, 4.0, "one charge per create so far");
+    let (code, _, err) = cluster.chaos(&["crash", "billing", "--for", "500ms"]);
+    assert_eq!(code, 0, "{err}");
+    eventually(Duration::from_secs(10), "billing's crash heals", || {
+        active_faults(&cluster) == 0
+    });
+    eventually(
+        Duration::from_secs(20),
+        "a create after billing restarted",
+        || matches!(cluster.create("d2"), 200 | 201),
+    );
+    assert_eq!(cluster.metric("controlplane_charges_total"), 5.0);
 
     // Clocks: a wall-clock jump shows in the store's readings and in
     // nothing else; a drift is accepted and heals.
@@ -310,8 +328,8 @@ fn every_fault_kind_acts_on_a_live_cluster_heals_by_itself_and_breaks_no_propert
     }
     eventually(
         Duration::from_secs(30),
-        "9 resources converge after every heal",
-        || converged(&cluster, 9),
+        "10 resources converge after every heal",
+        || converged(&cluster, 10),
     );
     let data = cluster.stop();
 

@@ -253,8 +253,8 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
                     node: build_node(role, &topology, &settings),
                     dir: config.data.join(&name),
                 };
-                let loaded =
-                    runner::load(spec, &metrics).map_err(|e| StartError(format!("{name}: {e}")))?;
+                let loaded = runner::load(spec, Some(&metrics))
+                    .map_err(|e| StartError(format!("{name}: {e}")))?;
                 let (sender, receiver) = mpsc::unbounded_channel::<(NodeId, Msg)>();
                 inboxes.insert(id, sender);
                 let rebuild = {
@@ -397,7 +397,8 @@ async fn supervise(
             None => {
                 let spec = rebuild();
                 let name = spec.name.clone();
-                match runner::load(spec, &metrics) {
+                // Its history is counted already: this process saw it.
+                match runner::load(spec, None) {
                     Ok(this) => this,
                     Err(error) => {
                         tracing::error!(node = %name, %error, "cannot restart the node");

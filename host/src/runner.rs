@@ -53,7 +53,10 @@ pub struct Loaded {
 /// The node's earlier history is replayed into `metrics`, so gauges such
 /// as the desired count describe the whole run, not just this process's
 /// life.
-pub fn load(spec: NodeSpec, metrics: &Metrics) -> Result<Loaded, StateError> {
+///
+/// `metrics` is `None` when the node restarts inside a process whose
+/// metrics already counted its history (after a crash fault).
+pub fn load(spec: NodeSpec, metrics: Option<&Metrics>) -> Result<Loaded, StateError> {
     let state = StateFile::new(&spec.dir)?;
     let persisted = match state.load::<Durable>()? {
         Some(mut persisted) => {
@@ -88,7 +91,7 @@ struct History {
 }
 
 impl History {
-    fn open(dir: &Path, node: NodeId, metrics: &Metrics) -> Result<Self, StateError> {
+    fn open(dir: &Path, node: NodeId, metrics: Option<&Metrics>) -> Result<Self, StateError> {
         let path = dir.join(HISTORY_FILE);
         let io = |e| StateError::Io(path.clone(), e);
         // Count what earlier boots wrote, so `seq` goes on counting; a
@@ -98,7 +101,9 @@ impl History {
             Ok(bytes) => {
                 let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
                 for line in bytes[..whole].split(|&b| b == b'\n') {
-                    if let Ok(line) = serde_json::from_slice::<HistoryLine<Event>>(line) {
+                    if let Some(metrics) = metrics
+                        && let Ok(line) = serde_json::from_slice::<HistoryLine<Event>>(line)
+                    {
                         metrics.observe(line.node, &line.event, line.host_ns);
                     }
                 }
