@@ -88,6 +88,22 @@ enum Command {
     /// artifact's faults in real time (--from).
     #[command(after_help = crate::chaos::EXIT_CODES)]
     Chaos(crate::chaos::ChaosArgs),
+    /// Watch a running cluster (`serve`) live in the terminal.
+    ///
+    /// It shows desired against observed per resource (unconverged first),
+    /// the unconverged count over the last five minutes, each shard's lease
+    /// holder and fencing token and the leader's, the active faults with
+    /// the time each has left, and every always-property judged over the
+    /// history written so far.
+    ///
+    /// Point it at serve's data directory (`watch --data data`: serve
+    /// wrote the admin endpoint and its token to data/admin.json), or give
+    /// both as serve printed them (`--url URL --token TOKEN`). Keys: q, Esc
+    /// or Ctrl-C quit; p pauses; up and down (or j and k) scroll the
+    /// resources; r refreshes now. `--once` prints one frame as plain text
+    /// instead.
+    #[command(after_help = crate::watch::EXIT_CODES)]
+    Watch(crate::watch::WatchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -299,6 +315,7 @@ pub fn main() -> ExitCode {
         Command::TestRemote(args) => crate::remote::test_remote(args),
         Command::Load(args) => crate::load::load(args),
         Command::Chaos(args) => crate::chaos::chaos(args),
+        Command::Watch(args) => crate::watch::watch(args),
         Command::Scenarios => {
             for name in list_scenarios() {
                 match Scenario::load(&name) {

@@ -9,3 +9,4 @@ pub mod load;
 pub mod remote;
 pub mod remote_http;
 pub mod serve;
+pub mod watch;
