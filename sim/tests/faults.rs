@@ -628,12 +628,6 @@ fn the_same_seed_with_degrades_and_drifts_gives_the_same_trace_hash() {
     }
 }
 
-/// (true time, monotonic reading, wall reading) of each timer the node
-/// fired, by tag.
-fn fires(simulation: &Simulation<Test>) -> Vec<(u64, u64, u64, u64)> {
-    fired_at(simulation)
-}
-
 fn drifting(script: Vec<Step>, faults: Vec<(u64, i32, u64)>) -> Simulation<Test> {
     let mut simulation = Simulation::new(exact_config(1));
     let node = simulation.add_node("drifting", ClockConfig::default(), scripted(script));
@@ -657,7 +651,7 @@ fn a_slow_drift_slows_the_clock_in_its_window_and_the_time_lost_stays_lost() {
     let script = (1..=10).map(|i| tick(i * S, i)).collect();
     let mut simulation = drifting(script, vec![(2 * S, 100_000, 4 * S)]);
     simulation.run();
-    let fired = fires(&simulation);
+    let fired = fired_at(&simulation);
     assert_eq!(fired.len(), 10);
     let mut last_mono_ns = 0;
     for &(_, tag, mono_ns, wall_ns) in &fired {
@@ -685,7 +679,7 @@ fn a_fast_drift_speeds_the_clock_up_and_no_timer_fires_early() {
     let script = (1..=10).map(|i| tick(i * S, i)).collect();
     let mut simulation = drifting(script, vec![(2 * S, -100_000, 4 * S)]);
     simulation.run();
-    let fired = fires(&simulation);
+    let fired = fired_at(&simulation);
     assert_eq!(fired.len(), 10);
     let mut last_mono_ns = 0;
     for &(_, tag, mono_ns, _) in &fired {
@@ -736,7 +730,7 @@ fn overlapping_drifts_on_one_node_the_latest_in_force_sets_the_rate() {
         (3 * S, 50_000),
         (5 * S, 0),
     ];
-    let fired = fires(&simulation);
+    let fired = fired_at(&simulation);
     assert_eq!(fired.len(), 80);
     for &(true_ns, tag, mono_ns, _) in &fired {
         assert_eq!(
