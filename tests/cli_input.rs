@@ -271,7 +271,7 @@ fn an_artifact_field_of_the_wrong_type_is_named_without_rust_types() {
     let file = artifact(&dir, "a.json", &serde_json::json!([5]));
     artifact_refused(
         &file,
-        "faults[0]: invalid type: integer `5`, expected an object with at_ns, kind (one of `partition`, `clog`, `crash`, `pause`, `clock_jump`, `reboot`) and the fields of that kind",
+        "faults[0]: invalid type: integer `5`, expected an object with at_ns, kind (one of `partition`, `clog`, `crash`, `pause`, `clock_jump`, `reboot`, `degrade`, `clock_drift`) and the fields of that kind",
     );
 }
 

@@ -186,12 +186,12 @@ const FAULT_WORDS: &[(&str, &str)] = &[
     (
         "internally tagged enum Fault",
         "an object with at_ns, kind (one of `partition`, `clog`, `crash`, `pause`, \
-         `clock_jump`, `reboot`) and the fields of that kind",
+         `clock_jump`, `reboot`, `degrade`, `clock_drift`) and the fields of that kind",
     ),
     (
         "struct ScheduledFault",
         "an object with at_ns, kind (one of `partition`, `clog`, `crash`, `pause`, \
-         `clock_jump`, `reboot`) and the fields of that kind",
+         `clock_jump`, `reboot`, `degrade`, `clock_drift`) and the fields of that kind",
     ),
 ];
 
@@ -276,6 +276,106 @@ mod tests {
             "faults[1] names node 99 in to, but the scenario's topology has nodes 0..12: \
              allowed to in 0..=11"
         );
+        let degrade = |nodes: Vec<u32>, drop_ppm, delay_ns| sim::Fault::Degrade {
+            nodes: nodes.into_iter().map(sim::NodeId).collect(),
+            drop_ppm,
+            duplicate_ppm: 0,
+            delay_ns,
+            duration_ns: 1,
+        };
+        assert_eq!(
+            problem(degrade(vec![], 2_000_000, 0), 0),
+            "faults[1].drop_ppm = 2000000 is out of range: allowed 0..=1000000 (parts per \
+             million)"
+        );
+        assert!(problem(degrade(vec![], 0, 60_000_000_001), 0).starts_with(
+            "faults[1].delay_ns = 60000000001 is out of range: allowed 0..=60000000000"
+        ),);
+        assert_eq!(
+            problem(degrade(vec![3, 12], 1, 0), 0),
+            "faults[1] names node 12 in nodes[1], but the scenario's topology has nodes 0..12: \
+             allowed nodes[1] in 0..=11"
+        );
+        let drift = |drift_ppm| sim::Fault::ClockDrift {
+            node: sim::NodeId(0),
+            drift_ppm,
+            duration_ns: 1,
+        };
+        assert!(problem(drift(-100_001), 0).starts_with(
+            "faults[1].drift_ppm = -100001 is out of range: allowed -100000..=100000"
+        ),);
+        let mut fine = artifact();
+        fine.faults.push(ScheduledFault {
+            at_ns: 0,
+            fault: drift(100_000),
+        });
+        fine.faults.push(ScheduledFault {
+            at_ns: 0,
+            fault: degrade(vec![11], 1_000_000, 60_000_000_000),
+        });
+        assert_eq!(fine.problems(), Ok(()));
+    }
+
+    #[test]
+    fn the_words_for_a_recorded_fault_list_every_kind() {
+        let node = sim::NodeId(0);
+        // One of each kind; the match below has no wildcard, so a new
+        // kind does not compile until it is listed here too.
+        let every = [
+            sim::Fault::Partition {
+                side_a: vec![node],
+                side_b: vec![],
+                one_way: false,
+                duration_ns: 1,
+            },
+            sim::Fault::Clog {
+                from: node,
+                to: node,
+                duration_ns: 1,
+            },
+            sim::Fault::Crash {
+                node,
+                restart_after_ns: None,
+            },
+            sim::Fault::Pause {
+                node,
+                duration_ns: 1,
+            },
+            sim::Fault::ClockJump { node, delta_ns: 1 },
+            sim::Fault::Reboot {
+                node,
+                restart_after_ns: 1,
+            },
+            sim::Fault::Degrade {
+                nodes: vec![],
+                drop_ppm: 0,
+                duplicate_ppm: 0,
+                delay_ns: 0,
+                duration_ns: 1,
+            },
+            sim::Fault::ClockDrift {
+                node,
+                drift_ppm: 0,
+                duration_ns: 1,
+            },
+        ];
+        for fault in every {
+            match fault {
+                sim::Fault::Partition { .. }
+                | sim::Fault::Clog { .. }
+                | sim::Fault::Crash { .. }
+                | sim::Fault::Pause { .. }
+                | sim::Fault::ClockJump { .. }
+                | sim::Fault::Reboot { .. }
+                | sim::Fault::Degrade { .. }
+                | sim::Fault::ClockDrift { .. } => {}
+            }
+            let json = serde_json::to_value(&fault).expect("serializes");
+            let kind = json["kind"].as_str().expect("tagged");
+            for (_, words) in FAULT_WORDS {
+                assert!(words.contains(&format!("`{kind}`")), "{kind}: {words}");
+            }
+        }
     }
 
     #[test]

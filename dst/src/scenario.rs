@@ -419,11 +419,20 @@ pub enum FaultKind {
     ClockJump,
     /// Reboot `node`'s machine: down for `restart_after_ms` (required: a
     /// reboot always comes back), then up on a new boot whose monotonic
-    /// clock starts again from an arbitrary value. Last, because a
-    /// scenario's config hash hashes each kind's position: a variant
-    /// inserted earlier would change the hash of every scheduled pause and
-    /// clock jump.
+    /// clock starts again from an arbitrary value. After the kinds above,
+    /// because a scenario's config hash hashes each kind's position: a
+    /// variant inserted earlier would change the hash of every scheduled
+    /// pause and clock jump.
     Reboot,
+    /// Degrade every link to or from one of `nodes` (every link when
+    /// `nodes` is empty or absent) for `duration_ms`: each message sent on
+    /// one is lost with `drop_ppm`, delivered twice with `duplicate_ppm`
+    /// and `delay_ms` late.
+    Degrade,
+    /// Run `node`'s clocks (monotonic and wall) at a rate error of
+    /// `drift_ppm` for `duration_ms`, then at its configured rate again;
+    /// time gained or lost stays gained or lost. Last, like `Reboot`.
+    ClockDrift,
 }
 
 /// A fault at a fixed time. Nodes are named `store`, `billing`, `api-N`,
@@ -432,7 +441,11 @@ pub enum FaultKind {
 /// controller is a member; N below `controller.shard_count`). Names,
 /// ranges and which fields each kind takes are checked on load: a field
 /// another kind takes is an error, not silently ignored.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// The fields of `degrade` and `clock_drift` came later: they are left out
+/// of the file when unset and hashed only when set, so a scenario without
+/// them keeps its config hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduledSpec {
     /// When, from the start of the run.
@@ -451,10 +464,10 @@ pub struct ScheduledSpec {
     /// Clog: receiver.
     #[serde(default)]
     pub to: Option<String>,
-    /// Crash, reboot, pause, clock jump: the node.
+    /// Crash, reboot, pause, clock jump, clock drift: the node.
     #[serde(default)]
     pub node: Option<String>,
-    /// Partition, clog, pause: how long.
+    /// Partition, clog, pause, degrade, clock drift: how long.
     #[serde(default)]
     pub duration_ms: Option<u64>,
     /// Crash and reboot (required): down time before the restart.
@@ -463,6 +476,76 @@ pub struct ScheduledSpec {
     /// Clock jump: signed amount.
     #[serde(default)]
     pub delta_ms: Option<i64>,
+    /// Degrade: the nodes whose links degrade; empty or absent means every
+    /// node's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
+    /// Degrade: chance that a message is lost, in parts per million.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_ppm: Option<u32>,
+    /// Degrade: chance that a message is delivered twice, in parts per
+    /// million.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_ppm: Option<u32>,
+    /// Degrade: latency added to every message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Clock drift (required): the rate error, within
+    /// ±[`sim::DRIFT_PPM_LIMIT`]; positive is a slow clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_ppm: Option<i32>,
+}
+
+/// Field by field as the derive would hash, except that the fields of
+/// `degrade` and `clock_drift` count only when set: an entry without them
+/// keeps the config hash it had before they existed.
+impl std::hash::Hash for ScheduledSpec {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Destructured, so that a new field cannot be left out unnoticed.
+        let ScheduledSpec {
+            at_ms,
+            kind,
+            side_a,
+            side_b,
+            from,
+            to,
+            node,
+            duration_ms,
+            restart_after_ms,
+            delta_ms,
+            nodes,
+            drop_ppm,
+            duplicate_ppm,
+            delay_ms,
+            drift_ppm,
+        } = self;
+        at_ms.hash(state);
+        kind.hash(state);
+        side_a.hash(state);
+        side_b.hash(state);
+        from.hash(state);
+        to.hash(state);
+        node.hash(state);
+        duration_ms.hash(state);
+        restart_after_ms.hash(state);
+        delta_ms.hash(state);
+        // Each with its name, so that two entries setting different
+        // fields to the same value hash apart.
+        if !nodes.is_empty() {
+            ("nodes", nodes).hash(state);
+        }
+        for (name, value) in [("drop_ppm", drop_ppm), ("duplicate_ppm", duplicate_ppm)] {
+            if let Some(value) = value {
+                (name, value).hash(state);
+            }
+        }
+        if let Some(delay_ms) = delay_ms {
+            ("delay_ms", delay_ms).hash(state);
+        }
+        if let Some(drift_ppm) = drift_ppm {
+            ("drift_ppm", drift_ppm).hash(state);
+        }
+    }
 }
 
 /// The directory of the built-in scenarios.
@@ -1206,6 +1289,10 @@ const SCHEDULED_DURATION_MS_MAX: u64 = 3_600_000;
 /// The largest scheduled wall-clock jump, either way: a day.
 const SCHEDULED_DELTA_MS_MAX: i64 = 86_400_000;
 
+/// The longest delay a degrade adds to a message: a minute, the longest
+/// latency tail a scenario's network may have (`network.tail_max_us`).
+const SCHEDULED_DELAY_MS_MAX: u64 = 60_000;
+
 /// How a fault's times are written: `[[schedule]]` entries in
 /// milliseconds, the recorded faults of an artifact in nanoseconds. The
 /// bounds are the same; only the unit, and so the field names, differ.
@@ -1272,6 +1359,32 @@ fn check_delta(delta: i64, unit: TimeUnit) -> Result<(), String> {
     ))
 }
 
+/// A chance in parts per million is at most one.
+fn check_chance(key: &str, value: u32) -> Result<(), String> {
+    range(key, u64::from(value), 0, 1_000_000).map_err(|e| format!("{e} (parts per million)"))
+}
+
+/// A degrade's delay is at most a minute.
+fn check_delay(delay: u64, unit: TimeUnit) -> Result<(), String> {
+    let key = format!("delay_{}", unit.suffix());
+    let max = SCHEDULED_DELAY_MS_MAX * unit.per_ms();
+    range(&key, delay, 0, max)
+        .map_err(|e| format!("{e} (a minute, the longest latency tail a network may have)"))
+}
+
+/// A drift fault's rate error is bounded as a configured drift is, by
+/// what the simulator's clocks allow.
+pub(crate) fn check_drift(drift_ppm: i32) -> Result<(), String> {
+    let limit = sim::DRIFT_PPM_LIMIT;
+    if (-limit..=limit).contains(&drift_ppm) {
+        return Ok(());
+    }
+    Err(format!(
+        "drift_ppm = {drift_ppm} is out of range: allowed -{limit}..={limit} (the simulator's \
+         clock bound; positive is a slow clock)"
+    ))
+}
+
 /// Why a crash or reboot must name its down time.
 fn restart_required(kind: FaultKind, unit: TimeUnit) -> String {
     let key = format!("restart_after_{}", unit.suffix());
@@ -1333,15 +1446,14 @@ fn check_recorded(
         sim::Fault::Degrade {
             drop_ppm,
             duplicate_ppm,
+            delay_ns,
             duration_ns,
             ..
         } => {
             check_span("duration", *duration_ns, unit)?;
-            for (field, value) in [("drop_ppm", drop_ppm), ("duplicate_ppm", duplicate_ppm)] {
-                if *value > 1_000_000 {
-                    return Err(format!("{field} ({value}) must be at most 1000000"));
-                }
-            }
+            check_chance("drop_ppm", *drop_ppm)?;
+            check_chance("duplicate_ppm", *duplicate_ppm)?;
+            check_delay(*delay_ns, unit)?;
         }
         sim::Fault::ClockDrift {
             drift_ppm,
@@ -1349,12 +1461,7 @@ fn check_recorded(
             ..
         } => {
             check_span("duration", *duration_ns, unit)?;
-            if drift_ppm.abs() > sim::DRIFT_PPM_LIMIT {
-                return Err(format!(
-                    "drift_ppm ({drift_ppm}) must be within -{limit}..={limit}",
-                    limit = sim::DRIFT_PPM_LIMIT
-                ));
-            }
+            check_drift(*drift_ppm)?;
         }
     }
     let node = |key: String, id: sim::NodeId| {
@@ -1399,7 +1506,7 @@ fn check_recorded(
 
 /// Which fault kinds each optional field of a `[[schedule]]` entry applies
 /// to: a field given to another kind would be silently ignored.
-const SCHEDULE_FIELDS: [(&str, &[FaultKind]); 8] = [
+const SCHEDULE_FIELDS: [(&str, &[FaultKind]); 13] = [
     (
         "side_a",
         &[FaultKind::Partition, FaultKind::PartitionOneWay],
@@ -1417,6 +1524,7 @@ const SCHEDULE_FIELDS: [(&str, &[FaultKind]); 8] = [
             FaultKind::Reboot,
             FaultKind::Pause,
             FaultKind::ClockJump,
+            FaultKind::ClockDrift,
         ],
     ),
     (
@@ -1426,10 +1534,17 @@ const SCHEDULE_FIELDS: [(&str, &[FaultKind]); 8] = [
             FaultKind::PartitionOneWay,
             FaultKind::Clog,
             FaultKind::Pause,
+            FaultKind::Degrade,
+            FaultKind::ClockDrift,
         ],
     ),
     ("restart_after_ms", &[FaultKind::Crash, FaultKind::Reboot]),
     ("delta_ms", &[FaultKind::ClockJump]),
+    ("nodes", &[FaultKind::Degrade]),
+    ("drop_ppm", &[FaultKind::Degrade]),
+    ("duplicate_ppm", &[FaultKind::Degrade]),
+    ("delay_ms", &[FaultKind::Degrade]),
+    ("drift_ppm", &[FaultKind::ClockDrift]),
 ];
 
 impl ScheduledSpec {
@@ -1450,6 +1565,32 @@ impl ScheduledSpec {
         if let Some(delta_ms) = self.delta_ms {
             check_delta(delta_ms, unit)?;
         }
+        for (key, value) in [
+            ("drop_ppm", self.drop_ppm),
+            ("duplicate_ppm", self.duplicate_ppm),
+        ] {
+            if let Some(value) = value {
+                check_chance(key, value)?;
+            }
+        }
+        if let Some(delay_ms) = self.delay_ms {
+            check_delay(delay_ms, unit)?;
+        }
+        if let Some(drift_ppm) = self.drift_ppm {
+            check_drift(drift_ppm)?;
+        }
+        let changes_nothing = [self.drop_ppm, self.duplicate_ppm]
+            .iter()
+            .all(|chance| chance.unwrap_or(0) == 0)
+            && self.delay_ms.unwrap_or(0) == 0;
+        if self.kind == FaultKind::Degrade && changes_nothing {
+            return Err(
+                "drop_ppm, duplicate_ppm or delay_ms must be above 0 for kind = \"degrade\": a \
+                 degrade without one changes nothing; allowed drop_ppm and duplicate_ppm \
+                 0..=1000000, delay_ms 0..=60000"
+                    .to_string(),
+            );
+        }
         let one = |key: &str, name: &Option<String>| match name {
             Some(name) => nodes
                 .resolve(name)
@@ -1467,6 +1608,7 @@ impl ScheduledSpec {
         };
         many("side_a", &self.side_a)?;
         many("side_b", &self.side_b)?;
+        many("nodes", &self.nodes)?;
         one("from", &self.from)?;
         one("to", &self.to)?;
         one("node", &self.node)
@@ -1499,6 +1641,8 @@ impl ScheduledSpec {
             FaultKind::Crash | FaultKind::Reboot => &["node", "restart_after_ms"],
             FaultKind::Pause => &["node", "duration_ms"],
             FaultKind::ClockJump => &["node", "delta_ms"],
+            FaultKind::Degrade => &["duration_ms"],
+            FaultKind::ClockDrift => &["node", "drift_ppm", "duration_ms"],
         };
         match required.iter().find(|field| !self.has(field)) {
             None => Ok(()),
@@ -1518,6 +1662,11 @@ impl ScheduledSpec {
             "duration_ms" => self.duration_ms.is_some(),
             "restart_after_ms" => self.restart_after_ms.is_some(),
             "delta_ms" => self.delta_ms.is_some(),
+            "nodes" => !self.nodes.is_empty(),
+            "drop_ppm" => self.drop_ppm.is_some(),
+            "duplicate_ppm" => self.duplicate_ppm.is_some(),
+            "delay_ms" => self.delay_ms.is_some(),
+            "drift_ppm" => self.drift_ppm.is_some(),
             _ => unreachable!("SCHEDULE_FIELDS names only fields of ScheduledSpec"),
         }
     }
@@ -1554,6 +1703,8 @@ fn kind_name(kind: FaultKind) -> &'static str {
         FaultKind::Reboot => "reboot",
         FaultKind::Pause => "pause",
         FaultKind::ClockJump => "clock_jump",
+        FaultKind::Degrade => "degrade",
+        FaultKind::ClockDrift => "clock_drift",
     }
 }
 
@@ -1784,8 +1935,8 @@ mod tests {
         assert_eq!(
             error,
             "x.toml: schedule[0].duration_ms does not apply to kind = \"crash\": it applies to \
-             partition, partition_one_way, clog, pause (a crashed node's down time is \
-             restart_after_ms)"
+             partition, partition_one_way, clog, pause, degrade, clock_drift (a crashed node's \
+             down time is restart_after_ms)"
         );
         let error =
             schedule_error("kind = \"pause\"\nnode = \"store\"\nduration_ms = 5\ndelta_ms = 3\n");
@@ -1795,6 +1946,216 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_scheduled_degrade_and_clock_drift_parse_and_resolve_to_simulator_faults() {
+        let text = format!(
+            "{MINIMAL}[[schedule]]\nat_ms = 1_000\nkind = \"degrade\"\nnodes = [\"api-1\", \"store\"]\n\
+             drop_ppm = 250_000\nduplicate_ppm = 1_000\ndelay_ms = 40\nduration_ms = 2_000\n\
+             [[schedule]]\nat_ms = 3_000\nkind = \"degrade\"\ndelay_ms = 5\nduration_ms = 100\n\
+             [[schedule]]\nat_ms = 4_000\nkind = \"clock_drift\"\nnode = \"controller-2\"\n\
+             drift_ppm = -80_000\nduration_ms = 6_000\n"
+        );
+        let scenario = Scenario::parse(&text, "x.toml").expect("valid degrades and a drift");
+        let faults = crate::world::scheduled_faults(&scenario).expect("resolves");
+        let (_, names) = layout(&scenario.topology);
+        let id = |name: &str| {
+            let index = names.iter().position(|(n, _)| n == name).expect("a node");
+            sim::NodeId(index as u32)
+        };
+        let ms = sim::MILLISECOND_NS;
+        assert_eq!(
+            faults,
+            vec![
+                ScheduledFault {
+                    at_ns: 1_000 * ms,
+                    fault: sim::Fault::Degrade {
+                        nodes: vec![id("api-1"), id("store")],
+                        drop_ppm: 250_000,
+                        duplicate_ppm: 1_000,
+                        delay_ns: 40 * ms,
+                        duration_ns: 2_000 * ms,
+                    },
+                },
+                ScheduledFault {
+                    at_ns: 3_000 * ms,
+                    fault: sim::Fault::Degrade {
+                        nodes: vec![],
+                        drop_ppm: 0,
+                        duplicate_ppm: 0,
+                        delay_ns: 5 * ms,
+                        duration_ns: 100 * ms,
+                    },
+                },
+                ScheduledFault {
+                    at_ns: 4_000 * ms,
+                    fault: sim::Fault::ClockDrift {
+                        node: id("controller-2"),
+                        drift_ppm: -80_000,
+                        duration_ns: 6_000 * ms,
+                    },
+                },
+            ]
+        );
+        // The drift heals last: it sets the end of the safety phase.
+        let latest = scenario.heal_times().into_iter().max_by_key(|h| h.1);
+        assert_eq!(latest.map(|h| h.1), Some(10_000 * ms));
+    }
+
+    #[test]
+    fn bad_degrade_and_clock_drift_entries_are_rejected_naming_the_field_and_what_is_allowed() {
+        let degrade = |fields: &str| {
+            schedule_error(&format!("kind = \"degrade\"\nduration_ms = 1000\n{fields}"))
+        };
+        let drift = |fields: &str| {
+            schedule_error(&format!(
+                "kind = \"clock_drift\"\nduration_ms = 1000\n{fields}"
+            ))
+        };
+        assert_eq!(
+            degrade("drop_ppm = 2000000\n"),
+            "x.toml: schedule[0].drop_ppm = 2000000 is out of range: allowed 0..=1000000 (parts \
+             per million)"
+        );
+        assert_eq!(
+            degrade("duplicate_ppm = 1000001\n"),
+            "x.toml: schedule[0].duplicate_ppm = 1000001 is out of range: allowed 0..=1000000 \
+             (parts per million)"
+        );
+        assert_eq!(
+            degrade("delay_ms = 60001\n"),
+            "x.toml: schedule[0].delay_ms = 60001 is out of range: allowed 0..=60000 (a minute, \
+             the longest latency tail a network may have)"
+        );
+        assert_eq!(
+            degrade("drop_ppm = 0\n"),
+            "x.toml: schedule[0].drop_ppm, duplicate_ppm or delay_ms must be above 0 for kind = \
+             \"degrade\": a degrade without one changes nothing; allowed drop_ppm and \
+             duplicate_ppm 0..=1000000, delay_ms 0..=60000"
+        );
+        let unknown = degrade("drop_ppm = 1\nnodes = [\"store\", \"api-9\"]\n");
+        assert!(
+            unknown.starts_with(
+                "x.toml: schedule[0].nodes[1] = \"api-9\" is not a node: allowed store"
+            ),
+            "{unknown}"
+        );
+        assert_eq!(
+            schedule_error("kind = \"degrade\"\ndrop_ppm = 1\n"),
+            "x.toml: schedule[0].duration_ms is required for kind = \"degrade\""
+        );
+        for beyond in ["100001", "-100001"] {
+            assert_eq!(
+                drift(&format!("node = \"store\"\ndrift_ppm = {beyond}\n")),
+                format!(
+                    "x.toml: schedule[0].drift_ppm = {beyond} is out of range: allowed \
+                     -100000..=100000 (the simulator's clock bound; positive is a slow clock)"
+                )
+            );
+        }
+        let at_the_limit = format!(
+            "{MINIMAL}[[schedule]]\nat_ms = 0\nkind = \"clock_drift\"\nnode = \"store\"\n\
+             drift_ppm = -100000\nduration_ms = 1\n"
+        );
+        assert!(Scenario::parse(&at_the_limit, "x.toml").is_ok());
+        assert_eq!(
+            drift("node = \"store\"\n"),
+            "x.toml: schedule[0].drift_ppm is required for kind = \"clock_drift\""
+        );
+        assert_eq!(
+            drift("drift_ppm = 5\n"),
+            "x.toml: schedule[0].node is required for kind = \"clock_drift\""
+        );
+        let unknown = drift("node = \"controller-7\"\ndrift_ppm = 5\n");
+        assert!(
+            unknown.starts_with("x.toml: schedule[0].node = \"controller-7\" is not a node"),
+            "{unknown}"
+        );
+        // Each kind's fields are its own.
+        assert_eq!(
+            drift("node = \"store\"\ndrift_ppm = 5\ndelay_ms = 3\n"),
+            "x.toml: schedule[0].delay_ms does not apply to kind = \"clock_drift\": it applies \
+             to degrade"
+        );
+        assert_eq!(
+            degrade("drop_ppm = 1\ndrift_ppm = 3\n"),
+            "x.toml: schedule[0].drift_ppm does not apply to kind = \"degrade\": it applies to \
+             clock_drift"
+        );
+        assert_eq!(
+            degrade("drop_ppm = 1\nnode = \"store\"\n"),
+            "x.toml: schedule[0].node does not apply to kind = \"degrade\": it applies to \
+             crash, reboot, pause, clock_jump, clock_drift"
+        );
+        assert_eq!(
+            schedule_error(
+                "kind = \"pause\"\nnode = \"store\"\nduration_ms = 5\nnodes = [\"store\"]\n"
+            ),
+            "x.toml: schedule[0].nodes does not apply to kind = \"pause\": it applies to degrade"
+        );
+    }
+
+    #[test]
+    fn degrade_fields_hash_by_name_and_entries_without_them_hash_as_before() {
+        let entry = |fields: &str| {
+            let text = format!(
+                "{MINIMAL}[[schedule]]\nat_ms = 0\nkind = \"degrade\"\nduration_ms = 5\n{fields}"
+            );
+            Scenario::parse(&text, "x.toml")
+                .expect("valid")
+                .config_hash()
+        };
+        assert_ne!(entry("drop_ppm = 7\n"), entry("duplicate_ppm = 7\n"));
+        assert_ne!(entry("drop_ppm = 7\n"), entry("drop_ppm = 8\n"));
+        assert_ne!(
+            entry("delay_ms = 7\n"),
+            entry("delay_ms = 7\nnodes = [\"store\"]\n")
+        );
+        // An entry of an older kind hashes field by field as the derive did.
+        let pause = ScheduledSpec {
+            at_ms: 5,
+            kind: FaultKind::Pause,
+            side_a: vec![],
+            side_b: vec![],
+            from: None,
+            to: None,
+            node: Some("store".into()),
+            duration_ms: Some(9),
+            restart_after_ms: None,
+            delta_ms: None,
+            nodes: vec![],
+            drop_ppm: None,
+            duplicate_ppm: None,
+            delay_ms: None,
+            drift_ppm: None,
+        };
+        #[derive(Hash)]
+        struct Before<'a>(
+            u64,
+            FaultKind,
+            &'a Vec<String>,
+            &'a Vec<String>,
+            &'a Option<String>,
+            &'a Option<String>,
+            &'a Option<String>,
+            Option<u64>,
+            Option<u64>,
+            Option<i64>,
+        );
+        let before = Before(
+            pause.at_ms,
+            pause.kind,
+            &pause.side_a,
+            &pause.side_b,
+            &pause.from,
+            &pause.to,
+            &pause.node,
+            pause.duration_ms,
+            pause.restart_after_ms,
+            pause.delta_ms,
+        );
+        assert_eq!(sim::stable_hash(&pause), sim::stable_hash(&before));
     }
 
     #[test]
@@ -1823,8 +2184,8 @@ mod tests {
         assert_eq!(
             error,
             "x.toml: schedule[0].duration_ms does not apply to kind = \"reboot\": it applies to \
-             partition, partition_one_way, clog, pause (a rebooting node's down time is \
-             restart_after_ms)"
+             partition, partition_one_way, clog, pause, degrade, clock_drift (a rebooting node's \
+             down time is restart_after_ms)"
         );
         let error = schedule_error("kind = \"reboot\"\nnode = \"store\"\nrestart_after_ms = 0\n");
         assert_eq!(
@@ -2180,14 +2541,21 @@ mod tests {
         assert_eq!(
             error("[[schedule]]\nat_ms = 1\nkind = 5\n"),
             "x.toml: schedule[0].kind: expected a string, one of `partition`, \
-             `partition_one_way`, `clog`, `crash`, `pause`, `clock_jump`, `reboot` (line 5, \
-             column 8)"
+             `partition_one_way`, `clog`, `crash`, `pause`, `clock_jump`, `reboot`, \
+             `degrade`, `clock_drift` (line 5, column 8)"
+        );
+        assert_eq!(
+            error("[[schedule]]\nat_ms = 1\nkind = \"clock_drift\"\ndrift_ppm = 0.5\n"),
+            "x.toml: schedule[0].drift_ppm: invalid type: floating point `0.5`, expected an \
+             integer from -2147483648 to 2147483647 (line 6, column 13)"
         );
         for body in [
             "run = 5\n",
             "store = 5\n",
             "[store]\nlimits = 5\n",
             "schedule = [5]\n",
+            "[[schedule]]\nat_ms = 1\nkind = \"degrade\"\nnodes = 5\n",
+            "[[schedule]]\nat_ms = 1\nkind = \"degrade\"\ndrop_ppm = -1\n",
             "topology = 5\n",
             "[api]\nsession_ttl_ms = -1\n",
         ] {

@@ -1,5 +1,11 @@
 //! Per-node clocks: a monotonic clock with rate drift, and a wall clock that
 //! also jumps. Nodes read only these; true simulated time stays hidden.
+//!
+//! A clock is piecewise linear in true time: it runs at its configured rate
+//! until a drift fault changes the rate, and each change starts a new piece
+//! where the last one ended, so no reading ever jumps at a change and the
+//! monotonic clock never goes back. Time gained or lost while a drift fault
+//! lasts stays gained or lost after it heals.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +33,16 @@ pub struct ClockConfig {
 #[derive(Clone, Debug)]
 pub(crate) struct NodeClock {
     config: ClockConfig,
+    /// The rate error in force: the configured one, or a drift fault's.
+    drift_ppm: i32,
+    /// Where the piece at the current rate starts: the true time and the
+    /// local time elapsed then. Both zero until a drift fault changes the
+    /// rate, so a run without one computes exactly what it always did.
+    piece_true_ns: u64,
+    piece_elapsed_ns: u64,
+    /// Whether the rate ever changed in this run: a timer set before a
+    /// change is checked against the node's clock when it fires.
+    rate_changed: bool,
     /// Sum of all wall-clock jumps applied so far.
     wall_jump_ns: i64,
     /// After a reboot: the monotonic reading the new boot started from, and
@@ -39,32 +55,77 @@ impl NodeClock {
         assert!(config.drift_ppm.abs() <= DRIFT_PPM_LIMIT);
         Self {
             config,
+            drift_ppm: config.drift_ppm,
+            piece_true_ns: 0,
+            piece_elapsed_ns: 0,
+            rate_changed: false,
             wall_jump_ns: 0,
             mono_restart: None,
         }
     }
 
     fn rate_parts(&self) -> u128 {
-        (PPM as i128 + i128::from(self.config.drift_ppm)) as u128
+        (PPM as i128 + i128::from(self.drift_ppm)) as u128
     }
 
-    /// Local nanoseconds elapsed after `true_ns` true nanoseconds.
+    /// Local nanoseconds elapsed after `true_ns` true nanoseconds (never
+    /// asked about a moment before the current rate took over).
+    #[inline]
     pub(crate) fn local_elapsed_ns(&self, true_ns: u64) -> u64 {
-        if self.config.drift_ppm == 0 {
-            return true_ns; // no drift: no division at all
-        }
-        // The same quotient in 64 bits while the product fits (the first
-        // five simulated hours), which is most of the cost of every
-        // handler's frozen clock readings; 128 bits beyond.
-        let rate = self.rate_parts() as u64;
-        match true_ns.checked_mul(PPM as u64) {
-            Some(scaled) => scaled / rate,
-            None => (u128::from(true_ns) * PPM / u128::from(rate)) as u64,
-        }
+        debug_assert!(true_ns >= self.piece_true_ns, "clocks are read forwards");
+        let since_ns = true_ns.saturating_sub(self.piece_true_ns);
+        let local_ns = if self.drift_ppm == 0 {
+            since_ns // no drift: no division at all
+        } else {
+            // The same quotient in 64 bits while the product fits (the
+            // first five simulated hours), which is most of the cost of
+            // every handler's frozen clock readings; 128 bits beyond.
+            let rate = self.rate_parts() as u64;
+            match since_ns.checked_mul(PPM as u64) {
+                Some(scaled) => scaled / rate,
+                None => (u128::from(since_ns) * PPM / u128::from(rate)) as u64,
+            }
+        };
+        self.piece_elapsed_ns.saturating_add(local_ns)
     }
 
-    /// True nanoseconds needed for `local_ns` local nanoseconds to pass,
-    /// rounded up so a timer never fires before its local deadline.
+    /// From `true_ns` on, run at a rate error of `drift_ppm`. The new rate
+    /// starts from the reading at `true_ns`, so the clock is continuous and
+    /// time gained or lost so far is kept.
+    ///
+    /// # Panics
+    /// If `drift_ppm` is beyond ±[`DRIFT_PPM_LIMIT`].
+    pub(crate) fn set_drift(&mut self, true_ns: u64, drift_ppm: i32) {
+        assert!(
+            drift_ppm.abs() <= DRIFT_PPM_LIMIT,
+            "drift_ppm {drift_ppm} is beyond ±{DRIFT_PPM_LIMIT}"
+        );
+        if drift_ppm == self.drift_ppm {
+            return; // same rate: a new piece would only add rounding
+        }
+        let elapsed_ns = self.local_elapsed_ns(true_ns);
+        self.piece_true_ns = true_ns;
+        self.piece_elapsed_ns = elapsed_ns;
+        self.drift_ppm = drift_ppm;
+        self.rate_changed = true;
+        debug_assert_eq!(self.local_elapsed_ns(true_ns), elapsed_ns, "no jump");
+    }
+
+    /// The rate error the node was configured with (what a healed drift
+    /// fault returns to).
+    pub(crate) fn configured_drift_ppm(&self) -> i32 {
+        self.config.drift_ppm
+    }
+
+    /// Whether the rate ever changed in this run.
+    #[inline]
+    pub(crate) fn rate_changed(&self) -> bool {
+        self.rate_changed
+    }
+
+    /// True nanoseconds needed for `local_ns` local nanoseconds to pass at
+    /// the current rate, rounded up so a timer never fires before its local
+    /// deadline while the rate holds.
     pub(crate) fn true_duration_ns(&self, local_ns: u64) -> u64 {
         let scaled = u128::from(local_ns) * self.rate_parts();
         scaled.div_ceil(PPM).min(u128::from(u64::MAX)) as u64
@@ -75,11 +136,13 @@ impl NodeClock {
         self.mono_from_elapsed_ns(self.local_elapsed_ns(true_ns))
     }
 
-    /// Both readings at once, for a handler's frozen inputs: one division.
+    /// Both readings at once, for a handler's frozen inputs, after the
+    /// local time elapsed they derive from: one division.
     #[inline]
-    pub(crate) fn readings_ns(&self, true_ns: u64) -> (u64, u64) {
+    pub(crate) fn readings_ns(&self, true_ns: u64) -> (u64, u64, u64) {
         let elapsed_ns = self.local_elapsed_ns(true_ns);
         (
+            elapsed_ns,
             self.mono_from_elapsed_ns(elapsed_ns),
             self.wall_from_elapsed_ns(elapsed_ns),
         )
@@ -194,10 +257,68 @@ mod tests {
             for true_ns in [0, 1, 999_999_937, 86_400_000_000_000] {
                 assert_eq!(
                     c.readings_ns(true_ns),
-                    (c.mono_ns(true_ns), c.wall_ns(true_ns))
+                    (
+                        c.local_elapsed_ns(true_ns),
+                        c.mono_ns(true_ns),
+                        c.wall_ns(true_ns)
+                    )
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_drift_change_is_continuous_and_runs_at_the_new_rate() {
+        let mut c = clock(0);
+        c.jump_wall(7);
+        let at_ns = 3_000_000_001;
+        let before = (c.mono_ns(at_ns), c.wall_ns(at_ns));
+        c.set_drift(at_ns, 100_000);
+        assert_eq!((c.mono_ns(at_ns), c.wall_ns(at_ns)), before, "no jump");
+        // 1.1 true seconds make one local second from here on.
+        assert_eq!(c.mono_ns(at_ns + 1_100_000_000), before.0 + 1_000_000_000);
+        assert_eq!(c.true_duration_ns(1_000_000_000), 1_100_000_000);
+        // Back to the configured rate: the lost 0.1 s stays lost.
+        let heal_ns = at_ns + 1_100_000_000;
+        c.set_drift(heal_ns, c.configured_drift_ppm());
+        assert_eq!(c.mono_ns(heal_ns + 5), before.0 + 1_000_000_005);
+        assert!(c.rate_changed());
+    }
+
+    #[test]
+    fn monotonic_never_goes_back_across_rate_changes() {
+        let mut c = clock(-3);
+        let mut last = 0;
+        let mut true_ns = 0;
+        for (step, drift) in [(1, 99_999), (999_999_937, -100_000), (7, 5), (3, 0)]
+            .into_iter()
+            .cycle()
+            .take(40)
+        {
+            for _ in 0..5 {
+                true_ns += step;
+                let mono = c.mono_ns(true_ns);
+                assert!(mono >= last, "at {true_ns}: {mono} < {last}");
+                last = mono;
+            }
+            c.set_drift(true_ns, drift);
+            assert_eq!(c.mono_ns(true_ns), last, "continuous at {true_ns}");
+        }
+    }
+
+    #[test]
+    fn a_reboot_during_a_drift_keeps_the_drifting_rate() {
+        let mut c = clock(0);
+        c.set_drift(1_000, -50_000);
+        c.restart_mono(2_000_000_000, 42);
+        assert_eq!(c.mono_ns(2_000_000_000), 42);
+        assert_eq!(c.mono_ns(2_000_000_000 + 950_000_000), 42 + 1_000_000_000);
+    }
+
+    #[test]
+    #[should_panic(expected = "beyond")]
+    fn a_drift_beyond_the_limit_is_refused() {
+        clock(0).set_drift(0, DRIFT_PPM_LIMIT + 1);
     }
 
     #[test]

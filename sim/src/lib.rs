@@ -15,9 +15,9 @@
 //!
 //! The network draws latency (a range plus a tail), drops and duplicates
 //! per message ([`NetworkConfig`]). Discrete faults ([`Fault`]: partitions,
-//! one-way partitions, clogs, crashes with restart, pauses and wall-clock
-//! jumps) are data: a timed list, scripted or drawn from the seed with
-//! [`FaultKnobs`]. A run records the list it applied
+//! one-way partitions, clogs, crashes with restart, reboots, pauses,
+//! wall-clock jumps, degraded links and clock drift) are data: a timed
+//! list, scripted or drawn from the seed with [`FaultKnobs`]. A run records the list it applied
 //! ([`Simulation::applied_faults`]); feeding that list back in reproduces
 //! the run.
 //!

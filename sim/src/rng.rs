@@ -23,6 +23,9 @@ pub enum Stream {
     Node(u32),
     /// Anything else a user of the simulator needs, by number.
     Custom(u32),
+    /// What degrade faults do to the messages on their links; drawn from
+    /// only while one is in force.
+    Degrade,
 }
 
 impl Stream {
@@ -33,6 +36,7 @@ impl Stream {
             Stream::Workload => 3,
             Stream::Node(index) => (1 << 32) | u64::from(index),
             Stream::Custom(index) => (2 << 32) | u64::from(index),
+            Stream::Degrade => 4,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The event loop: one queue ordered by (time, sequence), one thread.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap};
 
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +118,9 @@ pub struct Stats {
     /// Messages dropped by a fired BUGGIFY point (0 without buggify).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub messages_dropped_buggify: u64,
+    /// Messages lost on a degraded link (0 without a degrade fault).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub messages_dropped_degrade: u64,
     /// Every BUGGIFY point reached, by name: whether the seed turned it
     /// on, how often it was hit and how often it fired. Empty without
     /// buggify.
@@ -206,7 +209,12 @@ pub(crate) struct Core<P: Protocol> {
     deferred: Vec<Vec<Queued<P>>>,
     network_rng: SimRng,
     config: SimConfig,
-    pub(crate) pending_timers: BTreeSet<(NodeId, TimerId)>,
+    /// Timers set and not yet fired or cancelled, each with the node's
+    /// local time elapsed at which it is due: what decides whether it may
+    /// fire once a drift fault changed the clock's rate after it was set.
+    /// (Kept here rather than in the queued event, which every event of
+    /// the queue would then carry.)
+    pub(crate) pending_timers: BTreeMap<(NodeId, TimerId), u64>,
     /// The command buffer handlers write into, reused between calls.
     commands: Vec<Command<P>>,
     /// Handlers that changed durable state (persisted before their sends).
@@ -233,6 +241,56 @@ pub(crate) struct Core<P: Protocol> {
     /// BUGGIFY point fired: what a checker must not mistake for a quiet
     /// moment. Not traced: it changes no decision.
     disturbed_ns: Vec<u64>,
+    /// Degrade faults in force, in the order they started. Empty in almost
+    /// every run: the send path looks no further than that.
+    degrades: Vec<ActiveDegrade>,
+    /// The degraded links' own draws, made only while a degrade is in
+    /// force, so a run without one draws exactly what it drew before
+    /// degrades existed, and adding or removing a degrade shifts no draw of
+    /// the network's stream.
+    degrade_rng: SimRng,
+    /// Clock drift faults in force, in the order they started.
+    drifts: Vec<ActiveDrift>,
+}
+
+/// A degrade fault in force: what it does to each message on its links.
+struct ActiveDegrade {
+    /// Its index in the fault list, to find it again when it heals.
+    index: usize,
+    /// Per node, whether its links degrade; empty: every node's.
+    touches: Vec<bool>,
+    drop_ppm: u32,
+    duplicate_ppm: u32,
+    delay_ns: u64,
+}
+
+impl ActiveDegrade {
+    #[inline]
+    fn covers(&self, from: NodeId, to: NodeId) -> bool {
+        self.touches.is_empty() || self.touches[from.index()] || self.touches[to.index()]
+    }
+}
+
+/// What the degrades in force do to one message.
+#[derive(Debug, Default)]
+struct Degraded {
+    dropped: bool,
+    delay_ns: u64,
+    /// The latency of each extra copy the degrades make, delay included.
+    copy_latencies_ns: Vec<u64>,
+}
+
+/// A clock drift fault in force.
+///
+/// Overlapping drifts on one node: the latest to start sets the rate until
+/// it heals; then the latest of those still in force does, and once none
+/// is, the configured rate. A drift fault names the rate a clock runs at,
+/// as the configured drift does, not an amount to add to it; a sum could
+/// also leave the bounded range of rates the clock allows.
+struct ActiveDrift {
+    index: usize,
+    node: NodeId,
+    drift_ppm: i32,
 }
 
 /// What a fired BUGGIFY point does to the rest of the handler's sends.
@@ -279,6 +337,7 @@ impl<P: Protocol> Core<P> {
             panic!("invalid network configuration: {problem}");
         }
         let keep_trace = config.keep_trace;
+        let config_seed = config.seed;
         Core {
             now_ns: 0,
             seq: 0,
@@ -287,7 +346,7 @@ impl<P: Protocol> Core<P> {
             deferred: Vec::new(),
             network_rng: SimRng::derive(config.seed, Stream::Network),
             config,
-            pending_timers: BTreeSet::new(),
+            pending_timers: BTreeMap::new(),
             commands: Vec::new(),
             durable_writes: 0,
             trace: Trace::new(keep_trace),
@@ -304,6 +363,9 @@ impl<P: Protocol> Core<P> {
             buggify_hits: BTreeMap::new(),
             buggify_faults: 0,
             disturbed_ns: Vec::new(),
+            degrades: Vec::new(),
+            degrade_rng: SimRng::derive(config_seed, Stream::Degrade),
+            drifts: Vec::new(),
         }
     }
 
@@ -400,6 +462,13 @@ impl<P: Protocol> Core<P> {
         let duplicated = self.network_rng.chance_ppm(network.duplicate_ppm);
         let mut latency_ns = network.draw_latency_ns(&mut self.network_rng);
         let mut copy_latency_ns = network.draw_latency_ns(&mut self.network_rng);
+        // Before any verdict too, for the same reason: which messages draw
+        // from the degrade stream depends only on the degrades in force.
+        let degraded = if self.degrades.is_empty() {
+            None
+        } else {
+            Some(self.draw_degrades(from, to))
+        };
         if self.partitions.is_set(from.index(), to.index()) {
             self.drop_message(from, to, &message, DropReason::Partition);
             return;
@@ -419,10 +488,38 @@ impl<P: Protocol> Core<P> {
             self.drop_message(from, to, &message, DropReason::Random);
             return;
         }
-        if latency_ns.max(copy_latency_ns) > network.latency_max_ns {
+        let mut extra_copies_ns = Vec::new();
+        if let Some(degraded) = degraded {
+            if degraded.dropped {
+                self.drop_message(from, to, &message, DropReason::Degrade);
+                return;
+            }
+            latency_ns = latency_ns.saturating_add(degraded.delay_ns);
+            copy_latency_ns = copy_latency_ns.saturating_add(degraded.delay_ns);
+            extra_copies_ns = degraded.copy_latencies_ns;
+        }
+        let slowest_ns = extra_copies_ns
+            .iter()
+            .fold(latency_ns.max(copy_latency_ns), |a, &b| a.max(b));
+        if slowest_ns > self.config.network.latency_max_ns {
             self.disturbed_ns.push(self.now_ns);
         }
         let epoch = self.nodes[to.index()].epoch;
+        // The degrades' extra copies, each with its own latency.
+        for copy_ns in extra_copies_ns {
+            self.stats.messages_duplicated += 1;
+            self.trace(TraceKind::Duplicate, from, to, stable_hash(&message));
+            let copy = message.clone();
+            self.push(
+                self.now_ns.saturating_add(copy_ns),
+                Event::Deliver {
+                    from,
+                    to,
+                    epoch,
+                    message: copy,
+                },
+            );
+        }
         if duplicated {
             self.stats.messages_duplicated += 1;
             self.trace(TraceKind::Duplicate, from, to, stable_hash(&message));
@@ -455,18 +552,55 @@ impl<P: Protocol> Core<P> {
             DropReason::Partition => self.stats.messages_dropped_partition += 1,
             DropReason::NodeDown => self.stats.messages_dropped_node_down += 1,
             DropReason::Buggify => self.stats.messages_dropped_buggify += 1,
+            DropReason::Degrade => self.stats.messages_dropped_degrade += 1,
         }
         tracing::trace!(target: "sim", "{} {:<14} drop to {} ({reason:?}): {message:?}", SimTime(self.now_ns), self.nodes[from.index()].name, self.nodes[to.index()].name);
         self.trace(TraceKind::Drop(reason), from, to, stable_hash(message));
     }
 
-    pub(crate) fn set_timer(&mut self, node: NodeId, timer: TimerId, delay_ns: u64, tag: P::Timer) {
+    /// Each degrade in force whose links carry `from -> to` draws, in the
+    /// order they started, whether it drops the message, whether it makes
+    /// an extra copy, and that copy's latency (drawn whatever the outcome,
+    /// so the number of draws depends only on the degrades in force), and
+    /// adds its delay. Overlapping degrades compose: any one may drop, each
+    /// may add a copy, delays add up.
+    #[cold]
+    fn draw_degrades(&mut self, from: NodeId, to: NodeId) -> Degraded {
+        let mut degraded = Degraded::default();
+        let network = &self.config.network;
+        let rng = &mut self.degrade_rng;
+        for degrade in self.degrades.iter().filter(|d| d.covers(from, to)) {
+            degraded.dropped |= rng.chance_ppm(degrade.drop_ppm);
+            let duplicated = rng.chance_ppm(degrade.duplicate_ppm);
+            let copy_latency_ns = network.draw_latency_ns(rng);
+            if duplicated {
+                degraded.copy_latencies_ns.push(copy_latency_ns);
+            }
+            degraded.delay_ns = degraded.delay_ns.saturating_add(degrade.delay_ns);
+        }
+        for copy_latency_ns in &mut degraded.copy_latencies_ns {
+            *copy_latency_ns = copy_latency_ns.saturating_add(degraded.delay_ns);
+        }
+        degraded
+    }
+
+    /// Sets a timer `delay_ns` on the node's monotonic clock from now, when
+    /// its local time elapsed reads `elapsed_ns`.
+    pub(crate) fn set_timer(
+        &mut self,
+        node: NodeId,
+        timer: TimerId,
+        delay_ns: u64,
+        tag: P::Timer,
+        elapsed_ns: u64,
+    ) {
         let slot = &self.nodes[node.index()];
         let fire_at_ns = self
             .now_ns
             .saturating_add(slot.clock.true_duration_ns(delay_ns));
         let epoch = slot.epoch;
-        self.pending_timers.insert((node, timer));
+        let due_elapsed_ns = elapsed_ns.saturating_add(delay_ns);
+        self.pending_timers.insert((node, timer), due_elapsed_ns);
         self.push(
             fire_at_ns,
             Event::Timer {
@@ -521,6 +655,20 @@ impl<P: Protocol> Core<P> {
             tracing::debug!(target: "sim", "{} {:<14} buggify {point}: {firing:?}", SimTime(self.now_ns), self.nodes[node.index()].name);
         }
         firing
+    }
+
+    /// Runs `node`'s clocks at the rate of the latest drift fault in force
+    /// on it, or at its configured rate when none is, from now on and
+    /// continuously (see [`ActiveDrift`] for why the latest wins).
+    fn set_clock_rate(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node.index()];
+        let drift_ppm = self
+            .drifts
+            .iter()
+            .rev()
+            .find(|drift| drift.node == node)
+            .map_or(slot.clock.configured_drift_ppm(), |drift| drift.drift_ppm);
+        slot.clock.set_drift(self.now_ns, drift_ppm);
     }
 
     fn set_links(&mut self, fault: &Fault, cut: bool) -> Vec<(NodeId, NodeId)> {
@@ -742,8 +890,29 @@ impl<P: Protocol> Simulation<P> {
                     self.core.pending_timers.remove(&(node, timer));
                     return;
                 }
-                if !self.core.pending_timers.contains(&(node, timer)) {
+                let Some(&due_elapsed_ns) = self.core.pending_timers.get(&(node, timer)) else {
                     return; // cancelled
+                };
+                if slot.clock.rate_changed() {
+                    let elapsed_ns = slot.clock.local_elapsed_ns(self.core.now_ns);
+                    if elapsed_ns < due_elapsed_ns {
+                        // The clock slowed after the timer was set: it may
+                        // not fire before its local deadline, so it waits
+                        // for the rest at today's rate. (A clock that sped
+                        // up instead keeps its timers' true deadlines: they
+                        // fire late by the node's clock, as on a loaded
+                        // host, never early.)
+                        let rest_ns = slot.clock.true_duration_ns(due_elapsed_ns - elapsed_ns);
+                        let event = Event::Timer {
+                            node,
+                            epoch,
+                            timer,
+                            tag,
+                        };
+                        let at_ns = self.core.now_ns.saturating_add(rest_ns);
+                        self.core.push(at_ns, event);
+                        return;
+                    }
                 }
                 if slot.paused_until_ns.is_some() {
                     let event = Event::Timer {
@@ -847,7 +1016,7 @@ impl<P: Protocol> Simulation<P> {
         let mut commands = std::mem::take(&mut self.core.commands);
         let now_ns = self.core.now_ns;
         let slot = &mut self.core.nodes[node.index()];
-        let (mono_ns, wall_ns) = slot.clock.readings_ns(now_ns);
+        let (elapsed_ns, mono_ns, wall_ns) = slot.clock.readings_ns(now_ns);
         let inputs = Inputs {
             id: node,
             boot: slot.boot,
@@ -874,7 +1043,7 @@ impl<P: Protocol> Simulation<P> {
                     timer,
                     delay_ns,
                     tag,
-                } => self.core.set_timer(node, timer, delay_ns, tag),
+                } => self.core.set_timer(node, timer, delay_ns, tag, elapsed_ns),
                 Command::CancelTimer { timer } => {
                     self.core.pending_timers.remove(&(node, timer));
                 }
@@ -937,8 +1106,38 @@ impl<P: Protocol> Simulation<P> {
             Fault::ClockJump { node, delta_ns } => {
                 self.core.nodes[node.index()].clock.jump_wall(*delta_ns);
             }
-            // PLACEHOLDER(sim-faults): refused by scenario validation until implemented.
-            Fault::Degrade { .. } | Fault::ClockDrift { .. } => {}
+            Fault::Degrade {
+                nodes,
+                drop_ppm,
+                duplicate_ppm,
+                delay_ns,
+                ..
+            } => {
+                let mut touches = Vec::new();
+                if !nodes.is_empty() {
+                    touches = vec![false; self.core.nodes.len()];
+                    for node in nodes {
+                        touches[node.index()] = true;
+                    }
+                }
+                self.core.degrades.push(ActiveDegrade {
+                    index,
+                    touches,
+                    drop_ppm: *drop_ppm,
+                    duplicate_ppm: *duplicate_ppm,
+                    delay_ns: *delay_ns,
+                });
+            }
+            Fault::ClockDrift {
+                node, drift_ppm, ..
+            } => {
+                self.core.drifts.push(ActiveDrift {
+                    index,
+                    node: *node,
+                    drift_ppm: *drift_ppm,
+                });
+                self.core.set_clock_rate(*node);
+            }
         }
         self.core.applied.push(scheduled.clone());
         // A clock jump is instantaneous: there is nothing to heal.
@@ -997,8 +1196,11 @@ impl<P: Protocol> Simulation<P> {
             }
             Fault::Pause { node, .. } => self.resume(*node),
             Fault::ClockJump { .. } => {}
-            // PLACEHOLDER(sim-faults)
-            Fault::Degrade { .. } | Fault::ClockDrift { .. } => {}
+            Fault::Degrade { .. } => self.core.degrades.retain(|d| d.index != index),
+            Fault::ClockDrift { node, .. } => {
+                self.core.drifts.retain(|d| d.index != index);
+                self.core.set_clock_rate(*node);
+            }
         }
     }
 

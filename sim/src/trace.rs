@@ -21,9 +21,10 @@ pub enum DropReason {
     Partition,
     /// The receiver was down, or crashed while the message was in flight.
     NodeDown,
-    /// A fired BUGGIFY point dropped the sender's sends (last: positions
-    /// are hashed).
+    /// A fired BUGGIFY point dropped the sender's sends.
     Buggify,
+    /// Lost on a link a degrade fault covers (last: positions are hashed).
+    Degrade,
 }
 
 /// What one trace entry records.
