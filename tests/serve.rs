@@ -609,7 +609,17 @@ fn killing_role_processes_mid_request_loses_nothing_and_charges_once() {
     let ids: std::collections::BTreeSet<&String> = created.values().collect();
     assert_eq!(ids.len(), created.len(), "one resource per key");
     for (key, id) in &created {
-        let read = request(http, "GET", &format!("/v1/resources/{id}"), &[], None).unwrap();
+        // A 503 says "retry" (a restarted node still catching up, or a
+        // loaded machine): the resource must be there once answered.
+        let mut read = None;
+        for _ in 0..20 {
+            read = request(http, "GET", &format!("/v1/resources/{id}"), &[], None);
+            if read.as_ref().is_some_and(|read| read.status != 503) {
+                break;
+            }
+            sleep(Duration::from_millis(250));
+        }
+        let read = read.expect("an answer");
         assert_eq!(read.status, 200, "{key}: {read:?}");
         let replay = create(
             http,

@@ -224,35 +224,19 @@ pub async fn run(
     // the host's own clock when it ran.
     let mut handlers: Vec<(usize, Inputs, u64)> = Vec::new();
     loop {
-        match faults.node_state(id) {
-            NodeState::Up => {}
+        // A pause runs nothing: messages wait in the inbox and timers go
+        // overdue, and both arrive at once on resume.
+        let paused = match faults.node_state(id) {
+            NodeState::Up => None,
+            NodeState::Paused(until) => Some(until),
             NodeState::Down => {
                 let _ = history.file.flush();
                 return Exit::Crashed;
             }
-            NodeState::Paused(until) => {
-                // Nothing runs: messages wait in the inbox, timers go
-                // overdue, and both arrive at once on resume.
-                tokio::select! {
-                    biased;
-                    _ = stop.changed() => {
-                        if *stop.borrow() {
-                            let _ = history.file.flush();
-                            return Exit::Stopped;
-                        }
-                    }
-                    _ = fault_changes.changed() => {}
-                    _ = async {
-                        match until {
-                            Some(until) => tokio::time::sleep_until(until.into()).await,
-                            None => std::future::pending().await,
-                        }
-                    } => {}
-                }
-                continue;
-            }
-        }
-        if let Some(first) = input.take() {
+        };
+        if paused.is_none()
+            && let Some(first) = input.take()
+        {
             // Group commit: run the first input and whatever messages are
             // already queued behind it (up to a bound), persist the durable
             // state once, and only then release every send of the batch.
@@ -354,6 +338,8 @@ pub async fn run(
             }
         }
         let next_timer_at = timers.keys().next().map(|&(at, _)| at);
+        let running = paused.is_none() && input.is_none();
+        let resume_at = paused.flatten();
         tokio::select! {
             biased;
             _ = stop.changed() => {
@@ -363,12 +349,13 @@ pub async fn run(
                 }
             }
             _ = fault_changes.changed() => {}
-            _ = async { tokio::time::sleep_until(next_timer_at.expect("guarded")).await }, if next_timer_at.is_some() => {
+            _ = async { tokio::time::sleep_until(resume_at.expect("guarded").into()).await }, if resume_at.is_some() => {}
+            _ = async { tokio::time::sleep_until(next_timer_at.expect("guarded")).await }, if running && next_timer_at.is_some() => {
                 let (key, tag) = timers.pop_first().expect("a timer is due");
                 deadlines.remove(&key.1);
                 input = Some(Input::Timer(key.1, tag));
             }
-            received = inbox.recv() => match received {
+            received = inbox.recv(), if running => match received {
                 Some((from, message)) => {
                     counters.received.increment(1);
                     input = Some(Input::Message(from, message));
