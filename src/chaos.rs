@@ -33,7 +33,6 @@ Exit codes:
   13  the admin endpoint refused: a wrong token, or a fault it will not apply";
 
 #[derive(Args, Debug)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct ChaosArgs {
     #[command(flatten)]
     admin: AdminArgs,
@@ -195,7 +194,12 @@ pub fn chaos(args: ChaosArgs) -> ExitCode {
 async fn run(args: ChaosArgs) -> Result<(), Failure> {
     // Flags first: a bad duration is refused before anything is contacted.
     let planned = match (&args.from, &args.action) {
-        (Some(path), _) => Plan::Artifact(read_artifact(path)?),
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "--from plays an artifact's faults: give it without a subcommand",
+            ));
+        }
+        (Some(path), None) => Plan::Artifact(read_artifact(path)?),
         (None, Some(action)) => Plan::Action(check_flags(action)?),
         (None, None) => {
             return Err(bad(

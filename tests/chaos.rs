@@ -418,6 +418,12 @@ fn bad_input_to_chaos_gets_one_line_and_a_distinct_exit_code() {
         .expect("runs");
     assert_eq!(none.status.code(), Some(2));
     assert!(one_line(&text(&none.stderr)).contains("--token"));
+    // Admin flags go before or after the subcommand.
+    let before = controlplane(&["chaos", "--url", &cluster.admin, "--token", TOKEN, "status"]);
+    assert_eq!(before.status.code(), Some(0), "{}", text(&before.stderr));
+    let both = controlplane(&["chaos", "--from", "x.json", "status"]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(one_line(&text(&both.stderr)).contains("without a subcommand"));
     let bare = controlplane(&["chaos"]);
     assert_eq!(bare.status.code(), Some(2));
     assert!(one_line(&text(&bare.stderr)).contains("needs a subcommand"));
