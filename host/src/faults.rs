@@ -163,6 +163,8 @@ pub struct Faults {
     edges: Vec<bool>,
     origin: Instant,
     table: Mutex<Table>,
+    /// How many faults are active: a send with none active takes no lock.
+    active: std::sync::atomic::AtomicUsize,
     changed: watch::Sender<u64>,
     /// Fault counters.
     pub counters: FaultCounters,
@@ -187,6 +189,7 @@ impl Faults {
                 clocks,
                 rng: SplitMix64::new(seed),
             }),
+            active: std::sync::atomic::AtomicUsize::new(0),
             changed: watch::channel(0).0,
             counters: FaultCounters::default(),
             injected: Mutex::default(),
@@ -413,6 +416,8 @@ impl Faults {
                 until: after.map(|after| now + after),
             },
         );
+        self.active
+            .store(table.active.len(), std::sync::atomic::Ordering::Release);
         drop(table);
         self.bump();
         (id, after)
@@ -423,6 +428,8 @@ impl Faults {
         let now = Instant::now();
         let mut table = self.table.lock().expect("fault table");
         let healed = table.active.remove(&id)?.fault;
+        self.active
+            .store(table.active.len(), std::sync::atomic::Ordering::Release);
         self.append(id, FaultLogEvent::Heal, &healed);
         if let Fault::ClockDrift { node, .. } = &healed {
             // Back to the latest drift still active on the node, or none.
@@ -477,14 +484,14 @@ impl Faults {
 
     /// What becomes of a message from `from` to `to` sent now.
     pub fn route(&self, from: NodeId, to: NodeId) -> Route {
-        use std::sync::atomic::Ordering::Relaxed;
-        let mut table = self.table.lock().expect("fault table");
-        if table.active.is_empty() {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        if self.active.load(Acquire) == 0 {
             return Route::Send {
                 copies: 1,
                 delay: Duration::ZERO,
             };
         }
+        let mut table = self.table.lock().expect("fault table");
         let mut clogged = false;
         let mut degrades = Vec::new();
         for active in table.active.values() {

@@ -538,7 +538,7 @@ fn the_fault_log_lists_live_faults_and_holds_liveness_until_the_last_heals() {
         node: NodeId(0),
         restart_after_ns: None,
     };
-    let text = [
+    let healed_pause = [
         line(
             at(first_ns + sim::SECOND_NS),
             1,
@@ -551,15 +551,17 @@ fn the_fault_log_lists_live_faults_and_holds_liveness_until_the_last_heals() {
             FaultLogEvent::Heal,
             &pause,
         ),
-        line(
-            at(end_ns - sim::MILLISECOND_NS),
-            2,
-            FaultLogEvent::Start,
-            &crash,
-        ),
-    ]
-    .join("\n")
-        + "\n{\"host_ns\": 1";
+    ];
+    let unhealed_crash = line(
+        at(end_ns - sim::MILLISECOND_NS),
+        2,
+        FaultLogEvent::Start,
+        &crash,
+    );
+    let text = format!(
+        "{}\n{unhealed_crash}\n{{\"host_ns\": 1",
+        healed_pause.join("\n")
+    );
     std::fs::write(dir.join(FAULT_LOG_FILE), text).expect("writes");
     let report = check_history_with(&dir, &quiet(bound_ms)).expect("reads");
     let logged = &report.read.faults_logged;
@@ -582,22 +584,7 @@ fn the_fault_log_lists_live_faults_and_holds_liveness_until_the_last_heals() {
     assert!(report.markdown().contains("the fault log lists 2"));
 
     // Without the unhealed crash, the run is settled again and judged.
-    let healed_only = [
-        line(
-            at(first_ns + sim::SECOND_NS),
-            1,
-            FaultLogEvent::Start,
-            &pause,
-        ),
-        line(
-            at(first_ns + 3 * sim::SECOND_NS),
-            1,
-            FaultLogEvent::Heal,
-            &pause,
-        ),
-    ]
-    .join("\n")
-        + "\n";
+    let healed_only = healed_pause.join("\n") + "\n";
     std::fs::write(dir.join(FAULT_LOG_FILE), healed_only).expect("writes");
     let report = check_history_with(&dir, &quiet(bound_ms)).expect("reads");
     let verdict = report.verdict("eventually.converged").expect("listed");
