@@ -28,6 +28,7 @@ use crate::remote_http::parse_duration;
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0   the fault was started (or healed, or the status printed)
+  1   --from: a played fault was still active 30 s after its heal time
   2   bad input: an unknown node, a negative or missing duration, a bad artifact
   11  the admin endpoint could not be reached
   13  the admin endpoint refused: a wrong token, or a fault it will not apply";
@@ -630,6 +631,31 @@ fn map_fault(members: &Members, names: &[String], fault: &Fault) -> Result<Fault
     Ok(mapped)
 }
 
+/// Waits until none of the faults `ids` is active on the cluster.
+async fn wait_for_heals(target: &Target, ids: &[u64]) -> Result<(), Failure> {
+    const GRACE: Duration = Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + GRACE;
+    loop {
+        let answer = request(target, Method::GET, "/admin/faults", None).await?;
+        let active: Vec<host::faults::ActiveFault> =
+            serde_json::from_value(answer["faults"].clone()).unwrap_or_default();
+        let Some(left) = active.iter().find(|fault| ids.contains(&fault.id)) else {
+            return Ok(());
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Failure(
+                1,
+                format!(
+                    "fault {} is still active {} s after it should have healed",
+                    left.id,
+                    GRACE.as_secs()
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Plays an artifact's faults in real time: each at its start time after
 /// now. A fault that names no live member is reported and skipped, never
 /// silently.
@@ -652,12 +678,16 @@ async fn play(
         last_heal_ns as f64 / 1e9
     );
     let (mut played, mut skipped) = (0, 0);
+    let mut ids = Vec::new();
     for scheduled in &faults {
         let at = start + Duration::from_nanos(scheduled.at_ns);
         tokio::time::sleep_until(at.into()).await;
         match map_fault(members, names, &scheduled.fault) {
             Ok(fault) => match post(target, members, &fault).await {
-                Ok(_) => played += 1,
+                Ok(id) => {
+                    played += 1;
+                    ids.push(id);
+                }
                 // The cluster refused this one (e.g. a node in another
                 // process): say so and go on with the rest.
                 Err(Failure(code, message)) if code == crate::admin_client::EXIT_REFUSED => {
@@ -683,6 +713,9 @@ async fn play(
     // Wait for the last heal, so the command ends when the cluster is whole.
     let healed = start + Duration::from_nanos(last_heal_ns);
     tokio::time::sleep_until(healed.into()).await;
+    // The cluster heals each fault on its own timer, started when it took
+    // the fault: ask it, rather than trust this process's clock.
+    wait_for_heals(target, &ids).await?;
     println!("played {played}, skipped {skipped}; every fault has healed");
     Ok(())
 }
