@@ -1216,7 +1216,7 @@ impl Scenario {
     }
 
     /// A stable hash of the whole resolved scenario, printed in reports.
-    pub(crate) fn config_hash(&self) -> u64 {
+    pub fn config_hash(&self) -> u64 {
         sim::stable_hash(self)
     }
 }

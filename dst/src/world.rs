@@ -87,7 +87,8 @@ pub struct RunResult {
     pub bugs: Vec<Bug>,
 }
 
-fn draw_clock(seed: u64, node: NodeId, scenario: &Scenario) -> ClockConfig {
+/// The clock a node of `scenario` gets for `seed`: the same on every engine.
+pub fn draw_clock(seed: u64, node: NodeId, scenario: &Scenario) -> ClockConfig {
     let mut rng = SimRng::derive(seed, Stream::Custom(0xC10C_0000 + node.0));
     let max = u64::from(scenario.clocks.max_drift_ppm);
     let drift_ppm = rng.range_inclusive(0, 2 * max) as i64 - max as i64;
@@ -252,7 +253,7 @@ fn resolve_scheduled(spec: &ScheduledSpec, nodes: &NodeNames) -> Result<Schedule
 
 /// The fault list a run of `scenario` with `seed` applies unless told
 /// otherwise: the scheduled faults plus those drawn from the seed.
-pub(crate) fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<ScheduledFault>, Error> {
+pub fn planned_faults(scenario: &Scenario, seed: u64) -> Result<Vec<ScheduledFault>, Error> {
     let (_, names) = layout(&scenario.topology);
     let (mut knobs, targets) = fault_knobs(scenario, &names);
     if scenario.faults.swarm {
@@ -383,18 +384,17 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         stop = simulation.run_until(end_target_ns);
     }
     let end_ns = simulation.now_ns();
-    let check = check(&CheckInput {
-        history: simulation.history(),
-        faults: simulation.applied_faults(),
-        topology: &topology,
-        shard_count: scenario.controller.shard_count,
-        healed_ns: healed_ns.unwrap_or(crate::check::NEVER_HEALED),
-        end_ns,
-        liveness_bound_ns: ms_to_ns(scenario.run.liveness_bound_ms),
-        request_timeout_ns: ms_to_ns(scenario.client.request_timeout_ms),
-        lease_ttl_ns: ms_to_ns(scenario.controller.session_ttl_ms),
-        disturbances_ns: simulation.disturbances_ns(),
-    });
+    let check = judge(
+        scenario,
+        &Judged {
+            topology: &topology,
+            history: simulation.history(),
+            faults: simulation.applied_faults(),
+            healed_ns,
+            end_ns,
+            disturbances_ns: simulation.disturbances_ns(),
+        },
+    );
     let (history_counts, responses_by_status) = count_history(simulation.history());
     let records = if options.keep_trace {
         simulation
@@ -429,9 +429,42 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
     })
 }
 
+/// What the checkers read of a run, whichever engine ran it.
+pub struct Judged<'a> {
+    /// Who is who (see [`layout`]).
+    pub topology: &'a Topology,
+    /// The history, in execution order.
+    pub history: &'a [sim::HistoryEntry<Event>],
+    /// The faults the run applied, in order.
+    pub faults: &'a [ScheduledFault],
+    /// When the last fault healed (None: one never heals).
+    pub healed_ns: Option<u64>,
+    /// When the run stopped.
+    pub end_ns: u64,
+    /// When the run was disturbed outside its faults (see
+    /// [`Simulation::disturbances_ns`]).
+    pub disturbances_ns: &'a [u64],
+}
+
+/// The checkers' verdicts on a run of `scenario`.
+pub fn judge(scenario: &Scenario, run: &Judged<'_>) -> CheckReport {
+    check(&CheckInput {
+        history: run.history,
+        faults: run.faults,
+        topology: run.topology,
+        shard_count: scenario.controller.shard_count,
+        healed_ns: run.healed_ns.unwrap_or(crate::check::NEVER_HEALED),
+        end_ns: run.end_ns,
+        liveness_bound_ns: ms_to_ns(scenario.run.liveness_bound_ms),
+        request_timeout_ns: ms_to_ns(scenario.client.request_timeout_ms),
+        lease_ttl_ns: ms_to_ns(scenario.controller.session_ttl_ms),
+        disturbances_ns: run.disturbances_ns,
+    })
+}
+
 /// Counts history events by kind, retries, completer finishes and client
 /// responses by status, for the report.
-fn count_history(
+pub fn count_history(
     history: &[sim::HistoryEntry<Event>],
 ) -> (BTreeMap<String, u64>, BTreeMap<u16, u64>) {
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();

@@ -29,9 +29,11 @@ pub struct ClockConfig {
     pub wall_offset_ns: u64,
 }
 
-/// A node's clock state during a run.
+/// A node's clock state during a run: the clock layer every engine shares
+/// (the simulator, and the turmoil and madsim engines, which have no clock
+/// drift of their own).
 #[derive(Clone, Debug)]
-pub(crate) struct NodeClock {
+pub struct NodeClock {
     config: ClockConfig,
     /// The rate error in force: the configured one, or a drift fault's.
     drift_ppm: i32,
@@ -51,7 +53,11 @@ pub(crate) struct NodeClock {
 }
 
 impl NodeClock {
-    pub(crate) fn new(config: ClockConfig) -> Self {
+    /// A clock as `config` sets it, at true time zero.
+    ///
+    /// # Panics
+    /// If the drift is beyond ±[`DRIFT_PPM_LIMIT`].
+    pub fn new(config: ClockConfig) -> Self {
         assert!(config.drift_ppm.abs() <= DRIFT_PPM_LIMIT);
         Self {
             config,
@@ -71,7 +77,7 @@ impl NodeClock {
     /// Local nanoseconds elapsed after `true_ns` true nanoseconds (never
     /// asked about a moment before the current rate took over).
     #[inline]
-    pub(crate) fn local_elapsed_ns(&self, true_ns: u64) -> u64 {
+    pub fn local_elapsed_ns(&self, true_ns: u64) -> u64 {
         debug_assert!(true_ns >= self.piece_true_ns, "clocks are read forwards");
         let since_ns = true_ns.saturating_sub(self.piece_true_ns);
         let local_ns = if self.drift_ppm == 0 {
@@ -95,7 +101,7 @@ impl NodeClock {
     ///
     /// # Panics
     /// If `drift_ppm` is beyond ±[`DRIFT_PPM_LIMIT`].
-    pub(crate) fn set_drift(&mut self, true_ns: u64, drift_ppm: i32) {
+    pub fn set_drift(&mut self, true_ns: u64, drift_ppm: i32) {
         assert!(
             drift_ppm.abs() <= DRIFT_PPM_LIMIT,
             "drift_ppm {drift_ppm} is beyond ±{DRIFT_PPM_LIMIT}"
@@ -113,20 +119,20 @@ impl NodeClock {
 
     /// The rate error the node was configured with (what a healed drift
     /// fault returns to).
-    pub(crate) fn configured_drift_ppm(&self) -> i32 {
+    pub fn configured_drift_ppm(&self) -> i32 {
         self.config.drift_ppm
     }
 
     /// Whether the rate ever changed in this run.
     #[inline]
-    pub(crate) fn rate_changed(&self) -> bool {
+    pub fn rate_changed(&self) -> bool {
         self.rate_changed
     }
 
     /// True nanoseconds needed for `local_ns` local nanoseconds to pass at
     /// the current rate, rounded up so a timer never fires before its local
     /// deadline while the rate holds.
-    pub(crate) fn true_duration_ns(&self, local_ns: u64) -> u64 {
+    pub fn true_duration_ns(&self, local_ns: u64) -> u64 {
         let scaled = u128::from(local_ns) * self.rate_parts();
         scaled.div_ceil(PPM).min(u128::from(u64::MAX)) as u64
     }
@@ -139,7 +145,7 @@ impl NodeClock {
     /// Both readings at once, for a handler's frozen inputs, after the
     /// local time elapsed they derive from: one division.
     #[inline]
-    pub(crate) fn readings_ns(&self, true_ns: u64) -> (u64, u64, u64) {
+    pub fn readings_ns(&self, true_ns: u64) -> (u64, u64, u64) {
         let elapsed_ns = self.local_elapsed_ns(true_ns);
         (
             elapsed_ns,
@@ -160,7 +166,7 @@ impl NodeClock {
 
     /// A reboot: from `true_ns` on, the monotonic clock reads `origin_ns`
     /// and counts up from there at the same rate. The wall clock goes on.
-    pub(crate) fn restart_mono(&mut self, true_ns: u64, origin_ns: u64) {
+    pub fn restart_mono(&mut self, true_ns: u64, origin_ns: u64) {
         self.mono_restart = Some((origin_ns, self.local_elapsed_ns(true_ns)));
     }
 
@@ -175,7 +181,9 @@ impl NodeClock {
         base.saturating_add_signed(self.wall_jump_ns)
     }
 
-    pub(crate) fn jump_wall(&mut self, delta_ns: i64) {
+    /// Moves the wall clock by `delta_ns` (either way); monotonic time is
+    /// untouched.
+    pub fn jump_wall(&mut self, delta_ns: i64) {
         self.wall_jump_ns = self.wall_jump_ns.saturating_add(delta_ns);
     }
 }

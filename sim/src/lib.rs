@@ -44,7 +44,7 @@ mod simulation;
 mod trace;
 
 pub use buggify::{BuggifyAction, BuggifyConfig, BuggifyPointStats};
-pub use clock::{ClockConfig, DRIFT_PPM_LIMIT};
+pub use clock::{ClockConfig, DRIFT_PPM_LIMIT, NodeClock};
 pub use fault::{Fault, FaultKnobs, FaultRate, FaultTargets, ScheduledFault, all_healed_at_ns};
 pub use net::NetworkConfig;
 pub use rng::{SimRng, Stream};

@@ -80,7 +80,8 @@ pub struct Trace {
 }
 
 impl Trace {
-    pub(crate) fn new(keep_entries: bool) -> Self {
+    /// An empty trace; `keep_entries` keeps every entry, not only the hash.
+    pub fn new(keep_entries: bool) -> Self {
         let mut hasher = StableHasher::new();
         TRACE_ENCODING_VERSION.hash(&mut hasher);
         Self {
@@ -90,8 +91,9 @@ impl Trace {
         }
     }
 
+    /// Appends `entry` and returns its index.
     #[inline]
-    pub(crate) fn push(&mut self, entry: TraceEntry) -> u64 {
+    pub fn push(&mut self, entry: TraceEntry) -> u64 {
         entry.hash(&mut self.hasher);
         if let Some(entries) = &mut self.entries {
             entries.push(entry);
