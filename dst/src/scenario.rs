@@ -597,7 +597,7 @@ impl Scenario {
     }
 
     /// Parses and validates scenario text; `source` names it in errors.
-    pub(crate) fn parse(text: &str, source: &str) -> Result<Scenario, Error> {
+    pub fn parse(text: &str, source: &str) -> Result<Scenario, Error> {
         let scenario: Scenario = toml::from_str(text)
             .map_err(|error| Error::bad_input(source, toml_message(text, &error)))?;
         scenario

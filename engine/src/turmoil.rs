@@ -5,7 +5,7 @@
 //! | what | turmoil |
 //! |---|---|
 //! | latency range | `min/max_message_latency`; a slow tail sets turmoil's exponential curve so that the tail's share of messages lands past the range |
-//! | random drop | `fail_rate` (with `repair_rate` 1): a link fails for one message, losing what it carried |
+//! | random drop | `fail_rate` (with `repair_rate` 1): a link fails for one message, losing what it carried, and the next message repairs it; a loss rate `p` is a fail rate `p / (1 - p)`, so at most half the messages can be lost and a higher `drop_ppm` is refused |
 //! | partition (both ways or one way) | `partition_oneway` / `repair_oneway`, per direction |
 //! | clog | `hold` / `release` (turmoil holds a link both ways) |
 //! | crash, reboot | `crash` / `bounce`; a reboot also restarts the monotonic clock |
@@ -105,6 +105,17 @@ async fn host(
     Ok(())
 }
 
+/// The largest loss turmoil's link model can express (see the table).
+const MAX_DROP_PPM: u32 = 500_000;
+
+/// turmoil's fail rate for a loss of `ppm`: with every failed link
+/// repaired by the next message, a fail rate `f` loses `f / (1 + f)` of
+/// the messages.
+fn fail_rate(ppm: u32) -> f64 {
+    let p = f64::from(ppm.min(MAX_DROP_PPM)) / 1e6;
+    p / (1.0 - p)
+}
+
 /// The network's settings, as turmoil takes them.
 struct Weather {
     min: Duration,
@@ -118,7 +129,7 @@ fn weather(scenario: &Scenario) -> Weather {
     let n = &scenario.network;
     let min = Duration::from_micros(n.latency_min_us);
     let range = Duration::from_micros(n.latency_max_us);
-    let drop_rate = f64::from(n.drop_ppm) / 1e6;
+    let drop_rate = fail_rate(n.drop_ppm);
     if n.tail_ppm == 0 || n.tail_max_us <= n.latency_max_us {
         return Weather {
             min,
@@ -147,6 +158,21 @@ fn weather(scenario: &Scenario) -> Weather {
 /// bound), then the same checkers.
 pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
     let plan = Plan::new(scenario, options, TICK.as_nanos() as u64)?;
+    if scenario.network.drop_ppm > MAX_DROP_PPM {
+        return Err(Error::bad_input(
+            format!("scenario {:?}", scenario.name),
+            format!(
+                "network.drop_ppm = {}: turmoil loses at most {MAX_DROP_PPM} ppm (a failed link is repaired by the next message)",
+                scenario.network.drop_ppm
+            ),
+        ));
+    }
+    crate::refuse("turmoil", &plan.faults, &plan.names, |fault| match fault {
+        Fault::Degrade { drop_ppm, .. } if *drop_ppm > MAX_DROP_PPM => Some(
+            "turmoil's links fail for one message and are repaired by the next, so at most 500000 ppm of a link's messages can be lost",
+        ),
+        _ => None,
+    })?;
     let seed = options.seed;
     let n = &scenario.network;
     let shared: SharedRef = Arc::new(Mutex::new(Shared::new(
@@ -331,7 +357,7 @@ fn set_degrades(
             );
             let base = if calm { 0.0 } else { w.drop_rate };
             let rate = if drop_ppm > 0 {
-                f64::from(drop_ppm) / 1e6
+                fail_rate(drop_ppm)
             } else {
                 base
             };
