@@ -23,8 +23,9 @@ pub trait Io {
     /// Waits until simulated time `at_ns`.
     fn sleep_until(&self, at_ns: u64) -> impl Future<Output = ()>;
     /// Sends `message` to `to` through the engine's network (at most once;
-    /// the network may lose it).
-    fn send(&self, to: NodeId, message: &Msg);
+    /// the network may lose it), after holding it `delay_ns` (the slow
+    /// tail; 0 for most messages).
+    fn send(&self, to: NodeId, message: &Msg, delay_ns: u64);
 }
 
 /// The shared state of a run, locked by one task at a time (every engine
@@ -94,9 +95,10 @@ pub async fn run_node(
                         to,
                         message,
                         copies,
+                        delay_ns,
                     } => {
                         for _ in 0..copies {
-                            io.send(to, &message);
+                            io.send(to, &message, delay_ns);
                         }
                     }
                     Effect::CancelTimer { timer } => {

@@ -4,7 +4,8 @@
 //!
 //! | what | turmoil |
 //! |---|---|
-//! | latency range | `min/max_message_latency`; a slow tail sets turmoil's exponential curve so that the tail's share of messages lands past the range |
+//! | latency range | `min/max_message_latency` (turmoil's own exponential curve within the range) |
+//! | slow tail | our sender holds the tail's share of messages up to the tail's end (turmoil's one curve cannot put a tenth of the messages seconds late) |
 //! | random drop | `fail_rate` (with `repair_rate` 1): a link fails for one message, losing what it carried, and the next message repairs it; a loss rate `p` is a fail rate `p / (1 - p)`, so at most half the messages can be lost and a higher `drop_ppm` is refused |
 //! | partition (both ways or one way) | `partition_oneway` / `repair_oneway`, per direction |
 //! | clog | `hold` / `release` (turmoil holds a link both ways) |
@@ -64,10 +65,19 @@ impl Io for TurmoilIo {
         tokio::time::sleep(Duration::from_nanos(at_ns.saturating_sub(now_ns())))
     }
 
-    fn send(&self, to: NodeId, message: &Msg) {
+    fn send(&self, to: NodeId, message: &Msg, delay_ns: u64) {
         let frame = serde_json::to_vec(&(self.me.0, message)).expect("a message is JSON");
+        let to = self.addrs[to.index()];
         // Lost like any datagram if nobody listens (the receiver is down).
-        let _ = self.socket.try_send_to(&frame, self.addrs[to.index()]);
+        if delay_ns == 0 {
+            let _ = self.socket.try_send_to(&frame, to);
+        } else {
+            let socket = self.socket.clone();
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(Duration::from_nanos(delay_ns)).await;
+                let _ = socket.try_send_to(&frame, to);
+            });
+        }
     }
 }
 
@@ -121,35 +131,14 @@ struct Weather {
     min: Duration,
     max: Duration,
     drop_rate: f64,
-    /// Lambda of turmoil's exponential latency curve (5 is its default).
-    curve: f64,
 }
 
 fn weather(scenario: &Scenario) -> Weather {
     let n = &scenario.network;
-    let min = Duration::from_micros(n.latency_min_us);
-    let range = Duration::from_micros(n.latency_max_us);
-    let drop_rate = fail_rate(n.drop_ppm);
-    if n.tail_ppm == 0 || n.tail_max_us <= n.latency_max_us {
-        return Weather {
-            min,
-            max: range,
-            drop_rate,
-            curve: 5.0,
-        };
-    }
-    // turmoil draws latency = min + (max - min) * Exp(lambda), capped at
-    // max. With max at the tail's end, pick lambda so that the scenario's
-    // tail share lands past the ordinary range: P(X > x) = exp(-lambda x).
-    let spread = (n.latency_max_us - n.latency_min_us) as f64;
-    let whole = (n.tail_max_us - n.latency_min_us) as f64;
-    let x = (spread / whole).max(1e-6);
-    let curve = (1e6 / f64::from(n.tail_ppm)).ln() / x;
     Weather {
-        min,
-        max: Duration::from_micros(n.tail_max_us),
-        drop_rate,
-        curve,
+        min: Duration::from_micros(n.latency_min_us),
+        max: Duration::from_micros(n.latency_max_us),
+        drop_rate: fail_rate(n.drop_ppm),
     }
 }
 
@@ -179,6 +168,10 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         seed,
         &plan.clocks,
         n.duplicate_ppm,
+        crate::world::Tail {
+            ppm: n.tail_ppm,
+            extra_max_ns: n.tail_max_us.saturating_sub(n.latency_max_us) * 1_000,
+        },
         scenario.run.max_events,
         options.keep_trace,
     )));
@@ -195,7 +188,6 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         .repair_rate(1.0)
         .udp_capacity(1 << 20);
     let mut sim = builder.build();
-    sim.set_message_latency_curve(w.curve);
     let names: Vec<String> = plan.names.iter().map(|(name, _)| name.clone()).collect();
     let shared_names = Rc::new(names.clone());
     for (index, (name, role)) in plan.names.iter().enumerate() {
@@ -208,7 +200,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         });
     }
 
-    let lossy = n.drop_ppm > 0 || n.tail_ppm > 0;
+    let lossy = n.drop_ppm > 0;
     let calm_at = plan.calm_at_ns(scenario);
     let events = timeline(&plan.faults);
     let mut next = 0;
@@ -223,8 +215,6 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
             // The liveness phase: no loss, no duplicates, no slow tail.
             calm = true;
             sim.set_fail_rate(0.0);
-            sim.set_max_message_latency(Duration::from_micros(n.latency_max_us));
-            sim.set_message_latency_curve(5.0);
             for &(a, b) in &touched {
                 sim.set_link_fail_rate(names[a.index()].as_str(), names[b.index()].as_str(), 0.0);
             }
@@ -275,8 +265,8 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
             break;
         }
         if lossy && !calm && (now / TICK.as_nanos() as u64) % 100 == 0 {
-            // turmoil does not say which messages it lost or slowed: the
-            // whole lossy phase counts as disturbed for quiet-window checks.
+            // turmoil does not say which messages it lost: the whole lossy
+            // phase counts as disturbed for quiet-window checks.
             lock(&shared).disturbed(now);
         }
         if let Err(error) = sim.step() {

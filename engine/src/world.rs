@@ -54,6 +54,9 @@ pub enum Effect {
         message: Msg,
         /// 1, or 2 when the network duplicates it.
         copies: u32,
+        /// How long the sender holds it first: the network's slow tail,
+        /// which neither engine's latency model has (0 for most).
+        delay_ns: u64,
     },
     /// Fire `tag` after `delay_ns` on the node's own monotonic clock.
     SetTimer {
@@ -71,6 +74,16 @@ pub enum Effect {
     },
 }
 
+/// The network's slow tail: a share of the messages held this much longer
+/// than the engine's own latency, uniformly up to the tail's end.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tail {
+    /// The share, in parts per million.
+    pub ppm: u32,
+    /// The longest extra hold.
+    pub extra_max_ns: u64,
+}
+
 /// The run's lasting state, shared by every host of one engine run.
 pub struct Shared {
     seed: u64,
@@ -82,6 +95,7 @@ pub struct Shared {
     disturbances_ns: Vec<u64>,
     network_rng: SimRng,
     duplicate_ppm: u32,
+    tail: Tail,
     degrades: Vec<Degrade>,
     max_events: u64,
     limit_hit: bool,
@@ -94,6 +108,7 @@ impl Shared {
         seed: u64,
         clocks: &[ClockConfig],
         duplicate_ppm: u32,
+        tail: Tail,
         max_events: u64,
         keep_trace: bool,
     ) -> Self {
@@ -121,6 +136,7 @@ impl Shared {
             disturbances_ns: Vec::new(),
             network_rng: SimRng::derive(seed, Stream::Network),
             duplicate_ppm,
+            tail,
             degrades: Vec::new(),
             max_events,
             limit_hit: false,
@@ -255,10 +271,18 @@ impl Shared {
                             stable_hash(&message),
                         );
                     }
+                    let tail = self.tail;
+                    let delay_ns = if tail.ppm > 0 && self.network_rng.chance_ppm(tail.ppm) {
+                        self.disturbed(now_ns);
+                        self.network_rng.range_inclusive(0, tail.extra_max_ns)
+                    } else {
+                        0
+                    };
                     effects.push(Effect::Send {
                         to,
                         message,
                         copies,
+                        delay_ns,
                     });
                 }
                 Command::SetTimer {
@@ -305,9 +329,10 @@ impl Shared {
         ppm > 0 && self.network_rng.chance_ppm(ppm)
     }
 
-    /// The liveness phase's calm network: no more duplicates.
+    /// The liveness phase's calm network: no more duplicates or slow tail.
     pub fn calm(&mut self) {
         self.duplicate_ppm = 0;
+        self.tail = Tail::default();
     }
 
     /// Marks the run disturbed at `now_ns` (a message the engine may have

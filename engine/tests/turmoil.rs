@@ -212,3 +212,37 @@ fn survey() {
         }
     }
 }
+
+#[test]
+#[ignore = "a survey: the first seed (of SEEDS, default 50) at which each zoo bug fails its property"]
+fn zoo_survey() {
+    let seeds: u64 = std::env::var("SEEDS").map_or(50, |s| s.parse().expect("a number"));
+    let only = std::env::var("BUG").ok();
+    for bug in plane::config::Bug::all() {
+        if only
+            .as_ref()
+            .is_some_and(|name| *name != format!("{bug:?}"))
+        {
+            continue;
+        }
+        let exhibit = dst::zoo::exhibit(bug);
+        let mut scenario = load(exhibit.scenario);
+        scenario.plant(bug);
+        let caught = (0..seeds).find(|&seed| {
+            let options = RunOptions {
+                seed,
+                ..RunOptions::default()
+            };
+            let result = engine::turmoil::run_scenario(&scenario, &options).expect("runs");
+            result
+                .check
+                .verdicts
+                .iter()
+                .any(|v| v.property == exhibit.property && !v.violations.is_empty())
+        });
+        eprintln!(
+            "{bug:?} {} {}: {caught:?}",
+            exhibit.scenario, exhibit.property
+        );
+    }
+}
