@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use dst::artifact::{Artifact, code_version};
-use dst::engine::{EngineRunner, Runner};
+use dst::engine::{Engine, EngineRunner, Runner};
 use dst::error::Error;
 use dst::guided::{self, GuidedOptions, guided_sweep};
 use dst::report;
 use dst::scenario::{Scenario, list_scenarios};
 use dst::sweep::{Outcome, SweepOptions, run_guarded, sweep};
-use dst::world::{RunOptions, RunResult};
+use dst::world::{RunOptions, RunResult, run_scenario};
 use dst::zoo;
 use plane::config::Bug;
 
@@ -133,6 +133,21 @@ struct SimulateArgs {
     /// stale-replay-body, modulo-sharding.
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
+    #[command(flatten)]
+    engine: EngineArg,
+}
+
+/// `--engine`, on every command that runs seeds.
+#[derive(Args, Debug)]
+struct EngineArg {
+    /// The simulation engine the seeds run on: `sim`, our own discrete-event
+    /// simulator; `turmoil`, the real host's nodes on turmoil's simulated
+    /// network and time; `madsim`, the real host's nodes on madsim's
+    /// simulated tokio (a separate build: `./madsim/run`). The same
+    /// scenarios and checkers on each. [default: sim; replay and shrink:
+    /// the artifact's engine]
+    #[arg(long, value_name = "ENGINE")]
+    engine: Option<Engine>,
 }
 
 #[derive(Args, Debug)]
@@ -193,6 +208,8 @@ struct SweepArgs {
     /// (OUT/guided) and print the coverage each reached.
     #[arg(long, requires = "guided")]
     compare: bool,
+    #[command(flatten)]
+    engine: EngineArg,
 }
 
 #[derive(Args, Debug)]
@@ -205,6 +222,8 @@ struct ReplayArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    engine: EngineArg,
 }
 
 #[derive(Args, Debug)]
@@ -215,6 +234,21 @@ struct ShrinkArgs {
     /// with `.min.json`).
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArg,
+}
+
+/// The engines built into this binary, with their run functions: the one
+/// place that says so. `sim` is always one; madsim needs a build of its
+/// own (`./madsim/run`).
+pub fn available_engines() -> Vec<(Engine, Runner)> {
+    vec![(Engine::Sim, run_scenario)]
+}
+
+/// The runner of `engine` for `command`; bad input, saying how to run it,
+/// if this binary was built without it.
+fn engine_runner(engine: Engine, command: &str) -> Result<EngineRunner, Error> {
+    dst::engine::runner(engine, &available_engines(), command)
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -342,7 +376,10 @@ fn exit_for(result: &RunResult) -> ExitCode {
 }
 
 fn simulate(args: SimulateArgs) -> ExitCode {
-    let runner = EngineRunner::SIM;
+    let runner = match engine_runner(args.engine.engine.unwrap_or_default(), "simulate") {
+        Ok(runner) => runner,
+        Err(error) => return fail(&error, None),
+    };
     let mut scenario = match Scenario::load(&args.scenario) {
         Ok(scenario) => scenario,
         Err(error) => return fail(&error, None),
@@ -396,7 +433,10 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let runner = EngineRunner::SIM;
+    let runner = match engine_runner(args.engine.engine.unwrap_or_default(), "sweep") {
+        Ok(runner) => runner,
+        Err(error) => return fail(&error, None),
+    };
     let planted = match parse_bugs(&args.bugs) {
         Ok(Some(bugs)) => bugs,
         Ok(None) if args.guided => {
@@ -572,7 +612,7 @@ fn run_zoo(args: &SweepArgs, jobs: usize, runner: EngineRunner) -> ExitCode {
     {
         return bad_input(
             "--bug all sweeps each bug in its own scenario, from the first seed: \
-             it takes --seeds, --jobs, --out and --json only",
+             it takes --seeds, --jobs, --out, --engine and --json only",
         );
     }
     let dir = args.out.join("zoo");
@@ -690,7 +730,10 @@ fn replay(args: ReplayArgs) -> ExitCode {
             code_version()
         );
     }
-    let runner = EngineRunner::SIM;
+    let runner = match artifact_runner(&args.engine, &artifact, "replay") {
+        Ok(runner) => runner,
+        Err(error) => return fail(&error, None),
+    };
     let options = RunOptions {
         seed: artifact.seed,
         faults: Some(artifact.faults.clone()),
@@ -743,12 +786,25 @@ fn replay(args: ReplayArgs) -> ExitCode {
     exit_for(&result)
 }
 
+/// The runner `replay` and `shrink` use: the artifact's engine, unless
+/// `--engine` names another.
+fn artifact_runner(
+    arg: &EngineArg,
+    artifact: &Artifact,
+    command: &str,
+) -> Result<EngineRunner, Error> {
+    engine_runner(arg.engine.unwrap_or(artifact.engine), command)
+}
+
 fn shrink(args: ShrinkArgs) -> ExitCode {
     let artifact = match Artifact::read(&args.artifact) {
         Ok(artifact) => artifact,
         Err(error) => return fail(&error, None),
     };
-    let runner = EngineRunner::SIM;
+    let runner = match artifact_runner(&args.engine, &artifact, "shrink") {
+        Ok(runner) => runner,
+        Err(error) => return fail(&error, None),
+    };
     dst::sweep::capture_panics();
     let shrunk = match dst::shrink::shrink(&artifact, runner) {
         Ok(shrunk) => shrunk,
@@ -873,6 +929,25 @@ mod tests {
         for (error, code, line) in cases {
             assert_eq!(exit_code(&error), code, "{error:?}");
             assert!(EXIT_CODES.contains(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn every_engine_built_in_names_its_runs_and_sim_is_always_one() {
+        let available = available_engines();
+        assert!(available.iter().any(|&(engine, _)| engine == Engine::Sim));
+        let mut scenario = Scenario::load("baseline").expect("loads");
+        scenario.run.duration_ms = 2_000;
+        scenario.run.liveness_bound_ms = 1_000;
+        scenario.client.workload_end_ms = 1_500;
+        for (engine, _) in available {
+            let runner = engine_runner(engine, "simulate").expect("built in");
+            let options = RunOptions {
+                seed: 1,
+                ..RunOptions::default()
+            };
+            let result = (runner.run)(&scenario, &options).expect("runs");
+            assert_eq!(result.engine, engine, "reports and artifacts name it");
         }
     }
 
