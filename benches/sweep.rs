@@ -10,6 +10,7 @@
 use std::time::Instant;
 
 use dst::artifact::Artifact;
+use dst::engine::EngineRunner;
 use dst::scenario::Scenario;
 use dst::sweep::{SweepOptions, sweep};
 use dst::world::{RunOptions, run_scenario};
@@ -27,6 +28,7 @@ fn main() {
         check_determinism: true,
         progress: false,
         fail_fast: false,
+        runner: EngineRunner::SIM,
     };
     let started = Instant::now();
     let (results, summary) = sweep(&options).expect("sweep runs");
@@ -59,7 +61,7 @@ fn main() {
         .expect("the fixture fails for some seed");
     let artifact = Artifact::from_run(&scenario, &failing);
     let started = Instant::now();
-    let shrunk = dst::shrink::shrink(&artifact).expect("shrinks");
+    let shrunk = dst::shrink::shrink(&artifact, EngineRunner::SIM).expect("shrinks");
     println!(
         "shrink: {} -> {} faults in {} runs, {:.3} s ({})",
         shrunk.faults_before,

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use dst::artifact::{Artifact, code_version};
+use dst::engine::{Engine, EngineRunner, Runner};
 use dst::error::Error;
 use dst::guided::{self, GuidedOptions, guided_sweep};
 use dst::report;
 use dst::scenario::{Scenario, list_scenarios};
 use dst::sweep::{Outcome, SweepOptions, run_guarded, sweep};
-use dst::world::{RunOptions, RunResult};
+use dst::world::{RunOptions, RunResult, run_scenario};
 use dst::zoo;
 use plane::config::Bug;
 
@@ -132,6 +133,21 @@ struct SimulateArgs {
     /// stale-replay-body, modulo-sharding.
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
+    #[command(flatten)]
+    engine: EngineArg,
+}
+
+/// `--engine`, on every command that runs seeds.
+#[derive(Args, Debug)]
+struct EngineArg {
+    /// The simulation engine the seeds run on: `sim`, our own discrete-event
+    /// simulator; `turmoil`, the real host's nodes on turmoil's simulated
+    /// network and time; `madsim`, the real host's nodes on madsim's
+    /// simulated tokio (a separate build: `./madsim/run`). The same
+    /// scenarios and checkers on each. [default: sim; replay and shrink:
+    /// the artifact's engine]
+    #[arg(long, value_name = "ENGINE")]
+    engine: Option<Engine>,
 }
 
 #[derive(Args, Debug)]
@@ -192,6 +208,8 @@ struct SweepArgs {
     /// (OUT/guided) and print the coverage each reached.
     #[arg(long, requires = "guided")]
     compare: bool,
+    #[command(flatten)]
+    engine: EngineArg,
 }
 
 #[derive(Args, Debug)]
@@ -204,6 +222,8 @@ struct ReplayArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    engine: EngineArg,
 }
 
 #[derive(Args, Debug)]
@@ -214,6 +234,21 @@ struct ShrinkArgs {
     /// with `.min.json`).
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArg,
+}
+
+/// The engines built into this binary, with their run functions: the one
+/// place that says so. `sim` is always one; madsim needs a build of its
+/// own (`./madsim/run`).
+pub fn available_engines() -> Vec<(Engine, Runner)> {
+    vec![(Engine::Sim, run_scenario)]
+}
+
+/// The runner of `engine` for `command`; bad input, saying how to run it,
+/// if this binary was built without it.
+fn engine_runner(engine: Engine, command: &str) -> Result<EngineRunner, Error> {
+    dst::engine::runner(engine, &available_engines(), command)
 }
 
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -341,6 +376,10 @@ fn exit_for(result: &RunResult) -> ExitCode {
 }
 
 fn simulate(args: SimulateArgs) -> ExitCode {
+    let runner = match engine_runner(args.engine.engine.unwrap_or_default(), "simulate") {
+        Ok(runner) => runner,
+        Err(error) => return fail(&error, None),
+    };
     let mut scenario = match Scenario::load(&args.scenario) {
         Ok(scenario) => scenario,
         Err(error) => return fail(&error, None),
@@ -352,7 +391,8 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         }
         Err(error) => return bad_input(error),
     }
-    let command = report::simulate_command(&args.scenario, args.seed, &scenario.bugs);
+    let command =
+        report::simulate_command(&args.scenario, args.seed, &scenario.bugs, runner.engine);
     if args.trace {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("sim=debug"));
@@ -372,12 +412,12 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         buggify_redraws_faults: false,
     };
     dst::sweep::capture_panics();
-    let result = match run_guarded(&scenario, &options) {
+    let result = match run_guarded(runner.run, &scenario, &options) {
         Ok(result) => result,
         Err(error) => return fail(&error, Some(&command)),
     };
     if args.check_determinism
-        && let Some(code) = run_again_and_compare(&scenario, &options, &result)
+        && let Some(code) = run_again_and_compare(runner.run, &scenario, &options, &result)
     {
         return code;
     }
@@ -393,12 +433,16 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let runner = match engine_runner(args.engine.engine.unwrap_or_default(), "sweep") {
+        Ok(runner) => runner,
+        Err(error) => return fail(&error, None),
+    };
     let planted = match parse_bugs(&args.bugs) {
         Ok(Some(bugs)) => bugs,
         Ok(None) if args.guided => {
             return bad_input("--bug all is the zoo, which is not guided: drop --guided");
         }
-        Ok(None) => return run_zoo(&args, jobs),
+        Ok(None) => return run_zoo(&args, jobs, runner),
         Err(error) => return bad_input(error),
     };
     let names: Vec<String> = if args.scenario.is_empty() {
@@ -413,7 +457,7 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
         Err(error) => return fail(&error, None),
     };
     if args.guided {
-        return run_guided(&args, &names, scenarios, jobs, &planted);
+        return run_guided(&args, &names, scenarios, jobs, &planted, runner);
     }
     let options = SweepOptions {
         scenarios,
@@ -425,6 +469,7 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
         check_determinism: args.check_determinism,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         fail_fast: args.fail_fast,
+        runner,
     };
     let (results, summary) = match sweep(&options) {
         Ok(done) => done,
@@ -455,6 +500,7 @@ fn run_guided(
     scenarios: Vec<Scenario>,
     jobs: usize,
     planted: &[Bug],
+    runner: EngineRunner,
 ) -> ExitCode {
     let options = GuidedOptions {
         scenarios,
@@ -463,6 +509,7 @@ fn run_guided(
         out_dir: args.out.clone(),
         check_determinism: args.check_determinism,
         mutate: true,
+        runner,
     };
     let planted: String = planted.iter().map(|bug| format!(" --bug {bug}")).collect();
     let titles: Vec<String> = names
@@ -491,10 +538,11 @@ fn run_guided(
             );
         } else {
             println!(
-                "# Coverage, plain against guided: {}, seeds {}..{}\n",
+                "# Coverage, plain against guided: {}, seeds {}..{} on {}\n",
                 titles.join(", "),
                 args.seeds.start,
-                args.seeds.end
+                args.seeds.end,
+                runner.engine
             );
             print!("{}", guided::comparison(&plain.guided, &guided.guided));
             println!("\nResults in {0}/plain and {0}/guided.", args.out.display());
@@ -555,7 +603,7 @@ fn load_once(names: &[String], planted: &[Bug]) -> Result<(Vec<String>, Vec<Scen
 
 /// `sweep --bug all`: the bug zoo. Exits 0 when every bug was caught by
 /// its expected property with a 1-minimal reproducer.
-fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
+fn run_zoo(args: &SweepArgs, jobs: usize, runner: EngineRunner) -> ExitCode {
     if !args.scenario.is_empty()
         || args.shard.is_some()
         || args.resume
@@ -564,7 +612,7 @@ fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
     {
         return bad_input(
             "--bug all sweeps each bug in its own scenario, from the first seed: \
-             it takes --seeds, --jobs, --out and --json only",
+             it takes --seeds, --jobs, --out, --engine and --json only",
         );
     }
     let dir = args.out.join("zoo");
@@ -574,7 +622,7 @@ fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
     let bugs = Bug::all();
     let mut write_error = None;
     dst::sweep::capture_panics();
-    let rows = zoo::run(&bugs, args.seeds.clone(), jobs, |row| {
+    let rows = zoo::run(runner, &bugs, args.seeds.clone(), jobs, |row| {
         let line = zoo::ZooLine::from(row);
         match (&line.fired, line.seeds_to_failure) {
             (Some(fired), Some(seeds)) => {
@@ -610,15 +658,17 @@ fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
         );
     } else {
         println!(
-            "# Bug zoo: {} bugs, seeds {}..{}\n",
+            "# Bug zoo: {} bugs, seeds {}..{} on {}\n",
             rows.len(),
             args.seeds.start,
-            args.seeds.end
+            args.seeds.end,
+            runner.engine
         );
         print!("{}", zoo::markdown(&rows));
         println!(
-            "\nReproducers: {}/BUG.min.json (replay one with `cargo run --release -- replay FILE`)\n",
-            dir.display()
+            "\nReproducers: {}/BUG.min.json (replay one with `{}`)\n",
+            dir.display(),
+            report::replay_command(std::path::Path::new("FILE"), runner.engine)
         );
         print!("{}", zoo::lessons(&bugs));
     }
@@ -629,15 +679,16 @@ fn run_zoo(args: &SweepArgs, jobs: usize) -> ExitCode {
     }
 }
 
-/// Runs `options` again and compares the trace with `first`'s: prints the
-/// verdict, and the first entry where the runs part if they do. Returns
-/// the exit code when the second run differs or crashes.
+/// Runs `options` again with `run` and compares the trace with `first`'s:
+/// prints the verdict, and the first entry where the runs part if they do.
+/// Returns the exit code when the second run differs or crashes.
 fn run_again_and_compare(
+    run: Runner,
     scenario: &Scenario,
     options: &RunOptions,
     first: &dst::world::RunResult,
 ) -> Option<ExitCode> {
-    match run_guarded(scenario, options) {
+    match run_guarded(run, scenario, options) {
         Ok(second) if second.trace_hash == first.trace_hash => {
             eprintln!(
                 "determinism: both runs gave trace hash {:#018x}",
@@ -679,6 +730,10 @@ fn replay(args: ReplayArgs) -> ExitCode {
             code_version()
         );
     }
+    let runner = match artifact_runner(&args.engine, &artifact, "replay") {
+        Ok(runner) => runner,
+        Err(error) => return fail(&error, None),
+    };
     let options = RunOptions {
         seed: artifact.seed,
         faults: Some(artifact.faults.clone()),
@@ -686,7 +741,7 @@ fn replay(args: ReplayArgs) -> ExitCode {
         buggify_redraws_faults: artifact.buggify_redraws_faults,
     };
     dst::sweep::capture_panics();
-    let result = match run_guarded(&artifact.scenario, &options) {
+    let result = match run_guarded(runner.run, &artifact.scenario, &options) {
         Ok(result) => result,
         Err(error) => return fail(&error, None),
     };
@@ -697,10 +752,16 @@ fn replay(args: ReplayArgs) -> ExitCode {
     } else if artifact.property == "determinism" {
         // The artifact's hash is one of two: the question is whether the
         // seed still parts from itself.
-        if let Some(code) = run_again_and_compare(&artifact.scenario, &options, &result) {
+        let again = run_again_and_compare(runner.run, &artifact.scenario, &options, &result);
+        if let Some(code) = again {
             return code;
         }
         eprintln!("warning: the seed no longer gives two traces (has the code changed?)");
+    } else if runner.engine != artifact.engine {
+        eprintln!(
+            "replay: trace hash {:#018x} on {}; the artifact's is {}'s, so the two do not compare",
+            result.trace_hash, runner.engine, artifact.engine
+        );
     } else if result.trace_hash == artifact.trace_hash {
         eprintln!(
             "replay: trace hash {:#018x} matches the artifact",
@@ -712,7 +773,7 @@ fn replay(args: ReplayArgs) -> ExitCode {
             result.trace_hash, artifact.trace_hash
         );
     }
-    let command = format!("cargo run --release -- replay {}", args.artifact.display());
+    let command = report::replay_command(&args.artifact, runner.engine);
     if args.json {
         println!("{}", report::json_with_rerun(&result, &command));
     } else {
@@ -725,19 +786,33 @@ fn replay(args: ReplayArgs) -> ExitCode {
     exit_for(&result)
 }
 
+/// The runner `replay` and `shrink` use: the artifact's engine, unless
+/// `--engine` names another.
+fn artifact_runner(
+    arg: &EngineArg,
+    artifact: &Artifact,
+    command: &str,
+) -> Result<EngineRunner, Error> {
+    engine_runner(arg.engine.unwrap_or(artifact.engine), command)
+}
+
 fn shrink(args: ShrinkArgs) -> ExitCode {
     let artifact = match Artifact::read(&args.artifact) {
         Ok(artifact) => artifact,
         Err(error) => return fail(&error, None),
     };
+    let runner = match artifact_runner(&args.engine, &artifact, "shrink") {
+        Ok(runner) => runner,
+        Err(error) => return fail(&error, None),
+    };
     dst::sweep::capture_panics();
-    let shrunk = match dst::shrink::shrink(&artifact) {
+    let shrunk = match dst::shrink::shrink(&artifact, runner) {
         Ok(shrunk) => shrunk,
         Err(error @ Error::Crash { .. }) => {
             eprintln!("crash: {}: {error}", args.artifact.display());
             eprintln!(
-                "rerun: cargo run --release -- replay {}",
-                args.artifact.display()
+                "rerun: {}",
+                report::replay_command(&args.artifact, runner.engine)
             );
             return ExitCode::from(exit_code(&error));
         }
@@ -750,11 +825,12 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
         return fail(&error, None);
     }
     println!(
-        "shrink: `{}` still fails with {} of {} faults ({} runs){}",
+        "shrink: `{}` still fails with {} of {} faults ({} runs on {}){}",
         artifact.property,
         shrunk.faults_after,
         shrunk.faults_before,
         shrunk.runs,
+        runner.engine,
         if shrunk.one_minimal {
             "; removing any one of them makes it pass (1-minimal)"
         } else {
@@ -774,9 +850,9 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
         );
     }
     println!(
-        "wrote {}\nreplay: cargo run --release -- replay {}",
+        "wrote {}\nreplay: {}",
         out.display(),
-        out.display()
+        report::replay_command(&out, runner.engine)
     );
     ExitCode::SUCCESS
 }
@@ -853,6 +929,25 @@ mod tests {
         for (error, code, line) in cases {
             assert_eq!(exit_code(&error), code, "{error:?}");
             assert!(EXIT_CODES.contains(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn every_engine_built_in_names_its_runs_and_sim_is_always_one() {
+        let available = available_engines();
+        assert!(available.iter().any(|&(engine, _)| engine == Engine::Sim));
+        let mut scenario = Scenario::load("baseline").expect("loads");
+        scenario.run.duration_ms = 2_000;
+        scenario.run.liveness_bound_ms = 1_000;
+        scenario.client.workload_end_ms = 1_500;
+        for (engine, _) in available {
+            let runner = engine_runner(engine, "simulate").expect("built in");
+            let options = RunOptions {
+                seed: 1,
+                ..RunOptions::default()
+            };
+            let result = (runner.run)(&scenario, &options).expect("runs");
+            assert_eq!(result.engine, engine, "reports and artifacts name it");
         }
     }
 

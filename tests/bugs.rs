@@ -7,6 +7,7 @@
 //! Each test stops at the first failing seed and prints how many seeds it
 //! took (`cargo test --release --test bugs -- --nocapture`).
 
+use dst::engine::EngineRunner;
 use dst::scenario::Scenario;
 use dst::world::{RunOptions, run_scenario};
 use dst::zoo::{exhibit, first_failure, hunt};
@@ -22,7 +23,8 @@ fn jobs() -> usize {
 /// Hunts `bug`, asserts it was caught as expected, and checks that the
 /// bug-free build passes every seed up to the one that caught it.
 fn caught_within_the_seed_budget(bug: Bug) {
-    let row = hunt(bug, 0..SEEDS, jobs()).unwrap_or_else(|e| panic!("{bug}: {e}"));
+    let row =
+        hunt(EngineRunner::SIM, bug, 0..SEEDS, jobs()).unwrap_or_else(|e| panic!("{bug}: {e}"));
     let expected = row.exhibit.property;
     let catch = row.caught.as_ref().unwrap_or_else(|| {
         panic!(
@@ -84,7 +86,9 @@ fn caught_within_the_seed_budget(bug: Bug) {
 
     let clean = Scenario::load(row.exhibit.scenario).expect("the scenario loads");
     assert!(clean.bugs.is_empty());
-    if let Some((seed, verdict)) = first_failure(&clean, 0..catch.seed + 1, jobs()).expect("runs") {
+    if let Some((seed, verdict)) =
+        first_failure(EngineRunner::SIM, &clean, 0..catch.seed + 1, jobs()).expect("runs")
+    {
         panic!(
             "{bug}: with the bug off, {} seed {seed} fails too: {verdict:?}",
             row.exhibit.scenario

@@ -457,6 +457,7 @@ fn write_artifact(path: &Path, faults: Vec<sim::ScheduledFault>) {
         code_version: dst::artifact::code_version(),
         scenario,
         seed: 7,
+        engine: dst::engine::Engine::Sim,
         faults,
         property: "always.one_charge_per_key".into(),
         message: "made up for the test".into(),

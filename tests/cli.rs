@@ -216,6 +216,131 @@ fn a_failing_seed_gets_an_artifact_that_replays_and_shrinks_to_one_fault() {
 }
 
 #[test]
+fn an_engine_not_built_in_is_bad_input_saying_how_to_run_it() {
+    let dir = scratch("engine-not-built");
+    let out = dir.to_str().unwrap();
+    for (command, args) in [
+        ("simulate", vec!["simulate"]),
+        ("sweep", vec!["sweep", "--seeds", "0..1", "--out", out]),
+        (
+            "sweep",
+            vec!["sweep", "--seeds", "0..1", "--guided", "--out", out],
+        ),
+        (
+            "sweep",
+            vec!["sweep", "--seeds", "0..1", "--bug", "all", "--out", out],
+        ),
+    ] {
+        let output = controlplane(&[&args[..], &["--engine", "madsim"]].concat());
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            text(&output.stderr),
+            format!(
+                "error: engine madsim is not built into this binary: run it with ./madsim/run \
+                 {command} ... (see README, \"Engines\")\n"
+            ),
+            "{args:?}"
+        );
+        assert!(output.stdout.is_empty(), "nothing ran: {args:?}");
+    }
+}
+
+#[test]
+fn an_unknown_engine_is_bad_input_listing_the_allowed_ones() {
+    for args in [
+        &["simulate"][..],
+        &["sweep", "--seeds", "0..1"],
+        &["replay", "x.json"],
+        &["shrink", "x.json"],
+    ] {
+        let output = controlplane(&[args, &["--engine", "bogus"]].concat());
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("unknown engine \"bogus\": allowed sim, turmoil, madsim"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn reports_name_the_engine_and_sim_is_the_default() {
+    let default = controlplane(&["simulate", "--seed", "3"]);
+    let explicit = controlplane(&["simulate", "--seed", "3", "--engine", "sim"]);
+    assert_eq!(default.status.code(), Some(0));
+    assert_eq!(default.stdout, explicit.stdout, "the same run");
+    let stdout = text(&default.stdout);
+    assert!(stdout.contains("\n| engine | sim |\n"), "{stdout}");
+    assert!(
+        stdout.contains("Rerun: `cargo run --release -- simulate --scenario baseline --seed 3`"),
+        "no flag for the default: {stdout}"
+    );
+    let json = controlplane(&["simulate", "--seed", "3", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(json["engine"], "sim");
+}
+
+#[test]
+fn replay_and_shrink_run_on_the_artifact_s_engine_unless_told_otherwise() {
+    let dir = scratch("artifact-engine");
+    let sweep = controlplane(&[
+        "sweep",
+        "--scenario",
+        "tests/fixtures/tight-bound.toml",
+        "--seeds",
+        "0..1",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(sweep.status.code(), Some(4), "{}", text(&sweep.stdout));
+    let written = dir.join("failures").join("tight-bound-seed-0.json");
+    let mut artifact: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    assert!(
+        artifact.get("engine").is_none(),
+        "sim's artifacts name none"
+    );
+    artifact["engine"] = serde_json::json!("madsim");
+    let madsim = dir.join("madsim.json");
+    std::fs::write(&madsim, artifact.to_string()).unwrap();
+    let path = madsim.to_str().unwrap();
+    for command in ["replay", "shrink"] {
+        let output = controlplane(&[command, path]);
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        assert!(
+            text(&output.stderr).contains(&format!("run it with ./madsim/run {command} ...")),
+            "{command}: {}",
+            text(&output.stderr)
+        );
+    }
+    let replay = controlplane(&["replay", path, "--engine", "sim"]);
+    assert_eq!(replay.status.code(), Some(4), "{}", text(&replay.stderr));
+    let stderr = text(&replay.stderr);
+    assert!(
+        stderr.contains("on sim; the artifact's is madsim's, so the two do not compare"),
+        "{stderr}"
+    );
+    let stdout = text(&replay.stdout);
+    assert!(stdout.contains("| engine | sim |"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("Rerun: `cargo run --release -- replay {path}`")),
+        "{stdout}"
+    );
+    let shrink = controlplane(&["shrink", path, "--engine", "sim"]);
+    assert_eq!(shrink.status.code(), Some(0), "{}", text(&shrink.stderr));
+    let stdout = text(&shrink.stdout);
+    assert!(stdout.contains(" runs on sim)"), "{stdout}");
+    let minimal: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("madsim.min.json")).expect("written"),
+    )
+    .unwrap();
+    assert!(
+        minimal.get("engine").is_none(),
+        "shrunk on sim, so sim's: {minimal}"
+    );
+}
+
+#[test]
 fn a_corrupt_artifact_is_bad_input_naming_the_file() {
     let dir = scratch("corrupt");
     let file = dir.join("broken.json");

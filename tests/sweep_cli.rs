@@ -88,6 +88,47 @@ fn resume_reruns_seeds_done_under_another_configuration() {
 }
 
 #[test]
+fn resume_refuses_results_of_another_engine_and_leaves_them_as_they_are() {
+    let dir = scratch("other-engine");
+    let (code, summary, stderr) = sweep_json(&dir, &["--seeds", "0..2"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(summary["engine"], "sim");
+    let mut lines = result_lines(&dir);
+    assert!(
+        lines.iter().all(|line| line.get("engine").is_none()),
+        "sim's lines read as before engines existed"
+    );
+    // The same seeds, as a turmoil sweep would have written them.
+    for line in &mut lines {
+        line["engine"] = serde_json::json!("turmoil");
+    }
+    write_lines(&dir, &lines);
+    let before = std::fs::read_to_string(results_file(&dir)).expect("reads");
+    let output = controlplane(&[
+        "sweep",
+        "--seeds",
+        "0..3",
+        "--resume",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "bad input");
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: {}: holds results of engine turmoil, and this sweep runs on sim: resume it \
+             with --engine turmoil, or sweep into another --out",
+            results_file(&dir).display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(results_file(&dir)).expect("reads"),
+        before
+    );
+}
+
+#[test]
 fn resume_reruns_results_that_record_no_configuration() {
     let dir = scratch("no-config-hash");
     let (code, _, stderr) = sweep_json(&dir, &["--seeds", "0..3"]);
@@ -207,7 +248,7 @@ fn a_sweep_with_nothing_new_to_run_reports_zero_throughput() {
     assert_eq!(again.status.code(), Some(0));
     let stdout = text(&again.stdout);
     assert!(
-        stdout.contains("0 runs at 0.0 seeds/s, 0 simulated s per wall s"),
+        stdout.contains("0 runs on sim at 0.0 seeds/s, 0 simulated s per wall s"),
         "{stdout}"
     );
     assert!(!stdout.contains("-0"), "{stdout}");

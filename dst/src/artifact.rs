@@ -1,12 +1,13 @@
 //! Failure artifacts: everything needed to rerun a failing seed exactly:
-//! the resolved scenario, the seed, the fault list applied, and the version
-//! of the code that failed.
+//! the resolved scenario, the seed, the fault list applied, the engine that
+//! ran it, and the version of the code that failed.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sim::ScheduledFault;
 
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::input::{Format, json_key_at, offset_of, plain_words, read_text, shape};
 use crate::scenario::{Scenario, serde_shapes};
@@ -33,6 +34,11 @@ pub struct Artifact {
     pub scenario: Scenario,
     /// The seed.
     pub seed: u64,
+    /// The engine that ran it, and that `replay` and `shrink` run it on
+    /// unless told otherwise. Absent for `sim`, so artifacts written
+    /// before engines existed still load, as sim's.
+    #[serde(default, skip_serializing_if = "Engine::is_sim")]
+    pub engine: Engine,
     /// The faults the run applied; a replay applies exactly these.
     pub faults: Vec<ScheduledFault>,
     /// The property that failed first (or `crash`).
@@ -60,6 +66,7 @@ impl Artifact {
             code_version: code_version(),
             scenario: scenario.clone(),
             seed: result.seed,
+            engine: result.engine,
             faults: result.faults.clone(),
             property,
             message,
@@ -68,10 +75,11 @@ impl Artifact {
         }
     }
 
-    /// The artifact of a run that panicked. It never reported the faults
-    /// it applied, so the caller passes the ones it was to apply (see
-    /// `world::planned_faults`): a replay of them is the same run.
+    /// The artifact of a run on `engine` that panicked. It never reported
+    /// the faults it applied, so the caller passes the ones it was to apply
+    /// (see `world::planned_faults`): a replay of them is the same run.
     pub(crate) fn crashed(
+        engine: Engine,
         scenario: &Scenario,
         seed: u64,
         faults: Vec<ScheduledFault>,
@@ -82,6 +90,7 @@ impl Artifact {
             code_version: code_version(),
             scenario: scenario.clone(),
             seed,
+            engine,
             faults,
             property: "crash".to_string(),
             message,
@@ -210,6 +219,7 @@ mod tests {
             code_version: code_version(),
             scenario,
             seed: 1,
+            engine: Engine::Sim,
             faults: vec![ScheduledFault {
                 at_ns: 1_000,
                 fault: sim::Fault::Pause {
@@ -227,6 +237,33 @@ mod tests {
     #[test]
     fn a_valid_artifact_has_no_problems() {
         assert_eq!(artifact().problems(), Ok(()));
+    }
+
+    #[test]
+    fn an_artifact_names_an_engine_other_than_sim_and_one_without_is_sim_s() {
+        let sim = serde_json::to_value(artifact()).expect("serializes");
+        assert!(sim.get("engine").is_none(), "as before engines existed");
+        let read: Artifact = serde_json::from_value(sim).expect("reads back");
+        assert_eq!(read.engine, Engine::Sim);
+        let madsim = Artifact {
+            engine: Engine::Madsim,
+            ..artifact()
+        };
+        let value = serde_json::to_value(&madsim).expect("serializes");
+        assert_eq!(value["engine"], "madsim");
+        let read: Artifact = serde_json::from_value(value.clone()).expect("reads back");
+        assert_eq!(read, madsim);
+        let mut bogus = value;
+        bogus["engine"] = serde_json::json!("bogus");
+        let text = serde_json::to_string_pretty(&bogus).expect("JSON");
+        let error = serde_json::from_str::<Artifact>(&text).unwrap_err();
+        let message = json_message(&text, &error);
+        assert!(
+            message.starts_with(
+                "engine: unknown variant `bogus`, expected one of `sim`, `turmoil`, `madsim`"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

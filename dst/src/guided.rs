@@ -28,14 +28,15 @@ use serde::Serialize;
 use sim::{Fault, ScheduledFault, SimRng, Stream};
 
 use crate::artifact::Artifact;
+use crate::engine::EngineRunner;
 use crate::error::Error;
 use crate::layout::layout;
 use crate::scenario::Scenario;
 use crate::sweep::{
-    Outcome, Runner, SeedResult, Summary, SweepOptions, capture_panics, prepare, results_path,
-    run_with, summarize,
+    Outcome, SeedResult, Summary, SweepOptions, capture_panics, prepare, results_path, run_with,
+    summarize,
 };
-use crate::world::{RunOptions, planned_faults, run_scenario};
+use crate::world::{RunOptions, planned_faults};
 
 /// Runs planned together, from the corpus as it stood before them.
 pub const BATCH: u64 = 16;
@@ -61,6 +62,8 @@ pub struct GuidedOptions {
     /// Mutate corpus entries. Off, every run draws from its seed: a plain
     /// sweep measured the same way (the `--compare` baseline).
     pub mutate: bool,
+    /// The engine every run is made on.
+    pub runner: EngineRunner,
 }
 
 /// A coverage point: `sometimes:<path>` or `buggify:<point>`, and the
@@ -184,13 +187,6 @@ pub struct GuidedSummary {
 /// (before anything is written), or output that could not be written.
 pub fn guided_sweep(options: &GuidedOptions) -> Result<(Vec<GuidedLine>, GuidedSummary), Error> {
     capture_panics();
-    guided_with(&run_scenario, options)
-}
-
-fn guided_with(
-    run: &Runner,
-    options: &GuidedOptions,
-) -> Result<(Vec<GuidedLine>, GuidedSummary), Error> {
     options.scenarios.iter().try_for_each(Scenario::validate)?;
     prepare(&SweepOptions {
         scenarios: Vec::new(),
@@ -202,6 +198,7 @@ fn guided_with(
         check_determinism: options.check_determinism,
         progress: false,
         fail_fast: false,
+        runner: options.runner,
     })?;
     let path = results_path(&options.out_dir);
     let mut file = std::fs::OpenOptions::new()
@@ -211,12 +208,12 @@ fn guided_with(
     let mut lines = Vec::new();
     let mut reached = Vec::new();
     for scenario in &options.scenarios {
-        let (scenario_lines, figures) = guide_one(run, scenario, options, &mut file, &path)?;
+        let (scenario_lines, figures) = guide_one(scenario, options, &mut file, &path)?;
         lines.extend(scenario_lines);
         reached.push(figures);
     }
     let results: Vec<SeedResult> = lines.iter().map(|line| line.result.clone()).collect();
-    let mut sweep = summarize(&results);
+    let mut sweep = summarize(options.runner.engine, &results);
     sweep.runs = results.len() as u64 * if options.check_determinism { 2 } else { 1 };
     Ok((
         lines,
@@ -241,7 +238,6 @@ struct Planned {
 }
 
 fn guide_one(
-    run: &Runner,
     scenario: &Scenario,
     options: &GuidedOptions,
     file: &mut std::fs::File,
@@ -294,7 +290,7 @@ fn guide_one(
                 }
             })
             .collect();
-        let done = run_batch(run, scenario, &plans, options);
+        let done = run_batch(scenario, &plans, options);
         for (plan, (result, artifact)) in plans.into_iter().zip(done) {
             if let Some(artifact) = &artifact {
                 let name = format!("{}-seed-{}.json", result.scenario, result.seed);
@@ -374,12 +370,7 @@ fn guide_one(
 type Done = (SeedResult, Option<Artifact>);
 
 /// Runs a batch across `options.jobs` threads; results in plan order.
-fn run_batch(
-    run: &Runner,
-    scenario: &Scenario,
-    plans: &[Planned],
-    options: &GuidedOptions,
-) -> Vec<Done> {
+fn run_batch(scenario: &Scenario, plans: &[Planned], options: &GuidedOptions) -> Vec<Done> {
     let slots: Vec<Mutex<Option<Done>>> = plans.iter().map(|_| Mutex::new(None)).collect();
     let next = Mutex::new(0_usize);
     std::thread::scope(|threads| {
@@ -396,7 +387,12 @@ fn run_batch(
                     let Some(plan) = plans.get(index) else {
                         break;
                     };
-                    let done = run_with(run, scenario, &plan.options, options.check_determinism);
+                    let done = run_with(
+                        options.runner,
+                        scenario,
+                        &plan.options,
+                        options.check_determinism,
+                    );
                     *slots[index].lock().unwrap_or_else(PoisonError::into_inner) = Some(done);
                 }
             });

@@ -3,6 +3,7 @@
 //!
 //! | module | what it owns |
 //! |---|---|
+//! | [`engine`] | which simulator runs a scenario (`sim`, turmoil, madsim), and looking up its run function |
 //! | [`error`] | why a call failed: bad input, results not written, or a crash of the system under test |
 //! | [`layout`] | who is who: node counts, ids, names and roles, and what a node name in a scenario resolves to |
 //! | [`scenario`] | scenario files: parsed, validated, resolved into one run's configuration |
@@ -24,6 +25,7 @@
 
 pub mod artifact;
 pub mod check;
+pub mod engine;
 pub mod error;
 pub mod guided;
 pub mod input;

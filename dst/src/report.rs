@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::check::{NEVER_HEALED_NOTE, PropertyKind, Violation};
+use crate::engine::Engine;
 use crate::sweep::{Outcome, Summary};
 use crate::world::RunResult;
 use plane::config::Bug;
@@ -117,6 +118,8 @@ pub(crate) struct PropertyLine {
 /// Everything a report shows.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Report {
+    /// The engine that ran it.
+    pub engine: Engine,
     /// Scenario name.
     pub scenario: String,
     /// Hash of the resolved scenario.
@@ -208,6 +211,7 @@ impl Report {
             })
             .collect();
         Report {
+            engine: result.engine,
             scenario: result.scenario.clone(),
             config_hash: format!("{:#018x}", result.config_hash),
             seed: result.seed,
@@ -254,18 +258,34 @@ impl Report {
 }
 
 /// The run's report as pretty JSON, with a rerun command naming the
-/// scenario by name and its planted bugs. The CLI knows better (a path,
-/// an artifact) and uses [`json_with_rerun`].
+/// scenario by name, its planted bugs and its engine. The CLI knows better
+/// (a path, an artifact) and uses [`json_with_rerun`].
 pub fn json(result: &RunResult) -> String {
-    let rerun = simulate_command(&result.scenario, result.seed, &result.bugs);
+    let rerun = simulate_command(&result.scenario, result.seed, &result.bugs, result.engine);
     json_with_rerun(result, &rerun)
 }
 
 /// The one-line command that reruns `scenario` (a name or a path) at
-/// `seed` with `bugs` planted.
-pub fn simulate_command(scenario: &str, seed: u64, bugs: &[Bug]) -> String {
+/// `seed` with `bugs` planted, on `engine`.
+pub fn simulate_command(scenario: &str, seed: u64, bugs: &[Bug], engine: Engine) -> String {
     let bugs: String = bugs.iter().map(|bug| format!(" --bug {bug}")).collect();
-    format!("cargo run --release -- simulate --scenario {scenario} --seed {seed}{bugs}")
+    format!(
+        "{} simulate --scenario {scenario} --seed {seed}{bugs}{}",
+        engine.program(),
+        engine.flag()
+    )
+}
+
+/// The one-line command that replays the artifact at `path` on `engine`
+/// (an artifact names its engine, but the flag keeps an engine given in
+/// place of it).
+pub fn replay_command(path: &Path, engine: Engine) -> String {
+    format!(
+        "{} replay {}{}",
+        engine.program(),
+        path.display(),
+        engine.flag()
+    )
 }
 
 /// The run's report as pretty JSON, with `rerun` as the command that
@@ -458,6 +478,7 @@ pub fn markdown(result: &RunResult, rerun: &str) -> String {
     rows.extend([
         ("config hash".into(), format!("`{}`", r.config_hash)),
         ("trace hash".into(), format!("`{}`", r.trace_hash)),
+        ("engine".into(), r.engine.to_string()),
         (
             "stopped".into(),
             format!(
@@ -769,8 +790,8 @@ pub fn sweep_summary(summary: &Summary, scenarios: &[String], out_dir: &Path) ->
     );
     let _ = writeln!(
         out,
-        "{} runs at {:.1} seeds/s, {:.0} simulated s per wall s\n",
-        summary.runs, summary.seeds_per_second, summary.simulated_per_wall
+        "{} runs on {} at {:.1} seeds/s, {:.0} simulated s per wall s\n",
+        summary.runs, summary.engine, summary.seeds_per_second, summary.simulated_per_wall
     );
     if summary.failures.is_empty() {
         let _ = writeln!(out, "No failures.\n");
@@ -784,8 +805,9 @@ pub fn sweep_summary(summary: &Summary, scenarios: &[String], out_dir: &Path) ->
         }
         let _ = writeln!(
             out,
-            "\nArtifacts: {}/failures/ (replay one with `cargo run --release -- replay FILE`, shrink with `... shrink FILE`)\n",
-            out_dir.display()
+            "\nArtifacts: {}/failures/ (replay one with `{} replay FILE`, shrink with `... shrink FILE`)\n",
+            out_dir.display(),
+            summary.engine.program()
         );
     }
     if let Some((p50, p99, max)) = summary.convergence_ms {
@@ -909,5 +931,42 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(&json_with_rerun(&result, "replay x.json")).expect("JSON");
         assert_eq!(json["rerun"], "replay x.json");
+    }
+
+    #[test]
+    fn a_report_names_its_engine_and_its_rerun_commands_pass_it_on() {
+        let scenario = Scenario::load("baseline").expect("loads");
+        let mut result = run_scenario(
+            &scenario,
+            &RunOptions {
+                seed: 3,
+                ..RunOptions::default()
+            },
+        )
+        .expect("runs");
+        let trace_hash = format!("| trace hash | `{:#018x}` |\n", result.trace_hash);
+        let sim = markdown(&result, "rerun");
+        assert!(
+            sim.contains(&format!("{trace_hash}| engine | sim |\n")),
+            "{sim}"
+        );
+        result.engine = Engine::Madsim;
+        let madsim = markdown(&result, "rerun");
+        assert!(madsim.contains(&format!("{trace_hash}| engine | madsim |\n")));
+        let json: serde_json::Value = serde_json::from_str(&json(&result)).expect("JSON");
+        assert_eq!(json["engine"], "madsim");
+        assert_eq!(
+            json["rerun"],
+            "./madsim/run simulate --scenario baseline --seed 3 --engine madsim"
+        );
+        let path = Path::new("out/failures/baseline-seed-3.json");
+        assert_eq!(
+            replay_command(path, Engine::Sim),
+            "cargo run --release -- replay out/failures/baseline-seed-3.json"
+        );
+        assert_eq!(
+            replay_command(path, Engine::Turmoil),
+            "cargo run --release -- replay out/failures/baseline-seed-3.json --engine turmoil"
+        );
     }
 }

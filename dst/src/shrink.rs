@@ -8,6 +8,9 @@
 //! complement: then removing any single fault makes the run pass, which is
 //! 1-minimality. We verify that at the end rather than trust it.
 //!
+//! Every candidate runs on one engine, the artifact's unless the caller
+//! says otherwise: a list 1-minimal on one engine need not be on another.
+//!
 //! Every run goes through the sweep's panic guard: a candidate that panics
 //! ends the shrink with [`Error::Crash`] (the panic is a finding in
 //! itself, worse than the property being shrunk), never the process. A
@@ -18,6 +21,7 @@
 use sim::ScheduledFault;
 
 use crate::artifact::Artifact;
+use crate::engine::EngineRunner;
 use crate::error::Error;
 use crate::sweep::run_guarded;
 use crate::world::{RunOptions, RunResult};
@@ -48,12 +52,13 @@ pub(crate) const MAX_SHRINK_RUNS: u64 = 5_000;
 
 struct Oracle<'a> {
     artifact: &'a Artifact,
+    runner: EngineRunner,
     runs: u64,
 }
 
 impl Oracle<'_> {
-    /// Runs the artifact's scenario and seed with exactly `faults`, behind
-    /// the panic guard.
+    /// Runs the artifact's scenario and seed with exactly `faults` on the
+    /// oracle's engine, behind the panic guard.
     fn run(&mut self, faults: &[ScheduledFault]) -> Result<RunResult, Error> {
         self.runs += 1;
         let options = RunOptions {
@@ -62,7 +67,8 @@ impl Oracle<'_> {
             keep_trace: false,
             buggify_redraws_faults: self.artifact.buggify_redraws_faults,
         };
-        run_guarded(&self.artifact.scenario, &options).map_err(|error| match error {
+        let run = run_guarded(self.runner.run, &self.artifact.scenario, &options);
+        run.map_err(|error| match error {
             Error::Crash { message, .. } => Error::Crash {
                 message,
                 faults: Some(faults.len()),
@@ -82,10 +88,12 @@ impl Oracle<'_> {
     }
 }
 
-/// Shrinks `artifact`'s fault list. The artifact must fail as recorded:
+/// Shrinks `artifact`'s fault list, running every candidate on `runner`
+/// (normally the artifact's own engine; the reduced artifact names the
+/// engine it was shrunk on). The artifact must fail as recorded there:
 /// one that cannot be shrunk is [`Error::BadInput`] with no file named (the
 /// caller knows which file it read).
-pub fn shrink(artifact: &Artifact) -> Result<ShrinkResult, Error> {
+pub fn shrink(artifact: &Artifact, runner: EngineRunner) -> Result<ShrinkResult, Error> {
     if artifact.property == DETERMINISM {
         return Err(Error::bad_input(
             "",
@@ -95,7 +103,11 @@ pub fn shrink(artifact: &Artifact) -> Result<ShrinkResult, Error> {
                 .to_string(),
         ));
     }
-    let mut oracle = Oracle { artifact, runs: 0 };
+    let mut oracle = Oracle {
+        artifact,
+        runner,
+        runs: 0,
+    };
     if !oracle.fails(&artifact.faults)? {
         return Err(Error::bad_input(
             "",

@@ -20,9 +20,10 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::Artifact;
+use crate::engine::{Engine, EngineRunner, Runner};
 use crate::error::Error;
 use crate::scenario::Scenario;
-use crate::world::{RunOptions, RunResult, planned_faults, run_scenario};
+use crate::world::{RunOptions, RunResult, planned_faults};
 
 /// How a seed ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +77,10 @@ impl Outcome {
 pub struct SeedResult {
     /// Scenario name.
     pub scenario: String,
+    /// The engine that ran it; absent for `sim`, so lines read the same as
+    /// before engines existed.
+    #[serde(default, skip_serializing_if = "Engine::is_sim")]
+    pub engine: Engine,
     /// [`Scenario::config_hash`] of the scenario as run (planted bugs
     /// included), as hex. `--resume` reuses a result only when this
     /// matches; lines written before the field existed have none, so they
@@ -139,6 +144,8 @@ pub struct SweepOptions {
     /// Start no new seed once one has failed (the seeds already running
     /// finish and are recorded).
     pub fail_fast: bool,
+    /// The engine every seed runs on.
+    pub runner: EngineRunner,
 }
 
 /// A seed as a sweep names it: `17`, or `chaos:17` when the sweep covers
@@ -167,6 +174,8 @@ impl std::fmt::Display for SeedName {
 /// The sweep's summary.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
+    /// The engine the seeds ran on.
+    pub engine: Engine,
     /// Seeds with a result (including resumed ones), within the sweep's
     /// scenarios, seeds and shard.
     pub seeds: u64,
@@ -205,17 +214,13 @@ pub fn capture_panics() {
     }));
 }
 
-/// Runs one seed, turning a panic into [`Error::Crash`]; bad input stays
-/// [`Error::BadInput`].
-pub fn run_guarded(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
-    guarded(&run_scenario, scenario, options)
-}
-
-/// How a sweep runs one seed: [`run_scenario`], or a stand-in in tests
-/// (a system under test that panics on demand).
-pub(crate) type Runner<'a> = dyn Fn(&Scenario, &RunOptions) -> Result<RunResult, Error> + Sync + 'a;
-
-fn guarded(run: &Runner, scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
+/// Runs one seed with `run`, turning a panic into [`Error::Crash`]; bad
+/// input stays [`Error::BadInput`].
+pub fn run_guarded(
+    run: Runner,
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> Result<RunResult, Error> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| run(scenario, options))) {
         Ok(result) => result,
         Err(_) => Err(Error::crash(
@@ -240,7 +245,7 @@ fn hex(hash: u64) -> String {
 }
 
 fn run_seed(
-    run: &Runner,
+    runner: EngineRunner,
     scenario: &Scenario,
     seed: u64,
     check_determinism: bool,
@@ -251,30 +256,31 @@ fn run_seed(
         keep_trace: false,
         buggify_redraws_faults: false,
     };
-    run_with(run, scenario, &options, check_determinism)
+    run_with(runner, scenario, &options, check_determinism)
 }
 
 /// Runs one seed with `options` as given (a guided sweep hands it a fault
 /// list): the seed's result line and, if it failed, its artifact.
 pub(crate) fn run_with(
-    run: &Runner,
+    runner: EngineRunner,
     scenario: &Scenario,
     options: &RunOptions,
     check_determinism: bool,
 ) -> (SeedResult, Option<Artifact>) {
     let seed = options.seed;
-    let first = match guarded(run, scenario, options) {
+    let engine = runner.engine;
+    let first = match run_guarded(runner.run, scenario, options) {
         Ok(result) => result,
         Err(error) => {
             let (result, artifact) = match &options.faults {
-                None => crashed(scenario, seed, crash_message(error)),
+                None => crashed(engine, scenario, seed, crash_message(error)),
                 Some(faults) => {
                     // The list given is the run: replay it as it was run.
                     let message = crash_message(error);
                     let mut artifact =
-                        Artifact::crashed(scenario, seed, faults.clone(), message.clone());
+                        Artifact::crashed(engine, scenario, seed, faults.clone(), message.clone());
                     artifact.buggify_redraws_faults = options.buggify_redraws_faults;
-                    let (mut result, _) = crashed(scenario, seed, message);
+                    let (mut result, _) = crashed(engine, scenario, seed, message);
                     result.faults = faults.len() as u64;
                     (result, artifact)
                 }
@@ -285,7 +291,7 @@ pub(crate) fn run_with(
     let mut outcome = Outcome::of(&first);
     let mut failed: Vec<String> = first.check.failed_properties();
     let mut message = first.check.first_violation().map(|v| v.message.clone());
-    let second = check_determinism.then(|| guarded(run, scenario, options));
+    let second = check_determinism.then(|| run_guarded(runner.run, scenario, options));
     let nondeterminism = match second {
         None => None,
         Some(Ok(second)) if second.trace_hash == first.trace_hash => None,
@@ -322,6 +328,7 @@ pub(crate) fn run_with(
     }
     let result = SeedResult {
         scenario: scenario.name.clone(),
+        engine,
         config_hash: Some(hex(first.config_hash)),
         seed,
         outcome,
@@ -350,14 +357,20 @@ pub(crate) fn run_with(
     (result, artifact)
 }
 
-/// The result and artifact of a run that panicked.
-fn crashed(scenario: &Scenario, seed: u64, message: String) -> (SeedResult, Artifact) {
+/// The result and artifact of a run on `engine` that panicked.
+fn crashed(
+    engine: Engine,
+    scenario: &Scenario,
+    seed: u64,
+    message: String,
+) -> (SeedResult, Artifact) {
     // Planning fails only on a scenario that `sweep` refuses before any
     // seed runs (see `check_scenarios`).
     let faults = planned_faults(scenario, seed).unwrap_or_default();
-    let artifact = Artifact::crashed(scenario, seed, faults, message.clone());
+    let artifact = Artifact::crashed(engine, scenario, seed, faults, message.clone());
     let result = SeedResult {
         scenario: scenario.name.clone(),
+        engine,
         config_hash: Some(hex(scenario.config_hash())),
         seed,
         outcome: Outcome::Crash,
@@ -463,6 +476,8 @@ fn drop_torn_line(path: &Path, found: ResultsFile) -> Result<(), Error> {
 
 /// The scenarios and seeds a sweep covers: `--seeds` cut to `--shard`.
 struct Scope<'a> {
+    /// The engine the seeds run on.
+    engine: Engine,
     scenarios: &'a [Scenario],
     /// [`Scenario::config_hash`] of each scenario, as hex.
     config_hashes: Vec<String>,
@@ -476,6 +491,7 @@ impl<'a> Scope<'a> {
         let shard = options.shard.unwrap_or((0, 1));
         assert!(shard.1 > 0 && shard.0 < shard.1, "shard K/N needs K < N");
         Scope {
+            engine: options.runner.engine,
             scenarios: &options.scenarios,
             config_hashes: options
                 .scenarios
@@ -522,11 +538,17 @@ type Done = BTreeMap<(usize, u64), SeedResult>;
 
 /// Reads the results file for `--resume`: the results within the scope and
 /// for the same configuration count as done; those for another
-/// configuration (another hash, or none recorded) are rerun.
+/// configuration (another hash, or none recorded) are rerun. A file with
+/// results of another engine is refused: its findings are another
+/// engine's, and mixing them would make the summary lie about both.
 fn resume(path: &Path, scope: &Scope) -> Result<Done, Error> {
     let mut done = Done::new();
     let mut other_configuration = BTreeSet::new();
+    let mut other_engine = None;
     let found = read_results(path, |result| {
+        if result.engine != scope.engine {
+            other_engine.get_or_insert(result.engine);
+        }
         if !scope.has_seed(result.seed) {
             return;
         }
@@ -539,6 +561,16 @@ fn resume(path: &Path, scope: &Scope) -> Result<Done, Error> {
             }
         }
     })?;
+    if let Some(other) = other_engine {
+        return Err(Error::bad_input(
+            path.display().to_string(),
+            format!(
+                "holds results of engine {other}, and this sweep runs on {}: resume it with \
+                 --engine {other}, or sweep into another --out",
+                scope.engine
+            ),
+        ));
+    }
     drop_torn_line(path, found)?;
     let rerun = other_configuration
         .iter()
@@ -576,7 +608,7 @@ pub(crate) fn prepare(options: &SweepOptions) -> Result<(), Error> {
 /// that could not be written.
 pub fn sweep(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Error> {
     capture_panics();
-    sweep_with(&run_scenario, options)
+    sweep_with(options)
 }
 
 /// Scenarios built or changed in code skip [`Scenario::load`]'s checks: a
@@ -586,7 +618,9 @@ fn check_scenarios(options: &SweepOptions) -> Result<(), Error> {
     options.scenarios.iter().try_for_each(Scenario::validate)
 }
 
-fn sweep_with(run: &Runner, options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Error> {
+/// [`sweep`] with the panic hook left as it is (a test harness keeps its
+/// own, so its failures still print).
+fn sweep_with(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Error> {
     check_scenarios(options)?;
     prepare(options)?;
     let scope = Scope::new(options);
@@ -633,7 +667,8 @@ fn sweep_with(run: &Runner, options: &SweepOptions) -> Result<(Vec<SeedResult>, 
                         break;
                     };
                     let scenario = &options.scenarios[index];
-                    let outcome = run_seed(run, scenario, seed, options.check_determinism);
+                    let outcome =
+                        run_seed(options.runner, scenario, seed, options.check_determinism);
                     if options.fail_fast && outcome.1.is_some() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -678,7 +713,7 @@ fn sweep_with(run: &Runner, options: &SweepOptions) -> Result<(Vec<SeedResult>, 
     all.sort_by(|a, b| {
         (&a.scenario, a.seed, &a.config_hash).cmp(&(&b.scenario, b.seed, &b.config_hash))
     });
-    let mut summary = summarize(&all);
+    let mut summary = summarize(options.runner.engine, &all);
     summary.runs = fresh_seeds * runs_per_seed;
     summary.seeds_per_second = fresh_seeds as f64 / elapsed_s;
     summary.simulated_per_wall =
@@ -698,9 +733,11 @@ fn progress(done: u64, total: u64, failed: u64, elapsed_s: f64) {
     );
 }
 
-/// Builds the summary of a set of results: deterministic in its input.
-pub(crate) fn summarize(results: &[SeedResult]) -> Summary {
+/// Builds the summary of a set of results of `engine`: deterministic in
+/// its input.
+pub(crate) fn summarize(engine: Engine, results: &[SeedResult]) -> Summary {
     let mut summary = Summary {
+        engine,
         seeds: results.len() as u64,
         ..Summary::default()
     };
@@ -763,6 +800,7 @@ pub(crate) fn summarize(results: &[SeedResult]) -> Summary {
 mod tests {
     use super::*;
     use crate::artifact::code_version;
+    use crate::world::run_scenario;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir()
@@ -783,6 +821,7 @@ mod tests {
             check_determinism: false,
             progress: false,
             fail_fast: false,
+            runner: EngineRunner::SIM,
         }
     }
 
@@ -790,9 +829,9 @@ mod tests {
     fn a_crashing_seed_gets_an_artifact_with_the_faults_it_would_have_applied() {
         let dir = scratch("crash");
         // gc-pause schedules a pause, so every seed plans at least one fault.
-        let options = options("gc-pause", 3..5, dir.clone());
-        let panics: &Runner = &|_, _| panic!("the system under test fell over");
-        let (results, summary) = sweep_with(panics, &options).expect("sweeps");
+        let mut options = options("gc-pause", 3..5, dir.clone());
+        options.runner.run = |_, _| panic!("the system under test fell over");
+        let (results, summary) = sweep_with(&options).expect("sweeps");
         assert_eq!(results.len(), 2);
         assert!(results.iter().all(|r| r.outcome == Outcome::Crash));
         assert_eq!(summary.failures["crash"].0, 2);
@@ -853,11 +892,14 @@ mod tests {
     fn a_nondeterministic_seed_that_passes_gets_an_artifact_naming_determinism() {
         let scenario = Scenario::load("baseline").expect("loads");
         // Every other run gets another trace hash: nondeterminism on demand.
-        let calls = std::sync::atomic::AtomicU64::new(0);
-        let flaky: &Runner = &|scenario, options| {
-            let mut result = run_scenario(scenario, options)?;
-            result.trace_hash ^= calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Ok(result)
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let flaky = EngineRunner {
+            engine: Engine::Sim,
+            run: |scenario, options| {
+                let mut result = run_scenario(scenario, options)?;
+                result.trace_hash ^= CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(result)
+            },
         };
         let (result, artifact) = run_seed(flaky, &scenario, 0, true);
         assert!(
@@ -888,7 +930,7 @@ mod tests {
         let dir = scratch("bad-input");
         let mut options = options("baseline", 0..2, dir.clone());
         options.scenarios[0].topology.workers = 0;
-        let error = sweep_with(&run_scenario, &options).unwrap_err();
+        let error = sweep_with(&options).unwrap_err();
         assert_eq!(
             error,
             Error::bad_input(
@@ -906,7 +948,7 @@ mod tests {
         // A file where the output directory should be: nothing can go in it.
         let out = dir.join("not-a-directory");
         std::fs::write(&out, "").expect("writes");
-        let error = sweep_with(&run_scenario, &options("baseline", 0..1, out.clone())).unwrap_err();
+        let error = sweep_with(&options("baseline", 0..1, out.clone())).unwrap_err();
         let Error::Io { path, .. } = &error else {
             panic!("an I/O error, not {error:?}");
         };
@@ -918,20 +960,73 @@ mod tests {
         let out = scratch("fail-fast");
         let mut options = options("baseline", 0..40, out.clone());
         options.jobs = 1;
-        let failing: &Runner = &|scenario, run| {
+        options.runner.run = |scenario, run| {
             assert_ne!(run.seed, 3, "seed 3 falls over");
             run_scenario(scenario, run)
         };
-        let (all, _) = sweep_with(failing, &options).expect("sweeps");
+        let (all, _) = sweep_with(&options).expect("sweeps");
         assert_eq!(all.len(), 40, "without fail_fast every seed runs");
-        let out = scratch("fail-fast-on");
-        let mut options = self::options("baseline", 0..40, out);
-        options.jobs = 1;
+        options.out_dir = scratch("fail-fast-on");
         options.fail_fast = true;
-        let (ran, _) = sweep_with(failing, &options).expect("sweeps");
+        let (ran, _) = sweep_with(&options).expect("sweeps");
         let seeds: Vec<u64> = ran.iter().map(|r| r.seed).collect();
         assert_eq!(seeds, vec![0, 1, 2, 3], "one job stops right after seed 3");
         assert_eq!(ran.last().map(|r| r.outcome), Some(Outcome::Crash));
+    }
+
+    /// A stand-in for another engine: our runs, named turmoil's.
+    const TURMOIL: EngineRunner = EngineRunner {
+        engine: Engine::Turmoil,
+        run: |scenario, options| {
+            let mut result = run_scenario(scenario, options)?;
+            result.engine = Engine::Turmoil;
+            Ok(result)
+        },
+    };
+
+    #[test]
+    fn results_name_an_engine_other_than_sim_and_resume_refuses_another_engine_s() {
+        let out = scratch("engines");
+        let mut options = options("baseline", 0..2, out.clone());
+        options.runner = TURMOIL;
+        let (results, summary) = sweep_with(&options).expect("sweeps");
+        assert!(results.iter().all(|r| r.engine == Engine::Turmoil));
+        assert_eq!(summary.engine, Engine::Turmoil);
+        let path = results_path(&out);
+        let written = std::fs::read_to_string(&path).expect("reads");
+        assert_eq!(
+            written.matches("\"engine\":\"turmoil\"").count(),
+            2,
+            "{written}"
+        );
+        // On sim, the results keep their format from before engines.
+        let sim_out = scratch("engines-sim");
+        let (_, summary) =
+            sweep_with(&self::options("baseline", 0..1, sim_out.clone())).expect("sweeps");
+        assert_eq!(summary.engine, Engine::Sim);
+        let sim_written = std::fs::read_to_string(results_path(&sim_out)).expect("reads");
+        assert!(!sim_written.contains("engine"), "{sim_written}");
+        // Resuming turmoil's results on sim would mix two engines' findings.
+        options.runner = EngineRunner::SIM;
+        options.resume = true;
+        options.seeds = 0..4;
+        let error = sweep_with(&options).unwrap_err();
+        assert_eq!(
+            error,
+            Error::bad_input(
+                path.display().to_string(),
+                "holds results of engine turmoil, and this sweep runs on sim: resume it with \
+                 --engine turmoil, or sweep into another --out"
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&path).expect("reads"), written);
+        // On its own engine it resumes.
+        options.runner = TURMOIL;
+        let (results, summary) = sweep_with(&options).expect("resumes");
+        assert_eq!(results.len(), 4);
+        assert_eq!(summary.runs, 2, "the first two seeds were done");
+        let _ = std::fs::remove_dir_all(&out);
+        let _ = std::fs::remove_dir_all(&sim_out);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use sim::{
 };
 
 use crate::check::{CheckInput, CheckReport, check};
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::layout::{NodeNames, Role, layout};
 use crate::scenario::{FaultKind, RateSpec, Scenario, ScheduledSpec};
@@ -41,6 +42,8 @@ pub struct RunOptions {
 /// Everything a run produced that reports and tools need.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunResult {
+    /// The engine that ran it.
+    pub engine: Engine,
     /// Scenario name.
     pub scenario: String,
     /// Hash of the resolved scenario.
@@ -339,7 +342,8 @@ fn build(
 /// `run.duration_ms`, and on until the last fault heals), then the liveness
 /// phase on a calm network (for `liveness_bound_ms`), then the checkers.
 /// The only error is bad input: a scheduled fault naming no node (see
-/// [`scheduled_faults`]); a panic of the system under test unwinds.
+/// [`scheduled_faults`]); a panic of the system under test unwinds. This
+/// is the `sim` engine's [`crate::engine::Runner`].
 pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
     let seed = options.seed;
     let faults = match &options.faults {
@@ -407,6 +411,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
     };
     let history = options.keep_trace.then(|| simulation.history().to_vec());
     Ok(RunResult {
+        engine: Engine::Sim,
         history,
         history_counts,
         responses_by_status,

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use crate::artifact::Artifact;
+use crate::engine::{Engine, EngineRunner};
 use crate::error::Error;
 use crate::scenario::Scenario;
 use crate::shrink::{ShrinkResult, shrink};
@@ -73,18 +74,19 @@ pub enum SeedVerdict {
     Crash(String),
 }
 
-/// The lowest seed in `seeds` whose run of `scenario` does not pass, with
-/// how it failed; `None` if every seed passes. Runs up to `jobs` seeds at
-/// once, in chunks, and answers the same whatever `jobs` is. A panic is a
-/// crash verdict; its message is kept only if the caller installed
+/// The lowest seed in `seeds` whose run of `scenario` on `runner` does not
+/// pass, with how it failed; `None` if every seed passes. Runs up to `jobs`
+/// seeds at once, in chunks, and answers the same whatever `jobs` is. A
+/// panic is a crash verdict; its message is kept only if the caller installed
 /// [`crate::sweep::capture_panics`] (the command line does; a test harness
 /// keeps its own hook so its failures still print).
 pub fn first_failure(
+    runner: EngineRunner,
     scenario: &Scenario,
     seeds: Range<u64>,
     jobs: usize,
 ) -> Result<Option<(u64, SeedVerdict)>, Error> {
-    first_matching(scenario, seeds, jobs, |verdict| {
+    first_matching(runner, scenario, seeds, jobs, |verdict| {
         !matches!(verdict, SeedVerdict::Pass)
     })
 }
@@ -92,6 +94,7 @@ pub fn first_failure(
 /// The lowest seed of `seeds` whose verdict is `wanted`, run in chunks of
 /// seeds in parallel: the same answer for any number of jobs.
 fn first_matching(
+    runner: EngineRunner,
     scenario: &Scenario,
     seeds: Range<u64>,
     jobs: usize,
@@ -103,7 +106,7 @@ fn first_matching(
     // Bounded: every round moves `start` forward by at least one seed.
     while start < seeds.end {
         let end = start.saturating_add(chunk).min(seeds.end);
-        let mut verdicts = run_chunk(scenario, start..end, jobs)?;
+        let mut verdicts = run_chunk(runner, scenario, start..end, jobs)?;
         verdicts.sort_by_key(|(seed, _)| *seed);
         if let Some(failed) = verdicts.into_iter().find(|(_, verdict)| wanted(verdict)) {
             return Ok(Some(failed));
@@ -116,6 +119,7 @@ fn first_matching(
 /// Runs every seed of `seeds` on `jobs` threads; each run is still one
 /// thread and one seed, so the verdicts do not depend on scheduling.
 fn run_chunk(
+    runner: EngineRunner,
     scenario: &Scenario,
     seeds: Range<u64>,
     jobs: usize,
@@ -135,7 +139,7 @@ fn run_chunk(
                         seed,
                         ..RunOptions::default()
                     };
-                    let verdict = match run_guarded(scenario, &options) {
+                    let verdict = match run_guarded(runner.run, scenario, &options) {
                         Ok(result) if Outcome::of(&result) == Outcome::Pass => SeedVerdict::Pass,
                         Ok(result) => SeedVerdict::Fail(Box::new(result)),
                         Err(Error::Crash { message, .. }) => SeedVerdict::Crash(message),
@@ -185,6 +189,8 @@ pub struct Catch {
 pub struct ZooRow {
     /// The bug, its scenario and expected property.
     pub exhibit: Exhibit,
+    /// The engine its seeds ran on.
+    pub engine: Engine,
     /// Seeds in the range searched.
     pub seeds_searched: u64,
     /// `None`: no seed in the range failed.
@@ -201,9 +207,14 @@ impl ZooRow {
     }
 }
 
-/// Hunts `bug` alone in its scenario over `seeds`, then shrinks the first
-/// failure.
-pub fn hunt(bug: Bug, seeds: Range<u64>, jobs: usize) -> Result<ZooRow, Error> {
+/// Hunts `bug` alone in its scenario over `seeds` on `runner`, then
+/// shrinks the first failure there.
+pub fn hunt(
+    runner: EngineRunner,
+    bug: Bug,
+    seeds: Range<u64>,
+    jobs: usize,
+) -> Result<ZooRow, Error> {
     let exhibit = exhibit(bug);
     let mut scenario = Scenario::load(exhibit.scenario)?;
     scenario.bugs.clear();
@@ -213,18 +224,25 @@ pub fn hunt(bug: Bug, seeds: Range<u64>, jobs: usize) -> Result<ZooRow, Error> {
     // crashes): another property firing first is a side effect of the bug
     // that the table mentions, not the lesson.
     let expected = exhibit.property;
-    let first = first_matching(&scenario, seeds.clone(), jobs, |verdict| match verdict {
-        SeedVerdict::Pass => false,
-        SeedVerdict::Crash(_) => true,
-        SeedVerdict::Fail(result) => result
-            .check
-            .failed_properties()
-            .iter()
-            .any(|p| p == expected),
-    })?;
+    let first = first_matching(
+        runner,
+        &scenario,
+        seeds.clone(),
+        jobs,
+        |verdict| match verdict {
+            SeedVerdict::Pass => false,
+            SeedVerdict::Crash(_) => true,
+            SeedVerdict::Fail(result) => result
+                .check
+                .failed_properties()
+                .iter()
+                .any(|p| p == expected),
+        },
+    )?;
     let caught = match first {
         None => None,
         Some((seed, verdict)) => Some(catch(
+            runner,
             &scenario,
             seed,
             seed - seeds.start + 1,
@@ -234,12 +252,14 @@ pub fn hunt(bug: Bug, seeds: Range<u64>, jobs: usize) -> Result<ZooRow, Error> {
     };
     Ok(ZooRow {
         exhibit,
+        engine: runner.engine,
         seeds_searched,
         caught,
     })
 }
 
 fn catch(
+    runner: EngineRunner,
     scenario: &Scenario,
     seed: u64,
     seeds_to_failure: u64,
@@ -252,7 +272,8 @@ fn catch(
             // Shrinking reruns the scenario, and a panic would take the
             // shrinker down with it: a crash is reported as found.
             let faults = crate::world::planned_faults(scenario, seed)?;
-            let artifact = Artifact::crashed(scenario, seed, faults, message.clone());
+            let artifact =
+                Artifact::crashed(runner.engine, scenario, seed, faults, message.clone());
             Ok(Catch {
                 seed,
                 seeds_to_failure,
@@ -277,7 +298,7 @@ fn catch(
                 artifact.property = expected.to_string();
                 artifact.message = violation.message.clone();
             }
-            let shrunk = shrink(&artifact)?;
+            let shrunk = shrink(&artifact, runner)?;
             Ok(Catch {
                 seed,
                 seeds_to_failure,
@@ -292,9 +313,10 @@ fn catch(
     }
 }
 
-/// Hunts every bug of `bugs` in turn over `seeds`; `each` sees every row
-/// as it is done (for progress).
+/// Hunts every bug of `bugs` in turn over `seeds` on `runner`; `each`
+/// sees every row as it is done (for progress).
 pub fn run(
+    runner: EngineRunner,
     bugs: &[Bug],
     seeds: Range<u64>,
     jobs: usize,
@@ -302,7 +324,7 @@ pub fn run(
 ) -> Result<Vec<ZooRow>, Error> {
     let mut rows = Vec::with_capacity(bugs.len());
     for &bug in bugs {
-        let row = hunt(bug, seeds.clone(), jobs)?;
+        let row = hunt(runner, bug, seeds.clone(), jobs)?;
         each(&row);
         rows.push(row);
     }
@@ -314,6 +336,8 @@ pub fn run(
 pub struct ZooLine {
     /// The bug's name.
     pub bug: String,
+    /// The engine its seeds ran on.
+    pub engine: Engine,
     /// Its scenario.
     pub scenario: String,
     /// The property expected to catch it.
@@ -342,6 +366,7 @@ impl From<&ZooRow> for ZooLine {
         let shrunk = catch.and_then(|c| c.shrunk.as_ref());
         ZooLine {
             bug: row.exhibit.bug.name().to_string(),
+            engine: row.engine,
             scenario: row.exhibit.scenario.to_string(),
             expected: row.exhibit.property.to_string(),
             fired: catch.map(|c| c.property.clone()),
@@ -560,6 +585,7 @@ mod tests {
     fn a_bug_not_caught_says_so_in_its_row() {
         let row = ZooRow {
             exhibit: exhibit(Bug::NoFencing),
+            engine: Engine::Sim,
             seeds_searched: 7,
             caught: None,
         };
@@ -576,7 +602,7 @@ mod tests {
         let mut scenario = Scenario::load("baseline").expect("loads");
         scenario.plant(Bug::NoWorkqueueDedup);
         let seeds = |jobs| {
-            first_failure(&scenario, 0..30, jobs)
+            first_failure(EngineRunner::SIM, &scenario, 0..30, jobs)
                 .expect("runs")
                 .map(|(seed, _)| seed)
         };
