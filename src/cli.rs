@@ -242,7 +242,10 @@ struct ShrinkArgs {
 /// place that says so. `sim` is always one; madsim needs a build of its
 /// own (`./madsim/run`).
 pub fn available_engines() -> Vec<(Engine, Runner)> {
-    vec![(Engine::Sim, run_scenario)]
+    vec![
+        (Engine::Sim, run_scenario),
+        (Engine::Turmoil, engine::turmoil::run_scenario),
+    ]
 }
 
 /// The runner of `engine` for `command`; bad input, saying how to run it,

@@ -26,9 +26,10 @@ pub enum Engine {
     /// event queue.
     #[default]
     Sim,
-    /// The real host's nodes on turmoil's simulated network and time.
+    /// The same nodes, through the node contract, as turmoil hosts on its
+    /// simulated network and time (crate `engine`).
     Turmoil,
-    /// The real host's nodes on madsim's simulated tokio (a separate
+    /// The same nodes as madsim nodes on its simulated network and time (a separate
     /// build: see `./madsim/run`).
     Madsim,
 }

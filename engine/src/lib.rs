@@ -99,8 +99,8 @@ impl Plan {
         plane::cluster::build_node(role, &self.topology, &self.settings)
     }
 
-    /// The result of a finished run, judged by the same checkers as the
-    /// simulator's.
+    /// The result of a finished run on `engine`, judged by the same
+    /// checkers as the simulator's.
     pub fn result(
         self,
         scenario: &Scenario,
@@ -108,6 +108,7 @@ impl Plan {
         finished: Finished,
         end_ns: u64,
         stop: StopReason,
+        engine: dst::engine::Engine,
     ) -> RunResult {
         let check = judge(
             scenario,
@@ -123,6 +124,7 @@ impl Plan {
         let (history_counts, responses_by_status) = count_history(&finished.history);
         let keep = options.keep_trace;
         RunResult {
+            engine,
             scenario: scenario.name.clone(),
             config_hash: scenario.config_hash(),
             seed: options.seed,

@@ -280,9 +280,14 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         .expect("the hosts are gone")
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut result = plan.result(scenario, options, shared.finish(), end_ns, stop);
-    //ENGINE result.engine = dst::engine::Engine::Turmoil;
-    Ok(result)
+    Ok(plan.result(
+        scenario,
+        options,
+        shared.finish(),
+        end_ns,
+        stop,
+        dst::engine::Engine::Turmoil,
+    ))
 }
 
 fn lock(shared: &SharedRef) -> std::sync::MutexGuard<'_, Shared> {
