@@ -85,6 +85,7 @@ pub struct Shared {
     degrades: Vec<Degrade>,
     max_events: u64,
     limit_hit: bool,
+    native_pauses: bool,
     scratch: Vec<Command<ControlPlane>>,
 }
 
@@ -124,8 +125,29 @@ impl Shared {
             degrades: Vec::new(),
             max_events,
             limit_hit: false,
+            native_pauses: false,
             scratch: Vec::new(),
         }
+    }
+
+    /// The engine pauses nodes itself (madsim's `pause`/`resume`): a pause
+    /// fault is still counted, traced and listed here, but no longer
+    /// holds the node's task in [`Shared::paused_until`].
+    pub fn pause_natively(&mut self) {
+        self.native_pauses = true;
+    }
+
+    /// Whether `node` is up: booted, and not crashed since (a pause fault
+    /// on a node that is down does nothing, as in the simulator).
+    pub fn is_up(&self, node: NodeId) -> bool {
+        self.slots[node.index()].up
+    }
+
+    /// The engine's transport holds `message` on the clogged link `from ->
+    /// to` at `now_ns` (it is released when the clog heals).
+    pub fn hold(&mut self, now_ns: u64, from: NodeId, to: NodeId, message: &Msg) {
+        self.stats.messages_held += 1;
+        self.trace(now_ns, TraceKind::Hold, from, to, stable_hash(message));
     }
 
     fn trace(
@@ -348,7 +370,7 @@ impl Shared {
             }
             Fault::Pause { node, duration_ns } => {
                 let slot = &mut self.slots[node.index()];
-                if slot.up {
+                if slot.up && !self.native_pauses {
                     let until = now_ns.saturating_add(*duration_ns);
                     slot.paused_until_ns = Some(slot.paused_until_ns.unwrap_or(0).max(until));
                 }
