@@ -12,7 +12,7 @@
 //!
 //! | what | madsim |
 //! |---|---|
-//! | latency range | `Config::net.send_latency` (uniform) |
+//! | latency range | `Config::net.send_latency` (uniform), less the 2 ms madsim's endpoints add to every message ([`ENDPOINT_NS`]), so the largest latency is the scenario's and the smallest at least 2 ms |
 //! | random drop | `Config::net.packet_loss_rate` |
 //! | slow tail | our sender: a message takes the tail with `tail_ppm` and leaves later, by a delay that puts it past the ordinary range (madsim has no tail) |
 //! | partition (both ways or one way) | `NetSim::clog_link` / `unclog_link`, per direction, counted so that overlapping cuts heal one at a time (madsim's clog drops a datagram on a cut link: a partition) |
@@ -26,12 +26,20 @@
 //!
 //! Time: madsim's clock is in nanoseconds, but it wakes a sleeper 50 ns
 //! after its deadline and moves on 50 to 100 ns with every task it polls,
-//! and its own `sleep` lasts at least 1 ms. Our sleeps ask for the exact
-//! deadline (`Sleep::reset`), so a timer fires within that jitter of its
-//! time, never a millisecond late; faults need no quantizing (tick 1 ns).
-//! The supervisor applies each fault in madsim's first step at or after
-//! its time, and the shared layer records it at its planned time, so the
-//! applied list equals the plan and a replay of it reproduces the run.
+//! so what the simulator does at one instant (a pause heals, the node's
+//! queued timers fire) would land a few hundred nanoseconds apart, and the
+//! checkers would see the paused holder running past its pause. Nodes and
+//! the supervisor therefore read madsim's clock down to a tick of
+//! [`TICK_NS`] (10 us) and sleep to the tick at or after their deadline;
+//! faults are quantized to that tick ([`engine::quantize`]), applied in the
+//! tick they are due and recorded at their planned time, so the applied
+//! list equals the plan and a replay of it reproduces the run. madsim's own
+//! `sleep` lasts at least 1 ms, so our sleeps set their exact deadline
+//! (`Sleep::reset`).
+//!
+//! madsim's endpoints wait at least 1 ms in every send and every receive;
+//! each node keeps many receives waiting, so that wait delays a message
+//! without throttling the node.
 //!
 //! madsim's loss and latency draws do not say which messages they lost or
 //! slowed: with loss or a slow tail, the whole safety phase counts as
@@ -57,7 +65,8 @@ use engine::world::{Links, Shared, timeline};
 use futures_channel::mpsc::{UnboundedSender, unbounded};
 use futures_util::StreamExt;
 use futures_util::future::select;
-use madsim::net::{Endpoint, NetSim};
+use futures_util::stream::FuturesUnordered;
+use madsim::net::{Endpoint, NetSim, Payload};
 use madsim::runtime::{Handle, NodeHandle, Runtime};
 use madsim::time::TimeHandle;
 use node::{NodeId, Random};
@@ -76,6 +85,16 @@ const TAG: u64 = 0x00C0_FFEE;
 const MARK_NS: u64 = 100 * node::MILLISECOND_NS;
 /// Our transport's random stream (the slow tail).
 const TAIL_STREAM: u32 = 0x3AD5_0001;
+/// The step time moves in, as nodes see it (see the module docs).
+pub const TICK_NS: u64 = 10_000;
+/// What madsim's endpoints add to every message: a send and a receive
+/// each wait at least 1 ms (their random delay sleeps through a `sleep`
+/// with a 1 ms floor).
+pub const ENDPOINT_NS: u64 = 2 * node::MILLISECOND_NS;
+/// Receives each node keeps waiting at once: a receive holds its message
+/// for madsim's 1 ms delay, so one at a time would let a node take in one
+/// message per millisecond.
+const RECEIVES: usize = 256;
 
 /// What travels between endpoints: the sender and the message, boxed as
 /// madsim's payload (no serialization).
@@ -87,23 +106,32 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// madsim's simulated time, in nanoseconds since the run (its runtime)
-/// began.
-fn now_ns() -> u64 {
+/// madsim's own clock, in nanoseconds since the run (its runtime) began.
+fn madsim_ns() -> u64 {
     TimeHandle::current().elapsed().as_nanos() as u64
 }
 
-/// Waits until simulated time `at_ns`, exactly: madsim's own `sleep`
-/// lasts at least 1 ms, so the deadline is set again with `reset`; a time
-/// already passed does not wait at all.
+/// Simulated time as the nodes and the supervisor see it: madsim's clock
+/// down to the last [`TICK_NS`], so that what madsim runs in one step
+/// (jittered by its 50 to 100 ns per task) happens at one time.
+fn now_ns() -> u64 {
+    let now = madsim_ns();
+    now - now % TICK_NS
+}
+
+/// Waits until [`now_ns`] reads `at_ns` or later: until madsim's clock
+/// reaches the tick at or after it, exactly (madsim's own `sleep` lasts at
+/// least 1 ms, so the deadline is set again with `reset`). A time already
+/// reached does not wait at all.
 async fn sleep_until_ns(at_ns: u64) {
+    let at = at_ns.div_ceil(TICK_NS).saturating_mul(TICK_NS);
     let time = TimeHandle::current();
     let now = time.elapsed().as_nanos() as u64;
-    if at_ns <= now {
+    if at <= now {
         return;
     }
     let mut sleep = time.sleep(Duration::ZERO);
-    let deadline = time.now_instant() + Duration::from_nanos(at_ns - now);
+    let deadline = time.now_instant() + Duration::from_nanos(at - now);
     Pin::new(&mut sleep).reset(deadline);
     sleep.await;
 }
@@ -235,7 +263,7 @@ impl Io for MadsimIo {
         let frame: Box<Frame> = Box::new((self.me, message.clone()));
         self.wire.spawn(async move {
             if late_ns > 0 {
-                madsim::time::sleep(Duration::from_nanos(late_ns)).await;
+                sleep_until_ns(madsim_ns() + late_ns).await;
             }
             // Lost like any datagram if nobody listens (the receiver is
             // down) or the link is cut.
@@ -290,8 +318,14 @@ impl Host {
     }
 }
 
+/// One receive on `endpoint`.
+fn receive(endpoint: Endpoint) -> impl Future<Output = std::io::Result<(Payload, SocketAddr)>> {
+    async move { endpoint.recv_from_raw(TAG).await }
+}
+
 /// Node `me`'s reader: what arrives goes into its inbox, or is held while
-/// its link is clogged.
+/// its link is clogged. It keeps [`RECEIVES`] receives waiting, so that
+/// madsim's delay on each does not throttle the node.
 async fn read(
     endpoint: Endpoint,
     inbox: Inbox,
@@ -300,7 +334,10 @@ async fn read(
     transport: Arc<Mutex<Transport>>,
     shared: SharedRef,
 ) {
-    while let Ok((payload, _)) = endpoint.recv_from_raw(TAG).await {
+    let mut receives: FuturesUnordered<_> =
+        (0..RECEIVES).map(|_| receive(endpoint.clone())).collect();
+    while let Some(Ok((payload, _))) = receives.next().await {
+        receives.push(receive(endpoint.clone()));
         let (from, message) = *payload
             .downcast::<Frame>()
             .expect("only our frames travel with our tag");
@@ -335,8 +372,11 @@ fn weather(network: &NetworkSpec, calm: bool, degrades: &[(u32, u64)]) -> madsim
     // Lost by the network or by the degrade: two independent draws.
     let degraded = f64::from(worst_drop) / 1e6;
     let packet_loss_rate = 1.0 - (1.0 - base) * (1.0 - degraded);
-    let low = Duration::from_micros(network.latency_min_us) + Duration::from_nanos(delay);
-    let high = Duration::from_micros(network.latency_max_us) + Duration::from_nanos(delay);
+    // madsim's endpoints add ENDPOINT_NS to every message: its own draw
+    // is the rest, so the largest latency stays the scenario's.
+    let low = (network.latency_min_us * 1_000 + delay).saturating_sub(ENDPOINT_NS);
+    let high = (network.latency_max_us * 1_000 + delay).saturating_sub(ENDPOINT_NS);
+    let (low, high) = (Duration::from_nanos(low), Duration::from_nanos(high));
     // madsim draws from a half-open range: keep it non-empty.
     let high = high.max(low + Duration::from_nanos(1));
     madsim::net::Config {
@@ -369,9 +409,7 @@ fn cannot(fault: &Fault, count: usize) -> Option<&'static str> {
 /// bound), then the same checkers. A fault list holding a kind madsim
 /// cannot express is refused, naming it, before anything runs.
 pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
-    // madsim's clock is in nanoseconds: nothing to round (see the module
-    // docs for its per-step jitter).
-    let plan = Plan::new(scenario, options, 1)?;
+    let plan = Plan::new(scenario, options, TICK_NS)?;
     let count = plan.names.len();
     engine::refuse(ENGINE, &plan.faults, &plan.names, |fault| {
         cannot(fault, count)
@@ -604,14 +642,15 @@ mod tests {
     #[test]
     fn weather_keeps_the_latency_range_non_empty_and_combines_losses() {
         let network = NetworkSpec {
-            latency_min_us: 100,
-            latency_max_us: 100,
+            latency_min_us: 3_000,
+            latency_max_us: 3_000,
             drop_ppm: 500_000,
             ..NetworkSpec::default()
         };
         let config = weather(&network, false, &[(500_000, 1_000)]);
         assert!(config.send_latency.start < config.send_latency.end);
-        assert_eq!(config.send_latency.start, Duration::from_micros(101));
+        // 3 ms and 1 us of degrade delay, less madsim's 2 ms at the ends.
+        assert_eq!(config.send_latency.start, Duration::from_micros(1_001));
         assert!((config.packet_loss_rate - 0.75).abs() < 1e-9);
         assert!((weather(&network, true, &[]).packet_loss_rate).abs() < 1e-9);
     }
