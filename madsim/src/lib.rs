@@ -319,8 +319,8 @@ impl Host {
 }
 
 /// One receive on `endpoint`.
-fn receive(endpoint: Endpoint) -> impl Future<Output = std::io::Result<(Payload, SocketAddr)>> {
-    async move { endpoint.recv_from_raw(TAG).await }
+async fn receive(endpoint: Endpoint) -> std::io::Result<(Payload, SocketAddr)> {
+    endpoint.recv_from_raw(TAG).await
 }
 
 /// Node `me`'s reader: what arrives goes into its inbox, or is held while
@@ -404,11 +404,46 @@ fn cannot(fault: &Fault, count: usize) -> Option<&'static str> {
     }
 }
 
+/// madsim's configuration for `scenario`: its network's loss and latency.
+fn config(scenario: &Scenario) -> madsim::Config {
+    madsim::Config {
+        net: weather(&scenario.network, false, &[]),
+        ..madsim::Config::default()
+    }
+}
+
 /// Runs `scenario` once on madsim: the same phases as the simulator's run
 /// (the workload and the faults, then a calm network for the liveness
 /// bound), then the same checkers. A fault list holding a kind madsim
 /// cannot express is refused, naming it, before anything runs.
 pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
+    Runtime::with_seed_and_config(options.seed, config(scenario)).block_on(run(scenario, options))
+}
+
+/// [`run_scenario`] twice under madsim's own determinism check, which logs
+/// every random number madsim draws (scheduling, latency, loss) in the
+/// first run and compares the second run's draws with it: the runs must
+/// have made the same choices in the same order, not only reached the
+/// same trace hash. Returns the second run's result.
+///
+/// # Panics
+/// With madsim's message, where the second run first draws differently
+/// (non-determinism in the run or in the nodes).
+pub fn check_determinism(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
+    // madsim's check takes a plain `fn`: the run's inputs wait here, one
+    // check at a time.
+    static JOB: Mutex<Option<(Scenario, RunOptions)>> = Mutex::new(None);
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _one = lock(&ONE_AT_A_TIME);
+    *lock(&JOB) = Some((scenario.clone(), options.clone()));
+    Runtime::check_determinism(options.seed, config(scenario), || async {
+        let (scenario, options) = lock(&JOB).clone().expect("the check's run is set");
+        run(&scenario, &options).await
+    })
+}
+
+/// One run, inside a madsim runtime made for it.
+async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Error> {
     let plan = Plan::new(scenario, options, TICK_NS)?;
     let count = plan.names.len();
     engine::refuse(ENGINE, &plan.faults, &plan.names, |fault| {
@@ -423,19 +458,13 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
     );
     shared.pause_natively();
     let shared: SharedRef = Arc::new(Mutex::new(shared));
-    let config = madsim::Config {
-        net: weather(&scenario.network, false, &[]),
-        ..madsim::Config::default()
-    };
-    let runtime = Runtime::with_seed_and_config(options.seed, config);
-    let (end_ns, stop) = runtime.block_on(play(scenario, &plan, options.seed, shared.clone()));
-    drop(runtime);
-    let shared = match Arc::try_unwrap(shared) {
-        Ok(shared) => shared.into_inner().unwrap_or_else(PoisonError::into_inner),
-        Err(_) => panic!("madsim kept a node's task past the end of the run"),
-    };
+    let (end_ns, stop) = play(scenario, &plan, options.seed, shared.clone()).await;
+    // The killed nodes' tasks (and the runtime's copies of their init)
+    // still hold the shared state until the runtime goes: take it out.
+    let finished =
+        std::mem::replace(&mut *lock(&shared), Shared::new(0, &[], 0, 0, false)).finish();
     #[allow(unused_mut)]
-    let mut result = plan.result(scenario, options, shared.finish(), end_ns, stop);
+    let mut result = plan.result(scenario, options, finished, end_ns, stop);
     //ENGINE result.engine = dst::engine::Engine::Madsim;
     Ok(result)
 }

@@ -247,18 +247,40 @@ fn a_given_fault_list_replays_to_the_same_hash() {
 #[ignore = "a survey: prints every scenario's verdict for a few seeds"]
 fn survey() {
     let seeds: u64 = std::env::var("SEEDS").map_or(2, |s| s.parse().unwrap());
+    let (mut runs, mut differ) = (0, 0);
     for name in dst::scenario::list_scenarios() {
         let scenario = Scenario::load(&name).expect("scenario loads");
         for seed in 0..seeds {
+            // Our simulator's verdict beside madsim's.
+            let ours = dst::world::run_scenario(&scenario, &options(seed, false))
+                .expect("the simulator runs");
+            let ours = verdict(&ours).map(|(property, _)| property);
             match madsim_engine::run_scenario(&scenario, &options(seed, false)) {
-                Ok(r) => eprintln!(
-                    "{name:20} {seed:3} {:?} {:>6} events  {:?}",
-                    r.stop,
-                    r.stats.events,
-                    verdict(&r)
-                ),
+                Ok(r) => {
+                    runs += 1;
+                    let theirs = verdict(&r);
+                    let same = theirs.map(|(property, _)| property) == ours;
+                    differ += u32::from(!same);
+                    eprintln!(
+                        "{name:20} {seed:3} {:?} {:>6} events  {:?}  (simulator: {}{})",
+                        r.stop,
+                        r.stats.events,
+                        theirs,
+                        ours.unwrap_or("pass"),
+                        if same { "" } else { ", DIFFERS" },
+                    );
+                }
                 Err(error) => eprintln!("{name:20} {seed:3} refused: {error}"),
             }
         }
     }
+    eprintln!("{runs} runs, {differ} verdicts differ from the simulator's");
+}
+
+#[test]
+fn madsims_own_determinism_check_passes_and_agrees_with_a_plain_run() {
+    let scenario = Scenario::load("chaos").expect("scenario loads");
+    let checked = madsim_engine::check_determinism(&scenario, &options(5, false)).expect("runs");
+    let plain = madsim_engine::run_scenario(&scenario, &options(5, false)).expect("runs");
+    assert_eq!(checked.trace_hash, plain.trace_hash);
 }
