@@ -137,12 +137,6 @@ impl Shared {
         self.native_pauses = true;
     }
 
-    /// Whether `node` is up: booted, and not crashed since (a pause fault
-    /// on a node that is down does nothing, as in the simulator).
-    pub fn is_up(&self, node: NodeId) -> bool {
-        self.slots[node.index()].up
-    }
-
     /// The engine's transport holds `message` on the clogged link `from ->
     /// to` at `now_ns` (it is released when the clog heals).
     pub fn hold(&mut self, now_ns: u64, from: NodeId, to: NodeId, message: &Msg) {

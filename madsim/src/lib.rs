@@ -283,7 +283,7 @@ struct Host {
     addresses: Arc<Vec<SocketAddr>>,
     wire: NodeHandle,
     /// Told when the run hits its event limit.
-    stop: UnboundedSender<()>,
+    limit: UnboundedSender<()>,
 }
 
 impl Host {
@@ -313,7 +313,7 @@ impl Host {
         let node = plane::cluster::build_node(self.role, &self.topology, &self.settings);
         run_node(self.shared.clone(), id, node, received, io).await;
         if lock(&self.shared).limit_hit() {
-            let _ = self.stop.unbounded_send(());
+            let _ = self.limit.unbounded_send(());
         }
     }
 }
@@ -479,7 +479,7 @@ async fn play(scenario: &Scenario, plan: &Plan, seed: u64, shared: SharedRef) ->
     let count = plan.names.len();
     let addresses: Arc<Vec<SocketAddr>> = Arc::new((0..count).map(address).collect());
     let transport = Arc::new(Mutex::new(Transport::new(seed, count, &scenario.network)));
-    let (stop, mut stopped) = unbounded::<()>();
+    let (limit, mut limited) = unbounded::<()>();
     // Carries the sends: a node of its own that never crashes or pauses.
     let wire = handle.create_node().name("wire").build();
     let mut ids = Vec::with_capacity(count);
@@ -493,7 +493,7 @@ async fn play(scenario: &Scenario, plan: &Plan, seed: u64, shared: SharedRef) ->
             transport: transport.clone(),
             addresses: addresses.clone(),
             wire: wire.clone(),
-            stop: stop.clone(),
+            limit: limit.clone(),
         });
         let madsim_node = handle
             .create_node()
@@ -503,7 +503,8 @@ async fn play(scenario: &Scenario, plan: &Plan, seed: u64, shared: SharedRef) ->
             .build();
         ids.push(madsim_node.id());
     }
-    drop(stop);
+    // `limit` stays open (this sender lives to the end), so waiting on it
+    // never returns at once.
 
     let network = &scenario.network;
     let lossy = network.drop_ppm > 0 || network.tail_ppm > 0;
@@ -576,7 +577,9 @@ async fn play(scenario: &Scenario, plan: &Plan, seed: u64, shared: SharedRef) ->
                 Fault::Pause { node, .. } => {
                     let i = node.index();
                     if on {
-                        if !down[i] && lock(&shared).is_up(*node) {
+                        // A node restarting but not yet booted pauses too:
+                        // its boot waits for the resume, as in the simulator.
+                        if !down[i] {
                             if pauses[i].is_empty() {
                                 handle.pause(ids[i]);
                             }
@@ -625,7 +628,7 @@ async fn play(scenario: &Scenario, plan: &Plan, seed: u64, shared: SharedRef) ->
             }
         }
         // The event limit wakes us early.
-        let _ = select(stopped.next(), Box::pin(sleep_until_ns(wake))).await;
+        let _ = select(limited.next(), Box::pin(sleep_until_ns(wake))).await;
     }
     let end_ns = now_ns();
     for (i, &id) in ids.iter().enumerate() {
@@ -634,6 +637,7 @@ async fn play(scenario: &Scenario, plan: &Plan, seed: u64, shared: SharedRef) ->
         }
     }
     handle.kill(wire.id());
+    drop(limit);
     (end_ns, stop)
 }
 

@@ -244,6 +244,44 @@ fn a_given_fault_list_replays_to_the_same_hash() {
 }
 
 #[test]
+fn the_event_limit_stops_the_run() {
+    let mut scenario = Scenario::load("baseline").expect("scenario loads");
+    scenario.run.max_events = 2_000;
+    let result = madsim_engine::run_scenario(&scenario, &options(1, false)).expect("runs");
+    assert_eq!(result.stop, sim::StopReason::EventLimit);
+    assert!(
+        result.end_ns < 20_000 * MS,
+        "stopped early: {} ms",
+        result.end_ns / MS
+    );
+}
+
+#[test]
+#[ignore = "the bug zoo on madsim: the first seed that catches each planted bug"]
+fn zoo() {
+    let seeds: u64 = std::env::var("SEEDS").map_or(30, |s| s.parse().unwrap());
+    for bug in plane::config::Bug::all() {
+        let exhibit = dst::zoo::exhibit(bug);
+        let mut scenario = Scenario::load(exhibit.scenario).expect("scenario loads");
+        scenario.plant(bug);
+        let first = |engine: &dyn Fn(&Scenario, &RunOptions) -> RunResult| {
+            (0..seeds).find_map(|seed| {
+                let r = engine(&scenario, &options(seed, false));
+                r.check
+                    .first_violation()
+                    .map(|v| (seed, v.property.to_string()))
+            })
+        };
+        let madsim = first(&|s, o| madsim_engine::run_scenario(s, o).expect("runs"));
+        let ours = first(&|s, o| dst::world::run_scenario(s, o).expect("runs"));
+        eprintln!(
+            "{bug:?} in {} (expect {}): madsim {madsim:?}, simulator {ours:?}",
+            exhibit.scenario, exhibit.property
+        );
+    }
+}
+
+#[test]
 #[ignore = "a survey: prints every scenario's verdict for a few seeds"]
 fn survey() {
     let seeds: u64 = std::env::var("SEEDS").map_or(2, |s| s.parse().unwrap());
