@@ -17,12 +17,18 @@
 //! | slow tail | our sender: a message takes the tail with `tail_ppm` and leaves later, by a delay that puts it past the ordinary range (madsim has no tail) |
 //! | partition (both ways or one way) | `NetSim::clog_link` / `unclog_link`, per direction, counted so that overlapping cuts heal one at a time (madsim's clog drops a datagram on a cut link: a partition) |
 //! | clog | our transport: the receiver's reader holds what arrives on the clogged link and the heal releases it into the node's inbox in a burst, in arrival order (the simulator's semantics); messages held for a node that crashed meanwhile are lost |
-//! | crash, reboot | `Handle::kill`, then `Handle::restart` on heal (madsim runs the node's init again, which boots it from [`engine::world::Shared`]); a reboot also restarts the monotonic clock |
-//! | pause | `Handle::pause` / `resume` (messages and timers queue and arrive at once); counted, so overlapping pauses resume at the last heal, and a crash ends them, as in the simulator |
+//! | crash, reboot | `Handle::kill`, then `Handle::restart` on heal (madsim runs the node's init again, which boots it from [`engine::world::Shared`] once its endpoint is bound, madsim's 1 ms later); a reboot also restarts the monotonic clock; a crash of a node down, or a heal of one up, does nothing, as in the simulator |
+//! | pause | `Handle::pause` / `resume` (messages and timers queue and arrive at once; [`Shared::pause_natively`] keeps the shared layer from pausing too); counted, so overlapping pauses resume at the last heal, and a crash ends them, as in the simulator |
 //! | degrade of every link | `NetSim::update_config`: loss combined with the scenario's, latency range shifted by the delay; duplicates by our sender |
 //! | degrade of some nodes' links | refused: madsim has one loss rate and one latency range for the whole network |
 //! | duplicate | our sender sends a second copy (madsim has no duplicates) |
 //! | clock drift, jumps, offsets | our clock layer ([`engine::driver`]) |
+//!
+//! The clog is carried out rather than refused: it is the fault that
+//! delivers stale messages in a burst, which is what fencing tokens and
+//! lease margins exist for, and holding at the receiver's reader gives the
+//! simulator's semantics exactly (held on arrival, released at the heal, in
+//! order, lost if the receiver crashed) with nothing patched in madsim.
 //!
 //! Time: madsim's clock is in nanoseconds, but it wakes a sleeper 50 ns
 //! after its deadline and moves on 50 to 100 ns with every task it polls,
