@@ -99,6 +99,7 @@ pub struct Shared {
     degrades: Vec<Degrade>,
     max_events: u64,
     limit_hit: bool,
+    native_pauses: bool,
     scratch: Vec<Command<ControlPlane>>,
 }
 
@@ -140,8 +141,23 @@ impl Shared {
             degrades: Vec::new(),
             max_events,
             limit_hit: false,
+            native_pauses: false,
             scratch: Vec::new(),
         }
+    }
+
+    /// The engine pauses nodes itself (madsim's `pause`/`resume`): a pause
+    /// fault is still counted, traced and listed here, but no longer
+    /// holds the node's task in [`Shared::paused_until`].
+    pub fn pause_natively(&mut self) {
+        self.native_pauses = true;
+    }
+
+    /// The engine's transport holds `message` on the clogged link `from ->
+    /// to` at `now_ns` (it is released when the clog heals).
+    pub fn hold(&mut self, now_ns: u64, from: NodeId, to: NodeId, message: &Msg) {
+        self.stats.messages_held += 1;
+        self.trace(now_ns, TraceKind::Hold, from, to, stable_hash(message));
     }
 
     fn trace(
@@ -373,7 +389,7 @@ impl Shared {
             }
             Fault::Pause { node, duration_ns } => {
                 let slot = &mut self.slots[node.index()];
-                if slot.up {
+                if slot.up && !self.native_pauses {
                     let until = now_ns.saturating_add(*duration_ns);
                     slot.paused_until_ns = Some(slot.paused_until_ns.unwrap_or(0).max(until));
                 }
