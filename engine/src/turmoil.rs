@@ -168,10 +168,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         seed,
         &plan.clocks,
         n.duplicate_ppm,
-        crate::world::Tail {
-            ppm: n.tail_ppm,
-            extra_max_ns: n.tail_max_us.saturating_sub(n.latency_max_us) * 1_000,
-        },
+        crate::world::Tail::of(n),
         scenario.run.max_events,
         options.keep_trace,
     )));

@@ -74,14 +74,32 @@ pub enum Effect {
     },
 }
 
-/// The network's slow tail: a share of the messages held this much longer
-/// than the engine's own latency, uniformly up to the tail's end.
+/// The network's slow tail, which neither engine's latency model has: a
+/// share of the messages held by the sender first, so that with the
+/// engine's own latency they land past the ordinary range, about where the
+/// simulator's tail (uniform from the range's end to the tail's) puts them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tail {
     /// The share, in parts per million.
     pub ppm: u32,
-    /// The longest extra hold.
-    pub extra_max_ns: u64,
+    /// The shortest hold: the ordinary range's width.
+    pub hold_min_ns: u64,
+    /// The longest hold: from the range's start to the tail's end.
+    pub hold_max_ns: u64,
+}
+
+impl Tail {
+    /// The tail of `network` (a scenario's), or none.
+    pub fn of(network: &dst::scenario::NetworkSpec) -> Tail {
+        if network.tail_ppm == 0 || network.tail_max_us <= network.latency_max_us {
+            return Tail::default();
+        }
+        Tail {
+            ppm: network.tail_ppm,
+            hold_min_ns: (network.latency_max_us - network.latency_min_us) * 1_000,
+            hold_max_ns: (network.tail_max_us - network.latency_min_us) * 1_000,
+        }
+    }
 }
 
 /// The run's lasting state, shared by every host of one engine run.
@@ -290,7 +308,8 @@ impl Shared {
                     let tail = self.tail;
                     let delay_ns = if tail.ppm > 0 && self.network_rng.chance_ppm(tail.ppm) {
                         self.disturbed(now_ns);
-                        self.network_rng.range_inclusive(0, tail.extra_max_ns)
+                        self.network_rng
+                            .range_inclusive(tail.hold_min_ns, tail.hold_max_ns)
                     } else {
                         0
                     };

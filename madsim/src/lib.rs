@@ -14,7 +14,7 @@
 //! |---|---|
 //! | latency range | `Config::net.send_latency` (uniform), less the 2 ms madsim's endpoints add to every message ([`ENDPOINT_NS`]), so the largest latency is the scenario's and the smallest at least 2 ms |
 //! | random drop | `Config::net.packet_loss_rate` |
-//! | slow tail | our sender: a message takes the tail with `tail_ppm` and leaves later, by a delay that puts it past the ordinary range (madsim has no tail) |
+//! | slow tail | our sender holds a `tail_ppm` share of messages so they land past the ordinary range (`engine::world::Tail`, as on turmoil; madsim has no tail) |
 //! | partition (both ways or one way) | `NetSim::clog_link` / `unclog_link`, per direction, counted so that overlapping cuts heal one at a time (madsim's clog drops a datagram on a cut link: a partition) |
 //! | clog | our transport: the receiver's reader holds what arrives on the clogged link and the heal releases it into the node's inbox in a burst, in arrival order (the simulator's semantics); messages held for a node that crashed meanwhile are lost |
 //! | crash, reboot | `Handle::kill`, then `Handle::restart` on heal (madsim runs the node's init again, which boots it from [`engine::world::Shared`] once its endpoint is bound, madsim's 1 ms later); a reboot also restarts the monotonic clock; a crash of a node down, or a heal of one up, does nothing, as in the simulator |
@@ -75,11 +75,11 @@ use futures_util::stream::FuturesUnordered;
 use madsim::net::{Endpoint, NetSim, Payload};
 use madsim::runtime::{Handle, NodeHandle, Runtime};
 use madsim::time::TimeHandle;
-use node::{NodeId, Random};
+use node::NodeId;
 use plane::cluster::Role;
 use plane::config::{Settings, Topology};
 use plane::protocol::Msg;
-use sim::{Fault, SimRng, StopReason, Stream};
+use sim::{Fault, StopReason};
 
 /// The engine's name, in refusals.
 pub const ENGINE: &str = "madsim";
@@ -89,8 +89,6 @@ const PORT: u16 = 7000;
 const TAG: u64 = 0x00C0_FFEE;
 /// How often the lossy safety phase is marked disturbed.
 const MARK_NS: u64 = 100 * node::MILLISECOND_NS;
-/// Our transport's random stream (the slow tail).
-const TAIL_STREAM: u32 = 0x3AD5_0001;
 /// The step time moves in, as nodes see it (see the module docs).
 pub const TICK_NS: u64 = 10_000;
 /// What madsim's endpoints add to every message: a send and a receive
@@ -149,15 +147,6 @@ fn address(index: usize) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(ip), PORT)
 }
 
-/// The slow tail as our sender plays it: with `ppm`, a message leaves
-/// `low_ns..=high_ns` late, so that with madsim's own latency it lands
-/// past the ordinary range, about where the simulator's tail puts it.
-struct Tail {
-    ppm: u32,
-    low_ns: u64,
-    high_ns: u64,
-}
-
 /// A message held on a clogged link.
 struct Held {
     from: NodeId,
@@ -168,7 +157,7 @@ struct Held {
 }
 
 /// Our transport layer, outside madsim's nodes: the links cut and held,
-/// what the clogs hold, each node's current inbox, and the slow tail.
+/// what the clogs hold, and each node's current inbox.
 struct Transport {
     links: Links,
     held: Vec<Held>,
@@ -176,35 +165,15 @@ struct Transport {
     epochs: Vec<u64>,
     /// Each node's inbox while it runs, with its incarnation.
     inboxes: Vec<Option<(u64, Inbox)>>,
-    tail: Option<Tail>,
-    rng: SimRng,
 }
 
 impl Transport {
-    fn new(seed: u64, nodes: usize, network: &NetworkSpec) -> Self {
-        let tail =
-            (network.tail_ppm > 0 && network.tail_max_us > network.latency_max_us).then(|| Tail {
-                ppm: network.tail_ppm,
-                low_ns: (network.latency_max_us - network.latency_min_us) * 1_000,
-                high_ns: (network.tail_max_us - network.latency_min_us) * 1_000,
-            });
+    fn new(nodes: usize) -> Self {
         Self {
             links: Links::default(),
             held: Vec::new(),
             epochs: vec![0; nodes],
             inboxes: vec![None; nodes],
-            tail,
-            rng: SimRng::derive(seed, Stream::Custom(TAIL_STREAM)),
-        }
-    }
-
-    /// How late the next message leaves: 0, or a tail delay.
-    fn tail_ns(&mut self) -> u64 {
-        match &self.tail {
-            Some(tail) if self.rng.chance_ppm(tail.ppm) => {
-                self.rng.range_inclusive(tail.low_ns, tail.high_ns)
-            }
-            _ => 0,
         }
     }
 
@@ -246,7 +215,6 @@ struct MadsimIo {
     me: NodeId,
     endpoint: Endpoint,
     addresses: Arc<Vec<SocketAddr>>,
-    transport: Arc<Mutex<Transport>>,
     wire: NodeHandle,
 }
 
@@ -259,11 +227,10 @@ impl Io for MadsimIo {
         sleep_until_ns(at_ns)
     }
 
-    fn send(&self, to: NodeId, message: &Msg) {
+    fn send(&self, to: NodeId, message: &Msg, late_ns: u64) {
         // madsim's send is async: it runs as a task of the wire node, so
         // `send` stays synchronous, and a message once sent is on the
         // network even if its sender crashes or pauses right after.
-        let late_ns = lock(&self.transport).tail_ns();
         let endpoint = self.endpoint.clone();
         let destination = self.addresses[to.index()];
         let frame: Box<Frame> = Box::new((self.me, message.clone()));
@@ -313,7 +280,6 @@ impl Host {
             me: id,
             endpoint,
             addresses: self.addresses.clone(),
-            transport: self.transport.clone(),
             wire: self.wire.clone(),
         };
         let node = plane::cluster::build_node(self.role, &self.topology, &self.settings);
@@ -459,32 +425,40 @@ async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunResult, Err
         options.seed,
         &plan.clocks,
         scenario.network.duplicate_ppm,
+        engine::world::Tail::of(&scenario.network),
         scenario.run.max_events,
         options.keep_trace,
     );
     shared.pause_natively();
     let shared: SharedRef = Arc::new(Mutex::new(shared));
-    let (end_ns, stop) = play(scenario, &plan, options.seed, shared.clone()).await;
+    let (end_ns, stop) = play(scenario, &plan, shared.clone()).await;
     // The killed nodes' tasks (and the runtime's copies of their init)
     // still hold the shared state until the runtime goes: take it out.
-    let finished =
-        std::mem::replace(&mut *lock(&shared), Shared::new(0, &[], 0, 0, false)).finish();
-    #[allow(unused_mut)]
-    let mut result = plan.result(scenario, options, finished, end_ns, stop);
-    //ENGINE result.engine = dst::engine::Engine::Madsim;
-    Ok(result)
+    let finished = std::mem::replace(
+        &mut *lock(&shared),
+        Shared::new(0, &[], 0, Default::default(), 0, false),
+    )
+    .finish();
+    Ok(plan.result(
+        scenario,
+        options,
+        finished,
+        end_ns,
+        stop,
+        dst::engine::Engine::Madsim,
+    ))
 }
 
 /// The run inside madsim's runtime: creates the nodes, then supervises:
 /// plays the fault timeline at its times, calms the network for the
 /// liveness phase, and stops at the end or at the event limit. Returns
 /// when it stopped and why.
-async fn play(scenario: &Scenario, plan: &Plan, seed: u64, shared: SharedRef) -> (u64, StopReason) {
+async fn play(scenario: &Scenario, plan: &Plan, shared: SharedRef) -> (u64, StopReason) {
     let handle = Handle::current();
     let net = NetSim::current();
     let count = plan.names.len();
     let addresses: Arc<Vec<SocketAddr>> = Arc::new((0..count).map(address).collect());
-    let transport = Arc::new(Mutex::new(Transport::new(seed, count, &scenario.network)));
+    let transport = Arc::new(Mutex::new(Transport::new(count)));
     let (limit, mut limited) = unbounded::<()>();
     // Carries the sends: a node of its own that never crashes or pauses.
     let wire = handle.create_node().name("wire").build();
@@ -530,7 +504,6 @@ async fn play(scenario: &Scenario, plan: &Plan, seed: u64, shared: SharedRef) ->
             calm = true;
             let degraded = degraded(plan, &degrades);
             net.update_config(|config| *config = weather(network, true, &degraded));
-            lock(&transport).tail = None;
             lock(&shared).calm();
         }
         while let Some(&(at, heal, index)) = events.get(next).filter(|event| event.0 <= now) {
