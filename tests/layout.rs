@@ -87,3 +87,35 @@ fn the_real_host_runs_the_nodes_without_the_simulator_or_the_framework() {
         assert!(!deps.contains(forbidden), "host depends on {forbidden}");
     }
 }
+
+#[test]
+fn the_engines_run_the_same_nodes_and_checkers_and_never_the_real_host() {
+    // turmoil's engine and madsim's drive plane's nodes through the node
+    // contract and judge them with dst's checkers; neither reaches into the
+    // real host, whose sockets and clocks they replace.
+    for krate in ["engine", "madsim"] {
+        let deps = dependencies(krate);
+        for needed in ["node", "plane", "dst"] {
+            assert!(deps.contains(needed), "{krate} lacks {needed}: {deps:?}");
+        }
+        for forbidden in ["host", "controlplane", "tokio-util", "axum"] {
+            assert!(!deps.contains(forbidden), "{krate} depends on {forbidden}");
+        }
+    }
+    // madsim's build must not pull in turmoil (or tokio through it).
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("madsim/Cargo.toml"))
+            .expect("manifest");
+    assert!(
+        manifest.contains("default-features = false"),
+        "madsim takes engine without turmoil"
+    );
+}
+
+#[test]
+fn the_simulation_commands_need_no_real_host() {
+    let deps = dependencies("simcli");
+    for forbidden in ["host", "engine", "tokio", "controlplane"] {
+        assert!(!deps.contains(forbidden), "simcli depends on {forbidden}");
+    }
+}
