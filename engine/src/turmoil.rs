@@ -222,11 +222,11 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
             let _ = at;
             let scheduled = &plan.faults[index];
             let mut shared_now = lock(&shared);
-            if heal {
-                shared_now.heal_fault(now, index, scheduled);
+            let act = if heal {
+                shared_now.heal_fault(now, index, scheduled)
             } else {
-                shared_now.start_fault(now, index, scheduled);
-            }
+                shared_now.start_fault(now, index, scheduled)
+            };
             drop(shared_now);
             let on = !heal;
             match &scheduled.fault {
@@ -235,7 +235,9 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
                         set_link(&sim, &links, &names, a, b);
                     }
                 }
-                Fault::Crash { node, .. } | Fault::Reboot { node, .. } => {
+                // As in the simulator: a node down stays down, and one a
+                // later heal restarted already is not restarted again.
+                Fault::Crash { node, .. } | Fault::Reboot { node, .. } if act => {
                     let name = names[node.index()].as_str();
                     if on {
                         sim.crash(name);
@@ -243,6 +245,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
                         sim.bounce(name);
                     }
                 }
+                Fault::Crash { .. } | Fault::Reboot { .. } => {}
                 Fault::Degrade { .. } => {
                     if on {
                         degrades.push(index);

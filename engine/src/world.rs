@@ -19,6 +19,9 @@ struct Slot {
     boot: u32,
     started: bool,
     up: bool,
+    /// Taken down by a crash or reboot fault and not yet restarted (a
+    /// restarted node is up again once its host boots it).
+    down: bool,
     durable: plane::Durable,
     rng: SimRng,
     paused_until_ns: Option<u64>,
@@ -139,6 +142,7 @@ impl Shared {
                 boot: 0,
                 started: false,
                 up: true,
+                down: false,
                 durable: plane::Durable::default(),
                 rng: SimRng::derive(seed, Stream::Node(index as u32)),
                 paused_until_ns: None,
@@ -381,7 +385,11 @@ impl Shared {
     /// Fault `index` of `faults` starts at `now_ns`: counted, traced and
     /// listed as applied; the parts that live in this layer (pauses, clock
     /// jumps and drift, crashes' bookkeeping, degrade duplicates) act here.
-    pub fn start_fault(&mut self, now_ns: u64, index: usize, scheduled: &ScheduledFault) {
+    /// True if the engine must now take the node down: a crash or reboot
+    /// of a node that is not down already (as in the simulator, a node
+    /// down stays down).
+    #[must_use]
+    pub fn start_fault(&mut self, now_ns: u64, index: usize, scheduled: &ScheduledFault) -> bool {
         *self
             .stats
             .faults_by_kind
@@ -400,9 +408,12 @@ impl Shared {
             fault: scheduled.fault.clone(),
         };
         self.applied.push(applied);
+        let mut take_down = false;
         match &scheduled.fault {
             Fault::Crash { node, .. } | Fault::Reboot { node, .. } => {
                 let slot = &mut self.slots[node.index()];
+                take_down = !slot.down;
+                slot.down = true;
                 slot.up = false;
                 slot.paused_until_ns = None;
             }
@@ -433,10 +444,14 @@ impl Shared {
             }),
             Fault::Partition { .. } | Fault::Clog { .. } => {}
         }
+        take_down
     }
 
-    /// Fault `index` heals at `now_ns`.
-    pub fn heal_fault(&mut self, now_ns: u64, index: usize, scheduled: &ScheduledFault) {
+    /// Fault `index` heals at `now_ns`. True if the engine must now restart
+    /// the node: a crash or reboot healing while the node is down (one a
+    /// later crash already restarted is not restarted again).
+    #[must_use]
+    pub fn heal_fault(&mut self, now_ns: u64, index: usize, scheduled: &ScheduledFault) -> bool {
         let anchor = scheduled.anchor();
         self.trace(
             now_ns,
@@ -445,11 +460,20 @@ impl Shared {
             anchor,
             stable_hash(scheduled),
         );
+        let mut restart = false;
         match &scheduled.fault {
-            Fault::Reboot { node, .. } => {
-                // A new boot's monotonic clock starts anywhere: fixed by the
-                // seed, the node and the boot, drawn from no stream.
+            Fault::Crash { node, .. } => {
                 let slot = &mut self.slots[node.index()];
+                restart = std::mem::take(&mut slot.down);
+            }
+            Fault::Reboot { node, .. } if self.slots[node.index()].down => {
+                // A new boot's monotonic clock starts anywhere: fixed by the
+                // seed, the node and the boot, drawn from no stream. Only a
+                // node that is down reboots: restarting a running node's
+                // clock would move it back within a boot.
+                let slot = &mut self.slots[node.index()];
+                slot.down = false;
+                restart = true;
                 let origin_ns = node::mix64(
                     self.seed
                         ^ (u64::from(node.0) << 32)
@@ -466,6 +490,7 @@ impl Shared {
             Fault::Degrade { .. } => self.degrades.retain(|d| d.index != index),
             _ => {}
         }
+        restart
     }
 
     /// The latest drift fault in force on `node` sets its rate, or its
@@ -580,5 +605,68 @@ impl Links {
     /// Whether `from -> to` is held.
     pub fn held(&self, from: NodeId, to: NodeId) -> bool {
         self.held.get(&(from, to)).is_some_and(|&n| n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use node::Context;
+
+    /// A node that notes its monotonic clock at every start.
+    #[derive(Default)]
+    struct Clocked(Vec<u64>);
+
+    impl Node<ControlPlane> for Clocked {
+        fn on_start(&mut self, ctx: &mut Context<'_, ControlPlane>) {
+            self.0.push(ctx.mono_ns());
+        }
+        fn on_message(&mut self, _: &mut Context<'_, ControlPlane>, _: NodeId, _: Msg) {}
+        fn on_timer(&mut self, _: &mut Context<'_, ControlPlane>, _: TimerId, _: Timer) {}
+    }
+
+    fn at(at_ns: u64, fault: Fault) -> ScheduledFault {
+        ScheduledFault { at_ns, fault }
+    }
+
+    #[test]
+    fn a_reboot_healing_on_a_running_node_leaves_it_and_its_clock_alone() {
+        let node = NodeId(0);
+        let mut shared = Shared::new(
+            7,
+            &[ClockConfig::default()],
+            0,
+            Tail::default(),
+            1_000,
+            false,
+        );
+        let crash = at(
+            10,
+            Fault::Crash {
+                node,
+                restart_after_ns: Some(20),
+            },
+        );
+        let reboot = at(
+            15,
+            Fault::Reboot {
+                node,
+                restart_after_ns: 25,
+            },
+        );
+        let mut clocked = Clocked::default();
+        let mut next_timer = 0;
+        assert!(shared.start_fault(10, 0, &crash), "the crash takes it down");
+        assert!(!shared.start_fault(15, 1, &reboot), "already down");
+        assert!(
+            shared.heal_fault(30, 0, &crash),
+            "the crash's heal restarts it"
+        );
+        shared.boot(node, 30);
+        shared.handle(node, 30, &mut clocked, Input::Start, &mut next_timer);
+        assert!(!shared.heal_fault(40, 1, &reboot), "up: no second restart");
+        shared.handle(node, 50, &mut clocked, Input::Start, &mut next_timer);
+        // The same boot's clock ran on by the 20 ns that passed.
+        assert_eq!(clocked.0[1] - clocked.0[0], 20, "{:?}", clocked.0);
     }
 }

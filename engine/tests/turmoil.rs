@@ -246,3 +246,22 @@ fn zoo_survey() {
         );
     }
 }
+
+#[test]
+fn overlapping_crashes_of_one_node_restart_it_once_and_its_clock_never_goes_back() {
+    // A reboot that starts while the node is down from a crash does
+    // nothing; the crash's heal restarts the node, and the reboot's later
+    // heal finds it up and leaves it, and its clock, be.
+    // Restarting a running node's clock moved it back within a boot, which
+    // the controller refuses with a panic (madsim, worker-restarts seed 173).
+    let result = run(
+        &with_schedule(
+            "[[schedule]]\nat_ms = 2_000\nkind = \"crash\"\nnode = \"controller-0\"\nrestart_after_ms = 1_000\n\n[[schedule]]\nat_ms = 2_500\nkind = \"reboot\"\nnode = \"controller-0\"\nrestart_after_ms = 1_500\n",
+        ),
+        3,
+    );
+    passes(&result);
+    let restarts = entries(&result, TraceKind::Restart, 4, None, 0, 8_000);
+    assert_eq!(restarts.len(), 1, "one restart: {restarts:?}");
+    assert_eq!(restarts[0].time_ns, 3_000 * MS, "on the crash's heal");
+}

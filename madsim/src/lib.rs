@@ -509,15 +509,16 @@ async fn play(scenario: &Scenario, plan: &Plan, shared: SharedRef) -> (u64, Stop
         while let Some(&(at, heal, index)) = events.get(next).filter(|event| event.0 <= now) {
             next += 1;
             let scheduled = &plan.faults[index];
+            let act;
             {
                 // Recorded at its planned time: madsim reached it within
                 // its step (see the module docs).
                 let mut shared = lock(&shared);
-                if heal {
-                    shared.heal_fault(at, index, scheduled);
+                act = if heal {
+                    shared.heal_fault(at, index, scheduled)
                 } else {
-                    shared.start_fault(at, index, scheduled);
-                }
+                    shared.start_fault(at, index, scheduled)
+                };
             }
             let on = !heal;
             match &scheduled.fault {
@@ -541,14 +542,15 @@ async fn play(scenario: &Scenario, plan: &Plan, shared: SharedRef) -> (u64, Stop
                 }
                 Fault::Crash { node, .. } | Fault::Reboot { node, .. } => {
                     // As in the simulator: a node down stays down, one up
-                    // is not restarted again.
+                    // is not restarted again (Shared keeps the count).
                     let i = node.index();
-                    if on && !down[i] {
+                    debug_assert_eq!(act, on != down[i]);
+                    if act && on {
                         down[i] = true;
                         pauses[i].clear();
                         lock(&transport).crashed(*node);
                         handle.kill(ids[i]);
-                    } else if !on && down[i] {
+                    } else if act {
                         down[i] = false;
                         handle.restart(ids[i]);
                     }

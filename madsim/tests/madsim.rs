@@ -231,6 +231,48 @@ duration_ms = 1_000
 }
 
 #[test]
+fn overlapping_crashes_of_one_node_restart_it_once_and_its_clock_never_goes_back() {
+    // A reboot that starts while the node is down from a crash does
+    // nothing; the crash's heal restarts the node, and the reboot's later
+    // heal finds it up and leaves it, and its clock, be.
+    // Restarting the running node's clock moved it back within a boot and
+    // the controller panicked (worker-restarts seeds 173 and 177).
+    let scenario = scenario(
+        "madsim-overlap",
+        r#"
+name = "madsim-overlap"
+description = "A reboot inside a crash of the same node."
+[run]
+duration_ms = 8_000
+[client]
+workload_end_ms = 6_000
+[[schedule]]
+at_ms = 2_000
+kind = "crash"
+node = "controller-0"
+restart_after_ms = 1_000
+[[schedule]]
+at_ms = 2_500
+kind = "reboot"
+node = "controller-0"
+restart_after_ms = 1_500
+"#,
+    );
+    let result = madsim_engine::run_scenario(&scenario, &options(3, true)).expect("runs");
+    assert_eq!(verdict(&result), None);
+    let controller = index_of(&result, "controller-0");
+    let restarts: Vec<_> = result
+        .trace
+        .as_ref()
+        .expect("the trace was kept")
+        .iter()
+        .filter(|entry| entry.kind == TraceKind::Restart && entry.node == controller)
+        .collect();
+    assert_eq!(restarts.len(), 1, "one restart: {restarts:?}");
+    assert!(restarts[0].time_ns >= 3_000 * MS && restarts[0].time_ns < 4_000 * MS);
+}
+
+#[test]
 fn a_given_fault_list_replays_to_the_same_hash() {
     let scenario = Scenario::load("worker-restarts").expect("scenario loads");
     let first = madsim_engine::run_scenario(&scenario, &options(4, false)).expect("runs");
