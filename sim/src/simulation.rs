@@ -162,21 +162,97 @@ pub(crate) struct Queued<P: Protocol> {
     event: Event<P>,
 }
 
-impl<P: Protocol> PartialEq for Queued<P> {
+/// Where a queued event waits: its place in the order, (time, sequence),
+/// and the slot of the event itself in [`EventQueue`]'s slab. The heap
+/// sifts these 24 bytes rather than whole messages.
+#[derive(Clone, Copy)]
+struct QueueKey {
+    time_ns: u64,
+    seq: u64,
+    slot: u32,
+}
+
+impl PartialEq for QueueKey {
     fn eq(&self, other: &Self) -> bool {
         (self.time_ns, self.seq) == (other.time_ns, other.seq)
     }
 }
-impl<P: Protocol> Eq for Queued<P> {}
-impl<P: Protocol> PartialOrd for Queued<P> {
+impl Eq for QueueKey {}
+impl PartialOrd for QueueKey {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<P: Protocol> Ord for Queued<P> {
+impl Ord for QueueKey {
     /// Reversed, so the max-heap pops the earliest (time, seq) first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.time_ns, other.seq).cmp(&(self.time_ns, self.seq))
+    }
+}
+
+/// The event queue: a binary heap of [`QueueKey`]s over a slab of events.
+/// Keys compare only by (time, sequence), so the heap makes exactly the
+/// moves it made when it held the events themselves, and equal keys (the
+/// faults queued first at one time) pop in the same order as before.
+/// Which slot an event takes is never observed.
+pub(crate) struct EventQueue<P: Protocol> {
+    heap: BinaryHeap<QueueKey>,
+    slab: Vec<Option<Event<P>>>,
+    free: Vec<u32>,
+}
+
+impl<P: Protocol> EventQueue<P> {
+    fn new() -> Self {
+        EventQueue {
+            heap: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, time_ns: u64, seq: u64, event: Event<P>) {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                let slot = u32::try_from(self.slab.len()).expect("queue limit fits u32");
+                self.slab.push(Some(event));
+                slot
+            }
+        };
+        self.heap.push(QueueKey { time_ns, seq, slot });
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<Queued<P>> {
+        let key = self.heap.pop()?;
+        let event = self.slab[key.slot as usize]
+            .take()
+            .expect("a queued key's slot holds its event");
+        self.free.push(key.slot);
+        Some(Queued {
+            time_ns: key.time_ns,
+            seq: key.seq,
+            event,
+        })
+    }
+
+    #[inline]
+    fn peek_time_ns(&self) -> Option<u64> {
+        self.heap.peek().map(|key| key.time_ns)
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.heap.is_empty()
     }
 }
 
@@ -204,7 +280,7 @@ pub(crate) struct NodeSlot<P: Protocol> {
 pub(crate) struct Core<P: Protocol> {
     pub(crate) now_ns: u64,
     seq: u64,
-    queue: BinaryHeap<Queued<P>>,
+    queue: EventQueue<P>,
     pub(crate) nodes: Vec<NodeSlot<P>>,
     deferred: Vec<Vec<Queued<P>>>,
     network_rng: SimRng,
@@ -341,7 +417,7 @@ impl<P: Protocol> Core<P> {
         Core {
             now_ns: 0,
             seq: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::new(),
             nodes: Vec::new(),
             deferred: Vec::new(),
             network_rng: SimRng::derive(config.seed, Stream::Network),
@@ -411,11 +487,7 @@ impl<P: Protocol> Core<P> {
         if self.queue_full() {
             return;
         }
-        self.queue.push(Queued {
-            time_ns,
-            seq: 0,
-            event,
-        });
+        self.queue.push(time_ns, 0, event);
     }
 
     #[inline]
@@ -424,11 +496,7 @@ impl<P: Protocol> Core<P> {
             return;
         }
         self.seq += 1;
-        self.queue.push(Queued {
-            time_ns,
-            seq: self.seq,
-            event,
-        });
+        self.queue.push(time_ns, self.seq, event);
     }
 
     #[inline]
@@ -810,7 +878,7 @@ impl<P: Protocol> Simulation<P> {
         if self.core.stats.events >= self.core.config.limits.max_events {
             return Some(StopReason::EventLimit);
         }
-        let next_ns = self.core.queue.peek()?.time_ns;
+        let next_ns = self.core.queue.peek_time_ns()?;
         if next_ns > self.core.config.limits.max_time_ns {
             return Some(StopReason::TimeLimit);
         }
@@ -839,9 +907,9 @@ impl<P: Protocol> Simulation<P> {
     pub fn run_until(&mut self, deadline_ns: u64) -> StopReason {
         self.start();
         loop {
-            match self.core.queue.peek() {
+            match self.core.queue.peek_time_ns() {
                 None => return StopReason::Quiescent,
-                Some(next) if next.time_ns > deadline_ns => {
+                Some(next_ns) if next_ns > deadline_ns => {
                     self.core.now_ns = self.core.now_ns.max(deadline_ns);
                     return StopReason::Deadline;
                 }
