@@ -3,6 +3,7 @@
 //! one parses arguments, prints and maps outcomes to exit codes.
 
 pub mod admin_client;
+pub mod alloc;
 pub mod chaos;
 pub mod cli;
 pub mod load;
