@@ -109,7 +109,7 @@ fn recomputed_response(
         (ApiOp::Delete { .. }, _) => stored.clone(),
         (_, Some(Value::Resource(current))) => ApiResponse {
             status: stored.status,
-            body: ResponseBody::Resource(current.clone()),
+            body: ResponseBody::Resource(crate::protocol::Resource::clone(current)),
         },
         _ => error(
             status::NOT_FOUND,

@@ -3,6 +3,8 @@
 //! recovery point `Charged`, and phase 3, the commit of the resource write,
 //! the stored response and the unlock in one transaction.
 
+use std::sync::Arc;
+
 use super::decode::{Committed, Fenced, Read};
 use super::{
     ApiNode, Commit, Ctx, MAX_CHARGE_SENDS, MAX_COMMIT_ATTEMPTS, Operation, OperationId, Purpose,
@@ -80,7 +82,7 @@ impl ApiNode {
             compares: vec![lock_unchanged(&op.key, held)],
             success: vec![put(
                 &keys::ledger(&op.key),
-                Value::Ledger(entry),
+                Value::Ledger(Arc::new(entry)),
                 held.ledger_lease,
             )],
             failure: vec![],
@@ -176,7 +178,11 @@ impl ApiNode {
         let resource_key = keys::resource(resource_id);
         let mut success = match &commit.write {
             Write::Create(resource) | Write::Update(resource) => {
-                vec![put(&resource_key, Value::Resource(resource.clone()), None)]
+                vec![put(
+                    &resource_key,
+                    Value::Resource(Arc::new(resource.clone())),
+                    None,
+                )]
             }
             Write::Delete => vec![
                 Op::Delete {
@@ -192,7 +198,7 @@ impl ApiNode {
         finished.recovery = Recovery::Finished {
             response: commit.response.clone(),
         };
-        let ledger = Value::Ledger(finished);
+        let ledger = Value::Ledger(Arc::new(finished));
         success.push(put(&keys::ledger(&op.key), ledger, held.ledger_lease));
         success.push(Op::Delete {
             key: keys::lock(&op.key),
@@ -311,14 +317,15 @@ fn plan_change(entry: &LedgerEntry, found: Option<&Kv>, attempt: u32) -> Option<
     let (body, write) = match &entry.op {
         // The same spec again is not a change: the generation stays, and
         // the commit only checks that nothing moved under the answer.
-        ApiOp::Update { spec, .. } if *spec == current.spec => {
-            (ResponseBody::Resource(current.clone()), Write::Nothing)
-        }
+        ApiOp::Update { spec, .. } if *spec == current.spec => (
+            ResponseBody::Resource(Resource::clone(current)),
+            Write::Nothing,
+        ),
         ApiOp::Update { spec, .. } => {
             let next = Resource {
                 spec: *spec,
                 generation: current.generation + 1,
-                ..current.clone()
+                ..Resource::clone(current)
             };
             (ResponseBody::Resource(next.clone()), Write::Update(next))
         }

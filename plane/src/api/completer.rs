@@ -56,7 +56,7 @@ impl ApiNode {
                 let abandoned = lock.is_none_or(|lock| is_owned_by(lock, me));
                 let unfinished = !matches!(entry.recovery, Recovery::Finished { .. });
                 (abandoned && unfinished && !self.key_busy(key))
-                    .then_some((key, ledger, entry, lock))
+                    .then_some((key, ledger, &**entry, lock))
             })
             .collect();
         let start = candidates

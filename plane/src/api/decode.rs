@@ -6,6 +6,8 @@
 //! step fails as on a timeout, where the old positional matches would have
 //! panicked on input from a peer.
 
+use std::sync::Arc;
+
 use std::collections::BTreeMap;
 
 use crate::protocol::{ResourceView, Status, Value, keys};
@@ -146,6 +148,7 @@ pub(super) fn get(response: StoreResponse<Value>) -> Result<Option<ResourceView>
         Some(Value::Status(status)) => Some(status),
         Some(_) => return Err(ReplyError::Unexpected("a status key without a status")),
     };
+    let resource = Arc::unwrap_or_clone(resource);
     Ok(Some(ResourceView { resource, status }))
 }
 
@@ -222,6 +225,7 @@ fn page(
             break;
         }
         let status = observed.get(id).copied();
+        let resource = Arc::unwrap_or_clone(resource);
         items.push(ResourceView { resource, status });
     }
     let next = match (cut, resources_more) {
@@ -258,7 +262,7 @@ mod tests {
             },
             generation: 1,
         };
-        stored(keys::resource(id), Value::Resource(resource))
+        stored(keys::resource(id), Value::Resource(resource.into()))
     }
 
     fn status(id: &str) -> Kv {

@@ -2,6 +2,8 @@
 //! already: the stored response replayed, 422 for another request, 409
 //! while another node works on it, or a takeover of an abandoned key.
 
+use std::sync::Arc;
+
 use super::decode::Recorded;
 use super::{ApiNode, Ctx, Held, Operation, OperationId, Step, error, put};
 use crate::protocol::{ApiOp, Event, LedgerEntry, Recovery, Value, keys, status};
@@ -70,7 +72,7 @@ impl ApiNode {
             success: vec![
                 put(
                     &ledger_key,
-                    Value::Ledger(entry.clone()),
+                    Value::Ledger(Arc::new(entry.clone())),
                     Some(ledger_lease),
                 ),
                 put(&lock_key, Value::Lock { owner: ctx.id() }, Some(session)),
@@ -117,7 +119,7 @@ impl ApiNode {
         // between keys, so the entry's lease cannot tell.)
         let my_lock_revision = match (&ledger, &lock) {
             (Some(kv), Some(lock))
-                if matches!(&kv.value, Value::Ledger(stored) if *stored == entry)
+                if matches!(&kv.value, Value::Ledger(stored) if **stored == entry)
                     && is_owned_by(lock, ctx.id())
                     && lock.mod_revision == kv.create_revision
                     && !self.key_busy(&op.key) =>
@@ -172,9 +174,9 @@ impl ApiNode {
         }
         if let Recovery::Finished { response } = &entry.recovery {
             if self.bugs.stale_replay_body {
-                return self.read_for_replay(ctx, id, op, entry.clone());
+                return self.read_for_replay(ctx, id, op, LedgerEntry::clone(entry));
             }
-            let (response, entry) = (response.clone(), entry.clone());
+            let (response, entry) = (response.clone(), LedgerEntry::clone(entry));
             return self.replay(ctx, op, response, &entry);
         }
         let abandoned = match &lock {

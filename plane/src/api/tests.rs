@@ -281,7 +281,7 @@ impl Cluster {
         self.read(keys::RESOURCES)
             .into_iter()
             .map(|kv| match kv.value {
-                Value::Resource(resource) => resource,
+                Value::Resource(resource) => Resource::clone(&resource),
                 other => panic!("not a resource: {other:?}"),
             })
             .collect()
@@ -289,7 +289,7 @@ impl Cluster {
 
     fn ledger(&mut self, key: &str) -> Option<LedgerEntry> {
         match self.store.get(&keys::ledger(key)).map(|kv| &kv.value) {
-            Some(Value::Ledger(entry)) => Some(entry.clone()),
+            Some(Value::Ledger(entry)) => Some(LedgerEntry::clone(entry)),
             None => None,
             other => panic!("not a ledger entry: {other:?}"),
         }
@@ -1094,7 +1094,7 @@ fn update_that_races_a_concurrent_write_replans_on_the_new_generation() {
         generation: 5,
         ..created.clone()
     };
-    cluster.write(keys::resource(&created.id), Value::Resource(raced));
+    cluster.write(keys::resource(&created.id), Value::Resource(raced.into()));
     cluster.release_all();
     let reply = cluster.only_reply(request_id);
     let ResponseBody::Resource(updated) = &reply.response.body else {

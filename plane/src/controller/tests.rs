@@ -284,7 +284,7 @@ impl Rig {
             spec: Spec { replicas, image: 1 },
             generation,
         };
-        self.put(keys::resource(id), Value::Resource(resource));
+        self.put(keys::resource(id), Value::Resource(resource.into()));
     }
 
     fn acts(&self) -> Vec<(NodeId, RequestId, Action)> {

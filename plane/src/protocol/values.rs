@@ -4,6 +4,8 @@
 //! Stored values outlive the node that wrote them and are read by other
 //! nodes, so they change only with care for what is already stored.
 
+use std::sync::Arc;
+
 use node::NodeId;
 use serde::{Deserialize, Serialize};
 
@@ -90,14 +92,20 @@ pub struct LedgerEntry {
 // The value enum.
 
 /// Everything the store holds, typed, so no node serializes on the hot path.
+///
+/// The large variants are shared, not copied: a read hands out the stored
+/// value, and a scan of the ledger or of every resource would otherwise
+/// copy each entry's strings into the reply. `Arc` hashes, compares and
+/// serializes as what it holds, so messages and trace hashes are as they
+/// were.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Value {
     /// `/res/{id}`: desired state.
-    Resource(Resource),
+    Resource(Arc<Resource>),
     /// `/status/{id}`: written by the shard holder, fenced by its token.
     Status(Status),
     /// `/idem/{key}`: the idempotency ledger.
-    Ledger(LedgerEntry),
+    Ledger(Arc<LedgerEntry>),
     /// `/idem-lock/{key}`: held by the API node working on the key, on
     /// that node's session lease, so it vanishes if the node dies.
     Lock {

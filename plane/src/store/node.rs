@@ -41,6 +41,8 @@
 //! by lease expiry or revoke are not notified at all. Watchers resync
 //! periodically; resync is the truth, notifications only make it faster.
 
+use std::sync::Arc;
+
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -338,7 +340,7 @@ fn record_truth(
         let stored = kv(ctx).get(key).map(|kv| kv.value.clone());
         let event = if let Some(id) = key.strip_prefix(keys::RESOURCES) {
             let resource = match stored {
-                Some(Value::Resource(resource)) => Some(resource),
+                Some(Value::Resource(resource)) => Some(Arc::unwrap_or_clone(resource)),
                 _ => None,
             };
             Event::DesiredWritten {
@@ -377,7 +379,7 @@ fn record_truth(
             Event::LedgerWritten {
                 key: idem.to_string(),
                 fingerprint: entry.fingerprint,
-                recovery: entry.recovery,
+                recovery: entry.recovery.clone(),
                 revision: *revision,
             }
         } else {
