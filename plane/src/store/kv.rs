@@ -697,7 +697,9 @@ impl<V: StoreValue> TxnView<'_, V> {
         match op {
             Op::Get { key } => OpResult::Got(self.get(&key).cloned()),
             Op::GetPrefix { prefix } => {
-                let found = self.with_prefix(&prefix).into_values().cloned().collect();
+                // The merging walk of `range`, unbounded: no map of the
+                // prefix is built only to be copied out.
+                let (found, _) = self.range(&prefix, None, usize::MAX);
                 OpResult::GotPrefix(found)
             }
             Op::Put { key, value, lease } => self.put(key, value, lease),
