@@ -140,3 +140,33 @@ fn five_hundred_chaos_seeds_converge_after_healing_with_no_side_effect_twice() {
         );
     }
 }
+
+/// The largest topology the validator allows (every role at its maximum,
+/// and the most shards its resync bound lets through) finishes its default
+/// run and is judged, rather than stopping at the event limit.
+#[test]
+fn the_largest_topology_allowed_finishes_its_default_run() {
+    let text = "name = \"largest\"\ndescription = \"every role at its maximum\"\n\
+        [topology]\napis = 16\ncontrollers = 32\nworkers = 32\nclients = 16\n\
+        [controller]\nshard_count = 751\n";
+    let scenario = Scenario::parse(text, "largest.toml").expect("the validator allows it");
+    let result = run_scenario(
+        &scenario,
+        &RunOptions {
+            seed: 1,
+            ..RunOptions::default()
+        },
+    )
+    .expect("runs");
+    assert!(
+        !result.stop.is_limit(),
+        "stopped at {:?} after {} events",
+        result.stop,
+        result.stats.events
+    );
+    assert_eq!(
+        result.check.first_violation(),
+        None,
+        "a default run of the largest topology passes"
+    );
+}
