@@ -55,11 +55,11 @@ impl Hasher for StableHasher {
         mix64(self.state)
     }
 
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
+            let word: [u8; 8] = chunk.try_into().expect("chunks of 8");
             self.mix(u64::from_le_bytes(word));
         }
         let rest = chunks.remainder();
