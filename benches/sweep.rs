@@ -1,13 +1,27 @@
 //! Sweep and shrink throughput, release build: `cargo bench --bench sweep`.
 //!
-//! The chaos scenario (default topology, 60 simulated seconds of faults and
-//! workload, then the liveness phase) over 1,000 seeds with the determinism
-//! check (each seed run twice), on every core; then shrinking a real failing
-//! artifact. Figures are printed, never asserted.
+//! 1. One core, side by side: the bare event loop (ten no-op nodes
+//!    re-arming a 1 ms timer, the simulator's ceiling) and chaos seeds run
+//!    one after another with their checkers. Prints chaos seeds per
+//!    core-second, events per second, and the ratio of the two loops'
+//!    events per second; then the peak heap of one chaos run, counted by
+//!    this benchmark's allocator.
+//! 2. The chaos scenario (default topology, 60 simulated seconds of faults
+//!    and workload, then the liveness phase) over 1,000 seeds with the
+//!    determinism check (each seed run twice), on every core.
+//! 3. Shrinking a real failing artifact.
+//!
+//! Figures are printed, never asserted. `SWEEP_BENCH_SEEDS` (default 200)
+//! sets the one-core chaos seeds; `SWEEP_BENCH_SKIP_SWEEP=1` skips part 2.
 
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time is what we measure
 
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Instant;
+
+use controlplane::alloc::Allocator;
+use sim::{ClockConfig, Context, Node, NodeId, Protocol, SimConfig, Simulation, TimerId};
 
 use dst::artifact::Artifact;
 use dst::engine::EngineRunner;
@@ -15,11 +29,162 @@ use dst::scenario::Scenario;
 use dst::sweep::{SweepOptions, sweep};
 use dst::world::{RunOptions, run_scenario};
 
+/// The binary's allocator, counting, while [`COUNTING`] is on, the bytes
+/// allocated less those freed, and the peak of that. Off while speed is
+/// measured, so the counting costs the figures nothing.
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+impl Counting {
+    fn grew(size: usize) {
+        if COUNTING.load(Ordering::Relaxed) {
+            let size = size as isize;
+            let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+    }
+    fn shrank(size: usize) {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(size as isize, Ordering::Relaxed);
+        }
+    }
+    /// The peak heap of `work`, above what was live before it.
+    fn peak_of<T>(work: impl FnOnce() -> T) -> usize {
+        LIVE.store(0, Ordering::Relaxed);
+        PEAK.store(0, Ordering::Relaxed);
+        COUNTING.store(true, Ordering::Relaxed);
+        let result = work();
+        COUNTING.store(false, Ordering::Relaxed);
+        drop(result);
+        PEAK.load(Ordering::Relaxed).max(0) as usize
+    }
+}
+
+// SAFETY: every call is passed to the binary's allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::grew(layout.size());
+        unsafe { Allocator.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Self::grew(layout.size());
+        unsafe { Allocator.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        Self::shrank(layout.size());
+        unsafe { Allocator.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Self::shrank(layout.size());
+        Self::grew(new_size);
+        unsafe { Allocator.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+struct Bare;
+
+impl Protocol for Bare {
+    type Message = ();
+    type Timer = ();
+    type Event = ();
+    type Durable = ();
+}
+
+/// Re-arms a 1 ms timer and does nothing else.
+struct Idle;
+
+impl Node<Bare> for Idle {
+    fn on_start(&mut self, ctx: &mut Context<'_, Bare>) {
+        ctx.set_timer(sim::MILLISECOND_NS, ());
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Bare>, _: NodeId, _: ()) {}
+    fn on_timer(&mut self, ctx: &mut Context<'_, Bare>, _: TimerId, _: ()) {
+        ctx.set_timer(sim::MILLISECOND_NS, ());
+    }
+}
+
+/// Events per second of the bare loop: ten idle nodes, 100 simulated s.
+fn bare_loop() -> f64 {
+    let started = Instant::now();
+    let mut simulation = Simulation::<Bare>::new(SimConfig::default());
+    for index in 0..10 {
+        simulation.add_node(format!("idle{index}"), ClockConfig::default(), |_| {
+            Box::new(Idle)
+        });
+    }
+    simulation.run_until(100 * sim::SECOND_NS);
+    simulation.stats().events as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Chaos seeds one after another on this core, checkers included: seeds
+/// per second and events per second.
+fn chaos_one_core(chaos: &Scenario, seeds: u64) -> (f64, f64) {
+    let started = Instant::now();
+    let mut events = 0;
+    for seed in 0..seeds {
+        let options = RunOptions {
+            seed,
+            ..RunOptions::default()
+        };
+        events += run_scenario(chaos, &options).expect("runs").stats.events;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    (seeds as f64 / seconds, events as f64 / seconds)
+}
+
+fn one_core(chaos: &Scenario) {
+    let seeds = std::env::var("SWEEP_BENCH_SEEDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(200);
+    // Warm up, then alternate so both loops see the same machine.
+    bare_loop();
+    chaos_one_core(chaos, 5);
+    let (mut bare, mut seeds_per_s, mut events_per_s) = (0.0f64, 0.0f64, 0.0f64);
+    for _ in 0..3 {
+        bare = bare.max(bare_loop());
+        let (s, e) = chaos_one_core(chaos, seeds / 3);
+        seeds_per_s = seeds_per_s.max(s);
+        events_per_s = events_per_s.max(e);
+    }
+    println!(
+        "one core, best of 3: bare event loop {:.2} M events/s; chaos {seeds_per_s:.1} seeds per core-second, {:.2} M events/s with the checkers: {:.1}% of the bare loop",
+        bare / 1e6,
+        events_per_s / 1e6,
+        100.0 * events_per_s / bare
+    );
+    let peak = (0..20)
+        .map(|seed| {
+            let options = RunOptions {
+                seed,
+                ..RunOptions::default()
+            };
+            Counting::peak_of(|| run_scenario(chaos, &options).expect("runs"))
+        })
+        .max()
+        .unwrap_or(0);
+    println!(
+        "peak heap of one chaos run (seeds 0..20, the largest): {:.2} MB",
+        peak as f64 / 1e6
+    );
+}
+
 fn main() {
+    let chaos = Scenario::load("chaos").expect("chaos loads");
+    one_core(&chaos);
+    if std::env::var_os("SWEEP_BENCH_SKIP_SWEEP").is_some() {
+        return;
+    }
     let out_dir = std::env::temp_dir().join("controlplane-bench-sweep");
     let jobs = std::thread::available_parallelism().map_or(1, usize::from);
     let options = SweepOptions {
-        scenarios: vec![Scenario::load("chaos").expect("chaos loads")],
+        scenarios: vec![chaos],
         seeds: 0..1_000,
         jobs,
         shard: None,
