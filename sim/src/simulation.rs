@@ -712,7 +712,14 @@ impl<P: Protocol> Core<P> {
             }
         }
         let active = self.buggify.is_active(seed, point);
-        let stats = self.stats.buggify.entry(point.to_string()).or_default();
+        // Looked up before inserting: `entry` would allocate the name on
+        // every hit.
+        if !self.stats.buggify.contains_key(point) {
+            self.stats
+                .buggify
+                .insert(point.to_string(), BuggifyPointStats::default());
+        }
+        let stats = self.stats.buggify.get_mut(point).expect("inserted above");
         stats.active = active;
         stats.hits += 1;
         if let Some(firing) = firing {
