@@ -11,8 +11,9 @@
 //!    determinism check (each seed run twice), on every core.
 //! 3. Shrinking a real failing artifact.
 //!
-//! Figures are printed, never asserted. `SWEEP_BENCH_SEEDS` (default 200)
-//! sets the one-core chaos seeds; `SWEEP_BENCH_SKIP_SWEEP=1` skips part 2.
+//! Figures are printed, never asserted. `SWEEP_BENCH_SEEDS` (default 200,
+//! at least 3) sets the one-core chaos seeds: each of the three rounds runs
+//! a third of them, seeds 0 on. `SWEEP_BENCH_SKIP_SWEEP=1` skips part 2.
 
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall time is what we measure
 
@@ -30,8 +31,9 @@ use dst::sweep::{SweepOptions, sweep};
 use dst::world::{RunOptions, run_scenario};
 
 /// The binary's allocator, counting, while [`COUNTING`] is on, the bytes
-/// allocated less those freed, and the peak of that. Off while speed is
-/// measured, so the counting costs the figures nothing.
+/// asked for less those freed, and the peak of that (requested bytes, not
+/// the allocator's footprint). Off while speed is measured, when it costs
+/// one relaxed load per call.
 struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
@@ -51,7 +53,8 @@ impl Counting {
             LIVE.fetch_sub(size as isize, Ordering::Relaxed);
         }
     }
-    /// The peak heap of `work`, above what was live before it.
+    /// The peak heap of `work`, above what was live before it (frees of
+    /// older memory during `work` would lower it; a run frees none).
     fn peak_of<T>(work: impl FnOnce() -> T) -> usize {
         LIVE.store(0, Ordering::Relaxed);
         PEAK.store(0, Ordering::Relaxed);
@@ -142,7 +145,8 @@ fn one_core(chaos: &Scenario) {
     let seeds = std::env::var("SWEEP_BENCH_SEEDS")
         .ok()
         .and_then(|text| text.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(200u64)
+        .max(3);
     // Warm up, then alternate so both loops see the same machine.
     bare_loop();
     chaos_one_core(chaos, 5);
