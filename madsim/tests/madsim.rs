@@ -27,10 +27,20 @@ fn verdict(r: &RunResult) -> Option<(&str, &str)> {
 }
 
 /// A scenario from its text, through the same parser as a file's.
-fn scenario(name: &str, text: &str) -> Scenario {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.toml"));
-    std::fs::write(&path, text).expect("the test's scenario is written");
-    Scenario::load(path.to_str().expect("a UTF-8 path")).expect("the test's scenario parses")
+/// A scenario of `duration_ms` with the workload ending at
+/// `workload_end_ms`, liveness judged within `liveness_bound_ms`, and
+/// `schedule` (its `[[schedule]]` entries).
+fn with_schedule(
+    name: &str,
+    (duration_ms, workload_end_ms, liveness_bound_ms): (u64, u64, u64),
+    schedule: &str,
+) -> Scenario {
+    let text = format!(
+        "name = \"{name}\"\ndescription = \"{name}\"\n[run]\nduration_ms = {duration_ms}\n\
+         liveness_bound_ms = {liveness_bound_ms}\n[client]\nworkload_end_ms = {workload_end_ms}\n\
+         {schedule}"
+    );
+    Scenario::parse(&text, &format!("{name}.toml")).expect("the test's scenario parses")
 }
 
 fn index_of(result: &RunResult, name: &str) -> NodeId {
@@ -116,16 +126,10 @@ fn a_degrade_of_every_link_runs() {
 
 #[test]
 fn a_partition_cuts_the_links_it_names() {
-    let scenario = scenario(
+    let scenario = with_schedule(
         "madsim-partition",
+        (12_000, 8_000, 10_000),
         r#"
-name = "madsim-partition"
-description = "A cut between api-0 and the store."
-[run]
-duration_ms = 12_000
-liveness_bound_ms = 10_000
-[client]
-workload_end_ms = 8_000
 [[schedule]]
 at_ms = 3_000
 kind = "partition"
@@ -164,16 +168,10 @@ duration_ms = 3_000
 
 #[test]
 fn a_crash_restarts_the_node_on_a_new_boot_and_a_clog_holds_then_releases() {
-    let scenario = scenario(
+    let scenario = with_schedule(
         "madsim-crash",
+        (12_000, 8_000, 10_000),
         r#"
-name = "madsim-crash"
-description = "A crash, a pause and a clog."
-[run]
-duration_ms = 12_000
-liveness_bound_ms = 10_000
-[client]
-workload_end_ms = 8_000
 [[schedule]]
 at_ms = 2_000
 kind = "crash"
@@ -237,15 +235,10 @@ fn overlapping_crashes_of_one_node_restart_it_once_and_its_clock_never_goes_back
     // heal finds it up and leaves it, and its clock, be.
     // Restarting the running node's clock moved it back within a boot and
     // the controller panicked (worker-restarts seeds 173 and 177).
-    let scenario = scenario(
+    let scenario = with_schedule(
         "madsim-overlap",
+        (8_000, 6_000, 20_000),
         r#"
-name = "madsim-overlap"
-description = "A reboot inside a crash of the same node."
-[run]
-duration_ms = 8_000
-[client]
-workload_end_ms = 6_000
 [[schedule]]
 at_ms = 2_000
 kind = "crash"

@@ -436,21 +436,30 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
         Err(error) => return fail(&error, None),
     };
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serializes")
-        );
+        print_json(&summary);
     } else {
-        // A planted bug's failures must not read as the scenario's own.
-        let planted: String = planted.iter().map(|bug| format!(" --bug {bug}")).collect();
-        let titles: Vec<String> = names
-            .iter()
-            .map(|name| format!("{name}{planted}"))
-            .collect();
+        let titles = sweep_titles(&names, &planted);
         print!("{}", report::sweep_summary(&summary, &titles, &args.out));
     }
     let worst = Outcome::worst(results.iter().map(|r| r.outcome));
     ExitCode::from(worst.exit_code() as u8)
+}
+
+/// The scenarios' titles in a sweep summary: with the bugs planted in
+/// them, so a planted bug's failures do not read as the scenario's own.
+fn sweep_titles(names: &[String], planted: &[Bug]) -> Vec<String> {
+    let planted: String = planted.iter().map(|bug| format!(" --bug {bug}")).collect();
+    names
+        .iter()
+        .map(|name| format!("{name}{planted}"))
+        .collect()
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("a summary serializes")
+    );
 }
 
 /// `sweep --guided` (and `--compare`): see [`dst::guided`].
@@ -471,11 +480,7 @@ fn run_guided(
         mutate: true,
         runner,
     };
-    let planted: String = planted.iter().map(|bug| format!(" --bug {bug}")).collect();
-    let titles: Vec<String> = names
-        .iter()
-        .map(|name| format!("{name}{planted}"))
-        .collect();
+    let titles = sweep_titles(names, planted);
     if args.compare {
         let arm = |mutate: bool, dir: &str| GuidedOptions {
             mutate,
@@ -514,10 +519,7 @@ fn run_guided(
         Err(error) => return fail(&error, None),
     };
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serializes")
-        );
+        print_json(&summary);
     } else {
         print!(
             "{}",
