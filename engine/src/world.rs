@@ -382,6 +382,12 @@ impl Shared {
         }
     }
 
+    /// Whether `node` is down: taken down by a crash or reboot and not yet
+    /// restarted (the engine's own record of it would be a second copy).
+    pub fn is_down(&self, node: NodeId) -> bool {
+        self.slots[node.index()].down
+    }
+
     /// Fault `index` of `faults` starts at `now_ns`: counted, traced and
     /// listed as applied; the parts that live in this layer (pauses, clock
     /// jumps and drift, crashes' bookkeeping, degrade duplicates) act here.

@@ -493,7 +493,6 @@ async fn play(scenario: &Scenario, plan: &Plan, shared: SharedRef) -> (u64, Stop
     let mut next = 0;
     let mut next_mark = 0u64;
     let mut calm = false;
-    let mut down = vec![false; count];
     let mut pauses: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); count];
     let mut degrades: Vec<usize> = Vec::new();
     let mut stop = StopReason::Deadline;
@@ -542,16 +541,13 @@ async fn play(scenario: &Scenario, plan: &Plan, shared: SharedRef) -> (u64, Stop
                 }
                 Fault::Crash { node, .. } | Fault::Reboot { node, .. } => {
                     // As in the simulator: a node down stays down, one up
-                    // is not restarted again (Shared keeps the count).
+                    // is not restarted again (Shared decides, in `act`).
                     let i = node.index();
-                    debug_assert_eq!(act, on != down[i]);
                     if act && on {
-                        down[i] = true;
                         pauses[i].clear();
                         lock(&transport).crashed(*node);
                         handle.kill(ids[i]);
                     } else if act {
-                        down[i] = false;
                         handle.restart(ids[i]);
                     }
                 }
@@ -560,7 +556,7 @@ async fn play(scenario: &Scenario, plan: &Plan, shared: SharedRef) -> (u64, Stop
                     if on {
                         // A node restarting but not yet booted pauses too:
                         // its boot waits for the resume, as in the simulator.
-                        if !down[i] {
+                        if !lock(&shared).is_down(*node) {
                             if pauses[i].is_empty() {
                                 handle.pause(ids[i]);
                             }
@@ -613,7 +609,8 @@ async fn play(scenario: &Scenario, plan: &Plan, shared: SharedRef) -> (u64, Stop
     }
     let end_ns = now_ns();
     for (i, &id) in ids.iter().enumerate() {
-        if !down[i] {
+        let node = NodeId(u32::try_from(i).expect("node indices fit u32"));
+        if !lock(&shared).is_down(node) {
             handle.kill(id);
         }
     }
