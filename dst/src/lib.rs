@@ -10,6 +10,8 @@
 //! | [`world`] | one run: the nodes of [`plane`] on [`sim`], the safety and liveness phases |
 //! | [`check`] | the checkers: `always`, `eventually`, `cost` and `sometimes` properties over the history |
 //! | [`report`] | Markdown and JSON reports of one run |
+//! | [`timeline`] | a run as a picture: lanes per node, leases, faults, requests, side effects, violations; one self-contained HTML page |
+//! | [`perfetto`] | the same picture as Chrome trace event JSON, for ui.perfetto.dev and chrome://tracing |
 //! | [`sweep`] | many seeds in parallel, resumable, with a failure artifact per failing seed |
 //! | [`guided`] | coverage-guided sweeps: a corpus of fault lists that reached rare coverage, mutated |
 //! | [`shrink`] | delta debugging over a failing run's fault list |
@@ -30,10 +32,12 @@ pub mod error;
 pub mod guided;
 pub mod input;
 pub mod layout;
+pub mod perfetto;
 pub mod real;
 pub mod report;
 pub mod scenario;
 pub mod shrink;
 pub mod sweep;
+pub mod timeline;
 pub mod world;
 pub mod zoo;
