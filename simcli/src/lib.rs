@@ -122,6 +122,16 @@ pub struct SimulateArgs {
     /// stale-replay-body, modulo-sharding.
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
+    /// Also write the run as one self-contained HTML page: a lane per
+    /// node, lease terms per shard, faults, requests, side effects, the
+    /// desired-against-running curve and every violation; zoom, pan,
+    /// hover and a filter, no network needed. Keeps the history.
+    #[arg(long, value_name = "FILE.html")]
+    timeline: Option<PathBuf>,
+    /// Also write the run in the Chrome trace event format (JSON), which
+    /// ui.perfetto.dev and chrome://tracing open. Keeps the history.
+    #[arg(long, value_name = "FILE.json")]
+    perfetto: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArg,
 }
@@ -211,6 +221,16 @@ pub struct ReplayArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write the run as one self-contained HTML page: a lane per
+    /// node, lease terms per shard, faults, requests, side effects, the
+    /// desired-against-running curve and every violation; zoom, pan,
+    /// hover and a filter, no network needed. Keeps the history.
+    #[arg(long, value_name = "FILE.html")]
+    timeline: Option<PathBuf>,
+    /// Also write the run in the Chrome trace event format (JSON), which
+    /// ui.perfetto.dev and chrome://tracing open. Keeps the history.
+    #[arg(long, value_name = "FILE.json")]
+    perfetto: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArg,
 }
@@ -368,7 +388,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     let options = RunOptions {
         seed: args.seed,
         faults: None,
-        keep_trace: args.check_determinism,
+        keep_trace: args.check_determinism || args.timeline.is_some() || args.perfetto.is_some(),
         buggify_redraws_faults: false,
     };
     dst::sweep::capture_panics();
@@ -376,6 +396,13 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         Ok(result) => result,
         Err(error) => return fail(&error, Some(&command)),
     };
+    let pictures = Pictures {
+        timeline: args.timeline.as_deref(),
+        perfetto: args.perfetto.as_deref(),
+    };
+    if let Err(error) = pictures.write(&result, &scenario) {
+        return fail(&error, None);
+    }
     if args.check_determinism
         && let Some(code) = run_again_and_compare(runner.run, &scenario, &options, &result)
     {
@@ -735,6 +762,13 @@ fn replay(args: ReplayArgs) -> ExitCode {
             result.trace_hash, artifact.trace_hash
         );
     }
+    let pictures = Pictures {
+        timeline: args.timeline.as_deref(),
+        perfetto: args.perfetto.as_deref(),
+    };
+    if let Err(error) = pictures.write(&result, &artifact.scenario) {
+        return fail(&error, None);
+    }
     let command = report::replay_command(&args.artifact, runner.engine);
     if args.json {
         println!("{}", report::json_with_rerun(&result, &command));
@@ -746,6 +780,40 @@ fn replay(args: ReplayArgs) -> ExitCode {
         );
     }
     exit_for(&result)
+}
+
+/// The pictures of a run asked for with `--timeline` and `--perfetto`.
+struct Pictures<'a> {
+    timeline: Option<&'a std::path::Path>,
+    perfetto: Option<&'a std::path::Path>,
+}
+
+impl Pictures<'_> {
+    /// Draws `result` (a run of `scenario` that kept its history) into
+    /// each file asked for, and says so on stderr; a file that cannot be
+    /// written is an I/O error naming it.
+    fn write(&self, result: &RunResult, scenario: &Scenario) -> Result<(), Error> {
+        if self.timeline.is_none() && self.perfetto.is_none() {
+            return Ok(());
+        }
+        let timeline = dst::timeline::Timeline::from_run(result, scenario)?;
+        let outputs = [
+            (
+                self.timeline,
+                "timeline",
+                dst::timeline::html as fn(&_) -> String,
+            ),
+            (self.perfetto, "perfetto", dst::perfetto::chrome_trace),
+        ];
+        for (path, what, draw) in outputs {
+            let Some(path) = path else { continue };
+            let text = draw(&timeline);
+            std::fs::write(path, &text)
+                .map_err(|error| Error::io(path, format!("cannot write the {what}: {error}")))?;
+            eprintln!("{what}: wrote {} ({} bytes)", path.display(), text.len());
+        }
+        Ok(())
+    }
 }
 
 /// The runner `replay` and `shrink` use: the artifact's engine, unless
