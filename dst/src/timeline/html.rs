@@ -219,6 +219,7 @@ fn legend(out: &mut String) {
         ("mk conflict", "409/422"),
         ("mk takeover", "takeover"),
         ("vline", "violation"),
+        ("healed", "faults healed, liveness phase"),
     ];
     for (class, text) in ticks {
         let _ = write!(
@@ -359,7 +360,7 @@ fn bands(out: &mut String, timeline: &Timeline, rows: &Rows, end_ns: u64) {
     if let Some(healed) = timeline.healed_ns {
         let _ = write!(
             out,
-            "<line class=\"healed\" x1=\"{x}\" x2=\"{x}\" y1=\"0\" y2=\"{}\"><title>the last fault healed at {}</title></line>",
+            "<line class=\"healed\" x1=\"{x}\" x2=\"{x}\" y1=\"0\" y2=\"{}\"><title>safety phase over and every fault healed at {}: the liveness phase runs from here on a calm network</title></line>",
             rows.height,
             secs(healed),
             x = ms(healed)
