@@ -11,6 +11,7 @@
 //! | [`check`] | the checkers: `always`, `eventually`, `cost` and `sometimes` properties over the history |
 //! | [`report`] | Markdown and JSON reports of one run |
 //! | [`sweep`] | many seeds in parallel, resumable, with a failure artifact per failing seed |
+//! | [`merge`] | the outputs of `sweep --shard K/N` run apart, merged into the one sweep they split |
 //! | [`guided`] | coverage-guided sweeps: a corpus of fault lists that reached rare coverage, mutated |
 //! | [`shrink`] | delta debugging over a failing run's fault list |
 //! | [`artifact`] | what a failure leaves behind so it can be replayed |
@@ -30,6 +31,7 @@ pub mod error;
 pub mod guided;
 pub mod input;
 pub mod layout;
+pub mod merge;
 pub mod real;
 pub mod report;
 pub mod scenario;
