@@ -547,9 +547,15 @@ fn progress_bar() -> Option<(indicatif::ProgressBar, ProgressSink)> {
     }
     let bar = indicatif::ProgressBar::new(0);
     let style = indicatif::ProgressStyle::with_template(
-        "[{bar:30}] {pos}/{len} seeds, {msg}, {per_sec}, {eta} left",
+        "[{bar:30}] {pos}/{len} seeds, {msg}, {rate}, {eta} left",
     )
     .expect("a valid template")
+    .with_key(
+        "rate",
+        |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ = write!(out, "{:.1} seeds/s", state.per_sec());
+        },
+    )
     .progress_chars("#>.");
     bar.set_style(style);
     bar.set_message("0 failed");
