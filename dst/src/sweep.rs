@@ -1140,6 +1140,53 @@ mod tests {
     }
 
     #[test]
+    fn a_target_counts_only_its_own_scenario_s_seeds_and_a_shard_misses_none() {
+        let result = |scenario: &str, seed: u64, failovers: u64| SeedResult {
+            scenario: scenario.to_string(),
+            engine: Engine::Sim,
+            config_hash: None,
+            seed,
+            outcome: Outcome::Pass,
+            failed: Vec::new(),
+            message: None,
+            trace_hash: String::new(),
+            events: 0,
+            simulated_ns: 0,
+            faults: 0,
+            sometimes: [("failover".to_string(), failovers)].into_iter().collect(),
+            convergence_ns: None,
+            buggify: BTreeMap::new(),
+        };
+        // `b` reaches failover in two seeds; `a`, whose target it is, never.
+        let results = [result("a", 0, 0), result("b", 0, 3), result("b", 1, 1)];
+        let targets = vec!["failover".to_string()];
+        let judged = judge_targets(
+            [("a", targets.as_slice()), ("b", targets.as_slice())],
+            &results,
+        );
+        let seeds: Vec<(&str, u64)> = judged
+            .iter()
+            .map(|t| (t.scenario.as_str(), t.seeds))
+            .collect();
+        assert_eq!(seeds, [("a", 0), ("b", 2)]);
+        let mut summary = Summary {
+            targets: judged,
+            ..Summary::default()
+        };
+        let missed: Vec<&str> = summary
+            .missed_targets()
+            .iter()
+            .map(|t| t.scenario.as_str())
+            .collect();
+        assert_eq!(missed, ["a"]);
+        summary.shard = Some((0, 2));
+        assert!(
+            summary.missed_targets().is_empty(),
+            "another shard may reach it"
+        );
+    }
+
+    #[test]
     fn a_shard_hands_out_exactly_the_seeds_it_counts() {
         for (seeds, shard) in [
             (0..10, (0, 3)),
