@@ -180,7 +180,9 @@ pub struct SweepArgs {
     #[arg(long)]
     jobs: Option<usize>,
     /// Run only part K of N (K from 0), to split a sweep across CI jobs or
-    /// a Kubernetes Indexed Job (K = $JOB_COMPLETION_INDEX).
+    /// a Kubernetes Indexed Job (K = $JOB_COMPLETION_INDEX); `merge` puts
+    /// the N outputs back together. A shard shows scenario targets but does
+    /// not fail on them (another shard may reach them): `merge` judges them.
     #[arg(long, value_parser = parse_shard)]
     shard: Option<(u64, u64)>,
     /// Where results.jsonl and failures/ go.
