@@ -195,7 +195,8 @@ fn main() {
         out_dir,
         resume: false,
         check_determinism: true,
-        progress: false,
+        progress: None,
+        titles: Vec::new(),
         fail_fast: false,
         runner: EngineRunner::SIM,
     };

@@ -196,9 +196,10 @@ pub fn guided_sweep(options: &GuidedOptions) -> Result<(Vec<GuidedLine>, GuidedS
         out_dir: options.out_dir.clone(),
         resume: false,
         check_determinism: options.check_determinism,
-        progress: false,
+        progress: None,
         fail_fast: false,
         runner: options.runner,
+        titles: Vec::new(),
     })?;
     let path = results_path(&options.out_dir);
     let mut file = std::fs::OpenOptions::new()
@@ -215,6 +216,7 @@ pub fn guided_sweep(options: &GuidedOptions) -> Result<(Vec<GuidedLine>, GuidedS
     let results: Vec<SeedResult> = lines.iter().map(|line| line.result.clone()).collect();
     let mut sweep = summarize(options.runner.engine, &results);
     sweep.runs = results.len() as u64 * if options.check_determinism { 2 } else { 1 };
+    sweep.targets = crate::sweep::targets_of(&options.scenarios, &results);
     Ok((
         lines,
         GuidedSummary {

@@ -13,6 +13,7 @@
 //! | [`timeline`] | a run as a picture: lanes per node, leases, faults, requests, side effects, violations; one self-contained HTML page |
 //! | [`perfetto`] | the same picture as Chrome trace event JSON, for ui.perfetto.dev and chrome://tracing |
 //! | [`sweep`] | many seeds in parallel, resumable, with a failure artifact per failing seed |
+//! | [`merge`] | the outputs of `sweep --shard K/N` run apart, merged into the one sweep they split |
 //! | [`guided`] | coverage-guided sweeps: a corpus of fault lists that reached rare coverage, mutated |
 //! | [`shrink`] | delta debugging over a failing run's fault list |
 //! | [`artifact`] | what a failure leaves behind so it can be replayed |
@@ -32,6 +33,7 @@ pub mod error;
 pub mod guided;
 pub mod input;
 pub mod layout;
+pub mod merge;
 pub mod perfetto;
 pub mod real;
 pub mod report;

@@ -790,6 +790,34 @@ fn buggify_line(points: &BTreeMap<String, sim::BuggifyPointStats>) -> String {
         }
     )
 }
+/// The targets of a sweep summary, if any: each reached or missed; a
+/// shard's are only shown, since `merge` judges them over the whole.
+fn targets_table(summary: &Summary) -> String {
+    if summary.targets.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "\n| target | seeds reached | verdict |\n|---|---|---|");
+    for target in &summary.targets {
+        let verdict = match (target.seeds, summary.shard) {
+            (0, Some(_)) => "not reached in this shard",
+            (0, None) => "**MISSED**",
+            _ => "reached",
+        };
+        let _ = writeln!(
+            out,
+            "| {}: `{}` | {} | {verdict} |",
+            target.scenario, target.path, target.seeds
+        );
+    }
+    if let Some((index, count)) = summary.shard {
+        let _ = writeln!(
+            out,
+            "\nShard {index}/{count}: targets are judged over all shards by `merge`, not here."
+        );
+    }
+    out
+}
 
 /// The sweep's summary as Markdown.
 pub fn sweep_summary(summary: &Summary, scenarios: &[String], out_dir: &Path) -> String {
@@ -801,11 +829,22 @@ pub fn sweep_summary(summary: &Summary, scenarios: &[String], out_dir: &Path) ->
         summary.seeds,
         summary.passed
     );
-    let _ = writeln!(
-        out,
-        "{} runs on {} at {:.1} seeds/s, {:.0} simulated s per wall s\n",
-        summary.runs, summary.engine, summary.seeds_per_second, summary.simulated_per_wall
-    );
+    match summary.merged_shards {
+        Some(shards) => {
+            let _ = writeln!(
+                out,
+                "Merged from {shards} shards run on {}\n",
+                summary.engine
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "{} runs on {} at {:.1} seeds/s, {:.0} simulated s per wall s\n",
+                summary.runs, summary.engine, summary.seeds_per_second, summary.simulated_per_wall
+            );
+        }
+    }
     if summary.failures.is_empty() {
         let _ = writeln!(out, "No failures.\n");
     } else {
@@ -833,6 +872,7 @@ pub fn sweep_summary(summary: &Summary, scenarios: &[String], out_dir: &Path) ->
     for (name, (seeds, total)) in &summary.coverage {
         let _ = writeln!(out, "| {name} | {seeds} | {total} |");
     }
+    out.push_str(&targets_table(summary));
     if !summary.buggify.is_empty() {
         let _ = writeln!(
             out,

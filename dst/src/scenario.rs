@@ -68,11 +68,17 @@ pub struct Scenario {
     /// most; off by default.
     #[serde(default, skip_serializing_if = "BuggifySpec::is_off")]
     pub buggify: BuggifySpec,
+    /// What a sweep of this scenario must show (`[expect]`): the
+    /// sometimes-paths it is written to reach.
+    #[serde(default, skip_serializing_if = "ExpectSpec::is_empty")]
+    pub expect: ExpectSpec,
 }
 
 /// Field by field as the derive would hash, except that `buggify` and
 /// `worker` count only when set: a scenario without them keeps the config
-/// hash it had before they existed.
+/// hash it had before they existed. `expect` never counts: it changes no
+/// run, only what a sweep demands of the runs, so results stay reusable by
+/// `--resume` and reports keep their config hashes.
 impl std::hash::Hash for Scenario {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // Destructured, so that a new field cannot be left out unnoticed.
@@ -92,6 +98,7 @@ impl std::hash::Hash for Scenario {
             worker,
             bugs,
             buggify,
+            expect: _,
         } = self;
         name.hash(state);
         description.hash(state);
@@ -112,6 +119,44 @@ impl std::hash::Hash for Scenario {
         if *worker != WorkerSettings::default() {
             worker.hash(state);
         }
+    }
+}
+
+/// The `[expect]` table: what a sweep of the scenario must show besides
+/// every property holding.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpectSpec {
+    /// Sometimes-paths (e.g. `failover`, `stale_token_rejected`) the
+    /// scenario is written to reach: a sweep in which no seed reaches one
+    /// fails (exit 9), since a scenario that no longer reaches its target
+    /// is a broken test. One seed (`simulate`) reports them without failing.
+    pub reaches: Vec<String>,
+}
+
+impl ExpectSpec {
+    /// No targets: left out of artifacts.
+    pub fn is_empty(&self) -> bool {
+        self.reaches.is_empty()
+    }
+
+    fn problems(&self) -> Result<(), String> {
+        let allowed = crate::check::SOMETIMES_PATHS;
+        let mut seen = BTreeSet::new();
+        for (index, name) in self.reaches.iter().enumerate() {
+            if !allowed.contains(&name.as_str()) {
+                return Err(format!(
+                    "expect.reaches[{index}] = {name:?} is not a sometimes-path: allowed {}",
+                    allowed.join(", ")
+                ));
+            }
+            if !seen.insert(name) {
+                return Err(format!(
+                    "expect.reaches[{index}] = {name:?} is named twice: name each path once"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -654,6 +699,7 @@ impl Scenario {
         )?;
         self.validate_faults()?;
         self.buggify.problems()?;
+        self.expect.problems()?;
         self.validate_settings()?;
         let (topology, names) = layout(&self.topology);
         let nodes = NodeNames {
@@ -1300,6 +1346,7 @@ pub(crate) fn serde_shapes() -> Vec<Shape> {
         shape::<Scenario>(),
         shape::<TopologySpec>(),
         shape::<RunSpec>(),
+        shape::<ExpectSpec>(),
         shape::<NetworkSpec>(),
         shape::<ClockSpec>(),
         shape::<FaultSpec>(),

@@ -139,13 +139,40 @@ pub struct SweepOptions {
     pub resume: bool,
     /// Run every seed twice and compare trace hashes.
     pub check_determinism: bool,
-    /// Print a progress line on stderr.
-    pub progress: bool,
+    /// Told of every seed as it finishes (from the thread that writes
+    /// results), to draw a progress bar; it sees counts only, so it cannot
+    /// change a result or their order.
+    pub progress: Option<ProgressSink>,
     /// Start no new seed once one has failed (the seeds already running
     /// finish and are recorded).
     pub fail_fast: bool,
     /// The engine every seed runs on.
     pub runner: EngineRunner,
+    /// How the summary names the scenarios (with the bugs planted from the
+    /// command line); recorded in `sweep.json` so that `merge` titles its
+    /// summary the same. Empty: the scenarios' names.
+    pub titles: Vec<String>,
+}
+
+/// Where a sweep stands, for a progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Seeds finished in this run (resumed ones not counted).
+    pub done: u64,
+    /// Seeds this run has to do.
+    pub total: u64,
+    /// Of the seeds done, those that failed.
+    pub failed: u64,
+}
+
+/// A progress callback; see [`SweepOptions::progress`].
+#[derive(Clone)]
+pub struct ProgressSink(pub std::sync::Arc<dyn Fn(Progress) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
 }
 
 /// A seed as a sweep names it: `17`, or `chaos:17` when the sweep covers
@@ -199,6 +226,73 @@ pub struct Summary {
     pub simulated_per_wall: f64,
     /// Runs made now (twice per seed with --check-determinism).
     pub runs: u64,
+    /// `[K, N]` of a `--shard K/N` sweep: its targets are shown but not
+    /// judged, since another shard may reach them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<(u64, u64)>,
+    /// How many shards `merge` put together; absent on a sweep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_shards: Option<u64>,
+    /// Each scenario's targets (`[expect] reaches`) and how many seeds
+    /// reached each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Target>,
+}
+
+/// One target of one scenario, over a sweep.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// Scenario name.
+    pub scenario: String,
+    /// The sometimes-path it is written to reach.
+    pub path: String,
+    /// Seeds that reached it.
+    pub seeds: u64,
+}
+
+impl Summary {
+    /// The targets no seed reached. A shard's are never missed: another
+    /// shard may reach them, and `merge` judges the whole.
+    pub fn missed_targets(&self) -> Vec<&Target> {
+        if self.shard.is_some() {
+            return Vec::new();
+        }
+        self.targets.iter().filter(|t| t.seeds == 0).collect()
+    }
+}
+
+/// How many of `results` reached each target of `scenarios` (name and
+/// targets), in the scenarios' order, then the targets' as written.
+pub(crate) fn judge_targets<'s>(
+    scenarios: impl IntoIterator<Item = (&'s str, &'s [String])>,
+    results: &[SeedResult],
+) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for (scenario, paths) in scenarios {
+        for path in paths {
+            let seeds = results
+                .iter()
+                .filter(|r| r.scenario == scenario)
+                .filter(|r| r.sometimes.get(path).is_some_and(|&count| count > 0))
+                .count() as u64;
+            targets.push(Target {
+                scenario: scenario.to_string(),
+                path: path.clone(),
+                seeds,
+            });
+        }
+    }
+    targets
+}
+
+/// The targets of scenarios as a sweep holds them.
+pub(crate) fn targets_of(scenarios: &[Scenario], results: &[SeedResult]) -> Vec<Target> {
+    judge_targets(
+        scenarios
+            .iter()
+            .map(|s| (s.name.as_str(), s.expect.reaches.as_slice())),
+        results,
+    )
 }
 
 thread_local! {
@@ -387,6 +481,11 @@ fn crashed(
     (result, artifact)
 }
 
+/// The file name of a failing seed's artifact in `failures/`.
+pub(crate) fn artifact_name(scenario: &str, seed: u64) -> String {
+    format!("{scenario}-seed-{seed}.json")
+}
+
 /// The results file of a sweep directory.
 pub(crate) fn results_path(out_dir: &Path) -> PathBuf {
     out_dir.join("results.jsonl")
@@ -394,7 +493,7 @@ pub(crate) fn results_path(out_dir: &Path) -> PathBuf {
 
 /// What reading a results file found besides the results.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct ResultsFile {
+pub(crate) struct ResultsFile {
     /// Bytes up to and including the last `\n`.
     complete_bytes: u64,
     /// Bytes after it: a line torn by a killed sweep.
@@ -408,7 +507,10 @@ const RESULT_LINE_BYTES_MAX: u64 = 1024 * 1024;
 
 /// Reads `path` line by line, handing each complete result to `visit`. A
 /// missing file is an empty one.
-fn read_results(path: &Path, mut visit: impl FnMut(SeedResult)) -> Result<ResultsFile, Error> {
+pub(crate) fn read_results(
+    path: &Path,
+    mut visit: impl FnMut(SeedResult),
+) -> Result<ResultsFile, Error> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -598,6 +700,13 @@ pub(crate) fn prepare(options: &SweepOptions) -> Result<(), Error> {
     let path = results_path(&options.out_dir);
     if !options.resume {
         std::fs::write(&path, "").map_err(|e| Error::io(&path, format!("cannot write: {e}")))?;
+        // A manifest left by an earlier sweep would describe results that
+        // are gone; this sweep writes its own (a guided one none).
+        let manifest = crate::merge::manifest_path(&options.out_dir);
+        if manifest.exists() {
+            std::fs::remove_file(&manifest)
+                .map_err(|e| Error::io(&manifest, format!("cannot remove: {e}")))?;
+        }
     }
     Ok(())
 }
@@ -623,6 +732,9 @@ fn check_scenarios(options: &SweepOptions) -> Result<(), Error> {
 fn sweep_with(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Error> {
     check_scenarios(options)?;
     prepare(options)?;
+    // Before any seed runs: a shard killed midway still says what it was
+    // meant to cover, so `merge` can name what is missing.
+    crate::merge::Manifest::of(options).write(&options.out_dir)?;
     let scope = Scope::new(options);
     let path = results_path(&options.out_dir);
     let done = if options.resume {
@@ -645,6 +757,13 @@ fn sweep_with(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Erro
             .flat_map(|index| scope.shard_seeds().map(move |seed| (index, seed)))
             .filter(|key| !done.contains_key(key)),
     );
+    if let Some(sink) = &options.progress {
+        (sink.0)(Progress {
+            done: 0,
+            total,
+            failed: 0,
+        });
+    }
     let started = Instant::now();
     let (sender, receiver) = mpsc::channel::<(SeedResult, Option<Artifact>)>();
     let mut fresh = Vec::new();
@@ -682,7 +801,7 @@ fn sweep_with(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Erro
         for (result, artifact) in receiver {
             if let Some(artifact) = artifact {
                 failed_now += 1;
-                let name = format!("{}-seed-{}.json", result.scenario, result.seed);
+                let name = artifact_name(&result.scenario, result.seed);
                 if let Err(error) = artifact.write(&options.out_dir.join("failures").join(name)) {
                     write_error.get_or_insert(error);
                 }
@@ -692,15 +811,15 @@ fn sweep_with(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Erro
                 write_error.get_or_insert(Error::io(&path, format!("cannot write: {error}")));
             }
             fresh.push(result);
-            if options.progress {
-                let elapsed_s = started.elapsed().as_secs_f64();
-                progress(fresh.len() as u64, total, failed_now, elapsed_s);
+            if let Some(sink) = &options.progress {
+                (sink.0)(Progress {
+                    done: fresh.len() as u64,
+                    total,
+                    failed: failed_now,
+                });
             }
         }
     });
-    if options.progress && total > 0 {
-        eprintln!();
-    }
     if let Some(error) = write_error {
         return Err(error);
     }
@@ -718,19 +837,9 @@ fn sweep_with(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Erro
     summary.seeds_per_second = fresh_seeds as f64 / elapsed_s;
     summary.simulated_per_wall =
         simulated_ns as f64 * runs_per_seed as f64 / sim::SECOND_NS as f64 / elapsed_s;
+    summary.shard = options.shard;
+    summary.targets = targets_of(&options.scenarios, &all);
     Ok((all, summary))
-}
-
-fn progress(done: u64, total: u64, failed: u64, elapsed_s: f64) {
-    let width: u64 = 30;
-    let filled = (u128::from(done) * u128::from(width) / u128::from(total.max(1))) as u64;
-    let filled = filled.min(width) as usize;
-    eprint!(
-        "\r[{}{}] {done}/{total} seeds, {failed} failed, {:.0} seeds/s ",
-        "#".repeat(filled),
-        ".".repeat(width as usize - filled),
-        done as f64 / elapsed_s.max(1e-9)
-    );
 }
 
 /// Builds the summary of a set of results of `engine`: deterministic in
@@ -819,9 +928,10 @@ mod tests {
             out_dir,
             resume: false,
             check_determinism: false,
-            progress: false,
+            progress: None,
             fail_fast: false,
             runner: EngineRunner::SIM,
+            titles: Vec::new(),
         }
     }
 
@@ -1027,6 +1137,53 @@ mod tests {
         assert_eq!(summary.runs, 2, "the first two seeds were done");
         let _ = std::fs::remove_dir_all(&out);
         let _ = std::fs::remove_dir_all(&sim_out);
+    }
+
+    #[test]
+    fn a_target_counts_only_its_own_scenario_s_seeds_and_a_shard_misses_none() {
+        let result = |scenario: &str, seed: u64, failovers: u64| SeedResult {
+            scenario: scenario.to_string(),
+            engine: Engine::Sim,
+            config_hash: None,
+            seed,
+            outcome: Outcome::Pass,
+            failed: Vec::new(),
+            message: None,
+            trace_hash: String::new(),
+            events: 0,
+            simulated_ns: 0,
+            faults: 0,
+            sometimes: [("failover".to_string(), failovers)].into_iter().collect(),
+            convergence_ns: None,
+            buggify: BTreeMap::new(),
+        };
+        // `b` reaches failover in two seeds; `a`, whose target it is, never.
+        let results = [result("a", 0, 0), result("b", 0, 3), result("b", 1, 1)];
+        let targets = vec!["failover".to_string()];
+        let judged = judge_targets(
+            [("a", targets.as_slice()), ("b", targets.as_slice())],
+            &results,
+        );
+        let seeds: Vec<(&str, u64)> = judged
+            .iter()
+            .map(|t| (t.scenario.as_str(), t.seeds))
+            .collect();
+        assert_eq!(seeds, [("a", 0), ("b", 2)]);
+        let mut summary = Summary {
+            targets: judged,
+            ..Summary::default()
+        };
+        let missed: Vec<&str> = summary
+            .missed_targets()
+            .iter()
+            .map(|t| t.scenario.as_str())
+            .collect();
+        assert_eq!(missed, ["a"]);
+        summary.shard = Some((0, 2));
+        assert!(
+            summary.missed_targets().is_empty(),
+            "another shard may reach it"
+        );
     }
 
     #[test]

@@ -14,9 +14,10 @@ use dst::artifact::{Artifact, code_version};
 use dst::engine::{Engine, EngineRunner, Runner};
 use dst::error::Error;
 use dst::guided::{self, GuidedOptions, guided_sweep};
+use dst::merge::merge;
 use dst::report;
 use dst::scenario::{Scenario, list_scenarios};
-use dst::sweep::{Outcome, SweepOptions, run_guarded, sweep};
+use dst::sweep::{Outcome, Progress, ProgressSink, Summary, SweepOptions, run_guarded, sweep};
 use dst::world::{RunOptions, RunResult, run_scenario};
 use dst::zoo;
 use plane::config::Bug;
@@ -27,6 +28,9 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_IO: u8 = 1;
 /// Exit code of the bug zoo when a planted bug went uncaught.
 pub const EXIT_ZOO_MISSED: u8 = 8;
+/// Exit code of a sweep in which a scenario's target (`[expect] reaches`)
+/// was reached by no seed, and nothing worse happened.
+pub const EXIT_TARGET_MISSED: u8 = 9;
 
 /// The exit codes of the simulation commands, for help texts.
 pub const EXIT_CODES: &str = "\
@@ -40,12 +44,17 @@ Exit codes:
   6  nondeterminism: the same seed gave two different traces
   7  cost over budget: a `cost.*` measurement exceeded its budget (nothing unsafe happened)
   8  the bug zoo (`sweep --bug all`): a planted bug was not caught by its expected property
-A sweep exits with its most severe outcome: 6, then 5, 3, 4, 7 (safety before liveness).";
+  9  target missed: a scenario names in `[expect] reaches` a sometimes-path that no seed of the sweep reached, so it no longer tests what it was written for (judged by `sweep` and `merge`; not by a `--shard` sweep, since another shard may reach it, nor by `simulate`, which only reports it)
+A sweep exits with its most severe outcome: 6, then 5, 3, 4, 7, 9 (safety before liveness; a finding about the system before a missed target, which has no failing seed to replay).";
 
 /// The commands that run seeds.
 #[derive(Subcommand, Debug)]
 pub enum SimCommand {
     /// Run one seed of a scenario, check it, and print its report.
+    ///
+    /// If the scenario names targets (`[expect] reaches`), stderr says
+    /// which this seed reached; one seed never fails on a target (exit 9
+    /// is a sweep's).
     #[command(after_help = EXIT_CODES)]
     Simulate(SimulateArgs),
     /// Run many seeds in parallel and summarize; writes results.jsonl and
@@ -60,6 +69,21 @@ pub enum SimCommand {
     /// breaks the same property.
     #[command(after_help = EXIT_CODES)]
     Shrink(ShrinkArgs),
+    /// Merge the --out directories of `sweep --shard K/N` (all N shards of
+    /// one sweep) into one results.jsonl, failures/ and summary: the same
+    /// as the sweep run whole would have written, and the same exit code.
+    ///
+    /// Refused (exit 2, naming the directory and what differs) when the
+    /// shards ran different code or configuration (code version, engine,
+    /// seeds, N, scenarios, config hashes, bugs, targets,
+    /// --check-determinism), when a shard is given twice, or when a shard
+    /// or some of a shard's seeds are missing (finish a killed shard with
+    /// `sweep ... --resume`). Results lines are written sorted by scenario
+    /// and seed (a sweep writes them as seeds finish). The summary's
+    /// `runs`, `seeds_per_second` and `simulated_per_wall` are 0: a merge
+    /// runs no seed.
+    #[command(after_help = EXIT_CODES)]
+    Merge(MergeArgs),
     /// List the scenarios in scenarios/ with their descriptions.
     Scenarios,
 }
@@ -76,6 +100,7 @@ pub fn run(command: SimCommand, engines: Vec<(Engine, Runner)>) -> ExitCode {
         SimCommand::Sweep(args) => run_sweep(args),
         SimCommand::Replay(args) => replay(args),
         SimCommand::Shrink(args) => shrink(args),
+        SimCommand::Merge(args) => run_merge(args),
         SimCommand::Scenarios => {
             for name in list_scenarios() {
                 match Scenario::load(&name) {
@@ -165,7 +190,9 @@ pub struct SweepArgs {
     #[arg(long)]
     jobs: Option<usize>,
     /// Run only part K of N (K from 0), to split a sweep across CI jobs or
-    /// a Kubernetes Indexed Job (K = $JOB_COMPLETION_INDEX).
+    /// a Kubernetes Indexed Job (K = $JOB_COMPLETION_INDEX); `merge` puts
+    /// the N outputs back together. A shard shows scenario targets but does
+    /// not fail on them (another shard may reach them): `merge` judges them.
     #[arg(long, value_parser = parse_shard)]
     shard: Option<(u64, u64)>,
     /// Where results.jsonl and failures/ go.
@@ -209,6 +236,20 @@ pub struct SweepArgs {
     compare: bool,
     #[command(flatten)]
     engine: EngineArg,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The --out directory of each shard, in any order.
+    #[arg(required = true, value_name = "SHARD_OUT")]
+    inputs: Vec<PathBuf>,
+    /// Where the merged results.jsonl, failures/ and sweep.json go (not one
+    /// of the shards).
+    #[arg(long)]
+    out: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -413,7 +454,29 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     } else {
         print!("{}", report::markdown(&result, &command));
     }
+    report_targets(&scenario, &result);
     exit_for(&result)
+}
+
+/// Says on stderr which of the scenario's targets this one seed reached:
+/// one seed is not expected to reach them all, so it never fails on them.
+fn report_targets(scenario: &Scenario, result: &RunResult) {
+    if scenario.expect.reaches.is_empty() {
+        return;
+    }
+    let verdicts: Vec<String> = scenario
+        .expect
+        .reaches
+        .iter()
+        .map(|path| match result.check.sometimes.get(path) {
+            Some(&count) if count > 0 => format!("`{path}` reached ({count})"),
+            _ => format!("`{path}` not reached"),
+        })
+        .collect();
+    eprintln!(
+        "targets: {} (one seed does not fail on a target; a sweep in which no seed reaches one does, exit 9)",
+        verdicts.join(", ")
+    );
 }
 
 fn run_sweep(args: SweepArgs) -> ExitCode {
@@ -454,22 +517,101 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
         out_dir: args.out.clone(),
         resume: args.resume,
         check_determinism: args.check_determinism,
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        progress: None,
         fail_fast: args.fail_fast,
         runner,
+        titles: sweep_titles(&names, &planted),
     };
-    let (results, summary) = match sweep(&options) {
+    let bar = progress_bar();
+    let options = SweepOptions {
+        progress: bar.as_ref().map(|(_, sink)| sink.clone()),
+        ..options
+    };
+    let swept = sweep(&options);
+    if let Some((bar, _)) = bar {
+        bar.finish();
+    }
+    let (results, summary) = match swept {
         Ok(done) => done,
         Err(error) => return fail(&error, None),
     };
     if args.json {
         print_json(&summary);
     } else {
-        let titles = sweep_titles(&names, &planted);
-        print!("{}", report::sweep_summary(&summary, &titles, &args.out));
+        print!(
+            "{}",
+            report::sweep_summary(&summary, &options.titles, &args.out)
+        );
     }
     let worst = Outcome::worst(results.iter().map(|r| r.outcome));
-    ExitCode::from(worst.exit_code() as u8)
+    sweep_exit(worst, &summary)
+}
+
+/// A sweep's exit code: its worst seed's, or [`EXIT_TARGET_MISSED`] if
+/// every seed passed but a target was missed (each missed one is named on
+/// stderr whatever the seeds did).
+fn sweep_exit(worst: Outcome, summary: &Summary) -> ExitCode {
+    let missed = summary.missed_targets();
+    for target in &missed {
+        eprintln!(
+            "target missed: scenario `{}` is written to reach `{}` (its [expect] reaches), and \
+             none of the {} seeds did: the scenario no longer tests what it was written for",
+            target.scenario, target.path, summary.seeds
+        );
+    }
+    if worst != Outcome::Pass || missed.is_empty() {
+        ExitCode::from(worst.exit_code() as u8)
+    } else {
+        ExitCode::from(EXIT_TARGET_MISSED)
+    }
+}
+
+/// A progress bar on stderr when it is a terminal (never in a pipe or a
+/// file, so logs and JSON stay clean): seeds done of the total, failures so
+/// far, seeds per second and the time left. It only counts what the sweep
+/// tells it.
+fn progress_bar() -> Option<(indicatif::ProgressBar, ProgressSink)> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "[{bar:30}] {pos}/{len} seeds, {msg}, {rate}, {eta} left",
+    )
+    .expect("a valid template")
+    .with_key(
+        "rate",
+        |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ = write!(out, "{:.1} seeds/s", state.per_sec());
+        },
+    )
+    .progress_chars("#>.");
+    bar.set_style(style);
+    bar.set_message("0 failed");
+    let drawn = bar.clone();
+    let sink = ProgressSink(std::sync::Arc::new(move |progress: Progress| {
+        drawn.set_length(progress.total);
+        drawn.set_message(format!("{} failed", progress.failed));
+        drawn.set_position(progress.done);
+    }));
+    Some((bar, sink))
+}
+
+/// `merge`: see [`dst::merge`].
+fn run_merge(args: MergeArgs) -> ExitCode {
+    let merged = match merge(&args.inputs, &args.out) {
+        Ok(merged) => merged,
+        Err(error) => return fail(&error, None),
+    };
+    if args.json {
+        print_json(&merged.summary);
+    } else {
+        print!(
+            "{}",
+            report::sweep_summary(&merged.summary, &merged.manifest.titles, &args.out)
+        );
+    }
+    sweep_exit(merged.worst(), &merged.summary)
 }
 
 /// The scenarios' titles in a sweep summary: with the bugs planted in
@@ -554,7 +696,7 @@ fn run_guided(
         );
         print!("\n{}", guided::markdown(&summary));
     }
-    ExitCode::from(guided::worst(&lines).exit_code() as u8)
+    sweep_exit(guided::worst(&lines), &summary.sweep)
 }
 
 /// Loads each scenario named, with `planted` bugs, keeping the first of

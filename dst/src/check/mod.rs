@@ -66,6 +66,10 @@ use plane::config::Topology;
 use plane::protocol::{Event, LeaseName};
 
 /// How many violations a verdict keeps (the earliest); all are counted.
+/// Every sometimes-path a run counts, by name: what a scenario's
+/// `expect.reaches` may name.
+pub const SOMETIMES_PATHS: [&str; 14] = sometimes::PATHS;
+
 pub(crate) const VIOLATIONS_KEPT: usize = 10;
 
 /// [`CheckInput::healed_ns`] of a run in which a fault never healed.
