@@ -750,6 +750,10 @@ pub fn trace_excerpt(result: &RunResult, property: &str, context: usize) -> Stri
             .records
             .get(&(index as u64))
             .map(|text| format!(" {}", truncate(text, 160)))
+            .or_else(|| {
+                let message = result.messages.get(&(index as u64))?;
+                Some(format!(": {}", truncate(&message.summary(), 160)))
+            })
             .unwrap_or_default();
         let _ = writeln!(
             out,
