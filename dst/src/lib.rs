@@ -13,6 +13,7 @@
 //! | [`sweep`] | many seeds in parallel, resumable, with a failure artifact per failing seed |
 //! | [`guided`] | coverage-guided sweeps: a corpus of fault lists that reached rare coverage, mutated |
 //! | [`shrink`] | delta debugging over a failing run's fault list |
+//! | [`story`] | the story of a failure: the events that explain one violation, with message contents |
 //! | [`artifact`] | what a failure leaves behind so it can be replayed |
 //! | [`real`] | a real run's history (`check --history`): read, merged, judged by the same checkers where one clock is not needed |
 //! | [`input`] | reading input files: one size cap, UTF-8 errors that name the byte |
@@ -34,6 +35,7 @@ pub mod real;
 pub mod report;
 pub mod scenario;
 pub mod shrink;
+pub mod story;
 pub mod sweep;
 pub mod world;
 pub mod zoo;

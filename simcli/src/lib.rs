@@ -115,6 +115,13 @@ pub struct SimulateArgs {
     /// runs part, if they do.
     #[arg(long)]
     check_determinism: bool,
+    /// Print the story of the run's first violation instead of the report:
+    /// in at most 40 lines, the faults, lease changes, messages (with their
+    /// content) and records about what the violation names, the violating
+    /// effect last. Give a property (e.g. `--story eventually.converged`)
+    /// to tell that one's story.
+    #[arg(long, value_name = "PROPERTY", num_args = 0..=1, default_missing_value = "", conflicts_with = "json")]
+    story: Option<String>,
     /// Plant a bug (repeat the flag for several), added to the scenario's
     /// own `bugs`: ledger-check-then-act, side-effect-before-ledger,
     /// no-fencing, lease-no-drift-margin, lease-on-wall-clock,
@@ -211,6 +218,12 @@ pub struct ReplayArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Print the story of the artifact's violation instead of the report
+    /// and trace: in at most 40 lines, the faults, lease changes, messages
+    /// (with their content) and records about what the violation names,
+    /// the violating effect last.
+    #[arg(long, conflicts_with = "json")]
+    story: bool,
     #[command(flatten)]
     engine: EngineArg,
 }
@@ -368,7 +381,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     let options = RunOptions {
         seed: args.seed,
         faults: None,
-        keep_trace: args.check_determinism,
+        keep_trace: args.check_determinism || args.story.is_some(),
         buggify_redraws_faults: false,
     };
     dst::sweep::capture_panics();
@@ -381,7 +394,9 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     {
         return code;
     }
-    if args.json {
+    if let Some(property) = &args.story {
+        print!("{}", dst::story::story(&result, property));
+    } else if args.json {
         println!("{}", report::json_with_rerun(&result, &command));
     } else {
         print!("{}", report::markdown(&result, &command));
@@ -736,7 +751,9 @@ fn replay(args: ReplayArgs) -> ExitCode {
         );
     }
     let command = report::replay_command(&args.artifact, runner.engine);
-    if args.json {
+    if args.story {
+        print!("{}", dst::story::story(&result, &artifact.property));
+    } else if args.json {
         println!("{}", report::json_with_rerun(&result, &command));
     } else {
         print!("{}", report::markdown(&result, &command));

@@ -50,10 +50,11 @@ impl std::fmt::Display for Subject {
     }
 }
 
-/// `c4/1/5`: the controller's node number, its boot, the sequence.
+/// `n4/1/5`: the controller's node (`n4`, as node ids print), its boot,
+/// the sequence.
 pub fn action_text(action: &ActionId) -> String {
     format!(
-        "c{}/{}/{}",
+        "n{}/{}/{}",
         action.controller.0, action.boot, action.sequence
     )
 }
@@ -174,8 +175,8 @@ fn value_text(value: &Value) -> String {
             };
             format!(" ({phase})")
         }
-        Value::Lock { owner } => format!(" (lock of node {})", owner.0),
-        Value::Holder { controller } => format!(" (held by node {})", controller.0),
+        Value::Lock { owner } => format!(" (lock of n{})", owner.0),
+        Value::Holder { controller } => format!(" (held by n{})", controller.0),
     }
 }
 
@@ -274,7 +275,7 @@ fn action_kind_text(kind: &ActionKind) -> String {
             generation,
         } => format!("start {resource}#{ordinal} gen {generation}"),
         ActionKind::Stop { instance } => {
-            format!("stop instance {}/{}", instance.worker.0, instance.sequence)
+            format!("stop instance n{}/{}", instance.worker.0, instance.sequence)
         }
     }
 }
@@ -283,7 +284,7 @@ fn outcome_text(outcome: &ActionOutcome) -> String {
     match outcome {
         ActionOutcome::Started { instance } => {
             format!(
-                "started instance {}/{}",
+                "started instance n{}/{}",
                 instance.worker.0, instance.sequence
             )
         }
@@ -436,6 +437,21 @@ impl Msg {
                 action_text(action_id),
                 outcome_text(outcome)
             ),
+        }
+    }
+
+    /// Whether the message grants, keeps alive or revokes a store lease
+    /// (or answers one): the traffic whose loss ends a session.
+    pub fn is_lease_traffic(&self) -> bool {
+        match self {
+            Msg::StoreRequest { request, .. } => !matches!(request, StoreRequest::Txn(_)),
+            Msg::StoreReply { response, .. } => matches!(
+                response,
+                StoreResponse::LeaseGranted { .. }
+                    | StoreResponse::LeaseKeptAlive { .. }
+                    | StoreResponse::LeaseRevoked { .. }
+            ),
+            _ => false,
         }
     }
 
@@ -725,14 +741,14 @@ impl Event {
                     Some(resource) => format!("gen {}", resource.generation),
                     None => "deleted".to_string(),
                 };
-                format!("{name} {id} {what} at rev {revision} by node {}", writer.0)
+                format!("{name} {id} {what} at rev {revision} by n{}", writer.0)
             }
             Event::LeaseStored {
                 lease,
                 holder,
                 revision,
             } => {
-                let holder = holder.map_or("nobody".to_string(), |n| format!("node {}", n.0));
+                let holder = holder.map_or("nobody".to_string(), |n| format!("n{}", n.0));
                 format!(
                     "{name} {} held by {holder} at rev {revision}",
                     lease_text(lease)
@@ -790,7 +806,79 @@ impl Event {
                 "{name} {resource} observed gen {} ({} ready) token {token} at rev {revision}",
                 status.observed_generation, status.ready_replicas
             ),
-            other => format!("{other:?}"),
+            Event::StatusStored {
+                id,
+                status,
+                revision,
+                writer,
+                fence,
+            } => {
+                let what = match status {
+                    Some(status) => format!(
+                        "observed gen {} ({} ready)",
+                        status.observed_generation, status.ready_replicas
+                    ),
+                    None => "deleted".to_string(),
+                };
+                let fence = fence
+                    .map(|t| format!(", fence token {t}"))
+                    .unwrap_or_default();
+                format!(
+                    "{name} {id} {what} at rev {revision} by n{}{fence}",
+                    writer.0
+                )
+            }
+            Event::LedgerWritten {
+                key,
+                recovery,
+                revision,
+                ..
+            } => {
+                let phase = match recovery {
+                    super::Recovery::Started => "started".to_string(),
+                    super::Recovery::Charged { charge_id } => {
+                        format!("charged (charge {charge_id})")
+                    }
+                    super::Recovery::Finished { response } => {
+                        format!("finished: {}", response_text(response))
+                    }
+                };
+                format!("{name} key {key} {phase} at rev {revision}")
+            }
+            Event::KeyStarted { key, .. }
+            | Event::Replayed { key }
+            | Event::KeyInFlight { key }
+            | Event::ChargeDeduplicated { key } => format!("{name} key {key}"),
+            Event::KeyTakenOver { key, by_completer } => {
+                let by = if *by_completer {
+                    " by the completer"
+                } else {
+                    ""
+                };
+                format!("{name} key {key}{by}")
+            }
+            Event::KeyMismatch { key, .. } => {
+                format!("{name} key {key}: reused for another request")
+            }
+            Event::ChargeExecuted {
+                key,
+                charge_id,
+                amount_cents,
+            } => format!("{name} key {key} charge {charge_id} ({amount_cents} cents)"),
+            Event::RequestAbandoned { key } => match key {
+                Some(key) => format!("{name} key {key}"),
+                None => name.to_string(),
+            },
+            Event::BackoffEngaged { resource, delay_ms } => {
+                format!("{name} {resource} for {delay_ms} ms")
+            }
+            Event::CommitReplanned { key, attempt } => {
+                format!("{name} key {key} (attempt {attempt})")
+            }
+            Event::MembershipObserved { members, revision } => {
+                let members: Vec<String> = members.iter().map(|m| format!("n{}", m.0)).collect();
+                format!("{name} [{}] at rev {revision}", members.join(", "))
+            }
         }
     }
 }
@@ -867,7 +955,7 @@ mod tests {
         };
         assert_eq!(
             message.summary(),
-            "Act #2.9 start r3#0 gen 2 (shard 1, token 7, action c4/1/5)"
+            "Act #2.9 start r3#0 gen 2 (shard 1, token 7, action n4/1/5)"
         );
         assert!(message.subjects().contains(&Subject::Action(action_id())));
         assert!(message.subjects().contains(&Subject::Resource("r3".into())));
@@ -878,7 +966,7 @@ mod tests {
         };
         assert_eq!(
             acted.summary(),
-            "Acted #9 action c4/1/5: rejected: stale token (highest 8)"
+            "Acted #9 action n4/1/5: rejected: stale token (highest 8)"
         );
     }
 
