@@ -17,6 +17,7 @@
 //! | [`artifact`] | what a failure leaves behind so it can be replayed |
 //! | [`real`] | a real run's history (`check --history`): read, merged, judged by the same checkers where one clock is not needed |
 //! | [`input`] | reading input files: one size cap, UTF-8 errors that name the byte |
+//! | [`lessons`] | `docs/lessons/`: a page per pattern, generated from the zoo's reproducers and their stories |
 //! | [`zoo`] | the planted bugs, the scenario that exposes each, and what each teaches |
 
 // A small public surface: what the command line, its tests and benches
@@ -31,6 +32,7 @@ pub mod error;
 pub mod guided;
 pub mod input;
 pub mod layout;
+pub mod lessons;
 pub mod real;
 pub mod report;
 pub mod scenario;

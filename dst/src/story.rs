@@ -45,16 +45,23 @@ const HEADING_LINES: usize = 4;
 const LINE_CHARS_MAX: usize = 220;
 
 // How relevant an event is: higher is kept first when the story is full.
+// An idempotency key or an action id names one request or one effect, a
+// resource names many, a shard or token many more: the first matter most.
 const SCORE_EFFECT: u32 = 100;
 const SCORE_FAULT: u32 = 50;
 const SCORE_LEASE: u32 = 40;
-const SCORE_RECORD_STRONG: u32 = 30;
-const SCORE_MESSAGE_STRONG: u32 = 20;
+/// A record naming what the violation names, by how specific the match
+/// is (index: 1 shard or token, 2 resource, 3 key or action).
+const SCORE_RECORD: [u32; 4] = [0, 10, 25, 30];
+/// A message to or from a named node naming what the violation names,
+/// just below a record of the same match.
+const SCORE_MESSAGE: [u32; 4] = [0, 5, 20, 28];
+/// The same message between nodes the violation does not name.
+const SCORE_MESSAGE_ELSEWHERE: [u32; 4] = [0, 0, 8, 12];
+/// A message lost, duplicated or held weighs more than a delivery.
 const SCORE_ANOMALY_BONUS: u32 = 5;
+/// A named node's lease traffic lost or held.
 const SCORE_NAMED_ANOMALY: u32 = 12;
-const SCORE_RECORD_WEAK: u32 = 10;
-const SCORE_MESSAGE_STRONG_ELSEWHERE: u32 = 8;
-const SCORE_MESSAGE_WEAK: u32 = 5;
 /// Messages and records of a named node about nothing the violation
 /// names: only to bring a short story up to [`MIN_LINES`].
 const SCORE_FILLER: u32 = 0;
@@ -289,14 +296,16 @@ impl Teller<'_> {
         })
     }
 
-    /// How strongly `subjects` match the violation's: 2 for a resource,
-    /// key or action, 1 for a shard or token only, 0 for none.
-    fn matching(&self, subjects: &[Subject]) -> u8 {
+    /// How specifically `subjects` match the violation's: 3 for a key or
+    /// an action, 2 for a resource, 1 for a shard or token only, 0 for
+    /// none.
+    fn matching(&self, subjects: &[Subject]) -> usize {
         let ours = &self.violation.subjects;
         let mut best = 0;
         for subject in subjects.iter().filter(|s| ours.contains(s)) {
             best = best.max(match subject {
-                Subject::Resource(_) | Subject::Key(_) | Subject::Action(_) => 2,
+                Subject::Key(_) | Subject::Action(_) => 3,
+                Subject::Resource(_) => 2,
                 Subject::Shard(_) | Subject::Token(_) => 1,
             });
         }
@@ -318,13 +327,12 @@ impl Teller<'_> {
             .any(|s| matches!(s, Subject::Shard(_)) && self.violation.subjects.contains(s));
         match self.matching(&subjects) {
             _ if lease && shard_named => Some(SCORE_LEASE),
-            2 => Some(SCORE_RECORD_STRONG),
-            1 => Some(SCORE_RECORD_WEAK),
-            _ if self.violation.subjects.is_empty() && self.named(entry.node) => {
-                Some(SCORE_RECORD_WEAK)
+            0 if self.violation.subjects.is_empty() && self.named(entry.node) => {
+                Some(SCORE_RECORD[1])
             }
-            _ if self.named(entry.node) => Some(SCORE_FILLER),
-            _ => None,
+            0 if self.named(entry.node) => Some(SCORE_FILLER),
+            0 => None,
+            level => Some(SCORE_RECORD[level]),
         }
     }
 
@@ -336,14 +344,16 @@ impl Teller<'_> {
             SCORE_ANOMALY_BONUS
         };
         match (self.matching(&message.subjects()), involved) {
-            (2, true) => Some(SCORE_MESSAGE_STRONG + anomaly),
-            (2, false) => Some(SCORE_MESSAGE_STRONG_ELSEWHERE + anomaly),
-            (1, true) => Some(SCORE_MESSAGE_WEAK + anomaly),
-            (_, true) if self.violation.subjects.is_empty() => Some(SCORE_MESSAGE_WEAK + anomaly),
+            (0, true) if self.violation.subjects.is_empty() => Some(SCORE_MESSAGE[1] + anomaly),
             // A named node's lease traffic lost or held (a keep-alive cut
             // off by a partition): what ends a session, often the cause.
-            (_, true) if anomaly > 0 && message.is_lease_traffic() => Some(SCORE_NAMED_ANOMALY),
-            (_, true) => Some(SCORE_FILLER),
+            (0, true) if anomaly > 0 && message.is_lease_traffic() => Some(SCORE_NAMED_ANOMALY),
+            (0, true) => Some(SCORE_FILLER),
+            (0, false) => None,
+            (level, true) => Some(SCORE_MESSAGE[level] + anomaly),
+            (level, false) if SCORE_MESSAGE_ELSEWHERE[level] > 0 => {
+                Some(SCORE_MESSAGE_ELSEWHERE[level] + anomaly)
+            }
             (_, false) => None,
         }
     }

@@ -62,6 +62,25 @@ pub enum SimCommand {
     Shrink(ShrinkArgs),
     /// List the scenarios in scenarios/ with their descriptions.
     Scenarios,
+    /// Write docs/lessons/: a page per pattern (idempotency, reconciliation,
+    /// leader election and fencing, sharding) generated from the bug zoo:
+    /// each bug's first failing seed, the command that shows the checker
+    /// catching it, and the story of its shrunk reproducer. Exits 8 if a
+    /// planted bug was not caught.
+    #[command(after_help = EXIT_CODES)]
+    Lessons(LessonsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LessonsArgs {
+    /// The directory to write the pages to (created if missing); the
+    /// committed ones live in docs/lessons.
+    #[arg(long, default_value = "docs/lessons")]
+    out: PathBuf,
+    /// Runs in parallel while hunting (default: the number of cores); the
+    /// pages are the same for any number.
+    #[arg(long)]
+    jobs: Option<usize>,
 }
 
 /// The engines this binary was built with (set once by [`run`]).
@@ -76,6 +95,7 @@ pub fn run(command: SimCommand, engines: Vec<(Engine, Runner)>) -> ExitCode {
         SimCommand::Sweep(args) => run_sweep(args),
         SimCommand::Replay(args) => replay(args),
         SimCommand::Shrink(args) => shrink(args),
+        SimCommand::Lessons(args) => lessons(args),
         SimCommand::Scenarios => {
             for name in list_scenarios() {
                 match Scenario::load(&name) {
@@ -580,6 +600,40 @@ fn load_once(names: &[String], planted: &[Bug]) -> Result<(Vec<String>, Vec<Scen
 
 /// `sweep --bug all`: the bug zoo. Exits 0 when every bug was caught by
 /// its expected property with a 1-minimal reproducer.
+fn lessons(args: LessonsArgs) -> ExitCode {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    dst::sweep::capture_panics();
+    let lessons = match dst::lessons::generate(EngineRunner::SIM, jobs) {
+        Ok(lessons) => lessons,
+        Err(error) => return fail(&error, None),
+    };
+    if let Err(error) = std::fs::create_dir_all(&args.out) {
+        return fail(
+            &Error::io(&args.out, format!("cannot create: {error}")),
+            None,
+        );
+    }
+    for page in &lessons.pages {
+        let path = args.out.join(&page.file);
+        if let Err(error) = std::fs::write(&path, &page.markdown) {
+            return fail(&Error::io(&path, format!("cannot write: {error}")), None);
+        }
+        eprintln!("lessons: wrote {}", path.display());
+    }
+    if lessons.missed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        let missed: Vec<String> = lessons.missed.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "lessons: not caught as expected: {} (their pages say so)",
+            missed.join(", ")
+        );
+        ExitCode::from(EXIT_ZOO_MISSED)
+    }
+}
+
 fn run_zoo(args: &SweepArgs, jobs: usize, runner: EngineRunner) -> ExitCode {
     if !args.scenario.is_empty()
         || args.shard.is_some()
