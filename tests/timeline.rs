@@ -288,3 +288,34 @@ fn simulate_with_a_timeline_prints_the_same_report_and_trace_hash_as_without() {
     assert!(output.status.success());
     assert_eq!(html, std::fs::read_to_string(&again).expect("written"));
 }
+
+#[test]
+fn every_lesson_s_timeline_loads_in_chromium_and_has_its_screenshot() {
+    let docs = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/lessons"));
+    let dir = scratch("lessons");
+    for pattern in &dst::lessons::PATTERNS {
+        let slug = pattern.slug;
+        let page = docs.join(format!("{slug}.html"));
+        assert!(page.is_file(), "docs/lessons/{slug}.html is committed");
+        let url = format!("file://{}", page.display());
+        let dom = headless(&dir.join(format!("profile-{slug}")), &url, &["--dump-dom"]);
+        assert!(dom.status.success(), "{}", text(&dom.stderr));
+        let dom = text(&dom.stdout);
+        let body = body_tag(&dom);
+        assert!(
+            body.contains("data-ready=\"1\"") && body.contains("data-script-errors=\"\""),
+            "{slug}: the script finished without errors: {body}"
+        );
+        assert!(
+            dom.contains("class=\"violation\" id=\"violation-0\""),
+            "{slug}: the reproducer's violation is marked"
+        );
+        // The picture the page shows: taken by `controlplane lessons` from
+        // this page (its pixels depend on the browser, so only its form is
+        // checked here).
+        let png = std::fs::read(docs.join(format!("{slug}.png")))
+            .unwrap_or_else(|_| panic!("docs/lessons/{slug}.png is committed"));
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{slug}.png is a PNG");
+        assert!(png.len() > 30_000, "{slug}.png: {} bytes", png.len());
+    }
+}

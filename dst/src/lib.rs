@@ -16,9 +16,11 @@
 //! | [`merge`] | the outputs of `sweep --shard K/N` run apart, merged into the one sweep they split |
 //! | [`guided`] | coverage-guided sweeps: a corpus of fault lists that reached rare coverage, mutated |
 //! | [`shrink`] | delta debugging over a failing run's fault list |
+//! | [`story`] | the story of a failure: the events that explain one violation, with message contents |
 //! | [`artifact`] | what a failure leaves behind so it can be replayed |
 //! | [`real`] | a real run's history (`check --history`): read, merged, judged by the same checkers where one clock is not needed |
 //! | [`input`] | reading input files: one size cap, UTF-8 errors that name the byte |
+//! | [`lessons`] | `docs/lessons/`: a page per pattern, generated from the zoo's reproducers and their stories |
 //! | [`zoo`] | the planted bugs, the scenario that exposes each, and what each teaches |
 
 // A small public surface: what the command line, its tests and benches
@@ -33,12 +35,14 @@ pub mod error;
 pub mod guided;
 pub mod input;
 pub mod layout;
+pub mod lessons;
 pub mod merge;
 pub mod perfetto;
 pub mod real;
 pub mod report;
 pub mod scenario;
 pub mod shrink;
+pub mod story;
 pub mod sweep;
 pub mod timeline;
 pub mod world;

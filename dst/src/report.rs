@@ -702,7 +702,7 @@ fn seconds(ms: u64) -> String {
     format!("{}.{:03} s", ms / 1_000, ms % 1_000)
 }
 
-fn seconds_ns(ns: u64) -> String {
+pub(crate) fn seconds_ns(ns: u64) -> String {
     format!(
         "{}.{:06} s",
         ns / sim::SECOND_NS,
@@ -750,6 +750,11 @@ pub fn trace_excerpt(result: &RunResult, property: &str, context: usize) -> Stri
             .records
             .get(&(index as u64))
             .map(|text| format!(" {}", truncate(text, 160)))
+            .or_else(|| {
+                let message = result.messages.get(&(index as u64))?;
+                let summary = name_nodes_in(&message.summary(), &result.node_names);
+                Some(format!(": {}", truncate(&summary, 160)))
+            })
             .unwrap_or_default();
         let _ = writeln!(
             out,

@@ -17,7 +17,7 @@ use crate::layout::{NodeNames, Role, layout};
 use crate::scenario::{FaultKind, RateSpec, Scenario, ScheduledSpec};
 use plane::cluster::build_node;
 use plane::config::{Bug, Topology};
-use plane::protocol::{ControlPlane, Event};
+use plane::protocol::{ControlPlane, Event, Msg};
 
 const MS: u64 = sim::MILLISECOND_NS;
 
@@ -80,6 +80,11 @@ pub struct RunResult {
     /// With the trace: each recorded history event by its trace index.
     #[serde(skip)]
     pub records: BTreeMap<u64, String>,
+    /// With the trace: each message a trace entry names (delivered,
+    /// dropped, duplicated, held) by its trace index, so a printer can say
+    /// what was delivered (see [`plane::protocol::Msg::summary`]).
+    #[serde(skip)]
+    pub messages: BTreeMap<u64, Msg>,
     /// With the trace: the history the checkers read, in execution order
     /// (to write it out as a real run's history, see
     /// [`crate::real::write_simulated_history`]).
@@ -410,7 +415,12 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         BTreeMap::new()
     };
     let history = options.keep_trace.then(|| simulation.history().to_vec());
+    let messages = simulation
+        .messages()
+        .map(|kept| kept.iter().cloned().collect())
+        .unwrap_or_default();
     Ok(RunResult {
+        messages,
         engine: Engine::Sim,
         history,
         history_counts,

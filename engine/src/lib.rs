@@ -149,6 +149,7 @@ impl Plan {
             } else {
                 Default::default()
             },
+            messages: finished.messages.into_iter().collect(),
             trace: finished.trace.entries().map(<[sim::TraceEntry]>::to_vec),
             history: keep.then_some(finished.history),
             bugs: scenario.bugs.clone(),

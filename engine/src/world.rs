@@ -110,6 +110,9 @@ pub struct Shared {
     seed: u64,
     slots: Vec<Slot>,
     trace: Trace,
+    /// With a kept trace only: each message a trace entry names, by the
+    /// entry's index, ascending (as the simulator keeps them).
+    messages: Option<Vec<(u64, Msg)>>,
     history: Vec<HistoryEntry<Event>>,
     stats: Stats,
     applied: Vec<ScheduledFault>,
@@ -153,6 +156,7 @@ impl Shared {
             seed,
             slots,
             trace: Trace::new(keep_trace),
+            messages: keep_trace.then(Vec::new),
             history: Vec::new(),
             stats: Stats::default(),
             applied: Vec::new(),
@@ -179,7 +183,24 @@ impl Shared {
     /// to` at `now_ns` (it is released when the clog heals).
     pub fn hold(&mut self, now_ns: u64, from: NodeId, to: NodeId, message: &Msg) {
         self.stats.messages_held += 1;
-        self.trace(now_ns, TraceKind::Hold, from, to, stable_hash(message));
+        self.trace_message(now_ns, TraceKind::Hold, from, to, message);
+    }
+
+    /// Traces an entry about `message` and, when the trace is kept, keeps
+    /// a copy of the message by its index.
+    fn trace_message(
+        &mut self,
+        now_ns: u64,
+        kind: TraceKind,
+        node: NodeId,
+        peer: NodeId,
+        message: &Msg,
+    ) -> u64 {
+        let index = self.trace(now_ns, kind, node, peer, stable_hash(message));
+        if let Some(kept) = &mut self.messages {
+            kept.push((index, message.clone()));
+        }
+        index
     }
 
     fn trace(
@@ -259,13 +280,7 @@ impl Shared {
             Input::Start => {}
             Input::Message(from, message) => {
                 self.stats.messages_delivered += 1;
-                self.trace(
-                    now_ns,
-                    TraceKind::Deliver,
-                    node,
-                    *from,
-                    stable_hash(message),
-                );
+                self.trace_message(now_ns, TraceKind::Deliver, node, *from, message);
             }
             Input::Timer(_, tag) => {
                 self.stats.timers_fired += 1;
@@ -301,13 +316,7 @@ impl Shared {
                     let copies = 1 + u32::from(self.duplicates(node, to));
                     if copies > 1 {
                         self.stats.messages_duplicated += 1;
-                        self.trace(
-                            now_ns,
-                            TraceKind::Duplicate,
-                            node,
-                            to,
-                            stable_hash(&message),
-                        );
+                        self.trace_message(now_ns, TraceKind::Duplicate, node, to, &message);
                     }
                     let tail = self.tail;
                     let delay_ns = if tail.ppm > 0 && self.network_rng.chance_ppm(tail.ppm) {
@@ -514,6 +523,7 @@ impl Shared {
     pub fn finish(self) -> Finished {
         Finished {
             trace: self.trace,
+            messages: self.messages.unwrap_or_default(),
             history: self.history,
             stats: self.stats,
             applied: self.applied,
@@ -526,6 +536,9 @@ impl Shared {
 pub struct Finished {
     /// The trace.
     pub trace: Trace,
+    /// With a kept trace: each message a trace entry names, by the entry's
+    /// index, ascending; empty otherwise.
+    pub messages: Vec<(u64, Msg)>,
     /// The history, in execution order.
     pub history: Vec<HistoryEntry<Event>>,
     /// The counters.

@@ -296,6 +296,11 @@ pub(crate) struct Core<P: Protocol> {
     /// Handlers that changed durable state (persisted before their sends).
     durable_writes: u64,
     trace: Trace,
+    /// With a kept trace only: each message a trace entry names (delivered,
+    /// dropped, duplicated or held), by that entry's index, ascending, so
+    /// a reader can say what was delivered and not only that something
+    /// was. `None` otherwise: a sweep pays one branch per message for it.
+    messages: Option<Vec<(u64, P::Message)>>,
     history: Vec<HistoryEntry<P::Event>>,
     stats: Stats,
     limit_hit: Option<StopReason>,
@@ -426,6 +431,7 @@ impl<P: Protocol> Core<P> {
             commands: Vec::new(),
             durable_writes: 0,
             trace: Trace::new(keep_trace),
+            messages: keep_trace.then(Vec::new),
             history: Vec::new(),
             stats: Stats::default(),
             limit_hit: None,
@@ -510,6 +516,23 @@ impl<P: Protocol> Core<P> {
         })
     }
 
+    /// Traces an entry about `message` (hashed as every payload is) and,
+    /// when the trace is kept, keeps a copy of the message by its index.
+    #[inline]
+    fn trace_message(
+        &mut self,
+        kind: TraceKind,
+        node: NodeId,
+        peer: NodeId,
+        message: &P::Message,
+    ) -> u64 {
+        let index = self.trace(kind, node, peer, stable_hash(message));
+        if let Some(kept) = &mut self.messages {
+            kept.push((index, message.clone()));
+        }
+        index
+    }
+
     /// Hands a message to the network, with what a fired BUGGIFY point
     /// does to it (`SendEffect::None` without one). The network's draws are
     /// the same either way.
@@ -576,7 +599,7 @@ impl<P: Protocol> Core<P> {
         // The degrades' extra copies, each with its own latency.
         for copy_ns in extra_copies_ns {
             self.stats.messages_duplicated += 1;
-            self.trace(TraceKind::Duplicate, from, to, stable_hash(&message));
+            self.trace_message(TraceKind::Duplicate, from, to, &message);
             let copy = message.clone();
             self.push(
                 self.now_ns.saturating_add(copy_ns),
@@ -590,7 +613,7 @@ impl<P: Protocol> Core<P> {
         }
         if duplicated {
             self.stats.messages_duplicated += 1;
-            self.trace(TraceKind::Duplicate, from, to, stable_hash(&message));
+            self.trace_message(TraceKind::Duplicate, from, to, &message);
             let copy = message.clone();
             self.push(
                 self.now_ns + copy_latency_ns,
@@ -623,7 +646,7 @@ impl<P: Protocol> Core<P> {
             DropReason::Degrade => self.stats.messages_dropped_degrade += 1,
         }
         tracing::trace!(target: "sim", "{} {:<14} drop to {} ({reason:?}): {message:?}", SimTime(self.now_ns), self.nodes[from.index()].name, self.nodes[to.index()].name);
-        self.trace(TraceKind::Drop(reason), from, to, stable_hash(message));
+        self.trace_message(TraceKind::Drop(reason), from, to, message);
     }
 
     /// Each degrade in force whose links carry `from -> to` draws, in the
@@ -1049,8 +1072,7 @@ impl<P: Protocol> Simulation<P> {
             }
             self.core.parked += 1;
             self.core.stats.messages_held += 1;
-            self.core
-                .trace(TraceKind::Hold, from, to, stable_hash(&message));
+            self.core.trace_message(TraceKind::Hold, from, to, &message);
             self.core
                 .held
                 .entry((from, to))
@@ -1070,7 +1092,7 @@ impl<P: Protocol> Simulation<P> {
         }
         self.core.stats.messages_delivered += 1;
         self.core
-            .trace(TraceKind::Deliver, to, from, stable_hash(&message));
+            .trace_message(TraceKind::Deliver, to, from, &message);
         tracing::debug!(target: "sim", "{} {:<14} deliver from {}: {message:?}", SimTime(self.core.now_ns), self.core.nodes[to.index()].name, self.core.nodes[from.index()].name);
         self.dispatch(to, |node, ctx| node.on_message(ctx, from, message));
     }
@@ -1351,6 +1373,13 @@ impl<P: Protocol> Simulation<P> {
     /// The trace so far.
     pub fn trace(&self) -> &Trace {
         &self.core.trace
+    }
+
+    /// With [`SimConfig::keep_trace`]: every message a trace entry names
+    /// (delivered, dropped, duplicated or held), by the entry's index,
+    /// ascending. `None` when the trace is not kept.
+    pub fn messages(&self) -> Option<&[(u64, P::Message)]> {
+        self.core.messages.as_deref()
     }
 
     /// The recorded history so far.

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use sim::{
     ClockConfig, Context, FaultKnobs, FaultRate, FaultTargets, Node, NodeId, SimConfig, SimRng,
-    Simulation, Stream, TimerId, first_divergence,
+    Simulation, Stream, TimerId, TraceKind, first_divergence,
 };
 use support::*;
 
@@ -292,4 +292,46 @@ fn swarm_mode_turns_kinds_on_and_off_by_seed_and_an_enabled_kind_faults_at_least
         "seeds explore many mixes: {}",
         mixes.len()
     );
+}
+
+#[test]
+fn a_kept_trace_keeps_every_message_it_names_and_the_hash_is_unchanged() {
+    let kept = run_generated(7);
+    let entries = kept.trace().entries().expect("the trace is kept");
+    let messages = kept.messages().expect("messages are kept with the trace");
+    let naming: Vec<usize> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| {
+            matches!(
+                entry.kind,
+                TraceKind::Deliver | TraceKind::Drop(_) | TraceKind::Duplicate | TraceKind::Hold
+            )
+        })
+        .map(|(index, _)| index)
+        .collect();
+    assert!(naming.len() > 100, "the workload sends messages");
+    assert_eq!(messages.len(), naming.len());
+    let kinds: BTreeSet<String> = naming
+        .iter()
+        .map(|&index| format!("{:?}", entries[index].kind))
+        .collect();
+    assert!(
+        kinds.len() >= 3,
+        "delivers, drops and duplicates: {kinds:?}"
+    );
+    for ((index, message), &expected) in messages.iter().zip(&naming) {
+        assert_eq!(*index, expected as u64);
+        assert_eq!(entries[expected].digest, sim::stable_hash(message));
+    }
+    // The same run without a kept trace keeps no message and names itself
+    // by the same hash.
+    let mut bare = build(SimConfig {
+        keep_trace: false,
+        ..config(7, 30_000)
+    });
+    bare.generate_faults(&every_fault_on(), &targets());
+    bare.run_until(3 * S);
+    assert!(bare.messages().is_none());
+    assert_eq!(bare.trace().hash(), kept.trace().hash());
 }

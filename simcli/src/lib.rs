@@ -22,6 +22,8 @@ use dst::world::{RunOptions, RunResult, run_scenario};
 use dst::zoo;
 use plane::config::Bug;
 
+mod screenshot;
+
 /// Exit code for bad input (an unreadable scenario, a bad flag).
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code when writing results failed.
@@ -86,6 +88,31 @@ pub enum SimCommand {
     Merge(MergeArgs),
     /// List the scenarios in scenarios/ with their descriptions.
     Scenarios,
+    /// Write docs/lessons/: a page per pattern (idempotency, reconciliation,
+    /// leader election and fencing, sharding) generated from the bug zoo:
+    /// each bug's first failing seed, the command that shows the checker
+    /// catching it, and the story of its shrunk reproducer. Exits 8 if a
+    /// planted bug was not caught.
+    #[command(after_help = EXIT_CODES)]
+    Lessons(LessonsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LessonsArgs {
+    /// The directory to write the pages to (created if missing); the
+    /// committed ones live in docs/lessons.
+    #[arg(long, default_value = "docs/lessons")]
+    out: PathBuf,
+    /// Runs in parallel while hunting (default: the number of cores); the
+    /// pages are the same for any number.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Do not screenshot each pattern's timeline to PATTERN.png. By
+    /// default they are taken with headless Chromium (`chromium` or
+    /// `chromium-browser` on the PATH; without it `lessons` says so and
+    /// exits 2 after writing the pages).
+    #[arg(long)]
+    no_screenshots: bool,
 }
 
 /// The engines this binary was built with (set once by [`run`]).
@@ -101,6 +128,7 @@ pub fn run(command: SimCommand, engines: Vec<(Engine, Runner)>) -> ExitCode {
         SimCommand::Replay(args) => replay(args),
         SimCommand::Shrink(args) => shrink(args),
         SimCommand::Merge(args) => run_merge(args),
+        SimCommand::Lessons(args) => lessons(args),
         SimCommand::Scenarios => {
             for name in list_scenarios() {
                 match Scenario::load(&name) {
@@ -140,6 +168,13 @@ pub struct SimulateArgs {
     /// runs part, if they do.
     #[arg(long)]
     check_determinism: bool,
+    /// Print the story of the run's first violation instead of the report:
+    /// in at most 40 lines, the faults, lease changes, messages (with their
+    /// content) and records about what the violation names, the violating
+    /// effect last. Give a property (e.g. `--story eventually.converged`)
+    /// to tell that one's story.
+    #[arg(long, value_name = "PROPERTY", num_args = 0..=1, default_missing_value = "", conflicts_with = "json")]
+    story: Option<String>,
     /// Plant a bug (repeat the flag for several), added to the scenario's
     /// own `bugs`: ledger-check-then-act, side-effect-before-ledger,
     /// no-fencing, lease-no-drift-margin, lease-on-wall-clock,
@@ -272,6 +307,12 @@ pub struct ReplayArgs {
     /// ui.perfetto.dev and chrome://tracing open. Keeps the history.
     #[arg(long, value_name = "FILE.json")]
     perfetto: Option<PathBuf>,
+    /// Print the story of the artifact's violation instead of the report
+    /// and trace: in at most 40 lines, the faults, lease changes, messages
+    /// (with their content) and records about what the violation names,
+    /// the violating effect last.
+    #[arg(long, conflicts_with = "json")]
+    story: bool,
     #[command(flatten)]
     engine: EngineArg,
 }
@@ -429,7 +470,10 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     let options = RunOptions {
         seed: args.seed,
         faults: None,
-        keep_trace: args.check_determinism || args.timeline.is_some() || args.perfetto.is_some(),
+        keep_trace: args.check_determinism
+            || args.story.is_some()
+            || args.timeline.is_some()
+            || args.perfetto.is_some(),
         buggify_redraws_faults: false,
     };
     dst::sweep::capture_panics();
@@ -449,7 +493,9 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     {
         return code;
     }
-    if args.json {
+    if let Some(property) = &args.story {
+        print!("{}", dst::story::story(&result, property));
+    } else if args.json {
         println!("{}", report::json_with_rerun(&result, &command));
     } else {
         print!("{}", report::markdown(&result, &command));
@@ -734,6 +780,50 @@ fn load_once(names: &[String], planted: &[Bug]) -> Result<(Vec<String>, Vec<Scen
 
 /// `sweep --bug all`: the bug zoo. Exits 0 when every bug was caught by
 /// its expected property with a 1-minimal reproducer.
+fn lessons(args: LessonsArgs) -> ExitCode {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    dst::sweep::capture_panics();
+    let lessons = match dst::lessons::generate(EngineRunner::SIM, jobs) {
+        Ok(lessons) => lessons,
+        Err(error) => return fail(&error, None),
+    };
+    if let Err(error) = std::fs::create_dir_all(&args.out) {
+        return fail(
+            &Error::io(&args.out, format!("cannot create: {error}")),
+            None,
+        );
+    }
+    for page in &lessons.pages {
+        let path = args.out.join(&page.file);
+        if let Err(error) = std::fs::write(&path, &page.text) {
+            return fail(&Error::io(&path, format!("cannot write: {error}")), None);
+        }
+        eprintln!("lessons: wrote {}", path.display());
+    }
+    if !args.no_screenshots {
+        for page in lessons.pages.iter().filter(|p| p.file.ends_with(".html")) {
+            let html = args.out.join(&page.file);
+            let png = html.with_extension("png");
+            if let Err(error) = screenshot::take(&html, &png) {
+                return fail(&error, None);
+            }
+            eprintln!("lessons: wrote {}", png.display());
+        }
+    }
+    if lessons.missed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        let missed: Vec<String> = lessons.missed.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "lessons: not caught as expected: {} (their pages say so)",
+            missed.join(", ")
+        );
+        ExitCode::from(EXIT_ZOO_MISSED)
+    }
+}
+
 fn run_zoo(args: &SweepArgs, jobs: usize, runner: EngineRunner) -> ExitCode {
     if !args.scenario.is_empty()
         || args.shard.is_some()
@@ -912,7 +1002,9 @@ fn replay(args: ReplayArgs) -> ExitCode {
         return fail(&error, None);
     }
     let command = report::replay_command(&args.artifact, runner.engine);
-    if args.json {
+    if args.story {
+        print!("{}", dst::story::story(&result, &artifact.property));
+    } else if args.json {
         println!("{}", report::json_with_rerun(&result, &command));
     } else {
         print!("{}", report::markdown(&result, &command));

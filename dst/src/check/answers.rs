@@ -691,7 +691,8 @@ pub(crate) fn quiet_first_try(input: &CheckInput, sends: &Sends) -> Verdict {
             sent.time_ns / sim::MILLISECOND_NS,
             timeout_ns / sim::MILLISECOND_NS
         );
-        found.at(until_ns, sent.trace_index, &[node], message);
+        let about = sent.event.subjects();
+        found.about(until_ns, sent.trace_index, &[node], about, message);
     }
     found.into_verdict()
 }

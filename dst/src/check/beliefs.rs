@@ -15,9 +15,9 @@ use sim::{Fault, NodeId};
 
 use super::{
     CheckInput, FailoverSample, Measurements, PropertyKind, QUIET_BEFORE_NS, Verdict, Violations,
-    last_trace_index, lease_label, quiet_between,
+    last_trace_index, lease_label, lease_subjects, quiet_between,
 };
-use plane::protocol::{BeliefEnd, Event, LeaseName};
+use plane::protocol::{BeliefEnd, Event, LeaseName, Subject};
 use plane::shard::{ShardId, assign_shards};
 
 /// At the end, each shard believed held by exactly one controller, with
@@ -236,10 +236,13 @@ impl Beliefs {
                         active_ns / sim::MILLISECOND_NS,
                         active_from_ns / sim::MILLISECOND_NS,
                     );
-                    found.at(
+                    let mut about = lease_subjects(lease);
+                    about.extend([Subject::Token(earlier.token), Subject::Token(later.token)]);
+                    found.about(
                         active_from_ns,
                         later.trace_index,
                         &[later.controller, earlier.controller],
+                        about,
                         message,
                     );
                 }
@@ -280,7 +283,9 @@ impl Beliefs {
                 Some(belief) => vec![belief.controller],
                 None => input.topology.controllers.clone(),
             };
-            found.at(input.end_ns, trace_index, &nodes, message);
+            let mut about = lease_subjects(lease);
+            about.extend(holders.values().map(|&(token, _)| Subject::Token(token)));
+            found.about(input.end_ns, trace_index, &nodes, about, message);
         }
         found.into_verdict()
     }
@@ -319,7 +324,8 @@ impl Beliefs {
                     "{} held by {holder} at the end, but its rendezvous owner among the members last read ({members:?}) is {owner}",
                     lease_label(lease)
                 );
-                found.at(input.end_ns, trace_index, &[holder, owner], message);
+                let about = lease_subjects(lease);
+                found.about(input.end_ns, trace_index, &[holder, owner], about, message);
             }
         }
         found.into_verdict()

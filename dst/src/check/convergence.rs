@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sim::{HistoryEntry, NodeId, SECOND_NS};
 
 use super::{CheckInput, Measurements, PropertyKind, Verdict, Violations};
-use plane::protocol::{Event, InstanceId, Resource, Status};
+use plane::protocol::{Event, InstanceId, Resource, Status, Subject};
 
 /// At the end, every resource runs as desired and its status says so.
 pub(crate) const CONVERGED: &str = "eventually.converged";
@@ -265,14 +265,16 @@ impl Timeline {
                 let message = format!("{id} wants {wanted}, runs {}", world.describe_running(id));
                 let mut nodes = vec![node];
                 nodes.extend(world.workers_of(id));
-                found.at(input.end_ns, trace_index, &nodes, message);
+                let about = vec![Subject::Resource(id.to_string())];
+                found.about(input.end_ns, trace_index, &nodes, about, message);
             }
             if let Some(message) = stale_status(world, id) {
                 let (trace_index, node) = match world.statuses.get(id) {
                     Some(&(_, index, writer, _)) => (index, writer),
                     None => (trace_index, node),
                 };
-                found.at(input.end_ns, trace_index, &[node], message);
+                let about = vec![Subject::Resource(id.to_string())];
+                found.about(input.end_ns, trace_index, &[node], about, message);
             }
         }
         found.into_verdict()

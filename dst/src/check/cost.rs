@@ -124,7 +124,10 @@ pub(crate) fn shard_movement(input: &CheckInput, measurements: &Measurements) ->
                 input.topology.controllers.clone(),
             ),
         };
-        found.at(time_ns, trace_index, &nodes, message);
+        let about = last_move
+            .map(|entry| entry.event.subjects())
+            .unwrap_or_default();
+        found.about(time_ns, trace_index, &nodes, about, message);
     }
     found.into_verdict()
 }

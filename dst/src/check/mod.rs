@@ -63,7 +63,7 @@ use serde::Serialize;
 use sim::{HistoryEntry, NodeId, ScheduledFault};
 
 use plane::config::Topology;
-use plane::protocol::{Event, LeaseName};
+use plane::protocol::{Event, LeaseName, Subject};
 
 /// How many violations a verdict keeps (the earliest); all are counted.
 /// Every sometimes-path a run counts, by name: what a scenario's
@@ -129,6 +129,12 @@ pub struct Violation {
     pub trace_index: u64,
     /// One line with the specifics: key, resource, tokens.
     pub message: String,
+    /// What the violation is about, as data: the resources, idempotency
+    /// keys, shards, actions and tokens the checker knows it concerns (for
+    /// a story to filter the trace on). Left out of the JSON report, whose
+    /// `message` says the same for people.
+    #[serde(skip)]
+    pub subjects: Vec<Subject>,
 }
 
 /// The judgement of one property.
@@ -519,6 +525,14 @@ pub(crate) fn lease_label(lease: LeaseName) -> String {
     }
 }
 
+/// What a violation about `lease` is about: its shard, if it is one.
+pub(crate) fn lease_subjects(lease: LeaseName) -> Vec<Subject> {
+    match lease {
+        LeaseName::Shard(shard) => vec![Subject::Shard(shard.0)],
+        LeaseName::Leader => Vec::new(),
+    }
+}
+
 /// Where an end-of-run violation with no entry of its own points: the
 /// history's last entry.
 pub(crate) fn last_trace_index(input: &CheckInput) -> u64 {
@@ -553,7 +567,8 @@ impl Violations {
         }
     }
 
-    /// A violation at `entry`: its node first, then `others`.
+    /// A violation at `entry`: its node first, then `others`; about what
+    /// the entry's event names.
     pub(crate) fn at_entry(
         &mut self,
         entry: &HistoryEntry<Event>,
@@ -562,12 +577,25 @@ impl Violations {
     ) {
         let mut nodes = vec![entry.node];
         nodes.extend_from_slice(others);
-        self.at(entry.time_ns, entry.trace_index, &nodes, message);
+        let subjects = entry.event.subjects();
+        self.about(entry.time_ns, entry.trace_index, &nodes, subjects, message);
     }
 
     /// A violation at a time and trace position, naming `nodes` (each once,
-    /// in the order given).
+    /// in the order given), about nothing in particular the checker knows.
     pub(crate) fn at(&mut self, time_ns: u64, trace_index: u64, nodes: &[NodeId], message: String) {
+        self.about(time_ns, trace_index, nodes, Vec::new(), message);
+    }
+
+    /// As [`Violations::at`], about `subjects`.
+    pub(crate) fn about(
+        &mut self,
+        time_ns: u64,
+        trace_index: u64,
+        nodes: &[NodeId],
+        subjects: Vec<Subject>,
+        message: String,
+    ) {
         let mut unique: Vec<NodeId> = Vec::with_capacity(nodes.len());
         for &node in nodes {
             if !unique.contains(&node) {
@@ -580,6 +608,7 @@ impl Violations {
             nodes: unique,
             trace_index,
             message,
+            subjects,
         });
     }
 

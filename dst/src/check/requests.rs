@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sim::{HistoryEntry, NodeId};
 
 use super::{CheckInput, PropertyKind, Verdict, Violations};
-use plane::protocol::{Event, Recovery, status};
+use plane::protocol::{Event, Recovery, Subject, status};
 
 /// Every started key finishes; every charged key created its resource.
 pub(crate) const KEYS_FINISHED: &str = "eventually.keys_finished";
@@ -59,13 +59,27 @@ pub(crate) fn keys_finished(input: &CheckInput) -> Verdict {
     for (key, entry) in started {
         if !finished.contains(key) {
             let message = format!("key {key} started but never finished");
-            found.at(input.end_ns, entry.trace_index, &[entry.node], message);
+            let about = vec![Subject::Key(key.to_string())];
+            found.about(
+                input.end_ns,
+                entry.trace_index,
+                &[entry.node],
+                about,
+                message,
+            );
         }
     }
     for (key, entry) in charged {
         if !created.contains(key) {
             let message = format!("key {key} charged but created no resource");
-            found.at(input.end_ns, entry.trace_index, &[entry.node], message);
+            let about = vec![Subject::Key(key.to_string())];
+            found.about(
+                input.end_ns,
+                entry.trace_index,
+                &[entry.node],
+                about,
+                message,
+            );
         }
     }
     found.into_verdict()

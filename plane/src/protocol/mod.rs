@@ -6,6 +6,7 @@
 //! | `values` | what the store holds: resources, statuses, ledger entries |
 //! | `keys` | the store's key layout |
 //! | `events` | history events, the only thing the checkers read |
+//! | `summary` | messages and events in one line each, and the subjects they name |
 //!
 //! Everything is re-exported here, so `crate::protocol::X` names any of it.
 //! The protocol type, request ids and timers live here because every node
@@ -13,10 +14,12 @@
 
 mod events;
 pub(crate) mod keys;
+mod summary;
 mod values;
 mod wire;
 
 pub use events::{BeliefEnd, Event, Intent, LeaseName};
+pub use summary::{Subject, action_text};
 pub use values::{LedgerEntry, Recovery, Resource, Spec, Status, Value};
 pub use wire::{
     Action, ActionId, ActionKind, ActionOutcome, ApiOp, ApiReply, ApiRequest, ApiResponse,
