@@ -7,10 +7,12 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod common;
+#[path = "common/tmux.rs"]
+mod tmux;
 
 use std::process::Command;
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tmux::Tmux;
 
 /// Chaos with a planted bug the checkers catch in most seeds: the bar has
 /// failures to count.
@@ -41,31 +43,6 @@ fn a_sweep_into_a_pipe_draws_no_progress_bar() {
     assert_eq!(summary["seeds"], 24);
 }
 
-/// A tmux server on a socket of its own, killed when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn command(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn screen(&self) -> String {
-        common::text(&self.command(&["capture-pane", "-p", "-t", "sweep"]).stdout)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.command(&["kill-server"]);
-    }
-}
-
 #[test]
 fn a_sweep_on_a_terminal_shows_seeds_failures_rate_and_time_left() {
     if Command::new("tmux").arg("-V").output().is_err() {
@@ -84,9 +61,7 @@ fn a_sweep_on_a_terminal_shows_seeds_failures_rate_and_time_left() {
         out = out.join("sweep").display(),
         json = json.display(),
     );
-    let tmux = Tmux {
-        socket: format!("controlplane-progress-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("sweep");
     let started = tmux.command(&[
         "new-session",
         "-d",
@@ -95,7 +70,7 @@ fn a_sweep_on_a_terminal_shows_seeds_failures_rate_and_time_left() {
         "-y",
         "20",
         "-s",
-        "sweep",
+        tmux.session(),
         "sh",
         "-c",
         &script,
@@ -105,18 +80,7 @@ fn a_sweep_on_a_terminal_shows_seeds_failures_rate_and_time_left() {
         "{}",
         common::text(&started.stderr)
     );
-    let start = Instant::now();
-    let screen = loop {
-        let screen = tmux.screen();
-        if screen.contains("EXITED:") {
-            break screen;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the sweep did not end:\n{screen}"
-        );
-        sleep(Duration::from_millis(200));
-    };
+    let screen = tmux.wait_for(&["EXITED:"], Duration::from_secs(120));
     assert!(screen.contains("EXITED:3"), "{screen}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("summary")).expect("JSON");

@@ -7,11 +7,14 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod common;
+#[path = "common/tmux.rs"]
+mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+use tmux::Tmux;
 
 const TOKEN: &str = "watch-test-token";
 
@@ -282,50 +285,15 @@ fn without_a_terminal_or_an_endpoint_watch_says_what_to_give() {
     assert_eq!(output.status.code(), Some(2), "an interval of 0");
 }
 
-/// A tmux server on a socket of its own, killed when dropped (also when
-/// the test fails).
-struct Tmux {
-    socket: String,
+/// Typing into the session.
+trait Keys {
+    fn keys(&self, keys: &str);
 }
 
-impl Tmux {
-    fn command(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn screen(&self) -> String {
-        common::text(&self.command(&["capture-pane", "-p", "-t", "watch"]).stdout)
-    }
-
-    /// Waits until the screen shows every one of `parts`; returns it.
-    fn wait_for(&self, parts: &[&str], limit: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if parts.iter().all(|part| screen.contains(part)) {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "{parts:?} not on screen within {limit:?}:\n{screen}"
-            );
-            sleep(Duration::from_millis(200));
-        }
-    }
-
+impl Keys for Tmux {
     fn keys(&self, keys: &str) {
-        let output = self.command(&["send-keys", "-t", "watch", keys]);
+        let output = self.command(&["send-keys", "-t", self.session(), keys]);
         assert!(output.status.success(), "send-keys {keys}");
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.command(&["kill-server"]);
     }
 }
 
@@ -349,9 +317,7 @@ fn the_live_view_draws_on_a_terminal_survives_a_dead_server_and_quits_on_q_resto
         marker = marker.display(),
         stty = stty.display(),
     );
-    let tmux = Tmux {
-        socket: format!("controlplane-watch-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("watch");
     let started = tmux.command(&[
         "new-session",
         "-d",
@@ -360,7 +326,7 @@ fn the_live_view_draws_on_a_terminal_survives_a_dead_server_and_quits_on_q_resto
         "-y",
         "40",
         "-s",
-        "watch",
+        tmux.session(),
         "sh",
         "-c",
         &script,
