@@ -45,23 +45,37 @@ fn a_sweep_into_a_pipe_draws_no_progress_bar() {
 
 #[test]
 fn a_sweep_on_a_terminal_shows_seeds_failures_rate_and_time_left() {
+    bar_on_a_terminal("plain", &[]);
+}
+
+#[test]
+fn a_guided_sweep_on_a_terminal_shows_its_bar_too() {
+    bar_on_a_terminal("guided", &["--guided"]);
+}
+
+/// Runs [`SWEEP`] with `extra` flags on a real terminal and checks the
+/// bar's last frame against the failures the sweep wrote.
+fn bar_on_a_terminal(name: &str, extra: &[&str]) {
     if Command::new("tmux").arg("-V").output().is_err() {
         println!("skipped: tmux is not installed (CI installs it: .ci/run)");
         return;
     }
-    let out = common::scratch("progress", "terminal");
+    let out = common::scratch("progress", name);
     let json = out.join("summary.json");
+    let sweep_out = out.join("sweep");
+    let mut args = SWEEP.to_vec();
+    args.extend_from_slice(extra);
     // stdout to a file, stderr on the terminal: the bar, and JSON that
     // stays clean.
     let script = format!(
         "cd {root} && {bin} {args} --jobs 1 --out {out} > {json}; echo EXITED:$?; sleep 60",
         root = env!("CARGO_MANIFEST_DIR"),
         bin = env!("CARGO_BIN_EXE_controlplane"),
-        args = SWEEP.join(" "),
-        out = out.join("sweep").display(),
+        args = args.join(" "),
+        out = sweep_out.display(),
         json = json.display(),
     );
-    let tmux = Tmux::new("sweep");
+    let tmux = Tmux::new(if extra.is_empty() { "sweep" } else { "guided" });
     let started = tmux.command(&[
         "new-session",
         "-d",
@@ -84,7 +98,10 @@ fn a_sweep_on_a_terminal_shows_seeds_failures_rate_and_time_left() {
     assert!(screen.contains("EXITED:3"), "{screen}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("summary")).expect("JSON");
-    let failed = summary["seeds"].as_u64().unwrap() - summary["passed"].as_u64().unwrap();
+    // One artifact per failing seed, whichever kind of sweep it was.
+    let failed = std::fs::read_dir(sweep_out.join("failures"))
+        .expect("failures written")
+        .count();
     assert!(failed > 0, "{summary}");
     // The bar's last frame stays: every seed, and the failures the summary
     // counts.

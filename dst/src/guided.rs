@@ -33,8 +33,8 @@ use crate::error::Error;
 use crate::layout::layout;
 use crate::scenario::Scenario;
 use crate::sweep::{
-    Outcome, SeedResult, Summary, SweepOptions, capture_panics, prepare, results_path, run_with,
-    summarize,
+    Outcome, Progress, ProgressSink, SeedResult, Summary, SweepOptions, capture_panics, prepare,
+    results_path, run_with, summarize,
 };
 use crate::world::{RunOptions, planned_faults};
 
@@ -64,6 +64,9 @@ pub struct GuidedOptions {
     pub mutate: bool,
     /// The engine every run is made on.
     pub runner: EngineRunner,
+    /// Told the counts after each seed, to draw a progress bar (see
+    /// [`SweepOptions::progress`]): it cannot change what a seed does.
+    pub progress: Option<ProgressSink>,
 }
 
 /// A coverage point: `sometimes:<path>` or `buggify:<point>`, and the
@@ -208,8 +211,14 @@ pub fn guided_sweep(options: &GuidedOptions) -> Result<(Vec<GuidedLine>, GuidedS
         .map_err(|e| Error::io(&path, format!("cannot open: {e}")))?;
     let mut lines = Vec::new();
     let mut reached = Vec::new();
+    let budget = options.seeds.end.saturating_sub(options.seeds.start);
+    let mut tally = Progress {
+        done: 0,
+        total: budget.saturating_mul(options.scenarios.len() as u64),
+        failed: 0,
+    };
     for scenario in &options.scenarios {
-        let (scenario_lines, figures) = guide_one(scenario, options, &mut file, &path)?;
+        let (scenario_lines, figures) = guide_one(scenario, options, &mut file, &path, &mut tally)?;
         lines.extend(scenario_lines);
         reached.push(figures);
     }
@@ -244,6 +253,7 @@ fn guide_one(
     options: &GuidedOptions,
     file: &mut std::fs::File,
     path: &Path,
+    tally: &mut Progress,
 ) -> Result<(Vec<GuidedLine>, Reached), Error> {
     let seeds = options.seeds.clone();
     let budget = seeds.end.saturating_sub(seeds.start);
@@ -298,6 +308,7 @@ fn guide_one(
                 let name = format!("{}-seed-{}.json", result.scenario, result.seed);
                 artifact.write(&options.out_dir.join("failures").join(name))?;
                 figures.failed += 1;
+                tally.failed += 1;
             }
             let covered = coverage(&result);
             let new: Vec<&Point> = covered.iter().filter(|p| !hits.contains_key(*p)).collect();
@@ -339,6 +350,10 @@ fn guide_one(
                 .and_then(|()| file.flush())
                 .map_err(|e| Error::io(path, format!("cannot write: {e}")))?;
             lines.push(line);
+            tally.done += 1;
+            if let Some(sink) = &options.progress {
+                (sink.0)(*tally);
+            }
             if figures.runs == next_mark {
                 figures.curve.push((figures.runs, hits.len() as u64));
                 next_mark *= 2;

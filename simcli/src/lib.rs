@@ -612,6 +612,22 @@ fn sweep_exit(worst: Outcome, summary: &Summary) -> ExitCode {
     }
 }
 
+/// A guided sweep with the progress bar of [`progress_bar`].
+fn guided_with_bar(
+    options: &GuidedOptions,
+) -> Result<(Vec<guided::GuidedLine>, guided::GuidedSummary), Error> {
+    let bar = progress_bar();
+    let options = GuidedOptions {
+        progress: bar.as_ref().map(|(_, sink)| sink.clone()),
+        ..options.clone()
+    };
+    let swept = guided_sweep(&options);
+    if let Some((bar, _)) = bar {
+        bar.finish();
+    }
+    swept
+}
+
 /// A progress bar on stderr when it is a terminal (never in a pipe or a
 /// file, so logs and JSON stay clean): seeds done of the total, failures so
 /// far, seeds per second and the time left. It only counts what the sweep
@@ -694,6 +710,7 @@ fn run_guided(
         check_determinism: args.check_determinism,
         mutate: true,
         runner,
+        progress: None,
     };
     let titles = sweep_titles(names, planted);
     if args.compare {
@@ -702,11 +719,11 @@ fn run_guided(
             out_dir: args.out.join(dir),
             ..options.clone()
         };
-        let plain = match guided_sweep(&arm(false, "plain")) {
+        let plain = match guided_with_bar(&arm(false, "plain")) {
             Ok((_, summary)) => summary,
             Err(error) => return fail(&error, None),
         };
-        let guided = match guided_sweep(&arm(true, "guided")) {
+        let guided = match guided_with_bar(&arm(true, "guided")) {
             Ok((_, summary)) => summary,
             Err(error) => return fail(&error, None),
         };
@@ -729,7 +746,7 @@ fn run_guided(
         }
         return ExitCode::SUCCESS;
     }
-    let (lines, summary) = match guided_sweep(&options) {
+    let (lines, summary) = match guided_with_bar(&options) {
         Ok(done) => done,
         Err(error) => return fail(&error, None),
     };
