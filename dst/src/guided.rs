@@ -33,8 +33,8 @@ use crate::error::Error;
 use crate::layout::layout;
 use crate::scenario::Scenario;
 use crate::sweep::{
-    Outcome, Progress, ProgressSink, SeedResult, Summary, SweepOptions, capture_panics, prepare,
-    results_path, run_with, summarize,
+    Outcome, Progress, ProgressSink, SeedResult, Summary, SweepOptions, artifact_name,
+    capture_panics, prepare, results_path, run_with, summarize,
 };
 use crate::world::{RunOptions, planned_faults};
 
@@ -305,7 +305,7 @@ fn guide_one(
         let done = run_batch(scenario, &plans, options);
         for (plan, (result, artifact)) in plans.into_iter().zip(done) {
             if let Some(artifact) = &artifact {
-                let name = format!("{}-seed-{}.json", result.scenario, result.seed);
+                let name = artifact_name(&result.scenario, result.seed);
                 artifact.write(&options.out_dir.join("failures").join(name))?;
                 figures.failed += 1;
                 tally.failed += 1;

@@ -65,11 +65,11 @@ use sim::{HistoryEntry, NodeId, ScheduledFault};
 use plane::config::Topology;
 use plane::protocol::{Event, LeaseName, Subject};
 
-/// How many violations a verdict keeps (the earliest); all are counted.
 /// Every sometimes-path a run counts, by name: what a scenario's
 /// `expect.reaches` may name.
 pub const SOMETIMES_PATHS: [&str; 14] = sometimes::PATHS;
 
+/// How many violations a verdict keeps (the earliest); all are counted.
 pub(crate) const VIOLATIONS_KEPT: usize = 10;
 
 /// [`CheckInput::healed_ns`] of a run in which a fault never healed.
