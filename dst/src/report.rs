@@ -716,14 +716,7 @@ pub fn trace_excerpt(result: &RunResult, property: &str, context: usize) -> Stri
     let Some(entries) = result.trace.as_deref() else {
         return String::new();
     };
-    let violation = result
-        .check
-        .verdicts
-        .iter()
-        .find(|verdict| verdict.property == property)
-        .and_then(|verdict| verdict.violations.first())
-        .or_else(|| result.check.first_violation());
-    let Some(violation) = violation else {
+    let Some(violation) = violation_for(result, property) else {
         return "\nNo violation in this run.\n".to_string();
     };
     let at = violation.trace_index as usize;
@@ -768,7 +761,20 @@ pub fn trace_excerpt(result: &RunResult, property: &str, context: usize) -> Stri
     out
 }
 
-fn truncate(text: &str, limit: usize) -> String {
+/// The first violation of `property`, or the run's first if `property`
+/// has none (an artifact's property may be `crash` or `determinism`).
+pub(crate) fn violation_for<'r>(result: &'r RunResult, property: &str) -> Option<&'r Violation> {
+    result
+        .check
+        .verdicts
+        .iter()
+        .find(|verdict| verdict.property == property)
+        .and_then(|verdict| verdict.violations.first())
+        .or_else(|| result.check.first_violation())
+}
+
+/// `text` cut to `limit` characters, with `…` when cut.
+pub(crate) fn truncate(text: &str, limit: usize) -> String {
     match text.char_indices().nth(limit) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),

@@ -31,7 +31,7 @@ use plane::protocol::{Event, Msg, Subject};
 use sim::{TraceEntry, TraceKind};
 
 use crate::check::{PropertyKind, Violation};
-use crate::report::{fault_line, name_nodes_in, seconds_ns};
+use crate::report::{fault_line, name_nodes_in, seconds_ns, truncate, violation_for};
 use crate::world::RunResult;
 
 /// The most lines a story prints, heading included.
@@ -81,7 +81,7 @@ struct Candidate {
 /// run must have kept its trace (`RunOptions::keep_trace`); otherwise, or
 /// without a violation, one line says so.
 pub fn story(result: &RunResult, property: &str) -> String {
-    let Some(violation) = pick_violation(result, property) else {
+    let Some(violation) = violation_for(result, property) else {
         return "No violation in this run: there is no story to tell.\n".to_string();
     };
     let (Some(entries), Some(history)) = (result.trace.as_deref(), result.history.as_deref())
@@ -128,7 +128,7 @@ pub fn story(result: &RunResult, property: &str) -> String {
             seconds_ns(candidate.time_ns),
             candidate.text
         );
-        let _ = writeln!(out, "{}", cut(&line, LINE_CHARS_MAX));
+        let _ = writeln!(out, "{}", truncate(&line, LINE_CHARS_MAX));
     }
     if kind == PropertyKind::Eventually {
         let line = format!(
@@ -136,23 +136,13 @@ pub fn story(result: &RunResult, property: &str) -> String {
             seconds_ns(violation.time_ns),
             name_nodes_in(&violation.message, &result.node_names)
         );
-        let _ = writeln!(out, "{}", cut(&line, LINE_CHARS_MAX));
+        let _ = writeln!(out, "{}", truncate(&line, LINE_CHARS_MAX));
     }
     debug_assert!(out.lines().count() <= MAX_LINES, "{out}");
     out
 }
 
 /// The first violation of `property`, else the run's first violation.
-fn pick_violation<'r>(result: &'r RunResult, property: &str) -> Option<&'r Violation> {
-    result
-        .check
-        .verdicts
-        .iter()
-        .find(|verdict| verdict.property == property)
-        .and_then(|verdict| verdict.violations.first())
-        .or_else(|| result.check.first_violation())
-}
-
 fn kind_of(result: &RunResult, property: &str) -> PropertyKind {
     result
         .check
@@ -222,7 +212,7 @@ impl Teller<'_> {
         let _ = writeln!(
             out,
             "{}",
-            cut(
+            truncate(
                 &self.names(&violation.message),
                 LINE_CHARS_MAX.saturating_sub(2)
             )
@@ -239,7 +229,7 @@ impl Teller<'_> {
             about.join(", ")
         };
         let line = format!("About: {about}; nodes: {}", nodes.join(", "));
-        let _ = writeln!(out, "{}", cut(&line, LINE_CHARS_MAX));
+        let _ = writeln!(out, "{}", truncate(&line, LINE_CHARS_MAX));
         let left_out = qualified.saturating_sub(shown_relevant);
         let filler = shown - shown_relevant;
         let mut count = format!("{shown_relevant} of {qualified} events about these");
@@ -389,13 +379,5 @@ impl Teller<'_> {
             ),
             None => format!("{verb} at {}", self.name(entry.node)),
         }
-    }
-}
-
-/// `text` cut to `limit` characters, with `…` when cut.
-fn cut(text: &str, limit: usize) -> String {
-    match text.char_indices().nth(limit) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
     }
 }
