@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use node::NodeId;
 
 use super::holder;
-use crate::protocol::{Status, Value};
+use crate::protocol::{Status, Value, keys};
 use crate::reply::{self, Kv, ReplyError};
+use crate::shard::ShardId;
 use crate::store::StoreResponse;
 
 /// The member key's put: whether it was written.
@@ -20,8 +21,9 @@ pub(super) fn registered(response: StoreResponse<Value>) -> Result<bool, ReplyEr
 #[derive(Debug)]
 pub(super) struct Membership {
     pub(super) members: Vec<NodeId>,
-    /// Shard keys by key.
-    pub(super) shard_keys: BTreeMap<String, Kv>,
+    /// Shard keys by shard (keys under the prefix that name no shard are
+    /// left out).
+    pub(super) shard_keys: BTreeMap<ShardId, Kv>,
     pub(super) leader: Option<Kv>,
     /// The store's revision when read.
     pub(super) revision: u64,
@@ -40,7 +42,7 @@ pub(super) fn membership(response: StoreResponse<Value>) -> Result<Membership, R
         members: members.iter().filter_map(|kv| holder(&kv.value)).collect(),
         shard_keys: shard_keys
             .into_iter()
-            .map(|kv| (kv.key.clone(), kv))
+            .filter_map(|kv| Some((keys::parse_shard(&kv.key)?, kv)))
             .collect(),
         leader: reply::got(leader)?,
         revision,

@@ -99,7 +99,7 @@ impl ControllerNode {
                 rendezvous_owner(shard, &read.members)
             };
             let wanted = owner == Some(me);
-            let stored = read.shard_keys.get(&keys::shard(shard));
+            let stored = read.shard_keys.get(&shard);
             self.settle_lease(ctx, LeaseName::Shard(shard), wanted, stored, read.revision);
         }
         let leader = read.leader.as_ref();

@@ -44,3 +44,44 @@ pub(crate) fn member(node: NodeId) -> String {
 pub(crate) fn shard(shard: ShardId) -> String {
     format!("{SHARDS}{:04}", shard.0)
 }
+
+/// The shard whose key [`shard`] makes is `key`, if one is: the inverse
+/// of [`shard`], without building a key per shard to look one up. Keys
+/// under [`SHARDS`] that [`shard`] never makes (a sign, a letter, leading
+/// zeros past four digits) name none.
+pub(crate) fn parse_shard(key: &str) -> Option<ShardId> {
+    let digits = key.strip_prefix(SHARDS)?;
+    let canonical = digits.len() >= 4
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits.len() == 4 || !digits.starts_with('0'));
+    if !canonical {
+        return None;
+    }
+    digits.parse().ok().map(ShardId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_shard_inverts_shard_and_nothing_else() {
+        for n in [0, 7, 42, 999, 1_000, 9_999, 10_000, 123_456, u32::MAX] {
+            assert_eq!(parse_shard(&shard(ShardId(n))), Some(ShardId(n)));
+        }
+        for key in [
+            "/shards/",
+            "/shards/7",
+            "/shards/007",
+            "/shards/00007",
+            "/shards/+007",
+            "/shards/00a7",
+            "/shards/0007/x",
+            "/shards/99999999999",
+            "/members/0007",
+            "/leader",
+        ] {
+            assert_eq!(parse_shard(key), None, "{key}");
+        }
+    }
+}
