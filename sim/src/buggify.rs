@@ -106,12 +106,20 @@ const SALT_FIRE: u64 = 0xB0_66_1F_00_F1_2E_00_00;
 impl BuggifyConfig {
     /// Whether `point` is on for `seed`.
     pub fn is_active(&self, seed: u64, point: &str) -> bool {
+        self.is_active_hashed(seed, stable_hash(point))
+    }
+
+    /// [`is_active`](Self::is_active), given the stable hash of the
+    /// point's name (the simulator works it out once per point and run).
+    pub(crate) fn is_active_hashed(&self, seed: u64, point_hash: u64) -> bool {
         self.enabled
-            && mix64(mix64(seed ^ SALT_ACTIVE) ^ stable_hash(point)) % 1_000_000
+            && mix64(mix64(seed ^ SALT_ACTIVE) ^ point_hash) % 1_000_000
                 < u64::from(self.active_ppm)
     }
 
-    /// What hit number `hit` (from 0) of `point` on `node` does, if it fires.
+    /// What hit number `hit` (from 0) of `point` on `node` does, if it
+    /// fires (the simulator calls [`decide_hashed`](Self::decide_hashed)).
+    #[cfg(test)]
     pub(crate) fn decide(
         &self,
         seed: u64,
@@ -120,12 +128,27 @@ impl BuggifyConfig {
         hit: u64,
         now_ns: u64,
     ) -> Option<Firing> {
-        if now_ns >= self.until_ns || self.actions.is_empty() || !self.is_active(seed, point) {
+        let point_hash = stable_hash(point);
+        let active = self.is_active_hashed(seed, point_hash);
+        self.decide_hashed(seed, point_hash, active, node, hit, now_ns)
+    }
+
+    /// [`decide`](Self::decide), given the stable hash of the point's name
+    /// and whether the point is active for `seed`.
+    pub(crate) fn decide_hashed(
+        &self,
+        seed: u64,
+        point_hash: u64,
+        active: bool,
+        node: NodeId,
+        hit: u64,
+        now_ns: u64,
+    ) -> Option<Firing> {
+        if now_ns >= self.until_ns || self.actions.is_empty() || !active {
             return None;
         }
-        let draw = mix64(
-            mix64(mix64(seed ^ SALT_FIRE) ^ stable_hash(point)) ^ (u64::from(node.0) << 40) ^ hit,
-        );
+        let draw =
+            mix64(mix64(mix64(seed ^ SALT_FIRE) ^ point_hash) ^ (u64::from(node.0) << 40) ^ hit);
         if draw % 1_000_000 >= u64::from(self.fire_ppm) {
             return None;
         }

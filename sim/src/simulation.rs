@@ -256,6 +256,15 @@ impl<P: Protocol> EventQueue<P> {
     }
 }
 
+/// A BUGGIFY point as a run knows it: what its decisions need of its
+/// name, worked out on its first hit, and its hits so far by node index.
+struct BuggifyPoint {
+    name: &'static str,
+    name_hash: u64,
+    active: bool,
+    hits: Vec<u64>,
+}
+
 pub(crate) struct NodeSlot<P: Protocol> {
     pub(crate) name: String,
     pub(crate) clock: NodeClock,
@@ -313,9 +322,10 @@ pub(crate) struct Core<P: Protocol> {
     faults: Vec<ScheduledFault>,
     applied: Vec<ScheduledFault>,
     buggify: BuggifyConfig,
-    /// Hits so far per (node, point): the hit number is part of each
-    /// decision, so decisions need no random stream.
-    buggify_hits: BTreeMap<(NodeId, &'static str), u64>,
+    /// Every BUGGIFY point reached so far, in the order first reached,
+    /// with its hits per node: the hit number is part of each decision, so
+    /// decisions need no random stream.
+    buggify_points: Vec<BuggifyPoint>,
     /// Crashes and pauses fired so far (injected or, in a replay, not).
     buggify_faults: u32,
     /// When a message was lost or slowed past the network's range, or a
@@ -442,7 +452,7 @@ impl<P: Protocol> Core<P> {
             faults: Vec::new(),
             applied: Vec::new(),
             buggify: BuggifyConfig::default(),
-            buggify_hits: BTreeMap::new(),
+            buggify_points: Vec::new(),
             buggify_faults: 0,
             disturbed_ns: Vec::new(),
             degrades: Vec::new(),
@@ -722,11 +732,18 @@ impl<P: Protocol> Core<P> {
         if !self.buggify.enabled {
             return None;
         }
-        let hits = self.buggify_hits.entry((node, point)).or_default();
-        let hit = *hits;
-        *hits += 1;
         let seed = self.config.seed;
-        let mut firing = self.buggify.decide(seed, point, node, hit, self.now_ns);
+        let index = self.buggify_point_index(point);
+        let entry = &mut self.buggify_points[index];
+        if entry.hits.len() <= node.index() {
+            entry.hits.resize(node.index() + 1, 0);
+        }
+        let hit = entry.hits[node.index()];
+        entry.hits[node.index()] += 1;
+        let (point_hash, active) = (entry.name_hash, entry.active);
+        let mut firing =
+            self.buggify
+                .decide_hashed(seed, point_hash, active, node, hit, self.now_ns);
         if let Some(Firing::Crash(_) | Firing::Pause(_)) = firing {
             if self.buggify_faults >= self.buggify.max_faults {
                 firing = None;
@@ -734,15 +751,12 @@ impl<P: Protocol> Core<P> {
                 self.buggify_faults += 1;
             }
         }
-        let active = self.buggify.is_active(seed, point);
         // Looked up before inserting: `entry` would allocate the name on
         // every hit.
-        if !self.stats.buggify.contains_key(point) {
-            self.stats
-                .buggify
-                .insert(point.to_string(), BuggifyPointStats::default());
-        }
-        let stats = self.stats.buggify.get_mut(point).expect("inserted above");
+        let stats = match self.stats.buggify.get_mut(point) {
+            Some(stats) => stats,
+            None => self.stats.buggify.entry(point.to_string()).or_default(),
+        };
         stats.active = active;
         stats.hits += 1;
         if let Some(firing) = firing {
@@ -753,6 +767,27 @@ impl<P: Protocol> Core<P> {
             tracing::debug!(target: "sim", "{} {:<14} buggify {point}: {firing:?}", SimTime(self.now_ns), self.nodes[node.index()].name);
         }
         firing
+    }
+
+    /// The index of `point` in [`Self::buggify_points`], added on its first
+    /// hit. A point is one `&'static str`, so the scan compares addresses
+    /// first; a name compiled into two places is still one point.
+    fn buggify_point_index(&mut self, point: &'static str) -> usize {
+        let points = &self.buggify_points;
+        if let Some(index) = points.iter().position(|p| std::ptr::eq(p.name, point)) {
+            return index;
+        }
+        if let Some(index) = points.iter().position(|p| p.name == point) {
+            return index;
+        }
+        let name_hash = stable_hash(point);
+        self.buggify_points.push(BuggifyPoint {
+            name: point,
+            name_hash,
+            active: self.buggify.is_active_hashed(self.config.seed, name_hash),
+            hits: Vec::new(),
+        });
+        self.buggify_points.len() - 1
     }
 
     /// Runs `node`'s clocks at the rate of the latest drift fault in force
