@@ -4,7 +4,11 @@
 //! its algorithm is explicitly unspecified and may change between releases,
 //! which would silently change every trace hash and every shard placement.
 
+use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Bumped whenever the algorithm below changes; reports print it so that a
 /// changed hash can be told apart from a changed behaviour.
@@ -131,6 +135,102 @@ pub fn stable_hash<T: Hash + ?Sized>(value: &T) -> u64 {
     hasher.finish()
 }
 
+/// An immutable value shared by reference count, with its
+/// [`stable_hash`] worked out once, when it is made.
+///
+/// For the large values a store hands out again and again: every read
+/// that returns one shares it instead of copying its strings, and every
+/// message that carries one hashes into the trace as the one word of its
+/// digest instead of all its fields. So `Hash` writes the digest, not the
+/// value: two different values hash alike only if their 64-bit digests
+/// collide. Equality, `Debug` and serde see the value itself, and a
+/// deserialized value gets its digest again.
+pub struct Digested<T>(Arc<DigestedInner<T>>);
+
+struct DigestedInner<T> {
+    digest: u64,
+    value: T,
+}
+
+impl<T: Hash> Digested<T> {
+    /// Shares `value`, hashing it once.
+    pub fn new(value: T) -> Self {
+        Digested(Arc::new(DigestedInner {
+            digest: stable_hash(&value),
+            value,
+        }))
+    }
+}
+
+impl<T> Digested<T> {
+    /// The value's [`stable_hash`].
+    pub fn digest(this: &Self) -> u64 {
+        this.0.digest
+    }
+}
+
+impl<T: Clone> Digested<T> {
+    /// The value, moved out if this is its last share, else cloned.
+    pub fn into_inner(this: Self) -> T {
+        match Arc::try_unwrap(this.0) {
+            Ok(inner) => inner.value,
+            Err(shared) => shared.value.clone(),
+        }
+    }
+}
+
+impl<T: Hash> From<T> for Digested<T> {
+    fn from(value: T) -> Self {
+        Self::new(value)
+    }
+}
+
+impl<T> Clone for Digested<T> {
+    fn clone(&self) -> Self {
+        Digested(Arc::clone(&self.0))
+    }
+}
+
+impl<T> std::ops::Deref for Digested<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0.value
+    }
+}
+
+impl<T> Hash for Digested<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.digest);
+    }
+}
+
+impl<T: PartialEq> PartialEq for Digested<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.digest == other.0.digest && self.0.value == other.0.value)
+    }
+}
+
+impl<T: Eq> Eq for Digested<T> {}
+
+impl<T: fmt::Debug> fmt::Debug for Digested<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.value.fmt(f)
+    }
+}
+
+impl<T: Serialize> Serialize for Digested<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.value.serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Hash> Deserialize<'de> for Digested<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Self::new)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +242,21 @@ mod tests {
         assert_eq!(stable_hash("resource-1"), 0x89d8_8382_cdab_0b4f);
         assert_eq!(stable_hash(&(1u32, 2u64)), 0xbe17_bd4a_7838_d1d4);
         assert_ne!(stable_hash("resource-1"), stable_hash("resource-2"));
+    }
+
+    #[test]
+    fn a_digested_value_hashes_as_its_digest_and_compares_as_itself() {
+        let a = Digested::new(("resource-1".to_string(), 3u64));
+        let b = Digested::new(("resource-1".to_string(), 3u64));
+        let c = Digested::new(("resource-1".to_string(), 4u64));
+        assert_eq!(Digested::digest(&a), stable_hash(&*a));
+        assert_eq!(stable_hash(&a), stable_hash(&Digested::digest(&a)));
+        assert_eq!(a, b);
+        assert_eq!(stable_hash(&a), stable_hash(&b));
+        assert_ne!(a, c);
+        assert_ne!(stable_hash(&a), stable_hash(&c));
+        assert_eq!(format!("{a:?}"), format!("{:?}", &*a));
+        assert_eq!(Digested::into_inner(a.clone()), *b);
     }
 
     #[test]

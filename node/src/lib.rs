@@ -70,7 +70,7 @@ use std::hash::Hash;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 pub use context::{Command, Context, Inputs, MeasureKind};
-pub use hash::{STABLE_HASH_VERSION, StableHasher, mix64, stable_hash};
+pub use hash::{Digested, STABLE_HASH_VERSION, StableHasher, mix64, stable_hash};
 pub use random::{Random, SplitMix64};
 
 /// Nanoseconds in a millisecond, for readable constants.

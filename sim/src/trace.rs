@@ -9,7 +9,13 @@ use crate::NodeId;
 use node::StableHasher;
 
 /// Bumped whenever what goes into a trace entry, or its order, changes.
-pub const TRACE_ENCODING_VERSION: u32 = 1;
+///
+/// - 1: the first encoding.
+/// - 2: a message's digest hashes each shared stored value (a resource or
+///   ledger entry, `node::Digested`) as the value's own stable hash,
+///   worked out once, rather than field by field on every message that
+///   carries it. Every hash changed; no behaviour did.
+pub const TRACE_ENCODING_VERSION: u32 = 2;
 
 /// Why a message was not delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 //! recovery point `Charged`, and phase 3, the commit of the resource write,
 //! the stored response and the unlock in one transaction.
 
-use std::sync::Arc;
+use node::Digested;
 
 use super::decode::{Committed, Fenced, Read};
 use super::{
@@ -82,7 +82,7 @@ impl ApiNode {
             compares: vec![lock_unchanged(&op.key, held)],
             success: vec![put(
                 &keys::ledger(&op.key),
-                Value::Ledger(Arc::new(entry)),
+                Value::Ledger(Digested::new(entry)),
                 held.ledger_lease,
             )],
             failure: vec![],
@@ -180,7 +180,7 @@ impl ApiNode {
             Write::Create(resource) | Write::Update(resource) => {
                 vec![put(
                     &resource_key,
-                    Value::Resource(Arc::new(resource.clone())),
+                    Value::Resource(Digested::new(resource.clone())),
                     None,
                 )]
             }
@@ -198,7 +198,7 @@ impl ApiNode {
         finished.recovery = Recovery::Finished {
             response: commit.response.clone(),
         };
-        let ledger = Value::Ledger(Arc::new(finished));
+        let ledger = Value::Ledger(Digested::new(finished));
         success.push(put(&keys::ledger(&op.key), ledger, held.ledger_lease));
         success.push(Op::Delete {
             key: keys::lock(&op.key),

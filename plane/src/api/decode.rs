@@ -6,9 +6,9 @@
 //! step fails as on a timeout, where the old positional matches would have
 //! panicked on input from a peer.
 
-use std::sync::Arc;
-
 use std::collections::BTreeMap;
+
+use node::Digested;
 
 use crate::protocol::{ResourceView, Status, Value, keys};
 use crate::reply::{self, Kv, ReplyError};
@@ -148,7 +148,7 @@ pub(super) fn get(response: StoreResponse<Value>) -> Result<Option<ResourceView>
         Some(Value::Status(status)) => Some(status),
         Some(_) => return Err(ReplyError::Unexpected("a status key without a status")),
     };
-    let resource = Arc::unwrap_or_clone(resource);
+    let resource = Digested::into_inner(resource);
     Ok(Some(ResourceView { resource, status }))
 }
 
@@ -225,7 +225,7 @@ fn page(
             break;
         }
         let status = observed.get(id).copied();
-        let resource = Arc::unwrap_or_clone(resource);
+        let resource = Digested::into_inner(resource);
         items.push(ResourceView { resource, status });
     }
     let next = match (cut, resources_more) {

@@ -2,7 +2,7 @@
 //! already: the stored response replayed, 422 for another request, 409
 //! while another node works on it, or a takeover of an abandoned key.
 
-use std::sync::Arc;
+use node::Digested;
 
 use super::decode::Recorded;
 use super::{ApiNode, Ctx, Held, Operation, OperationId, Step, error, put};
@@ -72,7 +72,7 @@ impl ApiNode {
             success: vec![
                 put(
                     &ledger_key,
-                    Value::Ledger(Arc::new(entry.clone())),
+                    Value::Ledger(Digested::new(entry.clone())),
                     Some(ledger_lease),
                 ),
                 put(&lock_key, Value::Lock { owner: ctx.id() }, Some(session)),

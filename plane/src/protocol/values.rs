@@ -4,9 +4,7 @@
 //! Stored values outlive the node that wrote them and are read by other
 //! nodes, so they change only with care for what is already stored.
 
-use std::sync::Arc;
-
-use node::NodeId;
+use node::{Digested, NodeId};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiOp, ApiResponse, ResponseBody};
@@ -95,17 +93,19 @@ pub struct LedgerEntry {
 ///
 /// The large variants are shared, not copied: a read hands out the stored
 /// value, and a scan of the ledger or of every resource would otherwise
-/// copy each entry's strings into the reply. `Arc` hashes, compares and
-/// serializes as what it holds, so messages and trace hashes are as they
-/// were.
+/// copy each entry's strings into the reply. They are [`Digested`]: a
+/// message that carries one hashes into the trace as its digest, worked
+/// out once when the value was made, instead of all its fields again on
+/// every read (trace encoding 2). They compare and serialize as what they
+/// hold.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Value {
     /// `/res/{id}`: desired state.
-    Resource(Arc<Resource>),
+    Resource(Digested<Resource>),
     /// `/status/{id}`: written by the shard holder, fenced by its token.
     Status(Status),
     /// `/idem/{key}`: the idempotency ledger.
-    Ledger(Arc<LedgerEntry>),
+    Ledger(Digested<LedgerEntry>),
     /// `/idem-lock/{key}`: held by the API node working on the key, on
     /// that node's session lease, so it vanishes if the node dies.
     Lock {

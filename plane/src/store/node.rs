@@ -41,13 +41,11 @@
 //! by lease expiry or revoke are not notified at all. Watchers resync
 //! periodically; resync is the truth, notifications only make it faster.
 
-use std::sync::Arc;
-
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use node::{Context, Node, NodeId, TimerId};
+use node::{Context, Digested, Node, NodeId, TimerId};
 
 use crate::clock::BootClock;
 use crate::config::StoreSettings;
@@ -340,7 +338,7 @@ fn record_truth(
         let stored = kv(ctx).get(key).map(|kv| kv.value.clone());
         let event = if let Some(id) = key.strip_prefix(keys::RESOURCES) {
             let resource = match stored {
-                Some(Value::Resource(resource)) => Some(Arc::unwrap_or_clone(resource)),
+                Some(Value::Resource(resource)) => Some(Digested::into_inner(resource)),
                 _ => None,
             };
             Event::DesiredWritten {
