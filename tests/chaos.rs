@@ -462,6 +462,7 @@ fn write_artifact(path: &Path, faults: Vec<sim::ScheduledFault>) {
         property: "always.one_charge_per_key".into(),
         message: "made up for the test".into(),
         trace_hash: 0,
+        trace_encoding: sim::TRACE_ENCODING_VERSION,
         buggify_redraws_faults: false,
     };
     artifact.write(path).expect("writes");

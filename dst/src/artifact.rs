@@ -47,11 +47,21 @@ pub struct Artifact {
     pub message: String,
     /// The trace hash of the failing run.
     pub trace_hash: u64,
+    /// The [`sim::TRACE_ENCODING_VERSION`] `trace_hash` was computed under.
+    /// Absent in artifacts written before it was recorded: those were all
+    /// hashed under encoding 1. A replay under another encoding cannot
+    /// compare hashes, and says so.
+    #[serde(default = "encoding_one")]
+    pub trace_encoding: u32,
     /// `faults` was planned before the run, not applied by it (the run
     /// panicked), so it lacks the crashes and pauses BUGGIFY injected: a
     /// replay lets buggify inject them again. Absent (false) otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub buggify_redraws_faults: bool,
+}
+
+fn encoding_one() -> u32 {
+    1
 }
 
 impl Artifact {
@@ -71,6 +81,7 @@ impl Artifact {
             property,
             message,
             trace_hash: result.trace_hash,
+            trace_encoding: sim::TRACE_ENCODING_VERSION,
             buggify_redraws_faults: false,
         }
     }
@@ -96,6 +107,7 @@ impl Artifact {
             message,
             // No trace to hash: the run never finished.
             trace_hash: 0,
+            trace_encoding: sim::TRACE_ENCODING_VERSION,
             buggify_redraws_faults: scenario.buggify.enabled,
         }
     }
@@ -230,8 +242,21 @@ mod tests {
             property: "eventually.converged".into(),
             message: "m".into(),
             trace_hash: 0,
+            trace_encoding: sim::TRACE_ENCODING_VERSION,
             buggify_redraws_faults: false,
         }
+    }
+
+    #[test]
+    fn an_artifact_without_a_trace_encoding_was_hashed_under_encoding_one() {
+        let mut value = serde_json::to_value(artifact()).expect("serializes");
+        assert_eq!(value["trace_encoding"], sim::TRACE_ENCODING_VERSION);
+        value
+            .as_object_mut()
+            .expect("object")
+            .remove("trace_encoding");
+        let read: Artifact = serde_json::from_value(value).expect("reads");
+        assert_eq!(read.trace_encoding, 1);
     }
 
     #[test]

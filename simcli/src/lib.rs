@@ -1000,6 +1000,13 @@ fn replay(args: ReplayArgs) -> ExitCode {
             "replay: trace hash {:#018x} on {}; the artifact's is {}'s, so the two do not compare",
             result.trace_hash, runner.engine, artifact.engine
         );
+    } else if artifact.trace_encoding != sim::TRACE_ENCODING_VERSION {
+        eprintln!(
+            "replay: trace hash {:#018x} under trace encoding {}; the artifact's was computed under encoding {}, so the two do not compare (its property is judged as usual)",
+            result.trace_hash,
+            sim::TRACE_ENCODING_VERSION,
+            artifact.trace_encoding
+        );
     } else if result.trace_hash == artifact.trace_hash {
         eprintln!(
             "replay: trace hash {:#018x} matches the artifact",
