@@ -20,21 +20,31 @@ pub(crate) const SHARDS: &str = "/shards/";
 /// The singleton leader lease.
 pub(crate) const LEADER: &str = "/leader";
 
+/// `prefix` then `rest`, allocated once at its final size: `format!`
+/// guesses the size and grows the string as it writes, and these keys are
+/// built on every store request.
+fn joined(prefix: &str, rest: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + rest.len());
+    key.push_str(prefix);
+    key.push_str(rest);
+    key
+}
+
 /// `/res/{id}`.
 pub(crate) fn resource(id: &str) -> String {
-    format!("{RESOURCES}{id}")
+    joined(RESOURCES, id)
 }
 /// `/status/{id}`.
 pub(crate) fn status(id: &str) -> String {
-    format!("{STATUSES}{id}")
+    joined(STATUSES, id)
 }
 /// `/idem/{key}`.
 pub(crate) fn ledger(key: &str) -> String {
-    format!("{LEDGER}{key}")
+    joined(LEDGER, key)
 }
 /// `/idem-lock/{key}`.
 pub(crate) fn lock(key: &str) -> String {
-    format!("{LOCKS}{key}")
+    joined(LOCKS, key)
 }
 /// `/members/{node}`.
 pub(crate) fn member(node: NodeId) -> String {
