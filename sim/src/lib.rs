@@ -41,6 +41,7 @@ mod fault;
 mod net;
 mod rng;
 mod simulation;
+mod timers;
 mod trace;
 
 pub use buggify::{BuggifyAction, BuggifyConfig, BuggifyPointStats};

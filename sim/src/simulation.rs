@@ -10,6 +10,7 @@ use crate::clock::{ClockConfig, NodeClock};
 use crate::fault::{Fault, FaultKnobs, FaultTargets, ScheduledFault};
 use crate::net::{LinkMatrix, NetworkConfig};
 use crate::rng::{SimRng, Stream};
+use crate::timers::PendingTimers;
 use crate::trace::{DropReason, Trace, TraceEntry, TraceKind};
 use node::{Command, Context, Inputs, Node, NodeId, Protocol, Random, TimerId, mix64, stable_hash};
 
@@ -299,7 +300,7 @@ pub(crate) struct Core<P: Protocol> {
     /// fire once a drift fault changed the clock's rate after it was set.
     /// (Kept here rather than in the queued event, which every event of
     /// the queue would then carry.)
-    pub(crate) pending_timers: BTreeMap<(NodeId, TimerId), u64>,
+    pub(crate) pending_timers: PendingTimers,
     /// The command buffer handlers write into, reused between calls.
     commands: Vec<Command<P>>,
     /// Handlers that changed durable state (persisted before their sends).
@@ -437,7 +438,7 @@ impl<P: Protocol> Core<P> {
             deferred: Vec::new(),
             network_rng: SimRng::derive(config.seed, Stream::Network),
             config,
-            pending_timers: BTreeMap::new(),
+            pending_timers: PendingTimers::default(),
             commands: Vec::new(),
             durable_writes: 0,
             trace: Trace::new(keep_trace),
@@ -475,6 +476,7 @@ impl<P: Protocol> Core<P> {
             paused_until_ns: None,
         });
         self.deferred.push(Vec::new());
+        self.pending_timers.add_node(id);
     }
 
     pub(crate) fn init_links(&mut self) {
@@ -701,7 +703,7 @@ impl<P: Protocol> Core<P> {
             .saturating_add(slot.clock.true_duration_ns(delay_ns));
         let epoch = slot.epoch;
         let due_elapsed_ns = elapsed_ns.saturating_add(delay_ns);
-        self.pending_timers.insert((node, timer), due_elapsed_ns);
+        self.pending_timers.insert(node, timer, due_elapsed_ns);
         self.push(
             fire_at_ns,
             Event::Timer {
@@ -1020,10 +1022,10 @@ impl<P: Protocol> Simulation<P> {
             } => {
                 let slot = &self.core.nodes[node.index()];
                 if !slot.up || slot.epoch != epoch {
-                    self.core.pending_timers.remove(&(node, timer));
+                    self.core.pending_timers.remove(node, timer);
                     return;
                 }
-                let Some(&due_elapsed_ns) = self.core.pending_timers.get(&(node, timer)) else {
+                let Some(due_elapsed_ns) = self.core.pending_timers.get(node, timer) else {
                     return; // cancelled
                 };
                 if slot.clock.rate_changed() {
@@ -1057,7 +1059,7 @@ impl<P: Protocol> Simulation<P> {
                     self.defer(node, queued.time_ns, queued.seq, event);
                     return;
                 }
-                self.core.pending_timers.remove(&(node, timer));
+                self.core.pending_timers.remove(node, timer);
                 self.core.stats.timers_fired += 1;
                 self.core
                     .trace(TraceKind::Timer, node, node, stable_hash(&tag));
@@ -1177,7 +1179,7 @@ impl<P: Protocol> Simulation<P> {
                     tag,
                 } => self.core.set_timer(node, timer, delay_ns, tag, elapsed_ns),
                 Command::CancelTimer { timer } => {
-                    self.core.pending_timers.remove(&(node, timer));
+                    self.core.pending_timers.remove(node, timer);
                 }
                 Command::Record { event } => self.core.record(node, event),
                 // For operators of a real host; not part of a run.
