@@ -433,7 +433,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<RunResu
         stop,
         trace_hash: simulation.trace().hash(),
         trace_len: simulation.trace().len(),
-        stats: simulation.stats().clone(),
+        stats: simulation.stats(),
         faults: simulation.applied_faults().to_vec(),
         healed_ns,
         end_ns,

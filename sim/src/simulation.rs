@@ -258,12 +258,15 @@ impl<P: Protocol> EventQueue<P> {
 }
 
 /// A BUGGIFY point as a run knows it: what its decisions need of its
-/// name, worked out on its first hit, and its hits so far by node index.
+/// name, worked out on its first hit, its hits so far by node index, and
+/// its counters for [`Stats::buggify`] (kept here, so a hit finds them
+/// without a lookup by name).
 struct BuggifyPoint {
     name: &'static str,
     name_hash: u64,
     active: bool,
     hits: Vec<u64>,
+    stats: BuggifyPointStats,
 }
 
 pub(crate) struct NodeSlot<P: Protocol> {
@@ -753,12 +756,7 @@ impl<P: Protocol> Core<P> {
                 self.buggify_faults += 1;
             }
         }
-        // Looked up before inserting: `entry` would allocate the name on
-        // every hit.
-        let stats = match self.stats.buggify.get_mut(point) {
-            Some(stats) => stats,
-            None => self.stats.buggify.entry(point.to_string()).or_default(),
-        };
+        let stats = &mut self.buggify_points[index].stats;
         stats.active = active;
         stats.hits += 1;
         if let Some(firing) = firing {
@@ -788,6 +786,7 @@ impl<P: Protocol> Core<P> {
             name_hash,
             active: self.buggify.is_active_hashed(self.config.seed, name_hash),
             hits: Vec::new(),
+            stats: BuggifyPointStats::default(),
         });
         self.buggify_points.len() - 1
     }
@@ -1424,9 +1423,17 @@ impl<P: Protocol> Simulation<P> {
         &self.core.history
     }
 
-    /// Counters so far.
-    pub fn stats(&self) -> &Stats {
-        &self.core.stats
+    /// Counters so far: a copy, with every BUGGIFY point reached so far
+    /// (whose counters live with the point during a run).
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.core.stats.clone();
+        stats.buggify = self
+            .core
+            .buggify_points
+            .iter()
+            .map(|point| (point.name.to_string(), point.stats.clone()))
+            .collect();
+        stats
     }
 
     /// The faults applied so far, in the order they were applied. Feeding

@@ -618,7 +618,7 @@ fn the_same_seed_with_degrades_and_drifts_gives_the_same_trace_hash() {
             },
         ]);
         simulation.run();
-        (simulation.trace().hash(), simulation.stats().clone())
+        (simulation.trace().hash(), simulation.stats())
     };
     for seed in [3, 42] {
         let (hash, stats) = run(seed);
