@@ -404,16 +404,25 @@ impl ClientNode {
             return (None, Intent::NoKey);
         }
         let now_ms = self.now_ms(ctx);
-        let candidates: Vec<(String, u64)> = state(ctx)
-            .finished
-            .iter()
-            .filter(|old| old.fingerprint != op.fingerprint() && now_ms < old.reusable_until_ms)
-            .map(|old| (old.key.clone(), old.fingerprint))
-            .collect();
-        if reuse && !candidates.is_empty() {
-            let index = ctx.rng().index(candidates.len());
-            let (key, first_fingerprint) = candidates[index].clone();
-            return (Some(key), Intent::Reuse { first_fingerprint });
+        if reuse {
+            // Counted, then the drawn one found by a second walk: only the
+            // key reused is copied, and only when one is.
+            let fingerprint = op.fingerprint();
+            let reusable = |old: &&FinishedKey| {
+                old.fingerprint != fingerprint && now_ms < old.reusable_until_ms
+            };
+            let count = state(ctx).finished.iter().filter(reusable).count();
+            if count > 0 {
+                let index = ctx.rng().index(count);
+                let old = state(ctx)
+                    .finished
+                    .iter()
+                    .filter(reusable)
+                    .nth(index)
+                    .expect("the drawn index is below the count");
+                let first_fingerprint = old.fingerprint;
+                return (Some(old.key.clone()), Intent::Reuse { first_fingerprint });
+            }
         }
         (Some(format!("k{}-{sequence}", ctx.id().0)), Intent::Fresh)
     }
