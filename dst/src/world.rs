@@ -660,8 +660,9 @@ mod tests {
         // node now records when it plans a commit again; a read now reads
         // the status too and answers it with the resource; and a quarter of
         // the clients' reads list a page, by `client.list_ppm`, a setting
-        // that also moved the config hash; and trace encoding 2 hashes a
-        // stored resource or ledger entry as its digest.)
+        // that also moved the config hash; trace encoding 2 hashes a
+        // stored resource or ledger entry as its digest, and encoding 3 a
+        // whole stored key and a worker's instance.)
         let mut scenario = Scenario::load("chaos").expect("loads");
         assert!(scenario.buggify.enabled);
         scenario.buggify = crate::scenario::BuggifySpec::default();
@@ -671,7 +672,7 @@ mod tests {
             ..RunOptions::default()
         };
         let result = run_scenario(&scenario, &options).expect("runs");
-        assert_eq!(result.trace_hash, 0xb867_347b_435f_0937);
+        assert_eq!(result.trace_hash, 0xb76f_eb20_ea52_e289);
         assert!(result.stats.buggify.is_empty());
     }
 

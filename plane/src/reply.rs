@@ -9,11 +9,13 @@
 
 use std::fmt;
 
+use node::Digested;
+
 use crate::protocol::Value;
 use crate::store::{KeyValue, OpResult, StoreError, StoreResponse};
 
 /// A stored key as the nodes read it.
-pub(crate) type Kv = KeyValue<Value>;
+pub(crate) type Kv = Digested<KeyValue<Value>>;
 
 /// Why a store reply could not be used.
 #[derive(Clone, Debug, PartialEq, Eq)]

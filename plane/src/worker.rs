@@ -59,7 +59,7 @@
 
 use std::collections::BTreeMap;
 
-use node::{Context, Node, NodeId, TimerId};
+use node::{Context, Digested, Node, NodeId, TimerId};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Bug, WorkerSettings};
@@ -91,7 +91,7 @@ pub struct ExecutedAction {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerState {
     /// Running instances, by id.
-    pub instances: BTreeMap<InstanceId, Instance>,
+    pub instances: BTreeMap<InstanceId, Digested<Instance>>,
     /// Every action that ran and a duplicate of which could still pass the
     /// fence, with its outcome (replayed to duplicates).
     pub executed: BTreeMap<ActionId, ExecutedAction>,
@@ -402,7 +402,7 @@ fn execute(
                 generation: *generation,
                 shard: action.shard,
             };
-            state.instances.insert(id, instance.clone());
+            state.instances.insert(id, Digested::new(instance.clone()));
             let event = Event::InstanceStarted {
                 action: action.id,
                 token: action.token,
@@ -441,7 +441,7 @@ fn take_instance(state: &mut WorkerState, id: InstanceId, shard: ShardId) -> Opt
     if state.instances.get(&id)?.shard != shard {
         return None;
     }
-    state.instances.remove(&id)
+    state.instances.remove(&id).map(Digested::into_inner)
 }
 
 #[cfg(test)]
@@ -531,7 +531,7 @@ mod tests {
         shard: ShardId,
         token: u64,
         resource: Option<&str>,
-    ) -> Result<Vec<Instance>, u64> {
+    ) -> Result<Vec<Digested<Instance>>, u64> {
         let output = harness.deliver(
             CONTROLLER,
             Msg::Observe {

@@ -15,7 +15,11 @@ use node::StableHasher;
 ///   ledger entry, `node::Digested`) as the value's own stable hash,
 ///   worked out once, rather than field by field on every message that
 ///   carries it. Every hash changed; no behaviour did.
-pub const TRACE_ENCODING_VERSION: u32 = 2;
+/// - 3: the same for a stored key as a whole (the store's `KeyValue`, with
+///   its key, value and revisions) and for a worker's instance: a store
+///   reply hashes one word per key it returns, and an `Observed` one word
+///   per instance. Every hash changed; no behaviour did.
+pub const TRACE_ENCODING_VERSION: u32 = 3;
 
 /// Why a message was not delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

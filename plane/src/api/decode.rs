@@ -140,15 +140,15 @@ pub(super) fn get(response: StoreResponse<Value>) -> Result<Option<ResourceView>
     let Some(resource) = resource else {
         return Ok(None);
     };
-    let Value::Resource(resource) = resource.value else {
+    let Value::Resource(resource) = &resource.value else {
         return Err(ReplyError::Unexpected("a resource key without a resource"));
     };
-    let status = match status.map(|kv| kv.value) {
+    let status = match status.as_ref().map(|kv| &kv.value) {
         None => None,
-        Some(Value::Status(status)) => Some(status),
+        Some(Value::Status(status)) => Some(*status),
         Some(_) => return Err(ReplyError::Unexpected("a status key without a status")),
     };
-    let resource = Digested::into_inner(resource);
+    let resource = Digested::into_inner(resource.clone());
     Ok(Some(ResourceView { resource, status }))
 }
 
@@ -187,11 +187,11 @@ fn page(
 ) -> Result<Page, ReplyError> {
     let mut observed: BTreeMap<String, Status> = BTreeMap::new();
     for kv in statuses {
-        let (Some(id), Value::Status(status)) = (kv.key.strip_prefix(keys::STATUSES), kv.value)
+        let (Some(id), Value::Status(status)) = (kv.key.strip_prefix(keys::STATUSES), &kv.value)
         else {
             return Err(ReplyError::Unexpected("a status key without a status"));
         };
-        observed.insert(id.to_string(), status);
+        observed.insert(id.to_string(), *status);
     }
     // Statuses are known up to the last one read when more follow, and
     // everywhere when none do.
@@ -207,7 +207,7 @@ fn page(
     let mut cut = false;
     for kv in resources {
         let (Some(id), Value::Resource(resource)) =
-            (kv.key.strip_prefix(keys::RESOURCES), kv.value)
+            (kv.key.strip_prefix(keys::RESOURCES), &kv.value)
         else {
             return Err(ReplyError::Unexpected("a resource key without a resource"));
         };
@@ -225,7 +225,7 @@ fn page(
             break;
         }
         let status = observed.get(id).copied();
-        let resource = Digested::into_inner(resource);
+        let resource = Digested::into_inner(resource.clone());
         items.push(ResourceView { resource, status });
     }
     let next = match (cut, resources_more) {
@@ -240,16 +240,17 @@ fn page(
 mod tests {
     use super::*;
     use crate::protocol::{Resource, Spec};
+    use crate::store::KeyValue;
 
     fn stored(key: String, value: Value) -> Kv {
-        Kv {
+        Kv::from(KeyValue {
             key,
             value,
             create_revision: 1,
             mod_revision: 1,
             version: 1,
             lease: None,
-        }
+        })
     }
 
     fn resource(id: &str) -> Kv {
@@ -306,8 +307,9 @@ mod tests {
     #[test]
     fn a_range_that_does_not_fit_its_read_is_an_error_not_a_page() {
         let out_of_order = page(vec![resource("b"), resource("a")], false, vec![], false);
-        let mut moved = resource("a");
+        let mut moved = Digested::into_inner(resource("a"));
         moved.key = keys::resource("z");
+        let moved = Kv::from(moved);
         let misplaced = page(vec![moved], false, vec![], false);
         let not_a_status = page(vec![], false, vec![resource("a")], false);
         let more_than_none = page(vec![], true, vec![], false);

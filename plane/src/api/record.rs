@@ -151,13 +151,10 @@ impl ApiNode {
         ledger: Option<Kv>,
         lock: Option<Kv>,
     ) {
-        let Some(
-            ledger @ Kv {
-                value: Value::Ledger(entry),
-                ..
-            },
-        ) = &ledger
-        else {
+        let Some((ledger, entry)) = ledger.as_ref().and_then(|kv| match &kv.value {
+            Value::Ledger(entry) => Some((kv, entry)),
+            _ => None,
+        }) else {
             return self.give_up(ctx, op, false); // Expired meanwhile.
         };
         if entry.fingerprint != op.fingerprint {

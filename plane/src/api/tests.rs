@@ -280,8 +280,8 @@ impl Cluster {
     fn resources(&mut self) -> Vec<Resource> {
         self.read(keys::RESOURCES)
             .into_iter()
-            .map(|kv| match kv.value {
-                Value::Resource(resource) => Resource::clone(&resource),
+            .map(|kv| match &kv.value {
+                Value::Resource(resource) => Resource::clone(resource),
                 other => panic!("not a resource: {other:?}"),
             })
             .collect()

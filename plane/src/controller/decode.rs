@@ -97,23 +97,18 @@ pub(super) fn desired(
     let [resource, status] = txn.gets()?;
     let desired = match resource {
         None => None,
-        Some(Kv {
-            value: Value::Resource(resource),
-            mod_revision,
-            ..
-        }) => Some(Desired {
-            replicas: resource.spec.replicas,
-            generation: resource.generation,
-            mod_revision,
-        }),
-        Some(_) => return Err(ReplyError::Unexpected("a resource key without a resource")),
+        Some(kv) => match &kv.value {
+            Value::Resource(resource) => Some(Desired {
+                replicas: resource.spec.replicas,
+                generation: resource.generation,
+                mod_revision: kv.mod_revision,
+            }),
+            _ => return Err(ReplyError::Unexpected("a resource key without a resource")),
+        },
     };
-    let stored = match status {
+    let stored = match status.as_ref().map(|kv| &kv.value) {
         None => None,
-        Some(Kv {
-            value: Value::Status(status),
-            ..
-        }) => Some(status),
+        Some(Value::Status(status)) => Some(*status),
         Some(_) => return Err(ReplyError::Unexpected("a status key without a status")),
     };
     Ok((desired, stored))
@@ -145,6 +140,7 @@ pub(super) fn status_write(response: StoreResponse<Value>) -> Result<StatusWrite
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::KeyValue;
     use crate::store::OpResult;
 
     fn read(results: Vec<OpResult<Value>>) -> StoreResponse<Value> {
@@ -179,14 +175,14 @@ mod tests {
             observed_generation: 1,
             ready_replicas: 1,
         };
-        let wrong = Kv {
+        let wrong = Kv::from(KeyValue {
             key: "/res/r".into(),
             value: Value::Status(status),
             create_revision: 1,
             mod_revision: 1,
             version: 1,
             lease: None,
-        };
+        });
         let reply = read(vec![OpResult::Got(Some(wrong)), OpResult::Got(None)]);
         assert!(desired(reply).is_err());
         let absent = read(vec![OpResult::Got(None), OpResult::Got(None)]);

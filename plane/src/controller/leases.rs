@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use node::NodeId;
+use node::{Digested, NodeId};
 
 use super::decode::{self, Claimed, Membership};
 use super::reconcile::ShardWork;
@@ -355,7 +355,7 @@ impl ControllerNode {
         shard: ShardId,
         token: u64,
         worker: NodeId,
-        instances: Result<Vec<Instance>, u64>,
+        instances: Result<Vec<Digested<Instance>>, u64>,
     ) {
         let Ok(found) = instances else {
             // A higher token reached this worker: someone else holds it now.
@@ -370,7 +370,7 @@ impl ControllerNode {
         }
         let fenced = work.fence_waiting.is_empty();
         for instance in found {
-            self.enqueue(instance.resource);
+            self.enqueue(instance.resource.clone());
         }
         if fenced {
             // Every worker fenced, nothing read yet: the new holder is about

@@ -140,7 +140,7 @@ mod workqueue;
 
 use std::collections::BTreeMap;
 
-use node::{Context, MILLISECOND_NS, Node, NodeId, TimerId};
+use node::{Context, Digested, MILLISECOND_NS, Node, NodeId, TimerId};
 
 use crate::config::{Bug, ControllerSettings, Topology};
 use crate::protocol::{
@@ -444,7 +444,7 @@ impl ControllerNode {
         ctx: &mut Ctx<'_>,
         from: NodeId,
         id: RequestId,
-        instances: Result<Vec<Instance>, u64>,
+        instances: Result<Vec<Digested<Instance>>, u64>,
     ) {
         let Some(pending) = self.requests.answered(ctx, from, id) else {
             return;
@@ -458,7 +458,7 @@ impl ControllerNode {
             Purpose::ResyncObserve { shard, token } => match instances {
                 Ok(found) => found
                     .into_iter()
-                    .for_each(|instance| self.enqueue(instance.resource)),
+                    .for_each(|instance| self.enqueue(instance.resource.clone())),
                 Err(_) => self.end_shard_belief(ctx, shard, token, BeliefEnd::Fenced),
             },
             Purpose::PassObserve {

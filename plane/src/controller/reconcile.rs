@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use node::{MILLISECOND_NS, MeasureKind, NodeId};
+use node::{Digested, MILLISECOND_NS, MeasureKind, NodeId};
 
 use super::decode::{self, Desired};
 use super::workqueue::Readiness;
@@ -56,7 +56,7 @@ pub(super) enum Step {
         desired: Option<Desired>,
         stored: Option<Status>,
         waiting: BTreeSet<NodeId>,
-        instances: Vec<Instance>,
+        instances: Vec<Digested<Instance>>,
     },
     Acting {
         waiting: BTreeSet<ActionId>,
@@ -199,7 +199,7 @@ impl ControllerNode {
         resource: String,
         attempt: u64,
         worker: NodeId,
-        instances: Result<Vec<Instance>, u64>,
+        instances: Result<Vec<Digested<Instance>>, u64>,
     ) {
         let Some(pass) = self.pass_mut(attempt) else {
             return;
@@ -516,7 +516,7 @@ impl ControllerNode {
 fn diff(
     resource: &str,
     desired: Option<(u32, u64)>,
-    instances: &[Instance],
+    instances: &[Digested<Instance>],
     busy: &BTreeSet<u32>,
     limit: usize,
 ) -> Vec<(u32, ActionKind)> {
@@ -585,8 +585,8 @@ mod tests {
 
     const WORKERS: [NodeId; 2] = [NodeId(4), NodeId(5)];
 
-    fn instance(sequence: u64, ordinal: u32, generation: u64) -> Instance {
-        Instance {
+    fn instance(sequence: u64, ordinal: u32, generation: u64) -> Digested<Instance> {
+        Digested::new(Instance {
             id: InstanceId {
                 worker: WORKERS[0],
                 sequence,
@@ -595,7 +595,7 @@ mod tests {
             ordinal,
             generation,
             shard: ShardId(0),
-        }
+        })
     }
 
     fn stopped(sequence: u64) -> ActionKind {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use node::MILLISECOND_NS;
+use node::{Digested, MILLISECOND_NS};
 
 use super::*;
 use crate::protocol::{
@@ -91,7 +91,12 @@ impl Workers {
                             && i.shard == *shard
                             && resource.as_ref().is_none_or(|r| *r == i.resource)
                     };
-                    self.instances.iter().filter(wanted).cloned().collect()
+                    self.instances
+                        .iter()
+                        .filter(wanted)
+                        .cloned()
+                        .map(Digested::new)
+                        .collect()
                 });
                 Msg::Observed {
                     request_id: *request_id,

@@ -5,7 +5,7 @@
 //! cross real TCP once the nodes run on a real host, so a receiver treats
 //! every field as peer input.
 
-use node::NodeId;
+use node::{Digested, NodeId};
 use serde::{Deserialize, Serialize};
 
 use super::{RequestId, Resource, Spec, Status, Value};
@@ -412,7 +412,7 @@ pub enum Msg {
         request_id: RequestId,
         /// The instances, or `Err(highest_token)` when the caller's token is
         /// stale.
-        instances: Result<Vec<Instance>, u64>,
+        instances: Result<Vec<Digested<Instance>>, u64>,
     },
     /// Controller to worker.
     Act {

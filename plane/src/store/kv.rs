@@ -32,6 +32,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::ops::Bound;
 
+use node::Digested;
 use serde::{Deserialize, Serialize};
 
 /// A value the store can hold. The store needs only to clone, compare and
@@ -94,6 +95,7 @@ pub enum Compare {
 
 /// One operation of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de> + Hash"))]
 pub enum Op<V> {
     /// Read one key.
     Get { key: String },
@@ -123,26 +125,31 @@ pub enum Op<V> {
 
 /// The result of one [`Op`], in the same position.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de> + Hash"))]
 pub enum OpResult<V> {
     /// The key, if it existed.
-    Got(Option<KeyValue<V>>),
+    Got(Option<Digested<KeyValue<V>>>),
     /// The keys under the prefix, in key order.
-    GotPrefix(Vec<KeyValue<V>>),
+    GotPrefix(Vec<Digested<KeyValue<V>>>),
     /// The revision written and the key as it was before.
     Put {
         revision: u64,
-        previous: Option<KeyValue<V>>,
+        previous: Option<Digested<KeyValue<V>>>,
     },
     /// How many keys were deleted.
     Deleted { count: u64 },
     /// The keys of a [`Op::Range`], in key order, and whether more keys
     /// under the prefix follow the last of them.
-    GotRange { found: Vec<KeyValue<V>>, more: bool },
+    GotRange {
+        found: Vec<Digested<KeyValue<V>>>,
+        more: bool,
+    },
 }
 
 /// A multi-key transaction: if all `compares` hold, run `success`, else
 /// `failure`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de> + Hash"))]
 pub struct Txn<V> {
     /// Conditions, all of which must hold for `success` to run.
     pub compares: Vec<Compare>,
@@ -165,6 +172,7 @@ impl<V> Txn<V> {
 
 /// A request to the store.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de> + Hash"))]
 pub enum StoreRequest<V> {
     /// Run a transaction.
     Txn(Txn<V>),
@@ -178,6 +186,7 @@ pub enum StoreRequest<V> {
 
 /// The store's answer to one [`StoreRequest`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de> + Hash"))]
 pub enum StoreResponse<V> {
     /// Which branch ran, the store's revision after the transaction, and one
     /// result per op of that branch.
@@ -317,10 +326,11 @@ struct Lease {
 
 /// The store's whole state: keys, leases and the revision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de> + Hash"))]
 pub struct KvStore<V> {
     limits: StoreLimits,
     revision: u64,
-    keys: BTreeMap<String, KeyValue<V>>,
+    keys: BTreeMap<String, Digested<KeyValue<V>>>,
     leases: BTreeMap<LeaseId, Lease>,
     /// Every lease as (expiry, id), so the next to expire is the first.
     expiries: BTreeSet<(u64, LeaseId)>,
@@ -338,7 +348,7 @@ struct Executed<V> {
     succeeded: bool,
     results: Vec<OpResult<V>>,
     /// Final state of each key written: `None` for deleted.
-    writes: BTreeMap<String, Option<KeyValue<V>>>,
+    writes: BTreeMap<String, Option<Digested<KeyValue<V>>>>,
 }
 
 impl<V: StoreValue> KvStore<V> {
@@ -368,7 +378,7 @@ impl<V: StoreValue> KvStore<V> {
     }
 
     /// One key, outside any transaction.
-    pub fn get(&self, key: &str) -> Option<&KeyValue<V>> {
+    pub fn get(&self, key: &str) -> Option<&Digested<KeyValue<V>>> {
         self.keys.get(key)
     }
 
@@ -546,7 +556,7 @@ impl<V: StoreValue> KvStore<V> {
     }
 
     /// Applies the overlay of a validated transaction at the next revision.
-    fn commit(&mut self, writes: BTreeMap<String, Option<KeyValue<V>>>) {
+    fn commit(&mut self, writes: BTreeMap<String, Option<Digested<KeyValue<V>>>>) {
         assert!(!writes.is_empty(), "only a writing txn bumps the revision");
         self.revision += 1;
         for (key, write) in writes {
@@ -685,9 +695,9 @@ impl<V: StoreValue> KvStore<V> {
 /// The store as one transaction sees it: the committed keys overlaid with
 /// the transaction's own writes so far.
 struct TxnView<'a, V> {
-    keys: &'a BTreeMap<String, KeyValue<V>>,
+    keys: &'a BTreeMap<String, Digested<KeyValue<V>>>,
     /// Final state of each key written so far: `None` for deleted.
-    writes: BTreeMap<String, Option<KeyValue<V>>>,
+    writes: BTreeMap<String, Option<Digested<KeyValue<V>>>>,
     /// The revision this transaction writes at, if it writes.
     revision: u64,
 }
@@ -733,7 +743,7 @@ impl<V: StoreValue> TxnView<'_, V> {
         }
     }
 
-    fn get(&self, key: &str) -> Option<&KeyValue<V>> {
+    fn get(&self, key: &str) -> Option<&Digested<KeyValue<V>>> {
         match self.writes.get(key) {
             Some(write) => write.as_ref(),
             None => self.keys.get(key),
@@ -741,8 +751,8 @@ impl<V: StoreValue> TxnView<'_, V> {
     }
 
     /// Every visible key starting with `prefix`, in key order.
-    fn with_prefix(&self, prefix: &str) -> BTreeMap<&str, &KeyValue<V>> {
-        let mut visible: BTreeMap<&str, &KeyValue<V>> = prefix_range(self.keys, prefix)
+    fn with_prefix(&self, prefix: &str) -> BTreeMap<&str, &Digested<KeyValue<V>>> {
+        let mut visible: BTreeMap<&str, &Digested<KeyValue<V>>> = prefix_range(self.keys, prefix)
             .map(|(key, kv)| (key.as_str(), kv))
             .collect();
         for (key, write) in prefix_range(&self.writes, prefix) {
@@ -760,7 +770,12 @@ impl<V: StoreValue> TxnView<'_, V> {
     /// side by side from the lower bound, so it reads only what it returns
     /// (plus the keys this transaction deleted on the way and one more),
     /// never the whole prefix.
-    fn range(&self, prefix: &str, after: Option<&str>, limit: usize) -> (Vec<KeyValue<V>>, bool) {
+    fn range(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<Digested<KeyValue<V>>>, bool) {
         // A cursor before the prefix starts at the prefix: the keys between
         // them do not start with it and would end the walk at once.
         let lower = match after {
@@ -823,7 +838,7 @@ impl<V: StoreValue> TxnView<'_, V> {
                 lease,
             },
         };
-        self.writes.insert(key, Some(kv));
+        self.writes.insert(key, Some(Digested::new(kv)));
         OpResult::Put {
             revision: self.revision,
             previous,

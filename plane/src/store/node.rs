@@ -537,7 +537,12 @@ mod tests {
 
     fn stored(harness: &Harness<ControlPlane>, key: &str) -> Option<KeyValue<Value>> {
         let state = harness.durable().store().expect("store state");
-        state.kv.as_ref().unwrap().get(key).cloned()
+        state
+            .kv
+            .as_ref()
+            .unwrap()
+            .get(key)
+            .map(|kv| KeyValue::clone(kv))
     }
 
     /// The `Changed` messages sent, as (watcher, key).
