@@ -172,14 +172,14 @@ impl ControllerNode {
             waiting: workers.iter().copied().collect(),
             instances: Vec::new(),
         };
-        for &worker in &workers {
+        let all_settled = self.settled_with(ctx, &workers);
+        for (&worker, settled) in workers.iter().zip(all_settled) {
             let purpose = Purpose::PassObserve {
                 resource: resource.clone(),
                 attempt,
                 worker,
             };
             let observed = Some(resource.clone());
-            let settled = self.settled(ctx, worker);
             self.send_request(ctx, worker, purpose, |request_id| Msg::Observe {
                 request_id,
                 shard,
@@ -469,19 +469,38 @@ impl ControllerNode {
 
     /// What this boot has settled with `worker`: see [`Settled`].
     pub(super) fn settled(&self, ctx: &Ctx<'_>, worker: NodeId) -> Settled {
-        let mut outstanding: Vec<u64> = self
+        let [settled] = self
+            .settled_with(ctx, &[worker])
+            .try_into()
+            .expect("one worker");
+        settled
+    }
+
+    /// What this boot has settled with each of `workers`, in their order,
+    /// from one walk over the outstanding actions (a pass tells every
+    /// worker at once).
+    pub(super) fn settled_with(&self, ctx: &Ctx<'_>, workers: &[NodeId]) -> Vec<Settled> {
+        let mut outstanding: Vec<Vec<u64>> = vec![Vec::new(); workers.len()];
+        let all = self
             .shards
             .values()
-            .flat_map(|work| work.outstanding.values())
-            .filter(|outstanding| outstanding.target == worker)
-            .map(|outstanding| outstanding.action.id.sequence)
-            .collect();
-        outstanding.sort_unstable();
-        Settled {
-            boot: ctx.boot(),
-            below: self.action_counter + 1,
-            outstanding,
+            .flat_map(|work| work.outstanding.values());
+        for action in all {
+            if let Some(at) = workers.iter().position(|&w| w == action.target) {
+                outstanding[at].push(action.action.id.sequence);
+            }
         }
+        outstanding
+            .into_iter()
+            .map(|mut outstanding| {
+                outstanding.sort_unstable();
+                Settled {
+                    boot: ctx.boot(),
+                    below: self.action_counter + 1,
+                    outstanding,
+                }
+            })
+            .collect()
     }
 
     pub(super) fn send_act(
