@@ -173,9 +173,17 @@ struct QueueKey {
     slot: u32,
 }
 
+impl QueueKey {
+    /// (time, sequence) as one number: compared in one step.
+    #[inline]
+    fn order(&self) -> u128 {
+        (u128::from(self.time_ns) << 64) | u128::from(self.seq)
+    }
+}
+
 impl PartialEq for QueueKey {
     fn eq(&self, other: &Self) -> bool {
-        (self.time_ns, self.seq) == (other.time_ns, other.seq)
+        self.order() == other.order()
     }
 }
 impl Eq for QueueKey {}
@@ -186,8 +194,9 @@ impl PartialOrd for QueueKey {
 }
 impl Ord for QueueKey {
     /// Reversed, so the max-heap pops the earliest (time, seq) first.
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.time_ns, other.seq).cmp(&(self.time_ns, self.seq))
+        other.order().cmp(&self.order())
     }
 }
 
