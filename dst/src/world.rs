@@ -482,20 +482,19 @@ pub fn judge(scenario: &Scenario, run: &Judged<'_>) -> CheckReport {
 pub fn count_history(
     history: &[sim::HistoryEntry<Event>],
 ) -> (BTreeMap<String, u64>, BTreeMap<u16, u64>) {
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    // Counted under the names' static text, then copied once per name.
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
     for entry in history {
-        *counts
-            .entry(entry.event.kind_name().to_string())
-            .or_default() += 1;
+        *counts.entry(entry.event.kind_name()).or_default() += 1;
         match &entry.event {
             Event::RequestSent { attempt, .. } if *attempt > 0 => {
-                *counts.entry("retries".into()).or_default() += 1
+                *counts.entry("retries").or_default() += 1
             }
             Event::KeyFinished {
                 by_completer: true, ..
             } => {
-                *counts.entry("completer_finished".into()).or_default() += 1;
+                *counts.entry("completer_finished").or_default() += 1;
             }
             Event::ResponseReceived { response, .. } => {
                 *statuses.entry(response.status).or_default() += 1
@@ -503,6 +502,10 @@ pub fn count_history(
             _ => {}
         }
     }
+    let counts = counts
+        .into_iter()
+        .map(|(name, count)| (name.to_string(), count))
+        .collect();
     (counts, statuses)
 }
 
