@@ -8,9 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use node::Digested;
-
-use crate::protocol::{ResourceView, Status, Value, keys};
+use crate::protocol::{Resource, ResourceView, Status, Value, keys};
 use crate::reply::{self, Kv, ReplyError};
 use crate::store::StoreResponse;
 
@@ -148,7 +146,7 @@ pub(super) fn get(response: StoreResponse<Value>) -> Result<Option<ResourceView>
         Some(Value::Status(status)) => Some(*status),
         Some(_) => return Err(ReplyError::Unexpected("a status key without a status")),
     };
-    let resource = Digested::into_inner(resource.clone());
+    let resource = Resource::clone(resource);
     Ok(Some(ResourceView { resource, status }))
 }
 
@@ -225,7 +223,7 @@ fn page(
             break;
         }
         let status = observed.get(id).copied();
-        let resource = Digested::into_inner(resource.clone());
+        let resource = Resource::clone(resource);
         items.push(ResourceView { resource, status });
     }
     let next = match (cut, resources_more) {
@@ -239,8 +237,9 @@ fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Resource, Spec};
+    use crate::protocol::Spec;
     use crate::store::KeyValue;
+    use node::Digested;
 
     fn stored(key: String, value: Value) -> Kv {
         Kv::from(KeyValue {
