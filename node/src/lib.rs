@@ -57,6 +57,7 @@
 
 #![deny(missing_docs)]
 
+mod ascending;
 mod context;
 pub mod fault;
 mod hash;
@@ -69,6 +70,7 @@ use std::hash::Hash;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+pub use ascending::AscendingMap;
 pub use context::{Command, Context, Inputs, MeasureKind};
 pub use hash::{Digested, STABLE_HASH_VERSION, StableHasher, mix64, stable_hash};
 pub use random::{Random, SplitMix64};

@@ -9,9 +9,7 @@
 //! ignored. Every tracked request has one `Timer::RequestTimeout`, set when
 //! it is tracked and cancelled when its reply arrives.
 
-use std::collections::VecDeque;
-
-use node::{Context, NodeId, TimerId};
+use node::{AscendingMap, Context, NodeId, TimerId};
 
 use crate::protocol::{ControlPlane, RequestId, Timer, request_id};
 
@@ -62,7 +60,8 @@ pub(crate) struct Pending<P> {
 pub(crate) struct Requests<P> {
     ids: RequestIds,
     timeout_ns: u64,
-    pending: Window<Pending<P>>,
+    /// By id: a node's ids only grow, so a new request is appended.
+    pending: AscendingMap<RequestId, Pending<P>>,
 }
 
 impl<P> Requests<P> {
@@ -72,7 +71,7 @@ impl<P> Requests<P> {
         Self {
             ids: RequestIds::starting_at(first_counter),
             timeout_ns,
-            pending: Window::default(),
+            pending: AscendingMap::default(),
         }
     }
 
@@ -132,83 +131,6 @@ impl<P> Requests<P> {
     }
 }
 
-/// The requests in flight by id: a map from [`RequestId`] to a value,
-/// kept as a window of ids in ascending order.
-///
-/// A node's ids only grow (see [`RequestIds`]), so a new one is appended,
-/// and an id is found by binary search. A removed entry leaves a hole until
-/// the entries before it are gone too, so the window spans the ids from the
-/// oldest request in flight to the newest: bounded, as every request has a
-/// timeout. A BTreeMap did the same work with more moves and compares on
-/// every request and reply.
-#[derive(Debug)]
-struct Window<V> {
-    entries: VecDeque<(RequestId, Option<V>)>,
-    len: usize,
-}
-
-impl<V> Default for Window<V> {
-    fn default() -> Self {
-        Self {
-            entries: VecDeque::new(),
-            len: 0,
-        }
-    }
-}
-
-impl<V> Window<V> {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn position(&self, id: RequestId) -> Result<usize, usize> {
-        self.entries.binary_search_by_key(&id, |entry| entry.0)
-    }
-
-    /// Inserts `value` under `id`, returning the value it replaces.
-    fn insert(&mut self, id: RequestId, value: V) -> Option<V> {
-        let before = match self.entries.back() {
-            Some(&(last, _)) if last >= id => match self.position(id) {
-                Ok(at) => self.entries[at].1.replace(value),
-                Err(at) => {
-                    self.entries.insert(at, (id, Some(value)));
-                    None
-                }
-            },
-            _ => {
-                self.entries.push_back((id, Some(value)));
-                None
-            }
-        };
-        if before.is_none() {
-            self.len += 1;
-        }
-        before
-    }
-
-    fn get(&self, id: RequestId) -> Option<&V> {
-        let at = self.position(id).ok()?;
-        self.entries[at].1.as_ref()
-    }
-
-    fn remove(&mut self, id: RequestId) -> Option<V> {
-        let at = self.position(id).ok()?;
-        let value = self.entries[at].1.take()?;
-        self.len -= 1;
-        while self.entries.front().is_some_and(|entry| entry.1.is_none()) {
-            self.entries.pop_front();
-        }
-        while self.entries.back().is_some_and(|entry| entry.1.is_none()) {
-            self.entries.pop_back();
-        }
-        Some(value)
-    }
-
-    fn values(&self) -> impl Iterator<Item = &V> {
-        self.entries.iter().filter_map(|entry| entry.1.as_ref())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
@@ -217,49 +139,6 @@ mod tests {
     use node::testing::Harness;
 
     use super::*;
-
-    /// The window answers exactly as an ordered map would, over random
-    /// inserts (mostly new, growing ids; some old ones), removals and
-    /// lookups, and spans no more than the ids in flight.
-    #[test]
-    fn the_window_behaves_as_a_map() {
-        use node::Random;
-        use std::collections::BTreeMap;
-        for seed in 0..20 {
-            let mut rng = node::SplitMix64::new(seed);
-            let mut window = Window::default();
-            let mut model = BTreeMap::new();
-            let mut next: RequestId = 1;
-            for step in 0..5_000u64 {
-                match rng.below(10) {
-                    0..=3 => {
-                        next += 1 + rng.below(3);
-                        assert_eq!(window.insert(next, step), model.insert(next, step));
-                    }
-                    4 => {
-                        let id = rng.below(next + 1);
-                        assert_eq!(window.insert(id, step), model.insert(id, step));
-                    }
-                    5..=7 => {
-                        let id = rng.below(next + 1);
-                        assert_eq!(window.remove(id), model.remove(&id));
-                    }
-                    _ => {
-                        let id = rng.below(next + 1);
-                        assert_eq!(window.get(id), model.get(&id));
-                    }
-                }
-                assert_eq!(window.len(), model.len());
-                assert!(window.values().eq(model.values()));
-                let span = window.entries.front().zip(window.entries.back());
-                let model_span = model.first_key_value().zip(model.last_key_value());
-                assert_eq!(
-                    span.map(|(a, b)| (a.0, b.0)),
-                    model_span.map(|(a, b)| (*a.0, *b.0))
-                );
-            }
-        }
-    }
 
     #[test]
     fn ids_carry_the_incarnation_and_count_from_the_first_counter() {
