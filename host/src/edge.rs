@@ -104,7 +104,7 @@ impl Edge {
                 .expect("pending lock")
                 .remove(&reply.request_id)
         {
-            let _ = waiter.send(reply);
+            let _ = waiter.send(*reply);
         }
     }
 }

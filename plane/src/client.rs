@@ -605,7 +605,7 @@ impl Node<ControlPlane> for ClientNode {
 
     fn on_message(&mut self, ctx: &mut Context<'_, ControlPlane>, from: NodeId, message: Msg) {
         match message {
-            Msg::ApiReply(reply) => self.handle_reply(ctx, reply),
+            Msg::ApiReply(reply) => self.handle_reply(ctx, *reply),
             other => tracing::debug!(%from, "client ignores {other:?}"),
         }
     }
@@ -978,7 +978,7 @@ mod tests {
             key_ttl_ms: Some(86_400_000),
             key_expires_at_ms: Some(86_400_000),
         };
-        harness.deliver(API_A, Msg::ApiReply(reply))
+        harness.deliver(API_A, Msg::ApiReply(Box::new(reply)))
     }
 
     fn fire_retry(harness: &mut Harness<ControlPlane>) -> Option<Output<ControlPlane>> {
@@ -1209,7 +1209,7 @@ mod tests {
                 key_ttl_ms: Some(2_000),
                 key_expires_at_ms: Some(2_000),
             };
-            harness.deliver(API_A, Msg::ApiReply(stored));
+            harness.deliver(API_A, Msg::ApiReply(Box::new(stored)));
             let next = only_request(&tick(&mut harness));
             next.idempotency_key == first.idempotency_key
         };
@@ -1439,7 +1439,7 @@ mod tests {
             key_ttl_ms: Some(2_000),
             key_expires_at_ms: Some(2_000),
         };
-        harness.deliver(API_A, Msg::ApiReply(stored))
+        harness.deliver(API_A, Msg::ApiReply(Box::new(stored)))
     }
 
     #[test]

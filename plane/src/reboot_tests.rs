@@ -189,7 +189,7 @@ impl Rig {
             .iter()
             .filter_map(|(_, to, message)| match message {
                 Msg::ApiReply(reply) if *to == CLIENT && reply.request_id == request_id => {
-                    Some(reply.clone())
+                    Some(ApiReply::clone(reply))
                 }
                 _ => None,
             })

@@ -286,7 +286,7 @@ impl Node<ControlPlane> for WorkerNode {
                 settled,
             } => {
                 settle(ctx.durable_mut().worker_mut(), from, settled);
-                self.handle_act(ctx, from, request_id, action);
+                self.handle_act(ctx, from, request_id, *action);
             }
             other => tracing::debug!(%from, "worker ignores {other:?}"),
         }
@@ -507,7 +507,7 @@ mod tests {
             CONTROLLER,
             Msg::Act {
                 request_id: 77,
-                action,
+                action: Box::new(action),
                 settled: NOTHING_SETTLED,
             },
         );
@@ -873,7 +873,7 @@ mod tests {
             CONTROLLER,
             Msg::Act {
                 request_id: 9,
-                action,
+                action: Box::new(action),
                 settled,
             },
         );

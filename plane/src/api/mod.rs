@@ -523,7 +523,7 @@ impl ApiNode {
             key_ttl_ms: stored.map(|entry| entry.ttl_ms),
             key_expires_at_ms: stored.map(|entry| entry.expires_at_ms),
         };
-        ctx.send(client.node, Msg::ApiReply(reply));
+        ctx.send(client.node, Msg::ApiReply(Box::new(reply)));
     }
 }
 

@@ -112,7 +112,7 @@ impl ApiNode {
             key_ttl_ms: None,
             key_expires_at_ms: None,
         };
-        ctx.send(client.node, Msg::ApiReply(reply));
+        ctx.send(client.node, Msg::ApiReply(Box::new(reply)));
     }
 }
 

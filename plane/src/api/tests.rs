@@ -182,7 +182,7 @@ impl Cluster {
                 let Msg::ApiReply(reply) = message else {
                     panic!("clients get API replies: {message:?}");
                 };
-                self.replies.push(reply);
+                self.replies.push(*reply);
             }
             api => {
                 let output = self.api(api).deliver(from, message);

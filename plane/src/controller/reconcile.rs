@@ -522,7 +522,7 @@ impl ControllerNode {
         let settled = self.settled(ctx, outstanding.target);
         self.send_request(ctx, outstanding.target, purpose, |request_id| Msg::Act {
             request_id,
-            action,
+            action: Box::new(action),
             settled,
         });
     }

@@ -296,7 +296,7 @@ impl Rig {
         let acts = self.to_workers.iter().filter_map(|(to, m)| match m {
             Msg::Act {
                 request_id, action, ..
-            } => Some((*to, *request_id, action.clone())),
+            } => Some((*to, *request_id, Action::clone(action))),
             _ => None,
         });
         acts.collect()

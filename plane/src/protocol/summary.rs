@@ -937,7 +937,7 @@ mod tests {
     fn an_act_names_its_action_shard_token_and_generation() {
         let message = Msg::Act {
             request_id: (2 << 48) | 9,
-            action: Action {
+            action: Box::new(Action {
                 id: action_id(),
                 shard: ShardId(1),
                 token: 7,
@@ -946,7 +946,7 @@ mod tests {
                     ordinal: 0,
                     generation: 2,
                 },
-            },
+            }),
             settled: Settled {
                 boot: 1,
                 below: 5,
