@@ -78,11 +78,9 @@ pub(super) enum Outcome {
 impl ControllerNode {
     /// Queues a resource if its shard is believed.
     pub(super) fn enqueue(&mut self, resource: String) {
-        if self
-            .shards
-            .contains_key(&shard_of(&resource, self.settings.shard_count))
-        {
-            self.queue.add(resource);
+        let shard = shard_of(&resource, self.settings.shard_count);
+        if self.shards.contains_key(&shard) {
+            self.queue.add(resource, shard);
         }
     }
 
@@ -94,15 +92,12 @@ impl ControllerNode {
         let limit = self.settings.max_concurrent_reconciles.max(1) as usize;
         // Bounded: every round moves one key from the queue into a pass.
         while self.passes.len() < limit {
-            let shard_count = self.settings.shard_count;
             let shards = &self.shards;
-            let next = self
-                .queue
-                .pop_ready(|key| match shards.get(&shard_of(key, shard_count)) {
-                    None => Readiness::Drop,
-                    Some(work) if !work.fence_waiting.is_empty() => Readiness::Wait,
-                    Some(_) => Readiness::Ready,
-                });
+            let next = self.queue.pop_ready(|_, shard| match shards.get(&shard) {
+                None => Readiness::Drop,
+                Some(work) if !work.fence_waiting.is_empty() => Readiness::Wait,
+                Some(_) => Readiness::Ready,
+            });
             let Some(resource) = next else {
                 break;
             };
@@ -377,7 +372,8 @@ impl ControllerNode {
             }
         }
         if dirty {
-            self.queue.add(resource);
+            let shard = shard_of(&resource, self.settings.shard_count);
+            self.queue.add(resource, shard);
         }
     }
 

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use crate::shard::ShardId;
+
 /// Keys waiting in the work queue; beyond it additions are dropped (the
 /// next resync brings them back).
 const MAX_QUEUED_KEYS: usize = 10_000;
@@ -25,7 +27,10 @@ pub(super) enum Readiness {
 /// processed, and per-key failure counts for backoff.
 #[derive(Debug, Default)]
 pub(super) struct WorkQueue {
-    pub(super) order: VecDeque<String>,
+    /// The queued keys in order, each with its shard, worked out once when
+    /// the key is added: every dispatch asks each waiting key's shard
+    /// whether it is ready, and hashing a key to its shard costs divisions.
+    pub(super) order: VecDeque<(String, ShardId)>,
     pub(super) queued: BTreeSet<String>,
     pub(super) processing: BTreeSet<String>,
     pub(super) dirty: BTreeSet<String>,
@@ -36,9 +41,10 @@ pub(super) struct WorkQueue {
 }
 
 impl WorkQueue {
-    /// Queues `key`, or marks it dirty if it is being processed. Dropped
-    /// when the queue is full: the next resync brings it back.
-    pub(super) fn add(&mut self, key: String) {
+    /// Queues `key` (of `shard`), or marks it dirty if it is being
+    /// processed. Dropped when the queue is full: the next resync brings it
+    /// back.
+    pub(super) fn add(&mut self, key: String, shard: ShardId) {
         if self.processing.contains(&key) && !self.hand_out_processing {
             self.dirty.insert(key);
             return;
@@ -47,24 +53,28 @@ impl WorkQueue {
             return;
         }
         self.queued.insert(key.clone());
-        self.order.push_back(key);
+        self.order.push_back((key, shard));
         debug_assert_eq!(self.order.len(), self.queued.len());
     }
 
     /// The first ready key, now marked processing; keys that are to be
     /// dropped are removed on the way, waiting ones stay.
-    pub(super) fn pop_ready(&mut self, readiness: impl Fn(&str) -> Readiness) -> Option<String> {
+    pub(super) fn pop_ready(
+        &mut self,
+        readiness: impl Fn(&str, ShardId) -> Readiness,
+    ) -> Option<String> {
         let mut index = 0;
         // Bounded: each round removes a key or moves past one.
         while index < self.order.len() {
-            match readiness(&self.order[index]) {
+            let (key, shard) = &self.order[index];
+            match readiness(key, *shard) {
                 Readiness::Wait => index += 1,
                 Readiness::Drop => {
-                    let key = self.order.remove(index).expect("index in range");
+                    let (key, _) = self.order.remove(index).expect("index in range");
                     self.queued.remove(&key);
                 }
                 Readiness::Ready => {
-                    let key = self.order.remove(index).expect("index in range");
+                    let (key, _) = self.order.remove(index).expect("index in range");
                     self.queued.remove(&key);
                     let fresh = self.processing.insert(key.clone());
                     assert!(fresh || self.hand_out_processing, "not processed twice");
@@ -98,7 +108,7 @@ impl WorkQueue {
 
     /// Keeps only the keys `keep` accepts, everywhere.
     pub(super) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.order.retain(|key| keep(key));
+        self.order.retain(|(key, _)| keep(key));
         self.queued.retain(|key| keep(key));
         self.processing.retain(|key| keep(key));
         self.dirty.retain(|key| keep(key));
@@ -113,18 +123,24 @@ mod tests {
     #[test]
     fn the_work_queue_never_processes_a_key_twice_and_requeues_dirty_keys() {
         let mut queue = WorkQueue::default();
-        queue.add("a".into());
-        queue.add("a".into());
-        queue.add("b".into());
-        assert_eq!(queue.pop_ready(|_| Readiness::Ready).as_deref(), Some("a"));
-        queue.add("a".into()); // While processing: dirty, not queued.
-        assert_eq!(queue.pop_ready(|_| Readiness::Ready).as_deref(), Some("b"));
-        assert_eq!(queue.pop_ready(|_| Readiness::Ready), None);
+        queue.add("a".into(), ShardId(0));
+        queue.add("a".into(), ShardId(0));
+        queue.add("b".into(), ShardId(0));
+        assert_eq!(
+            queue.pop_ready(|_, _| Readiness::Ready).as_deref(),
+            Some("a")
+        );
+        queue.add("a".into(), ShardId(0)); // While processing: dirty, not queued.
+        assert_eq!(
+            queue.pop_ready(|_, _| Readiness::Ready).as_deref(),
+            Some("b")
+        );
+        assert_eq!(queue.pop_ready(|_, _| Readiness::Ready), None);
         assert!(queue.done("a"), "dirty: queue it again");
         assert!(!queue.done("b"));
-        queue.add("a".into());
-        queue.add("c".into());
-        let ready = |key: &str| {
+        queue.add("a".into(), ShardId(0));
+        queue.add("c".into(), ShardId(0));
+        let ready = |key: &str, _| {
             if key == "a" {
                 Readiness::Wait
             } else {
@@ -132,7 +148,7 @@ mod tests {
             }
         };
         assert_eq!(queue.pop_ready(ready).as_deref(), Some("c"));
-        assert_eq!(queue.pop_ready(|_| Readiness::Drop), None);
+        assert_eq!(queue.pop_ready(|_, _| Readiness::Drop), None);
         assert!(queue.order.is_empty() && queue.queued.is_empty());
     }
 
@@ -142,10 +158,16 @@ mod tests {
             hand_out_processing: true,
             ..WorkQueue::default()
         };
-        queue.add("a".into());
-        assert_eq!(queue.pop_ready(|_| Readiness::Ready).as_deref(), Some("a"));
-        queue.add("a".into());
-        assert_eq!(queue.pop_ready(|_| Readiness::Ready).as_deref(), Some("a"));
+        queue.add("a".into(), ShardId(0));
+        assert_eq!(
+            queue.pop_ready(|_, _| Readiness::Ready).as_deref(),
+            Some("a")
+        );
+        queue.add("a".into(), ShardId(0));
+        assert_eq!(
+            queue.pop_ready(|_, _| Readiness::Ready).as_deref(),
+            Some("a")
+        );
         assert!(!queue.done("a"), "nothing marked dirty");
     }
 }
