@@ -115,8 +115,12 @@ impl StoreNode {
         request: StoreRequest<Value>,
     ) {
         let now_ms = self.now_ms(ctx);
+        // A transaction that only reads writes nothing to record or notify:
+        // it skips the bookkeeping of what was written.
         let targets = match &request {
-            StoreRequest::Txn(txn) => Some((write_targets(txn), TxnFacts::of(kv(ctx), txn))),
+            StoreRequest::Txn(txn) if may_write(txn) => {
+                Some((write_targets(txn), TxnFacts::of(kv(ctx), txn)))
+            }
             _ => None,
         };
         let response = kv(ctx).apply(now_ms, request);
@@ -444,6 +448,14 @@ fn kv<'c>(ctx: &'c mut Context<'_, ControlPlane>) -> &'c mut KvStore<Value> {
         .kv
         .as_mut()
         .expect("on_start creates the store before any request")
+}
+
+/// Whether either branch of `txn` has an op that writes.
+fn may_write(txn: &Txn<Value>) -> bool {
+    txn.success.iter().chain(&txn.failure).any(|op| match op {
+        Op::Put { .. } | Op::Delete { .. } | Op::DeletePrefix { .. } => true,
+        Op::Get { .. } | Op::GetPrefix { .. } | Op::Range { .. } => false,
+    })
 }
 
 /// What each op of each branch may write, in op order, read before the
