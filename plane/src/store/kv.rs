@@ -782,16 +782,20 @@ impl<V: StoreValue> TxnView<'_, V> {
             Some(after) if after >= prefix => Bound::Excluded(after),
             _ => Bound::Included(prefix),
         };
-        let bounds = (lower, Bound::Unbounded);
+        let end = PrefixEnd::of(prefix);
+        if matches!(lower, Bound::Excluded(after) if end.passed_by(after)) {
+            return (Vec::new(), false); // The cursor is past every key of the prefix.
+        }
+        let bounds = (lower, end.bound());
         let mut committed = self
             .keys
             .range::<str, _>(bounds)
-            .take_while(|(key, _)| key.starts_with(prefix))
+            .take_while(|(key, _)| end.within(key, prefix))
             .peekable();
         let mut written = self
             .writes
             .range::<str, _>(bounds)
-            .take_while(|(key, _)| key.starts_with(prefix))
+            .take_while(|(key, _)| end.within(key, prefix))
             .peekable();
         let mut found = Vec::new();
         // Bounded: each pass consumes an entry of one of the two ranges.
@@ -873,8 +877,59 @@ fn prefix_range<'m, T>(
     map: &'m BTreeMap<String, T>,
     prefix: &str,
 ) -> impl Iterator<Item = (&'m String, &'m T)> {
-    map.range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-        .take_while(move |(key, _)| key.starts_with(prefix))
+    let end = PrefixEnd::of(prefix);
+    map.range::<str, _>((Bound::Included(prefix), end.bound()))
+        .take_while(move |(key, _)| end.within(key, prefix))
+}
+
+/// Where the keys starting with a prefix end, so that a walk over them is
+/// a bounded range rather than a comparison of every key with the prefix.
+///
+/// The keys that start with `p` are exactly those from `p` up to, not
+/// including, `p` with its last byte raised by one: they share every byte
+/// before it, and that byte is the prefix's. Raising the byte keeps the
+/// string valid UTF-8 when it is ASCII below DEL; for any other last byte
+/// (and the empty prefix) the walk compares keys as before.
+enum PrefixEnd {
+    Before(String),
+    Compare,
+}
+
+impl PrefixEnd {
+    fn of(prefix: &str) -> Self {
+        match prefix.as_bytes().last() {
+            Some(&last) if last < 0x7f => {
+                let mut end = String::with_capacity(prefix.len());
+                end.push_str(&prefix[..prefix.len() - 1]);
+                end.push(char::from(last + 1));
+                PrefixEnd::Before(end)
+            }
+            _ => PrefixEnd::Compare,
+        }
+    }
+
+    fn bound(&self) -> Bound<&str> {
+        match self {
+            PrefixEnd::Before(end) => Bound::Excluded(end),
+            PrefixEnd::Compare => Bound::Unbounded,
+        }
+    }
+
+    /// Whether a cursor at `key` is past every key of the prefix (a range
+    /// may not start after its end).
+    fn passed_by(&self, key: &str) -> bool {
+        matches!(self, PrefixEnd::Before(end) if key >= end.as_str())
+    }
+
+    /// Whether `key`, met in a walk from the prefix within
+    /// [`PrefixEnd::bound`], starts with `prefix`.
+    #[inline]
+    fn within(&self, key: &str, prefix: &str) -> bool {
+        match self {
+            PrefixEnd::Before(_) => true,
+            PrefixEnd::Compare => key.starts_with(prefix),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1134,6 +1189,49 @@ mod tests {
         };
         let keys: Vec<&str> = found.iter().map(|kv| kv.key.as_str()).collect();
         assert_eq!(keys, ["a", "a/", "aa", "ab"]);
+    }
+
+    #[test]
+    fn prefix_reads_agree_with_comparing_every_key_whatever_its_last_byte() {
+        // Prefixes whose end is a raised last byte (ASCII), and those that
+        // compare every key instead: empty, DEL, and a multi-byte char.
+        let keys = [
+            "", "a", "a/", "a/x", "a0", "a\u{7f}", "a\u{7f}b", "b", "é", "éa", "ê", "z\u{7f}",
+        ];
+        let prefixes = ["", "a", "a/", "a\u{7f}", "é", "z", "q"];
+        let mut store = store();
+        run(&mut store, keys.iter().map(|key| put(key, "v")).collect());
+        let mut sorted = keys.to_vec();
+        sorted.sort_unstable();
+        for prefix in prefixes {
+            let cursors = std::iter::once(None).chain(keys.iter().map(|key| Some(*key)));
+            for after in cursors.chain([Some("\u{10ffff}")]) {
+                let expected: Vec<&str> = sorted
+                    .iter()
+                    .copied()
+                    .filter(|key| key.starts_with(prefix) && after.is_none_or(|a| *key > a))
+                    .collect();
+                let results = run(&mut store, vec![range(prefix, after, 100)]);
+                assert_eq!(
+                    ranged(&results[0]),
+                    (expected.clone(), false),
+                    "{prefix:?} after {after:?}"
+                );
+                if after.is_none() {
+                    let results = run(
+                        &mut store,
+                        vec![Op::GetPrefix {
+                            prefix: prefix.into(),
+                        }],
+                    );
+                    let OpResult::GotPrefix(found) = &results[0] else {
+                        panic!()
+                    };
+                    let found: Vec<&str> = found.iter().map(|kv| kv.key.as_str()).collect();
+                    assert_eq!(found, expected, "{prefix:?}");
+                }
+            }
+        }
     }
 
     fn range(prefix: &str, after: Option<&str>, limit: u32) -> Op<String> {
