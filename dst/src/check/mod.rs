@@ -51,6 +51,7 @@ mod cost;
 mod desired;
 mod fencing;
 mod idempotency;
+mod keys;
 mod reads;
 mod requests;
 mod sometimes;
@@ -349,6 +350,7 @@ impl CheckReport {
 
 /// Judges one run's history.
 pub(crate) fn check(input: &CheckInput) -> CheckReport {
+    let keys = keys::KeyIds::build(input.history);
     let beliefs = beliefs::Beliefs::build(input);
     let timeline = convergence::Timeline::build(input);
 
@@ -356,7 +358,7 @@ pub(crate) fn check(input: &CheckInput) -> CheckReport {
     let availability = answers::available(input, &sends);
     let first_try = answers::quiet_first_try(input, &sends);
 
-    let mut verdicts = idempotency::verdicts(input);
+    let mut verdicts = idempotency::verdicts(input, &keys);
     verdicts.extend(answers::verdicts(input, &sends));
     verdicts.push(desired::generation_counts_changes(input));
     verdicts.extend(fencing::verdicts(input));
