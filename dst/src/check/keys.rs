@@ -6,7 +6,7 @@
 //! once per property, compares strings over and over; numbering every key
 //! once here lets them index a `Vec` instead. Numbers are given in order of
 //! first appearance, so they are deterministic, but they carry no meaning:
-//! a property that reports keys in order walks them by name.
+//! a property that reports keys in order walks [`KeyIds::by_name`].
 
 use std::collections::BTreeMap;
 
@@ -60,6 +60,12 @@ impl<'h> KeyIds<'h> {
     ) -> impl Iterator<Item = (&'h HistoryEntry<Event>, Option<KeyId>)> + 'k {
         assert_eq!(history.len(), self.at.len(), "keys of another history");
         history.iter().zip(self.at.iter().copied())
+    }
+
+    /// Every key with its number, in the keys' order (as a
+    /// `BTreeMap<&str, _>` would iterate them).
+    pub(crate) fn by_name(&self) -> impl Iterator<Item = (&'h str, KeyId)> + '_ {
+        self.by_name.iter().map(|(&name, &id)| (name, id))
     }
 }
 
@@ -120,5 +126,7 @@ mod tests {
         assert_eq!(keys.at(2), Some(0));
         assert_eq!(keys.at(3), Some(1));
         assert_eq!(keys.at(4), None);
+        let names: Vec<(&str, KeyId)> = keys.by_name().collect();
+        assert_eq!(names, vec![("k1", 1), ("k2", 0)]);
     }
 }

@@ -365,6 +365,7 @@ pub(crate) fn check(input: &CheckInput) -> CheckReport {
     verdicts.push(beliefs.one_active_holder(input));
     verdicts.extend(liveness_verdicts(
         input,
+        &keys,
         &beliefs,
         &timeline,
         availability.verdict.clone(),
@@ -373,7 +374,7 @@ pub(crate) fn check(input: &CheckInput) -> CheckReport {
 
     let mut measurements = beliefs.measure(input);
     availability.measure(&mut measurements);
-    measurements.request_latencies_ns = requests::latencies_ns(input);
+    measurements.request_latencies_ns = requests::latencies_ns(input, &keys);
     timeline.measure(input, &mut measurements);
     sometimes::count_side_effects(input, &mut measurements);
     cost::measure(input, &mut measurements);
@@ -412,6 +413,7 @@ pub(crate) fn property_names() -> Vec<&'static str> {
 /// The `eventually.*` verdicts, or notes saying why they were not judged.
 fn liveness_verdicts(
     input: &CheckInput,
+    keys: &keys::KeyIds,
     beliefs: &beliefs::Beliefs,
     timeline: &convergence::Timeline,
     available: Verdict,
@@ -439,7 +441,7 @@ fn liveness_verdicts(
     }
     vec![
         timeline.converged(input),
-        requests::keys_finished(input),
+        requests::keys_finished(input, keys),
         beliefs.shards_held(input),
         beliefs.shards_placed(input),
         beliefs::quiet_leases_kept(input),
