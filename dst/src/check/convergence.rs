@@ -28,32 +28,33 @@ const SAMPLES_MAX: usize = 86_400;
 /// What one resource runs: instance -> (ordinal, generation).
 type Running = BTreeMap<InstanceId, (u32, u64)>;
 
-/// Desired and running state at one point of the replay.
+/// Desired and running state at one point of the replay. Resources are
+/// named by the ids the history holds: nothing is copied out of it.
 #[derive(Default)]
-struct World {
+struct World<'h> {
     /// Per resource: the highest revision committed so far and its state.
-    desired: BTreeMap<String, (u64, Option<Resource>)>,
+    desired: BTreeMap<&'h str, (u64, Option<&'h Resource>)>,
     /// Per resource: its running instances.
-    running: BTreeMap<String, Running>,
+    running: BTreeMap<&'h str, Running>,
     /// Resources whose running instances differ from desired, with the
     /// time each one last stopped matching.
-    unconverged: BTreeMap<String, u64>,
+    unconverged: BTreeMap<&'h str, u64>,
     /// How long each unconverged spell lasted, per resource, ns: from the
     /// entry that made running differ from desired to the entry that made
     /// them match again.
     spells_ns: Vec<u64>,
     /// Per resource: the last entry that touched it (trace index, node).
-    last_touch: BTreeMap<String, (u64, NodeId)>,
+    last_touch: BTreeMap<&'h str, (u64, NodeId)>,
     /// Per resource: the last status written, and by whom.
     /// The highest store revision wins: the store's own record and the
     /// writer's record of one write agree, and either may be missing.
-    statuses: BTreeMap<String, (Status, u64, NodeId, u64)>,
+    statuses: BTreeMap<&'h str, (Status, u64, NodeId, u64)>,
 }
 
-impl World {
+impl<'h> World<'h> {
     /// Applies one entry; re-judges the resource it touched.
-    fn apply(&mut self, entry: &HistoryEntry<Event>) {
-        let id = match &entry.event {
+    fn apply(&mut self, entry: &'h HistoryEntry<Event>) {
+        let id: &'h str = match &entry.event {
             // The store's record is the truth; the API's is the same write
             // when its reply arrived. The highest revision wins either way.
             Event::DesiredWritten {
@@ -68,19 +69,19 @@ impl World {
                 revision,
                 ..
             } => {
-                let desired = self.desired.entry(id.clone()).or_insert((0, None));
+                let desired = self.desired.entry(id).or_insert((0, None));
                 if *revision >= desired.0 {
-                    *desired = (*revision, resource.clone());
+                    *desired = (*revision, resource.as_ref());
                 }
                 id
             }
             Event::InstanceStarted { instance, .. } => {
-                let running = self.running.entry(instance.resource.clone()).or_default();
+                let running = self.running.entry(&instance.resource).or_default();
                 running.insert(instance.id, (instance.ordinal, instance.generation));
                 &instance.resource
             }
             Event::InstanceStopped { instance, .. } => {
-                if let Some(running) = self.running.get_mut(&instance.resource) {
+                if let Some(running) = self.running.get_mut(instance.resource.as_str()) {
                     running.remove(&instance.id);
                 }
                 &instance.resource
@@ -105,20 +106,19 @@ impl World {
             }
             _ => return,
         };
-        self.last_touch
-            .insert(id.clone(), (entry.trace_index, entry.node));
+        self.last_touch.insert(id, (entry.trace_index, entry.node));
         if self.is_converged(id) {
             if let Some(since) = self.unconverged.remove(id) {
                 self.spells_ns.push(entry.time_ns.saturating_sub(since));
             }
         } else {
-            self.unconverged.entry(id.clone()).or_insert(entry.time_ns);
+            self.unconverged.entry(id).or_insert(entry.time_ns);
         }
     }
 
     fn store_status(
         &mut self,
-        id: &str,
+        id: &'h str,
         status: Option<Status>,
         revision: u64,
         entry: &HistoryEntry<Event>,
@@ -133,7 +133,7 @@ impl World {
         match status {
             Some(status) => {
                 let written = (status, entry.trace_index, entry.node, revision);
-                self.statuses.insert(id.to_string(), written);
+                self.statuses.insert(id, written);
             }
             None => {
                 self.statuses.remove(id);
@@ -141,37 +141,39 @@ impl World {
         }
     }
 
-    fn desired(&self, id: &str) -> Option<&Resource> {
-        self.desired
-            .get(id)
-            .and_then(|(_, resource)| resource.as_ref())
+    fn desired(&self, id: &str) -> Option<&'h Resource> {
+        self.desired.get(id).and_then(|&(_, resource)| resource)
     }
 
-    /// Running matches desired exactly.
+    /// Running matches desired exactly: as many instances as replicas, each
+    /// at the desired generation, with ordinals `0..replicas` each once.
     fn is_converged(&self, id: &str) -> bool {
         let empty = Running::new();
         let running = self.running.get(id).unwrap_or(&empty);
         let Some(resource) = self.desired(id) else {
             return running.is_empty();
         };
-        let ordinals: BTreeSet<u32> = running
-            .values()
-            .filter(|&&(_, generation)| generation == resource.generation)
-            .map(|&(ordinal, _)| ordinal)
-            .collect();
-        running.len() == resource.spec.replicas as usize
-            && ordinals.len() == running.len()
-            && ordinals
-                .iter()
-                .all(|&ordinal| ordinal < resource.spec.replicas)
+        let replicas = resource.spec.replicas as usize;
+        if running.len() != replicas {
+            return false;
+        }
+        // As many instances as ordinals below `replicas`: each ordinal is
+        // taken once exactly when none is taken twice.
+        let mut taken = vec![false; replicas];
+        running.values().all(|&(ordinal, generation)| {
+            let ordinal = ordinal as usize;
+            generation == resource.generation
+                && ordinal < replicas
+                && !std::mem::replace(&mut taken[ordinal], true)
+        })
     }
 
     /// Every resource committed or running.
-    fn resources(&self) -> BTreeSet<&str> {
+    fn resources(&self) -> BTreeSet<&'h str> {
         self.desired
             .keys()
             .chain(self.running.keys())
-            .map(String::as_str)
+            .copied()
             .collect()
     }
 
@@ -194,18 +196,18 @@ impl World {
 }
 
 /// The replay of a whole run: the state at its end and its samples.
-pub(crate) struct Timeline {
-    world: World,
+pub(crate) struct Timeline<'h> {
+    world: World<'h>,
     /// Unconverged resources at each whole second, from 0 to the end.
     samples: Vec<u32>,
     /// When the unconverged set last became empty (0 if it always was).
     last_converged_ns: u64,
 }
 
-impl Timeline {
+impl<'h> Timeline<'h> {
     /// Replays the history; a sample at second `s` sees every entry up to
     /// and including time `s`.
-    pub(crate) fn build(input: &CheckInput) -> Self {
+    pub(crate) fn build(input: &CheckInput<'h>) -> Self {
         let mut timeline = Timeline {
             world: World::default(),
             samples: Vec::new(),
