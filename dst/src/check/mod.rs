@@ -354,12 +354,12 @@ pub(crate) fn check(input: &CheckInput) -> CheckReport {
     let beliefs = beliefs::Beliefs::build(input);
     let timeline = convergence::Timeline::build(input);
 
-    let sends = answers::Sends::build(input.history);
+    let sends = answers::Sends::build(input.history, &keys);
     let availability = answers::available(input, &sends);
     let first_try = answers::quiet_first_try(input, &sends);
 
     let mut verdicts = idempotency::verdicts(input, &keys);
-    verdicts.extend(answers::verdicts(input, &sends));
+    verdicts.extend(answers::verdicts(input, &keys, &sends));
     verdicts.push(desired::generation_counts_changes(input));
     verdicts.extend(fencing::verdicts(input));
     verdicts.push(beliefs.one_active_holder(input));
