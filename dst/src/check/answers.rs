@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use sim::{HistoryEntry, NodeId};
 
+use super::keys::{KeyId, KeyIds};
 use super::reads::{Holdings, page_problem};
 use super::{
     CheckInput, Measurements, PropertyKind, QUIET_BEFORE_NS, Verdict, Violations, quiet_between,
@@ -70,20 +71,25 @@ const AVAILABILITY_GRACE_NS: u64 = 2 * sim::MILLISECOND_NS * 1_000;
 struct Send<'h> {
     entry: &'h HistoryEntry<Event>,
     key: Option<&'h str>,
+    /// The key's number ([`KeyIds`]).
+    key_id: Option<KeyId>,
     op: &'h ApiOp,
     intent: Intent,
     logical: u64,
     attempt: u32,
 }
 
+/// A key's first send: its client, logical request, fingerprint and entry.
+type FirstSend<'h> = (NodeId, u64, u64, &'h HistoryEntry<Event>);
+
 /// Every client send, by (client, request id): built once per run and
 /// shared by this module's properties.
 pub(crate) struct Sends<'h>(BTreeMap<(NodeId, RequestId), Send<'h>>);
 
 impl<'h> Sends<'h> {
-    pub(crate) fn build(history: &'h [HistoryEntry<Event>]) -> Self {
+    pub(crate) fn build(history: &'h [HistoryEntry<Event>], keys: &KeyIds<'h>) -> Self {
         let mut sends = BTreeMap::new();
-        for entry in history {
+        for (entry, key_id) in keys.entries(history) {
             if let Event::RequestSent {
                 request_id,
                 key,
@@ -97,6 +103,7 @@ impl<'h> Sends<'h> {
                 let send = Send {
                     entry,
                     key: key.as_deref(),
+                    key_id,
                     op,
                     intent: *intent,
                     logical: *logical,
@@ -151,20 +158,21 @@ fn read_resource(body: &ResponseBody) -> Option<&Resource> {
 }
 
 /// The verdicts of this module's `always.*` properties, in report order.
-pub(crate) fn verdicts(input: &CheckInput, sends: &Sends) -> Vec<Verdict> {
+pub(crate) fn verdicts(input: &CheckInput, keys: &KeyIds, sends: &Sends) -> Vec<Verdict> {
     vec![
-        keys_fresh(input),
-        answers_match_store(input, sends),
+        keys_fresh(input, keys),
+        answers_match_store(input, keys, sends),
         answers_match_request(input, sends),
         read_your_writes(input, sends),
     ]
 }
 
-fn keys_fresh(input: &CheckInput) -> Verdict {
+fn keys_fresh(input: &CheckInput, keys: &KeyIds) -> Verdict {
     let mut found = Violations::new(KEYS_FRESH, PropertyKind::Always);
-    // Per key: the first send's client, logical request and fingerprint.
-    let mut first: BTreeMap<&str, (NodeId, u64, u64, &HistoryEntry<Event>)> = BTreeMap::new();
-    for entry in input.history {
+    // Per key, by its number: the first send's client, logical request and
+    // fingerprint.
+    let mut first: Vec<Option<FirstSend>> = vec![None; keys.count()];
+    for (entry, key_id) in keys.entries(input.history) {
         let Event::RequestSent {
             key: Some(key),
             fingerprint,
@@ -175,13 +183,13 @@ fn keys_fresh(input: &CheckInput) -> Verdict {
         else {
             continue;
         };
-        let Some(&(node, first_logical, first_fingerprint, previous)) = first.get(key.as_str())
-        else {
+        let first = &mut first[key_id.expect("a send with a key names it")];
+        let Some((node, first_logical, first_fingerprint, previous)) = *first else {
             if let Intent::Reuse { .. } = intent {
                 let message = format!("key {key} sent as a reuse, but it was never used before");
                 found.at_entry(entry, &[], message);
             }
-            first.insert(key, (entry.node, *logical, *fingerprint, entry));
+            *first = Some((entry.node, *logical, *fingerprint, entry));
             continue;
         };
         if node == entry.node && first_logical == *logical {
@@ -206,15 +214,16 @@ fn keys_fresh(input: &CheckInput) -> Verdict {
     found.into_verdict()
 }
 
-fn answers_match_store(input: &CheckInput, sends: &Sends) -> Verdict {
+fn answers_match_store(input: &CheckInput, keys: &KeyIds, sends: &Sends) -> Verdict {
     let mut found = Violations::new(ANSWERS_MATCH_STORE, PropertyKind::Always);
-    // What the store committed under each key, and every state of each id.
-    let mut by_key: BTreeMap<&str, Option<&Resource>> = BTreeMap::new();
+    // What the store committed under each key (by its number), and every
+    // state of each id.
+    let mut by_key: Vec<Option<Option<&Resource>>> = vec![None; keys.count()];
     let mut states: BTreeMap<&str, Vec<&Resource>> = BTreeMap::new();
     let mut deleted: BTreeMap<&str, u64> = BTreeMap::new();
     // Every state the store held, desired state and status together.
     let mut holdings = Holdings::default();
-    for entry in input.history {
+    for (entry, key_id) in keys.entries(input.history) {
         holdings.observe(entry);
         match &entry.event {
             Event::DesiredWritten {
@@ -224,8 +233,8 @@ fn answers_match_store(input: &CheckInput, sends: &Sends) -> Verdict {
                 revision,
                 ..
             } => {
-                if let Some((key, _)) = ledger {
-                    by_key.entry(key).or_insert(resource.as_ref());
+                if let (Some(_), Some(key_id)) = (ledger, key_id) {
+                    by_key[key_id].get_or_insert(resource.as_ref());
                 }
                 match resource {
                     Some(resource) => states.entry(id).or_default().push(resource),
@@ -256,9 +265,9 @@ fn answers_match_store(input: &CheckInput, sends: &Sends) -> Verdict {
                     }
                     continue;
                 }
-                let problem = match (&response.body, send.op, send.key) {
-                    (ResponseBody::Resource(r), op, Some(key)) => match by_key.get(key) {
-                        Some(Some(stored)) if *stored != r => Some(format!(
+                let problem = match (&response.body, send.op, send.key.zip(send.key_id)) {
+                    (ResponseBody::Resource(r), op, Some((key, key_id))) => match by_key[key_id] {
+                        Some(Some(stored)) if stored != r => Some(format!(
                             "key {key} answered {} {} generation {} {:?}, but the store committed generation {} {:?} under it",
                             response.status,
                             r.id,
@@ -282,7 +291,7 @@ fn answers_match_store(input: &CheckInput, sends: &Sends) -> Verdict {
                         )),
                         None => None,
                     },
-                    (ResponseBody::Deleted { id }, _, Some(key))
+                    (ResponseBody::Deleted { id }, _, Some((key, _)))
                         if !deleted.contains_key(id.as_str()) =>
                     {
                         Some(format!(

@@ -28,32 +28,56 @@ const SAMPLES_MAX: usize = 86_400;
 /// What one resource runs: instance -> (ordinal, generation).
 type Running = BTreeMap<InstanceId, (u32, u64)>;
 
-/// Desired and running state at one point of the replay.
+/// What the replay knows of one resource.
 #[derive(Default)]
-struct World {
-    /// Per resource: the highest revision committed so far and its state.
-    desired: BTreeMap<String, (u64, Option<Resource>)>,
-    /// Per resource: its running instances.
-    running: BTreeMap<String, Running>,
-    /// Resources whose running instances differ from desired, with the
-    /// time each one last stopped matching.
-    unconverged: BTreeMap<String, u64>,
+struct Tracked<'h> {
+    /// The highest revision committed so far and its state; `None` until
+    /// a commit.
+    desired: Option<(u64, Option<&'h Resource>)>,
+    /// Its running instances; `None` until an instance started.
+    running: Option<Running>,
+    /// Since when its running instances differ from desired, if they do.
+    unconverged_since_ns: Option<u64>,
+    /// The last entry that touched it (trace index, node).
+    last_touch: Option<(u64, NodeId)>,
+    /// The last status written, and by whom (trace index, writer,
+    /// revision). The highest store revision wins: the store's own record
+    /// and the writer's record of one write agree, and either may be
+    /// missing.
+    status: Option<(Status, u64, NodeId, u64)>,
+}
+
+/// Desired and running state at one point of the replay. Each resource id
+/// is looked up once per entry that touches it, to a number that indexes
+/// what is known of it; ids are borrowed from the history.
+#[derive(Default)]
+struct World<'h> {
+    /// Every resource id seen, with its number.
+    numbers: BTreeMap<&'h str, usize>,
+    /// Per resource, by its number.
+    tracked: Vec<Tracked<'h>>,
+    /// How many resources' running instances differ from desired.
+    unconverged: usize,
     /// How long each unconverged spell lasted, per resource, ns: from the
     /// entry that made running differ from desired to the entry that made
     /// them match again.
     spells_ns: Vec<u64>,
-    /// Per resource: the last entry that touched it (trace index, node).
-    last_touch: BTreeMap<String, (u64, NodeId)>,
-    /// Per resource: the last status written, and by whom.
-    /// The highest store revision wins: the store's own record and the
-    /// writer's record of one write agree, and either may be missing.
-    statuses: BTreeMap<String, (Status, u64, NodeId, u64)>,
 }
 
-impl World {
+impl<'h> World<'h> {
+    /// The number of `id`, given it if it has none yet.
+    fn number(&mut self, id: &'h str) -> usize {
+        let next = self.tracked.len();
+        let number = *self.numbers.entry(id).or_insert(next);
+        if number == next {
+            self.tracked.push(Tracked::default());
+        }
+        number
+    }
+
     /// Applies one entry; re-judges the resource it touched.
-    fn apply(&mut self, entry: &HistoryEntry<Event>) {
-        let id = match &entry.event {
+    fn apply(&mut self, entry: &'h HistoryEntry<Event>) {
+        let number = match &entry.event {
             // The store's record is the truth; the API's is the same write
             // when its reply arrived. The highest revision wins either way.
             Event::DesiredWritten {
@@ -68,22 +92,25 @@ impl World {
                 revision,
                 ..
             } => {
-                let desired = self.desired.entry(id.clone()).or_insert((0, None));
+                let number = self.number(id);
+                let desired = self.tracked[number].desired.get_or_insert((0, None));
                 if *revision >= desired.0 {
-                    *desired = (*revision, resource.clone());
+                    *desired = (*revision, resource.as_ref());
                 }
-                id
+                number
             }
             Event::InstanceStarted { instance, .. } => {
-                let running = self.running.entry(instance.resource.clone()).or_default();
+                let number = self.number(&instance.resource);
+                let running = self.tracked[number].running.get_or_insert_default();
                 running.insert(instance.id, (instance.ordinal, instance.generation));
-                &instance.resource
+                number
             }
             Event::InstanceStopped { instance, .. } => {
-                if let Some(running) = self.running.get_mut(&instance.resource) {
+                let number = self.number(&instance.resource);
+                if let Some(running) = &mut self.tracked[number].running {
                     running.remove(&instance.id);
                 }
-                &instance.resource
+                number
             }
             Event::StatusWritten {
                 resource,
@@ -105,80 +132,78 @@ impl World {
             }
             _ => return,
         };
-        self.last_touch
-            .insert(id.clone(), (entry.trace_index, entry.node));
-        if self.is_converged(id) {
-            if let Some(since) = self.unconverged.remove(id) {
+        let tracked = &mut self.tracked[number];
+        tracked.last_touch = Some((entry.trace_index, entry.node));
+        if tracked.is_converged() {
+            if let Some(since) = tracked.unconverged_since_ns.take() {
+                self.unconverged -= 1;
                 self.spells_ns.push(entry.time_ns.saturating_sub(since));
             }
-        } else {
-            self.unconverged.entry(id.clone()).or_insert(entry.time_ns);
+        } else if tracked.unconverged_since_ns.is_none() {
+            tracked.unconverged_since_ns = Some(entry.time_ns);
+            self.unconverged += 1;
         }
     }
 
     fn store_status(
         &mut self,
-        id: &str,
+        id: &'h str,
         status: Option<Status>,
         revision: u64,
         entry: &HistoryEntry<Event>,
     ) {
-        if self
-            .statuses
-            .get(id)
-            .is_some_and(|&(_, _, _, seen)| seen > revision)
-        {
+        let number = self.number(id);
+        let stored = &mut self.tracked[number].status;
+        if stored.is_some_and(|(_, _, _, seen)| seen > revision) {
             return;
         }
-        match status {
-            Some(status) => {
-                let written = (status, entry.trace_index, entry.node, revision);
-                self.statuses.insert(id.to_string(), written);
-            }
-            None => {
-                self.statuses.remove(id);
-            }
-        }
+        *stored = status.map(|status| (status, entry.trace_index, entry.node, revision));
     }
 
-    fn desired(&self, id: &str) -> Option<&Resource> {
-        self.desired
-            .get(id)
-            .and_then(|(_, resource)| resource.as_ref())
+    /// Every resource committed or running, in the ids' order.
+    fn resources(&self) -> impl Iterator<Item = (&'h str, &Tracked<'h>)> + '_ {
+        self.numbers
+            .iter()
+            .map(|(&id, &number)| (id, &self.tracked[number]))
+            .filter(|(_, tracked)| tracked.desired.is_some() || tracked.running.is_some())
+    }
+}
+
+impl<'h> Tracked<'h> {
+    fn desired(&self) -> Option<&'h Resource> {
+        self.desired.and_then(|(_, resource)| resource)
     }
 
-    /// Running matches desired exactly.
-    fn is_converged(&self, id: &str) -> bool {
-        let empty = Running::new();
-        let running = self.running.get(id).unwrap_or(&empty);
-        let Some(resource) = self.desired(id) else {
-            return running.is_empty();
+    fn running(&self) -> impl Iterator<Item = (&InstanceId, &(u32, u64))> {
+        self.running.iter().flatten()
+    }
+
+    /// Running matches desired exactly: as many instances as replicas, each
+    /// at the desired generation, with ordinals `0..replicas` each once.
+    fn is_converged(&self) -> bool {
+        let running = self.running.as_ref().map_or(0, Running::len);
+        let Some(resource) = self.desired() else {
+            return running == 0;
         };
-        let ordinals: BTreeSet<u32> = running
-            .values()
-            .filter(|&&(_, generation)| generation == resource.generation)
-            .map(|&(ordinal, _)| ordinal)
-            .collect();
-        running.len() == resource.spec.replicas as usize
-            && ordinals.len() == running.len()
-            && ordinals
-                .iter()
-                .all(|&ordinal| ordinal < resource.spec.replicas)
-    }
-
-    /// Every resource committed or running.
-    fn resources(&self) -> BTreeSet<&str> {
-        self.desired
-            .keys()
-            .chain(self.running.keys())
-            .map(String::as_str)
-            .collect()
+        let replicas = resource.spec.replicas as usize;
+        if running != replicas {
+            return false;
+        }
+        // As many instances as ordinals below `replicas`: each ordinal is
+        // taken once exactly when none is taken twice.
+        let mut taken = vec![false; replicas];
+        self.running().all(|(_, &(ordinal, generation))| {
+            let ordinal = ordinal as usize;
+            generation == resource.generation
+                && ordinal < replicas
+                && !std::mem::replace(&mut taken[ordinal], true)
+        })
     }
 
     /// "0@g3 on n7, ..." for messages.
-    fn describe_running(&self, id: &str) -> String {
-        let running = self.running.get(id).into_iter().flatten();
-        let parts: Vec<String> = running
+    fn describe_running(&self) -> String {
+        let parts: Vec<String> = self
+            .running()
             .map(|(instance, (ordinal, generation))| {
                 format!("{ordinal}@g{generation} on {}", instance.worker)
             })
@@ -186,26 +211,28 @@ impl World {
         format!("[{}]", parts.join(", "))
     }
 
-    fn workers_of(&self, id: &str) -> Vec<NodeId> {
-        let running = self.running.get(id).into_iter().flatten();
-        let workers: BTreeSet<NodeId> = running.map(|(instance, _)| instance.worker).collect();
+    fn workers(&self) -> Vec<NodeId> {
+        let workers: BTreeSet<NodeId> = self
+            .running()
+            .map(|(instance, _)| instance.worker)
+            .collect();
         workers.into_iter().collect()
     }
 }
 
 /// The replay of a whole run: the state at its end and its samples.
-pub(crate) struct Timeline {
-    world: World,
+pub(crate) struct Timeline<'h> {
+    world: World<'h>,
     /// Unconverged resources at each whole second, from 0 to the end.
     samples: Vec<u32>,
     /// When the unconverged set last became empty (0 if it always was).
     last_converged_ns: u64,
 }
 
-impl Timeline {
+impl<'h> Timeline<'h> {
     /// Replays the history; a sample at second `s` sees every entry up to
     /// and including time `s`.
-    pub(crate) fn build(input: &CheckInput) -> Self {
+    pub(crate) fn build(input: &CheckInput<'h>) -> Self {
         let mut timeline = Timeline {
             world: World::default(),
             samples: Vec::new(),
@@ -213,9 +240,9 @@ impl Timeline {
         };
         for entry in input.history {
             timeline.sample_until(entry.time_ns, input.end_ns);
-            let was_converged = timeline.world.unconverged.is_empty();
+            let was_converged = timeline.world.unconverged == 0;
             timeline.world.apply(entry);
-            if !was_converged && timeline.world.unconverged.is_empty() {
+            if !was_converged && timeline.world.unconverged == 0 {
                 timeline.last_converged_ns = entry.time_ns;
             }
         }
@@ -231,7 +258,7 @@ impl Timeline {
             if sample_ns >= time_ns || sample_ns > end_ns {
                 break;
             }
-            self.samples.push(self.world.unconverged.len() as u32);
+            self.samples.push(self.world.unconverged as u32);
         }
     }
 
@@ -239,10 +266,7 @@ impl Timeline {
     pub(crate) fn measure(&self, input: &CheckInput, measurements: &mut Measurements) {
         measurements.unconverged_per_second = self.samples.clone();
         measurements.convergence_spells_ns = self.world.spells_ns.clone();
-        measurements.convergence_ns = self
-            .world
-            .unconverged
-            .is_empty()
+        measurements.convergence_ns = (self.world.unconverged == 0)
             .then(|| self.last_converged_ns.saturating_sub(input.healed_ns));
     }
 
@@ -252,25 +276,25 @@ impl Timeline {
     pub(crate) fn converged(&self, input: &CheckInput) -> Verdict {
         let mut found = Violations::new(CONVERGED, PropertyKind::Eventually);
         let world = &self.world;
-        for id in world.resources() {
-            let (trace_index, node) = world.last_touch.get(id).copied().unwrap_or_default();
-            if !world.is_converged(id) {
-                let wanted = match world.desired(id) {
+        for (id, tracked) in world.resources() {
+            let (trace_index, node) = tracked.last_touch.unwrap_or_default();
+            if !tracked.is_converged() {
+                let wanted = match tracked.desired() {
                     Some(r) => format!(
                         "{} replicas at generation {}",
                         r.spec.replicas, r.generation
                     ),
                     None => "nothing (deleted or never committed)".to_string(),
                 };
-                let message = format!("{id} wants {wanted}, runs {}", world.describe_running(id));
+                let message = format!("{id} wants {wanted}, runs {}", tracked.describe_running());
                 let mut nodes = vec![node];
-                nodes.extend(world.workers_of(id));
+                nodes.extend(tracked.workers());
                 let about = vec![Subject::Resource(id.to_string())];
                 found.about(input.end_ns, trace_index, &nodes, about, message);
             }
-            if let Some(message) = stale_status(world, id) {
-                let (trace_index, node) = match world.statuses.get(id) {
-                    Some(&(_, index, writer, _)) => (index, writer),
+            if let Some(message) = stale_status(tracked, id) {
+                let (trace_index, node) = match tracked.status {
+                    Some((_, index, writer, _)) => (index, writer),
                     None => (trace_index, node),
                 };
                 let about = vec![Subject::Resource(id.to_string())];
@@ -282,9 +306,9 @@ impl Timeline {
 }
 
 /// Why a live resource's last status does not report it converged.
-fn stale_status(world: &World, id: &str) -> Option<String> {
-    let resource = world.desired(id)?;
-    let Some((status, _, _, _)) = world.statuses.get(id) else {
+fn stale_status(tracked: &Tracked, id: &str) -> Option<String> {
+    let resource = tracked.desired()?;
+    let Some((status, _, _, _)) = tracked.status else {
         return Some(format!(
             "{id} at generation {} never had a status written",
             resource.generation

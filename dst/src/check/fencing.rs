@@ -87,12 +87,13 @@ fn action_runs_once(input: &CheckInput) -> Verdict {
 /// the same (resource, ordinal), and never one instance id started twice.
 fn one_instance_per_ordinal(input: &CheckInput) -> Verdict {
     let mut found = Violations::new(ONE_INSTANCE_PER_ORDINAL, PropertyKind::Always);
-    let mut running: BTreeMap<InstanceId, (String, u32)> = BTreeMap::new();
-    let mut by_ordinal: BTreeMap<(String, u32), BTreeSet<InstanceId>> = BTreeMap::new();
+    // Slots are (resource, ordinal), the resource borrowed from the history.
+    let mut running: BTreeMap<InstanceId, (&str, u32)> = BTreeMap::new();
+    let mut by_ordinal: BTreeMap<(&str, u32), BTreeSet<InstanceId>> = BTreeMap::new();
     for entry in input.history {
         match &entry.event {
             Event::InstanceStarted { instance, .. } => {
-                let slot = (instance.resource.clone(), instance.ordinal);
+                let slot = (instance.resource.as_str(), instance.ordinal);
                 if running.contains_key(&instance.id) {
                     let message = format!(
                         "instance {:?} started again while running ({}/{})",
@@ -100,7 +101,7 @@ fn one_instance_per_ordinal(input: &CheckInput) -> Verdict {
                     );
                     found.at_entry(entry, &[instance.id.worker], message);
                 }
-                let others = by_ordinal.entry(slot.clone()).or_default();
+                let others = by_ordinal.entry(slot).or_default();
                 if let Some(other) = others.iter().find(|&&other| other != instance.id) {
                     let message = format!(
                         "{}/{} runs twice: {:?} started at generation {} while {other:?} runs",

@@ -8,11 +8,17 @@
 //! arrived) the first `KeyFinished`, then the first final response a client
 //! received, stand in for it: the properties stay strict without blaming
 //! the system for a record it could not make.
+//!
+//! Keys are numbered once per run ([`KeyIds`]): what a property keeps per
+//! key lives in a `Vec` indexed by that number, and what the whole history
+//! says of a key (its stored fingerprint, its first answer) is worked out
+//! once per key, not at every entry that names it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use sim::HistoryEntry;
 
+use super::keys::{KeyId, KeyIds};
 use super::{CheckInput, PropertyKind, Verdict, Violations};
 use plane::protocol::{ApiOp, ApiResponse, Event, Recovery, status};
 
@@ -33,116 +39,144 @@ pub(crate) const MISMATCH_CHANGES_NOTHING: &str = "always.mismatch_changes_nothi
 pub(crate) const MISMATCH_ANSWERED_422: &str = "always.mismatch_answered_422";
 
 /// Every idempotency verdict, in report order.
-pub(crate) fn verdicts(input: &CheckInput) -> Vec<Verdict> {
-    let keys = KeyIndex::build(input.history);
+pub(crate) fn verdicts(input: &CheckInput, keys: &KeyIds) -> Vec<Verdict> {
+    let index = KeyIndex::build(input.history, keys);
     vec![
-        one_resource_per_key(input),
-        resource_created_once(input),
-        one_charge_per_key(input),
-        created_after_charge(input),
-        replay_matches_first(input, &keys),
-        mismatch_changes_nothing(input, &keys),
-        mismatch_answered_422(input, &keys),
+        one_resource_per_key(input, keys),
+        resource_created_once(input, &index),
+        one_charge_per_key(input, keys),
+        created_after_charge(input, &index),
+        replay_matches_first(input, &index),
+        mismatch_changes_nothing(input, &index),
+        mismatch_answered_422(input, &index),
     ]
+}
+
+/// What the whole history says about one key.
+#[derive(Clone, Copy, Default)]
+struct KeyFacts<'h> {
+    /// Its first `KeyStarted` (or the store's first `LedgerWritten`).
+    first_started: Option<&'h HistoryEntry<Event>>,
+    /// Its first `KeyFinished` (or finished `LedgerWritten`).
+    first_finished: Option<&'h HistoryEntry<Event>>,
+    /// The first final response a client received for it.
+    first_final_response: Option<&'h HistoryEntry<Event>>,
+    /// Whether the clients' first request under it was a create: what a
+    /// commit under the key carries out, by the client's record.
+    create: Option<bool>,
+    /// The fingerprint of its first request, as well as it is known.
+    stored_fingerprint: Option<u64>,
+    /// Its first answer: the stored response, else the first final one a
+    /// client received for the stored fingerprint.
+    first_response: Option<(&'h HistoryEntry<Event>, &'h ApiResponse)>,
 }
 
 /// What the whole history says about each key, for the properties that
 /// compare an entry against the key's first request or answer.
-struct KeyIndex<'h> {
-    /// The first `KeyStarted` per key.
-    first_started: BTreeMap<&'h str, &'h HistoryEntry<Event>>,
-    /// The first `KeyFinished` per key.
-    first_finished: BTreeMap<&'h str, &'h HistoryEntry<Event>>,
-    /// The first final response a client received per key.
-    first_final_response: BTreeMap<&'h str, &'h HistoryEntry<Event>>,
-    /// The first final response a client received per key and fingerprint.
-    first_final_by_fingerprint: BTreeMap<(&'h str, u64), &'h HistoryEntry<Event>>,
+struct KeyIndex<'k, 'h> {
+    keys: &'k KeyIds<'h>,
+    /// Per key, by its number.
+    facts: Vec<KeyFacts<'h>>,
     /// Fingerprints answered 422 per key (by the API or as a client saw).
-    rejected: BTreeMap<&'h str, BTreeSet<u64>>,
+    rejected: BTreeSet<(KeyId, u64)>,
 }
 
-impl<'h> KeyIndex<'h> {
-    fn build(history: &'h [HistoryEntry<Event>]) -> Self {
-        let mut index = KeyIndex {
-            first_started: BTreeMap::new(),
-            first_finished: BTreeMap::new(),
-            first_final_response: BTreeMap::new(),
-            first_final_by_fingerprint: BTreeMap::new(),
-            rejected: BTreeMap::new(),
-        };
-        for entry in history {
+impl<'k, 'h> KeyIndex<'k, 'h> {
+    fn build(history: &'h [HistoryEntry<Event>], keys: &'k KeyIds<'h>) -> Self {
+        let mut facts = vec![KeyFacts::default(); keys.count()];
+        let mut rejected = BTreeSet::new();
+        // The first final response a client received per key and fingerprint.
+        let mut first_final_by_fingerprint: BTreeMap<(KeyId, u64), &'h HistoryEntry<Event>> =
+            BTreeMap::new();
+        for (entry, key) in keys.entries(history) {
+            let Some(key) = key else { continue };
+            let known = &mut facts[key];
             match &entry.event {
-                Event::KeyStarted { key, .. } => {
-                    index.first_started.entry(key).or_insert(entry);
+                Event::KeyStarted { .. } => {
+                    known.first_started.get_or_insert(entry);
                 }
-                Event::KeyFinished { key, .. } => {
-                    index.first_finished.entry(key).or_insert(entry);
+                Event::KeyFinished { .. } => {
+                    known.first_finished.get_or_insert(entry);
                 }
-                Event::LedgerWritten { key, recovery, .. } => {
-                    index.first_started.entry(key).or_insert(entry);
+                Event::LedgerWritten { recovery, .. } => {
+                    known.first_started.get_or_insert(entry);
                     if matches!(recovery, Recovery::Finished { .. }) {
-                        index.first_finished.entry(key).or_insert(entry);
+                        known.first_finished.get_or_insert(entry);
                     }
                 }
-                Event::KeyMismatch {
-                    key, fingerprint, ..
-                } => {
-                    index.rejected.entry(key).or_default().insert(*fingerprint);
+                Event::KeyMismatch { fingerprint, .. } => {
+                    rejected.insert((key, *fingerprint));
                 }
                 Event::ResponseReceived {
-                    key: Some(key),
                     fingerprint,
                     response,
                     ..
                 } => {
                     if response.status == status::UNPROCESSABLE {
-                        index.rejected.entry(key).or_default().insert(*fingerprint);
+                        rejected.insert((key, *fingerprint));
                     }
                     if response.is_final() {
-                        index.first_final_response.entry(key).or_insert(entry);
-                        index
-                            .first_final_by_fingerprint
+                        known.first_final_response.get_or_insert(entry);
+                        first_final_by_fingerprint
                             .entry((key, *fingerprint))
                             .or_insert(entry);
                     }
                 }
+                Event::RequestSent { op, .. } => {
+                    known
+                        .create
+                        .get_or_insert(matches!(op, ApiOp::Create { .. }));
+                }
                 _ => {}
             }
         }
-        index
-    }
-
-    /// The fingerprint of the key's first request, as well as it is known.
-    fn stored_fingerprint(&self, key: &str) -> Option<u64> {
-        [
-            self.first_started.get(key),
-            self.first_finished.get(key),
-            self.first_final_response.get(key),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(|entry| fingerprint_of(&entry.event))
-    }
-
-    /// The first answer for the key: the stored response, else the first
-    /// final one a client received for the stored fingerprint.
-    fn first_response(&self, key: &str) -> Option<(&'h HistoryEntry<Event>, &'h ApiResponse)> {
-        if let Some(entry) = self.first_finished.get(key) {
-            match &entry.event {
-                Event::KeyFinished { response, .. }
-                | Event::LedgerWritten {
-                    recovery: Recovery::Finished { response },
-                    ..
-                } => return Some((entry, response)),
-                _ => {}
-            }
+        for (key, known) in facts.iter_mut().enumerate() {
+            known.stored_fingerprint = [
+                known.first_started,
+                known.first_finished,
+                known.first_final_response,
+            ]
+            .into_iter()
+            .flatten()
+            .find_map(|entry| fingerprint_of(&entry.event));
+            known.first_response = first_response(known, |stored| {
+                first_final_by_fingerprint.get(&(key, stored)).copied()
+            });
         }
-        let stored = self.stored_fingerprint(key)?;
-        let entry = self.first_final_by_fingerprint.get(&(key, stored))?;
+        KeyIndex {
+            keys,
+            facts,
+            rejected,
+        }
+    }
+
+    /// What the history says of the key the entry at `position` names.
+    fn of(&self, position: usize) -> Option<&KeyFacts<'h>> {
+        self.keys.at(position).map(|key| &self.facts[key])
+    }
+}
+
+/// The first answer for a key: the stored response, else the first final
+/// one a client received for the stored fingerprint (`first_final` finds
+/// it by fingerprint).
+fn first_response<'h>(
+    facts: &KeyFacts<'h>,
+    first_final: impl Fn(u64) -> Option<&'h HistoryEntry<Event>>,
+) -> Option<(&'h HistoryEntry<Event>, &'h ApiResponse)> {
+    if let Some(entry) = facts.first_finished {
         match &entry.event {
-            Event::ResponseReceived { response, .. } => Some((entry, response)),
-            _ => None,
+            Event::KeyFinished { response, .. }
+            | Event::LedgerWritten {
+                recovery: Recovery::Finished { response },
+                ..
+            } => return Some((entry, response)),
+            _ => {}
         }
+    }
+    let entry = first_final(facts.stored_fingerprint?)?;
+    match &entry.event {
+        Event::ResponseReceived { response, .. } => Some((entry, response)),
+        _ => None,
     }
 }
 
@@ -156,14 +190,18 @@ fn fingerprint_of(event: &Event) -> Option<u64> {
     }
 }
 
+/// A key's first commit: the resource id, whether it created it, the
+/// revision, and the store's entry.
+type FirstCommit<'h> = (&'h str, bool, u64, &'h HistoryEntry<Event>);
+
 /// Per key, at most one commit of desired state, judged where it took
 /// effect: the store's `DesiredWritten` names the key whose ledger entry the
 /// same transaction wrote. Two commits are the request's effect applied
 /// twice, and two creates are two resources for one key.
-fn one_resource_per_key(input: &CheckInput) -> Verdict {
+fn one_resource_per_key(input: &CheckInput, keys: &KeyIds) -> Verdict {
     let mut found = Violations::new(ONE_RESOURCE_PER_KEY, PropertyKind::Always);
-    let mut first: BTreeMap<&str, (&str, bool, u64, &HistoryEntry<Event>)> = BTreeMap::new();
-    for entry in input.history {
+    let mut first: Vec<Option<FirstCommit>> = vec![None; keys.count()];
+    for (entry, key_id) in keys.entries(input.history) {
         let Event::DesiredWritten {
             id,
             ledger: Some((key, _)),
@@ -175,9 +213,9 @@ fn one_resource_per_key(input: &CheckInput) -> Verdict {
         else {
             continue;
         };
-        let Some(&(first_id, first_created, first_revision, previous)) = first.get(key.as_str())
-        else {
-            first.insert(key, (id, *created, *revision, entry));
+        let first = &mut first[key_id.expect("a commit names its ledger key")];
+        let Some((first_id, first_created, first_revision, previous)) = *first else {
+            *first = Some((id, *created, *revision, entry));
             continue;
         };
         if first_revision == *revision && first_id == id {
@@ -200,33 +238,15 @@ fn one_resource_per_key(input: &CheckInput) -> Verdict {
     found.into_verdict()
 }
 
-/// Per key the clients sent, whether its first request was a create: the
-/// client's record of what a commit under that key carries out.
-fn create_keys<'h>(input: &CheckInput<'h>) -> BTreeMap<&'h str, bool> {
-    let mut creates = BTreeMap::new();
-    for entry in input.history {
-        if let Event::RequestSent {
-            key: Some(key), op, ..
-        } = &entry.event
-        {
-            creates
-                .entry(key.as_str())
-                .or_insert(matches!(op, ApiOp::Create { .. }));
-        }
-    }
-    creates
-}
-
 /// Per resource id, at most one create, judged at the store: a commit
 /// carrying out a create (by the client's record of the key's request, or
 /// the store's own "was absent" when the key is unknown) of an id the store
 /// has held before would overwrite a resource another key paid for.
-fn resource_created_once(input: &CheckInput) -> Verdict {
+fn resource_created_once(input: &CheckInput, index: &KeyIndex) -> Verdict {
     let mut found = Violations::new(RESOURCE_CREATED_ONCE, PropertyKind::Always);
-    let creates = create_keys(input);
     // Per id: the first write (key, revision, entry).
     let mut first: BTreeMap<&str, (Option<&str>, u64, &HistoryEntry<Event>)> = BTreeMap::new();
-    for entry in input.history {
+    for (position, entry) in input.history.iter().enumerate() {
         let Event::DesiredWritten {
             id,
             ledger,
@@ -239,8 +259,9 @@ fn resource_created_once(input: &CheckInput) -> Verdict {
             continue;
         };
         let key = ledger.as_ref().map(|(key, _)| key.as_str());
-        let is_create = key
-            .and_then(|key| creates.get(key).copied())
+        let is_create = index
+            .of(position)
+            .and_then(|facts| facts.create)
             .unwrap_or(*created);
         match first.get(id.as_str()) {
             None => {
@@ -264,14 +285,13 @@ fn resource_created_once(input: &CheckInput) -> Verdict {
 /// of the key's request, or the store's "was absent" when the key is
 /// unknown) comes after billing executed that key's charge: judged where
 /// both effects took place, the store's commit and billing's charge.
-fn created_after_charge(input: &CheckInput) -> Verdict {
+fn created_after_charge(input: &CheckInput, index: &KeyIndex) -> Verdict {
     let mut found = Violations::new(CREATED_AFTER_CHARGE, PropertyKind::Always);
-    let creates = create_keys(input);
-    let mut charged: BTreeSet<&str> = BTreeSet::new();
-    for entry in input.history {
+    let mut charged = vec![false; index.facts.len()];
+    for (entry, key_id) in index.keys.entries(input.history) {
         match &entry.event {
-            Event::ChargeExecuted { key, .. } => {
-                charged.insert(key);
+            Event::ChargeExecuted { .. } => {
+                charged[key_id.expect("a charge names its key")] = true;
             }
             Event::DesiredWritten {
                 id,
@@ -281,8 +301,9 @@ fn created_after_charge(input: &CheckInput) -> Verdict {
                 writer,
                 ..
             } => {
-                let is_create = creates.get(key.as_str()).copied().unwrap_or(*created);
-                if is_create && !charged.contains(key.as_str()) {
+                let key_id = key_id.expect("a commit names its ledger key");
+                let is_create = index.facts[key_id].create.unwrap_or(*created);
+                if is_create && !charged[key_id] {
                     let message = format!(
                         "resource {id} created for key {key} (by {writer}), which billing never charged"
                     );
@@ -296,26 +317,28 @@ fn created_after_charge(input: &CheckInput) -> Verdict {
 }
 
 /// Per key, at most one `ChargeExecuted`.
-fn one_charge_per_key(input: &CheckInput) -> Verdict {
+fn one_charge_per_key(input: &CheckInput, keys: &KeyIds) -> Verdict {
     let mut found = Violations::new(ONE_CHARGE_PER_KEY, PropertyKind::Always);
-    let mut first: BTreeMap<&str, (u64, &HistoryEntry<Event>)> = BTreeMap::new();
+    let mut first: Vec<Option<(u64, &HistoryEntry<Event>)>> = vec![None; keys.count()];
     // A charge id names one charge: two keys under one id are two charges
     // that a refund or a reconciliation cannot tell apart.
-    let mut by_id: BTreeMap<u64, &str> = BTreeMap::new();
-    for entry in input.history {
+    let mut by_id: BTreeMap<u64, (KeyId, &str)> = BTreeMap::new();
+    for (entry, key_id) in keys.entries(input.history) {
         let Event::ChargeExecuted { key, charge_id, .. } = &entry.event else {
             continue;
         };
-        if let Some(&other) = by_id.get(charge_id).filter(|&&other| other != key.as_str()) {
+        let key_id = key_id.expect("a charge names its key");
+        if let Some(&(_, other)) = by_id.get(charge_id).filter(|&&(other, _)| other != key_id) {
             let message = format!("charge id {charge_id} given to key {other} and to key {key}");
             found.at_entry(entry, &[], message);
         }
-        by_id.entry(*charge_id).or_insert(key);
-        match first.get(key.as_str()) {
+        by_id.entry(*charge_id).or_insert((key_id, key));
+        let first = &mut first[key_id];
+        match *first {
             None => {
-                first.insert(key, (*charge_id, entry));
+                *first = Some((*charge_id, entry));
             }
-            Some(&(first_charge, previous)) => {
+            Some((first_charge, previous)) => {
                 let message = format!(
                     "key {key} charged twice: charge {first_charge}, then charge {charge_id}"
                 );
@@ -329,9 +352,12 @@ fn one_charge_per_key(input: &CheckInput) -> Verdict {
 /// Every final response a client receives for a key with the key's stored
 /// fingerprint equals the key's first answer exactly (status and body), and
 /// every `KeyFinished` of a key agrees with the first.
-fn replay_matches_first(input: &CheckInput, keys: &KeyIndex) -> Verdict {
+fn replay_matches_first(input: &CheckInput, index: &KeyIndex) -> Verdict {
     let mut found = Violations::new(REPLAY_MATCHES_FIRST, PropertyKind::Always);
-    for entry in input.history {
+    for (position, entry) in input.history.iter().enumerate() {
+        let Some(facts) = index.of(position) else {
+            continue;
+        };
         let (key, fingerprint, response) = match &entry.event {
             Event::KeyFinished {
                 key,
@@ -350,12 +376,12 @@ fn replay_matches_first(input: &CheckInput, keys: &KeyIndex) -> Verdict {
                 fingerprint,
                 response,
                 ..
-            } if response.is_final() && keys.stored_fingerprint(key) == Some(*fingerprint) => {
+            } if response.is_final() && facts.stored_fingerprint == Some(*fingerprint) => {
                 (key, *fingerprint, response)
             }
             _ => continue,
         };
-        let Some((first, first_response)) = keys.first_response(key) else {
+        let Some((first, first_response)) = facts.first_response else {
             continue;
         };
         let first_fingerprint = fingerprint_of(&first.event);
@@ -380,9 +406,9 @@ fn replay_matches_first(input: &CheckInput, keys: &KeyIndex) -> Verdict {
 /// Every commit and stored answer under a key is for the key's first
 /// request: a request answered 422 never commits, and a key is never
 /// started twice for two different requests.
-fn mismatch_changes_nothing(input: &CheckInput, keys: &KeyIndex) -> Verdict {
+fn mismatch_changes_nothing(input: &CheckInput, index: &KeyIndex) -> Verdict {
     let mut found = Violations::new(MISMATCH_CHANGES_NOTHING, PropertyKind::Always);
-    for entry in input.history {
+    for (entry, key_id) in index.keys.entries(input.history) {
         let (key, fingerprint, what) = match &entry.event {
             Event::DesiredWritten {
                 ledger: Some((key, fingerprint)),
@@ -397,12 +423,10 @@ fn mismatch_changes_nothing(input: &CheckInput, keys: &KeyIndex) -> Verdict {
             } => (key, *fingerprint, "was started".to_string()),
             _ => continue,
         };
-        let started = keys.first_started.get(key.as_str());
+        let key_id = key_id.expect("the event names its key");
+        let started = index.facts[key_id].first_started;
         let stored = started.and_then(|first| fingerprint_of(&first.event));
-        let was_rejected = keys
-            .rejected
-            .get(key.as_str())
-            .is_some_and(|rejected| rejected.contains(&fingerprint));
+        let was_rejected = index.rejected.contains(&(key_id, fingerprint));
         let mut others = Vec::new();
         let mut message = None;
         if let (Some(stored), Some(first)) = (stored, started) {
@@ -427,21 +451,24 @@ fn mismatch_changes_nothing(input: &CheckInput, keys: &KeyIndex) -> Verdict {
 
 /// A 422 answers only a request whose fingerprint differs from the key's
 /// stored one, and such a request never gets a final answer.
-fn mismatch_answered_422(input: &CheckInput, keys: &KeyIndex) -> Verdict {
+fn mismatch_answered_422(input: &CheckInput, index: &KeyIndex) -> Verdict {
     let mut found = Violations::new(MISMATCH_ANSWERED_422, PropertyKind::Always);
-    for entry in input.history {
+    for (position, entry) in input.history.iter().enumerate() {
+        let Some(facts) = index.of(position) else {
+            continue;
+        };
         let message = match &entry.event {
             Event::KeyMismatch {
                 key,
                 stored_fingerprint,
                 fingerprint,
-            } => mismatch_event_error(keys, key, *stored_fingerprint, *fingerprint),
+            } => mismatch_event_error(facts, key, *stored_fingerprint, *fingerprint),
             Event::ResponseReceived {
                 key: Some(key),
                 fingerprint,
                 response,
                 ..
-            } => response_error(keys, key, *fingerprint, response),
+            } => response_error(facts, key, *fingerprint, response),
             _ => None,
         };
         if let Some(message) = message {
@@ -452,7 +479,7 @@ fn mismatch_answered_422(input: &CheckInput, keys: &KeyIndex) -> Verdict {
 }
 
 fn mismatch_event_error(
-    keys: &KeyIndex,
+    facts: &KeyFacts,
     key: &str,
     stored_fingerprint: u64,
     fingerprint: u64,
@@ -462,9 +489,8 @@ fn mismatch_event_error(
             "key {key}: 422 for fingerprint {fingerprint}, the stored request's own"
         ));
     }
-    let started = keys
+    let started = facts
         .first_started
-        .get(key)
         .and_then(|first| fingerprint_of(&first.event))?;
     (started != stored_fingerprint).then(|| {
         format!(
@@ -474,12 +500,12 @@ fn mismatch_event_error(
 }
 
 fn response_error(
-    keys: &KeyIndex,
+    facts: &KeyFacts,
     key: &str,
     fingerprint: u64,
     response: &ApiResponse,
 ) -> Option<String> {
-    let stored = keys.stored_fingerprint(key)?;
+    let stored = facts.stored_fingerprint?;
     if response.status == status::UNPROCESSABLE && fingerprint == stored {
         return Some(format!(
             "key {key}: 422 for fingerprint {fingerprint}, the stored request's own"

@@ -51,6 +51,7 @@ mod cost;
 mod desired;
 mod fencing;
 mod idempotency;
+mod keys;
 mod reads;
 mod requests;
 mod sometimes;
@@ -349,20 +350,22 @@ impl CheckReport {
 
 /// Judges one run's history.
 pub(crate) fn check(input: &CheckInput) -> CheckReport {
+    let keys = keys::KeyIds::build(input.history);
     let beliefs = beliefs::Beliefs::build(input);
     let timeline = convergence::Timeline::build(input);
 
-    let sends = answers::Sends::build(input.history);
+    let sends = answers::Sends::build(input.history, &keys);
     let availability = answers::available(input, &sends);
     let first_try = answers::quiet_first_try(input, &sends);
 
-    let mut verdicts = idempotency::verdicts(input);
-    verdicts.extend(answers::verdicts(input, &sends));
+    let mut verdicts = idempotency::verdicts(input, &keys);
+    verdicts.extend(answers::verdicts(input, &keys, &sends));
     verdicts.push(desired::generation_counts_changes(input));
     verdicts.extend(fencing::verdicts(input));
     verdicts.push(beliefs.one_active_holder(input));
     verdicts.extend(liveness_verdicts(
         input,
+        &keys,
         &beliefs,
         &timeline,
         availability.verdict.clone(),
@@ -371,7 +374,7 @@ pub(crate) fn check(input: &CheckInput) -> CheckReport {
 
     let mut measurements = beliefs.measure(input);
     availability.measure(&mut measurements);
-    measurements.request_latencies_ns = requests::latencies_ns(input);
+    measurements.request_latencies_ns = requests::latencies_ns(input, &keys);
     timeline.measure(input, &mut measurements);
     sometimes::count_side_effects(input, &mut measurements);
     cost::measure(input, &mut measurements);
@@ -410,6 +413,7 @@ pub(crate) fn property_names() -> Vec<&'static str> {
 /// The `eventually.*` verdicts, or notes saying why they were not judged.
 fn liveness_verdicts(
     input: &CheckInput,
+    keys: &keys::KeyIds,
     beliefs: &beliefs::Beliefs,
     timeline: &convergence::Timeline,
     available: Verdict,
@@ -437,7 +441,7 @@ fn liveness_verdicts(
     }
     vec![
         timeline.converged(input),
-        requests::keys_finished(input),
+        requests::keys_finished(input, keys),
         beliefs.shards_held(input),
         beliefs.shards_placed(input),
         beliefs::quiet_leases_kept(input),

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sim::{HistoryEntry, NodeId};
 
+use super::keys::{KeyId, KeyIds};
 use super::{CheckInput, PropertyKind, Verdict, Violations};
 use plane::protocol::{Event, Recovery, Subject, status};
 
@@ -16,50 +17,53 @@ pub(crate) const KEYS_FINISHED: &str = "eventually.keys_finished";
 /// (`KeyFinished`, or a `LedgerWritten` with `Recovery::Finished`), and
 /// every key billing charged created its resource (a charge with no
 /// resource is money taken for nothing).
-pub(crate) fn keys_finished(input: &CheckInput) -> Verdict {
+pub(crate) fn keys_finished(input: &CheckInput, keys: &KeyIds) -> Verdict {
     let mut found = Violations::new(KEYS_FINISHED, PropertyKind::Eventually);
-    let mut started: BTreeMap<&str, &HistoryEntry<Event>> = BTreeMap::new();
-    let mut charged: BTreeMap<&str, &HistoryEntry<Event>> = BTreeMap::new();
-    let mut finished: BTreeSet<&str> = BTreeSet::new();
-    let mut created: BTreeSet<&str> = BTreeSet::new();
-    for entry in input.history {
+    // Per key, by its number.
+    let mut started: Vec<Option<&HistoryEntry<Event>>> = vec![None; keys.count()];
+    let mut charged: Vec<Option<&HistoryEntry<Event>>> = vec![None; keys.count()];
+    let mut finished = vec![false; keys.count()];
+    let mut created = vec![false; keys.count()];
+    for (entry, key) in keys.entries(input.history) {
+        let Some(key) = key else { continue };
         match &entry.event {
-            Event::KeyStarted { key, .. } => {
-                started.entry(key).or_insert(entry);
+            Event::KeyStarted { .. } => {
+                started[key].get_or_insert(entry);
             }
             // The store's own record: a started key whose API node never
             // heard the reply is still started.
-            Event::LedgerWritten { key, recovery, .. } => {
-                started.entry(key).or_insert(entry);
+            Event::LedgerWritten { recovery, .. } => {
+                started[key].get_or_insert(entry);
                 if let Recovery::Finished { response } = recovery {
-                    finished.insert(key);
+                    finished[key] = true;
                     if response.status == status::CREATED {
-                        created.insert(key);
+                        created[key] = true;
                     }
                 }
             }
-            Event::ChargeExecuted { key, .. } => {
-                charged.entry(key).or_insert(entry);
+            Event::ChargeExecuted { .. } => {
+                charged[key].get_or_insert(entry);
             }
-            Event::KeyFinished { key, .. } => {
-                finished.insert(key);
+            Event::KeyFinished { .. } => {
+                finished[key] = true;
             }
             // The store's record of the commit, carrying the key whose
             // ledger entry the same transaction wrote.
             Event::DesiredWritten {
-                ledger: Some((key, _)),
+                ledger: Some(_),
                 created: true,
                 ..
             } => {
-                created.insert(key);
+                created[key] = true;
             }
             _ => {}
         }
     }
-    for (key, entry) in started {
-        if !finished.contains(key) {
-            let message = format!("key {key} started but never finished");
-            let about = vec![Subject::Key(key.to_string())];
+    // Reported in the keys' order, started keys first.
+    for (name, key) in keys.by_name() {
+        if let (Some(entry), false) = (started[key], finished[key]) {
+            let message = format!("key {name} started but never finished");
+            let about = vec![Subject::Key(name.to_string())];
             found.about(
                 input.end_ns,
                 entry.trace_index,
@@ -69,10 +73,10 @@ pub(crate) fn keys_finished(input: &CheckInput) -> Verdict {
             );
         }
     }
-    for (key, entry) in charged {
-        if !created.contains(key) {
-            let message = format!("key {key} charged but created no resource");
-            let about = vec![Subject::Key(key.to_string())];
+    for (name, key) in keys.by_name() {
+        if let (Some(entry), false) = (charged[key], created[key]) {
+            let message = format!("key {name} charged but created no resource");
+            let about = vec![Subject::Key(name.to_string())];
             found.about(
                 input.end_ns,
                 entry.trace_index,
@@ -88,21 +92,18 @@ pub(crate) fn keys_finished(input: &CheckInput) -> Verdict {
 /// Per (client, key), the time from the key's first send to the first
 /// final response for it, in the order the responses arrived. Requests
 /// without a key get no final answer and are not measured.
-pub(crate) fn latencies_ns(input: &CheckInput) -> Vec<u64> {
-    let mut first_sent: BTreeMap<(NodeId, &str), u64> = BTreeMap::new();
-    let mut answered: BTreeSet<(NodeId, &str)> = BTreeSet::new();
+pub(crate) fn latencies_ns(input: &CheckInput, keys: &KeyIds) -> Vec<u64> {
+    let mut first_sent: BTreeMap<(KeyId, NodeId), u64> = BTreeMap::new();
+    let mut answered: BTreeSet<(KeyId, NodeId)> = BTreeSet::new();
     let mut latencies = Vec::new();
-    for entry in input.history {
+    for (entry, key) in keys.entries(input.history) {
+        let Some(key) = key else { continue };
         match &entry.event {
-            Event::RequestSent { key: Some(key), .. } => {
-                first_sent.entry((entry.node, key)).or_insert(entry.time_ns);
+            Event::RequestSent { .. } => {
+                first_sent.entry((key, entry.node)).or_insert(entry.time_ns);
             }
-            Event::ResponseReceived {
-                key: Some(key),
-                response,
-                ..
-            } if response.is_final() => {
-                let request = (entry.node, key.as_str());
+            Event::ResponseReceived { response, .. } if response.is_final() => {
+                let request = (key, entry.node);
                 if let Some(&sent_ns) = first_sent.get(&request) {
                     if answered.insert(request) {
                         latencies.push(entry.time_ns.saturating_sub(sent_ns));
