@@ -99,25 +99,41 @@ fn side_effect(event: &Event) -> Option<(ActionId, u64, &Instance, &'static str)
 
 /// Per `ActionId`, at most one `InstanceStarted`/`InstanceStopped`: a
 /// retried or duplicated action must be answered from the worker's record.
+///
+/// Nearly every action runs once, so rather than a map insert per side
+/// effect the runs are sorted once by (action, position): each action's
+/// runs are then adjacent, its first run first.
 fn action_runs_once(input: &CheckInput) -> Verdict {
     let mut found = Violations::new(ACTION_RUNS_ONCE, PropertyKind::Always);
-    let mut first: BTreeMap<ActionId, &HistoryEntry<Event>> = BTreeMap::new();
-    for entry in input.history {
-        let Some((action, _, instance, verb)) = side_effect(&entry.event) else {
-            continue;
-        };
-        match first.get(&action) {
-            None => {
-                first.insert(action, entry);
-            }
-            Some(previous) => {
-                let message = format!(
-                    "action {action:?} ran again ({verb} {}/{}), first at trace index {}",
-                    instance.resource, instance.ordinal, previous.trace_index
-                );
-                found.at_entry(entry, &[previous.node], message);
-            }
-        }
+    let history = input.history;
+    let mut runs: Vec<(ActionId, usize)> = history
+        .iter()
+        .enumerate()
+        .filter_map(|(position, entry)| {
+            side_effect(&entry.event).map(|(action, ..)| (action, position))
+        })
+        .collect();
+    runs.sort_unstable();
+    // Every run after an action's first, as (its position, the first's),
+    // reported in history order.
+    let mut again: Vec<(usize, usize)> = runs
+        .chunk_by(|one, other| one.0 == other.0)
+        .flat_map(|runs| {
+            let first = runs[0].1;
+            runs[1..]
+                .iter()
+                .map(move |&(_, position)| (position, first))
+        })
+        .collect();
+    again.sort_unstable();
+    for (position, first) in again {
+        let (entry, previous) = (&history[position], &history[first]);
+        let (action, _, instance, verb) = side_effect(&entry.event).expect("a side effect");
+        let message = format!(
+            "action {action:?} ran again ({verb} {}/{}), first at trace index {}",
+            instance.resource, instance.ordinal, previous.trace_index
+        );
+        found.at_entry(entry, &[previous.node], message);
     }
     found.into_verdict()
 }
