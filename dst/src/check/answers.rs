@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use sim::{HistoryEntry, NodeId};
 
-use super::keys::{KeyId, KeyIds};
+use super::names::{KeyId, KeyIds};
 use super::reads::{Holdings, page_problem};
 use super::{
     CheckInput, Measurements, PropertyKind, QUIET_BEFORE_NS, Verdict, Violations, quiet_between,

@@ -10,12 +10,14 @@
 //! `0..replicas` each run once at the desired generation and nothing else
 //! runs; a deleted (or never committed) resource runs nothing. The set of
 //! unconverged resources is kept up to date entry by entry, so the
-//! measurements cost one pass.
+//! measurements cost one pass. What is known of each resource is kept in a
+//! `Vec` indexed by its number ([`ResourceIds`]), not looked up by id.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use sim::{HistoryEntry, NodeId, SECOND_NS};
 
+use super::names::{ResourceId, ResourceIds};
 use super::{CheckInput, Measurements, PropertyKind, Verdict, Violations};
 use plane::protocol::{Event, InstanceId, Resource, Status, Subject};
 
@@ -47,13 +49,10 @@ struct Tracked<'h> {
     status: Option<(Status, u64, NodeId, u64)>,
 }
 
-/// Desired and running state at one point of the replay. Each resource id
-/// is looked up once per entry that touches it, to a number that indexes
-/// what is known of it; ids are borrowed from the history.
-#[derive(Default)]
-struct World<'h> {
-    /// Every resource id seen, with its number.
-    numbers: BTreeMap<&'h str, usize>,
+/// Desired and running state at one point of the replay.
+struct World<'r, 'h> {
+    /// Every resource id, with its number.
+    numbers: &'r ResourceIds<'h>,
     /// Per resource, by its number.
     tracked: Vec<Tracked<'h>>,
     /// How many resources' running instances differ from desired.
@@ -64,74 +63,63 @@ struct World<'h> {
     spells_ns: Vec<u64>,
 }
 
-impl<'h> World<'h> {
-    /// The number of `id`, given it if it has none yet.
-    fn number(&mut self, id: &'h str) -> usize {
-        let next = self.tracked.len();
-        let number = *self.numbers.entry(id).or_insert(next);
-        if number == next {
-            self.tracked.push(Tracked::default());
+impl<'r, 'h> World<'r, 'h> {
+    /// Nothing committed, nothing running.
+    fn new(numbers: &'r ResourceIds<'h>) -> Self {
+        World {
+            numbers,
+            tracked: std::iter::repeat_with(Tracked::default)
+                .take(numbers.count())
+                .collect(),
+            unconverged: 0,
+            spells_ns: Vec::new(),
         }
-        number
     }
 
-    /// Applies one entry; re-judges the resource it touched.
-    fn apply(&mut self, entry: &'h HistoryEntry<Event>) {
-        let number = match &entry.event {
+    /// Applies one entry, which names the resource numbered `resource` if
+    /// any; re-judges that resource.
+    fn apply(&mut self, entry: &'h HistoryEntry<Event>, resource: Option<ResourceId>) {
+        // Every event below names its resource; no other changes one.
+        let Some(number) = resource else {
+            return;
+        };
+        match &entry.event {
             // The store's record is the truth; the API's is the same write
             // when its reply arrived. The highest revision wins either way.
             Event::DesiredWritten {
-                id,
-                resource,
-                revision,
-                ..
+                resource, revision, ..
             }
             | Event::ResourceCommitted {
-                id,
-                resource,
-                revision,
-                ..
+                resource, revision, ..
             } => {
-                let number = self.number(id);
                 let desired = self.tracked[number].desired.get_or_insert((0, None));
                 if *revision >= desired.0 {
                     *desired = (*revision, resource.as_ref());
                 }
-                number
             }
             Event::InstanceStarted { instance, .. } => {
-                let number = self.number(&instance.resource);
                 let running = self.tracked[number].running.get_or_insert_default();
                 running.insert(instance.id, (instance.ordinal, instance.generation));
-                number
             }
             Event::InstanceStopped { instance, .. } => {
-                let number = self.number(&instance.resource);
                 if let Some(running) = &mut self.tracked[number].running {
                     running.remove(&instance.id);
                 }
-                number
             }
             Event::StatusWritten {
-                resource,
-                status,
-                revision,
-                ..
+                status, revision, ..
             } => {
-                self.store_status(resource, Some(*status), *revision, entry);
+                self.store_status(number, Some(*status), *revision, entry);
                 return;
             }
             Event::StatusStored {
-                id,
-                status,
-                revision,
-                ..
+                status, revision, ..
             } => {
-                self.store_status(id, *status, *revision, entry);
+                self.store_status(number, *status, *revision, entry);
                 return;
             }
             _ => return,
-        };
+        }
         let tracked = &mut self.tracked[number];
         tracked.last_touch = Some((entry.trace_index, entry.node));
         if tracked.is_converged() {
@@ -147,12 +135,11 @@ impl<'h> World<'h> {
 
     fn store_status(
         &mut self,
-        id: &'h str,
+        number: ResourceId,
         status: Option<Status>,
         revision: u64,
         entry: &HistoryEntry<Event>,
     ) {
-        let number = self.number(id);
         let stored = &mut self.tracked[number].status;
         if stored.is_some_and(|(_, _, _, seen)| seen > revision) {
             return;
@@ -163,8 +150,8 @@ impl<'h> World<'h> {
     /// Every resource committed or running, in the ids' order.
     fn resources(&self) -> impl Iterator<Item = (&'h str, &Tracked<'h>)> + '_ {
         self.numbers
-            .iter()
-            .map(|(&id, &number)| (id, &self.tracked[number]))
+            .by_name()
+            .map(|(id, number)| (id, &self.tracked[number]))
             .filter(|(_, tracked)| tracked.desired.is_some() || tracked.running.is_some())
     }
 }
@@ -221,27 +208,27 @@ impl<'h> Tracked<'h> {
 }
 
 /// The replay of a whole run: the state at its end and its samples.
-pub(crate) struct Timeline<'h> {
-    world: World<'h>,
+pub(crate) struct Timeline<'r, 'h> {
+    world: World<'r, 'h>,
     /// Unconverged resources at each whole second, from 0 to the end.
     samples: Vec<u32>,
     /// When the unconverged set last became empty (0 if it always was).
     last_converged_ns: u64,
 }
 
-impl<'h> Timeline<'h> {
-    /// Replays the history; a sample at second `s` sees every entry up to
-    /// and including time `s`.
-    pub(crate) fn build(input: &CheckInput<'h>) -> Self {
+impl<'r, 'h> Timeline<'r, 'h> {
+    /// Replays the history (whose resources `resources` numbers); a sample
+    /// at second `s` sees every entry up to and including time `s`.
+    pub(crate) fn build(input: &CheckInput<'h>, resources: &'r ResourceIds<'h>) -> Self {
         let mut timeline = Timeline {
-            world: World::default(),
+            world: World::new(resources),
             samples: Vec::new(),
             last_converged_ns: 0,
         };
-        for entry in input.history {
+        for (entry, resource) in resources.entries(input.history) {
             timeline.sample_until(entry.time_ns, input.end_ns);
             let was_converged = timeline.world.unconverged == 0;
-            timeline.world.apply(entry);
+            timeline.world.apply(entry, resource);
             if !was_converged && timeline.world.unconverged == 0 {
                 timeline.last_converged_ns = entry.time_ns;
             }

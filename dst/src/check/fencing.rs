@@ -7,11 +7,17 @@
 //! in which workers executed their side effects; a worker's own fence is
 //! judged from its own records only (`FenceRaised` and the tokens of the
 //! actions it ran), because a fence protects only what passes through it.
+//!
+//! Resources are numbered once per run ([`ResourceIds`]): what a pass keeps
+//! per resource is a `Vec` indexed by that number, and each resource's
+//! shard (a jump hash, which divides) is computed once rather than at every
+//! side effect and status write.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use sim::{HistoryEntry, NodeId};
 
+use super::names::{ResourceId, ResourceIds};
 use super::{CheckInput, PropertyKind, Verdict, Violations};
 use plane::protocol::{ActionId, Event, Instance, InstanceId, LeaseName};
 use plane::shard::{ShardId, shard_of};
@@ -30,15 +36,48 @@ pub(crate) const ONE_HOLDER_PER_TOKEN: &str = "always.one_holder_per_token";
 pub(crate) const STALE_HOLDER_EFFECT: &str = "always.stale_holder_effect";
 
 /// Every fencing verdict, in report order.
-pub(crate) fn verdicts(input: &CheckInput) -> Vec<Verdict> {
+pub(crate) fn verdicts(input: &CheckInput, resources: &ResourceIds) -> Vec<Verdict> {
+    let shards = Shards::build(input, resources);
     vec![
         action_runs_once(input),
-        one_instance_per_ordinal(input),
+        one_instance_per_ordinal(input, resources),
         fencing_monotonic(input),
-        instance_in_its_shard(input),
+        instance_in_its_shard(input, &shards),
         one_holder_per_token(input),
-        stale_holder_effect(input),
+        stale_holder_effect(input, &shards),
     ]
+}
+
+/// Each resource's shard, computed once per resource.
+struct Shards<'r, 'h> {
+    resources: &'r ResourceIds<'h>,
+    /// Per resource, by its number.
+    by_resource: Vec<ShardId>,
+}
+
+impl<'r, 'h> Shards<'r, 'h> {
+    fn build(input: &CheckInput, resources: &'r ResourceIds<'h>) -> Self {
+        let by_resource = resources
+            .by_number()
+            .iter()
+            .map(|id| shard_of(id, input.shard_count))
+            .collect();
+        Shards {
+            resources,
+            by_resource,
+        }
+    }
+
+    /// Every entry of `history` with the shard of the resource it names,
+    /// if it names one, in history order.
+    fn entries(
+        &self,
+        history: &'h [HistoryEntry<Event>],
+    ) -> impl Iterator<Item = (&'h HistoryEntry<Event>, Option<ShardId>)> + '_ {
+        self.resources
+            .entries(history)
+            .map(|(entry, resource)| (entry, resource.map(|number| self.by_resource[number])))
+    }
 }
 
 /// An executed side effect: (action, token, instance, verb).
@@ -60,40 +99,59 @@ fn side_effect(event: &Event) -> Option<(ActionId, u64, &Instance, &'static str)
 
 /// Per `ActionId`, at most one `InstanceStarted`/`InstanceStopped`: a
 /// retried or duplicated action must be answered from the worker's record.
+///
+/// Nearly every action runs once, so rather than a map insert per side
+/// effect the runs are sorted once by (action, position): each action's
+/// runs are then adjacent, its first run first.
 fn action_runs_once(input: &CheckInput) -> Verdict {
     let mut found = Violations::new(ACTION_RUNS_ONCE, PropertyKind::Always);
-    let mut first: BTreeMap<ActionId, &HistoryEntry<Event>> = BTreeMap::new();
-    for entry in input.history {
-        let Some((action, _, instance, verb)) = side_effect(&entry.event) else {
-            continue;
-        };
-        match first.get(&action) {
-            None => {
-                first.insert(action, entry);
-            }
-            Some(previous) => {
-                let message = format!(
-                    "action {action:?} ran again ({verb} {}/{}), first at trace index {}",
-                    instance.resource, instance.ordinal, previous.trace_index
-                );
-                found.at_entry(entry, &[previous.node], message);
-            }
-        }
+    let history = input.history;
+    let mut runs: Vec<(ActionId, usize)> = history
+        .iter()
+        .enumerate()
+        .filter_map(|(position, entry)| {
+            side_effect(&entry.event).map(|(action, ..)| (action, position))
+        })
+        .collect();
+    runs.sort_unstable();
+    // Every run after an action's first, as (its position, the first's),
+    // reported in history order.
+    let mut again: Vec<(usize, usize)> = runs
+        .chunk_by(|one, other| one.0 == other.0)
+        .flat_map(|runs| {
+            let first = runs[0].1;
+            runs[1..]
+                .iter()
+                .map(move |&(_, position)| (position, first))
+        })
+        .collect();
+    again.sort_unstable();
+    for (position, first) in again {
+        let (entry, previous) = (&history[position], &history[first]);
+        let (action, _, instance, verb) = side_effect(&entry.event).expect("a side effect");
+        let message = format!(
+            "action {action:?} ran again ({verb} {}/{}), first at trace index {}",
+            instance.resource, instance.ordinal, previous.trace_index
+        );
+        found.at_entry(entry, &[previous.node], message);
     }
     found.into_verdict()
 }
 
 /// Replaying starts and stops in order, never two running instances with
 /// the same (resource, ordinal), and never one instance id started twice.
-fn one_instance_per_ordinal(input: &CheckInput) -> Verdict {
+fn one_instance_per_ordinal(input: &CheckInput, resources: &ResourceIds) -> Verdict {
     let mut found = Violations::new(ONE_INSTANCE_PER_ORDINAL, PropertyKind::Always);
-    // Slots are (resource, ordinal), the resource borrowed from the history.
-    let mut running: BTreeMap<InstanceId, (&str, u32)> = BTreeMap::new();
-    let mut by_ordinal: BTreeMap<(&str, u32), BTreeSet<InstanceId>> = BTreeMap::new();
-    for entry in input.history {
+    // Slots are (resource number, ordinal).
+    let mut running: BTreeMap<InstanceId, (ResourceId, u32)> = BTreeMap::new();
+    // Per resource, by number: the (ordinal, instance) pairs started and not
+    // stopped since, each once; a resource has a handful.
+    let mut by_ordinal: Vec<Vec<(u32, InstanceId)>> = vec![Vec::new(); resources.count()];
+    for (entry, resource) in resources.entries(input.history) {
         match &entry.event {
             Event::InstanceStarted { instance, .. } => {
-                let slot = (instance.resource.as_str(), instance.ordinal);
+                let resource = resource.expect("an instance names its resource");
+                let slot = (instance.ordinal, instance.id);
                 if running.contains_key(&instance.id) {
                     let message = format!(
                         "instance {:?} started again while running ({}/{})",
@@ -101,22 +159,30 @@ fn one_instance_per_ordinal(input: &CheckInput) -> Verdict {
                     );
                     found.at_entry(entry, &[instance.id.worker], message);
                 }
-                let others = by_ordinal.entry(slot).or_default();
-                if let Some(other) = others.iter().find(|&&other| other != instance.id) {
+                let others = &mut by_ordinal[resource];
+                // The other instance of this ordinal with the lowest id.
+                let other = others
+                    .iter()
+                    .filter(|&&(ordinal, other)| {
+                        ordinal == instance.ordinal && other != instance.id
+                    })
+                    .map(|&(_, other)| other)
+                    .min();
+                if let Some(other) = other {
                     let message = format!(
                         "{}/{} runs twice: {:?} started at generation {} while {other:?} runs",
                         instance.resource, instance.ordinal, instance.id, instance.generation
                     );
                     found.at_entry(entry, &[instance.id.worker, other.worker], message);
                 }
-                others.insert(instance.id);
-                running.insert(instance.id, slot);
+                if !others.contains(&slot) {
+                    others.push(slot);
+                }
+                running.insert(instance.id, (resource, instance.ordinal));
             }
             Event::InstanceStopped { instance, .. } => {
-                if let Some(slot) = running.remove(&instance.id) {
-                    if let Some(ids) = by_ordinal.get_mut(&slot) {
-                        ids.remove(&instance.id);
-                    }
+                if let Some((resource, ordinal)) = running.remove(&instance.id) {
+                    by_ordinal[resource].retain(|&slot| slot != (ordinal, instance.id));
                 }
             }
             _ => {}
@@ -167,13 +233,13 @@ fn fencing_monotonic(input: &CheckInput) -> Verdict {
 
 /// Every executed instance names its resource's shard (so the fence it was
 /// checked against is that shard's) and runs on the worker that recorded it.
-fn instance_in_its_shard(input: &CheckInput) -> Verdict {
+fn instance_in_its_shard(input: &CheckInput, shards: &Shards) -> Verdict {
     let mut found = Violations::new(INSTANCE_IN_ITS_SHARD, PropertyKind::Always);
-    for entry in input.history {
+    for (entry, shard) in shards.entries(input.history) {
         let Some((_, _, instance, verb)) = side_effect(&entry.event) else {
             continue;
         };
-        let expected = shard_of(&instance.resource, input.shard_count);
+        let expected = shard.expect("an instance names its resource");
         if instance.shard != expected {
             let message = format!(
                 "{verb} {}/{} fenced on {} but the resource is in {expected}",
@@ -235,7 +301,7 @@ fn one_holder_per_token(input: &CheckInput) -> Verdict {
 /// status writes (`LeaseStored`, `StatusStored` with its writer and the
 /// token it was committed under), and, so that a missing record cannot
 /// hide anything, the controllers' own (`LeaseAcquired`, `StatusWritten`).
-fn stale_holder_effect(input: &CheckInput) -> Verdict {
+fn stale_holder_effect(input: &CheckInput, shards: &Shards) -> Verdict {
     let mut found = Violations::new(STALE_HOLDER_EFFECT, PropertyKind::Always);
     let mut acquired: BTreeMap<ShardId, Vec<(u64, NodeId)>> = BTreeMap::new();
     for entry in input.history {
@@ -259,7 +325,7 @@ fn stale_holder_effect(input: &CheckInput) -> Verdict {
         }
     }
     let controllers = &input.topology.controllers;
-    for entry in input.history {
+    for (entry, shard) in shards.entries(input.history) {
         let (resource, writer, token, revision) = match &entry.event {
             Event::StatusWritten {
                 resource,
@@ -276,7 +342,7 @@ fn stale_holder_effect(input: &CheckInput) -> Verdict {
             } if controllers.contains(writer) => (id, *writer, *fence, *revision),
             _ => continue,
         };
-        let shard = shard_of(resource, input.shard_count);
+        let shard = shard.expect("a status names its resource");
         let holders = acquired.get(&shard).map_or(&[][..], Vec::as_slice);
         let message = match token {
             Some(token) => holders

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sim::HistoryEntry;
 
-use super::keys::{KeyId, KeyIds};
+use super::names::{KeyId, KeyIds};
 use super::{CheckInput, PropertyKind, Verdict, Violations};
 use plane::protocol::{ApiOp, ApiResponse, Event, Recovery, status};
 

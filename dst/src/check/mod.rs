@@ -51,7 +51,7 @@ mod cost;
 mod desired;
 mod fencing;
 mod idempotency;
-mod keys;
+mod names;
 mod reads;
 mod requests;
 mod sometimes;
@@ -350,9 +350,10 @@ impl CheckReport {
 
 /// Judges one run's history.
 pub(crate) fn check(input: &CheckInput) -> CheckReport {
-    let keys = keys::KeyIds::build(input.history);
+    let keys = names::Names::keys(input.history);
+    let resources = names::Names::resources(input.history);
     let beliefs = beliefs::Beliefs::build(input);
-    let timeline = convergence::Timeline::build(input);
+    let timeline = convergence::Timeline::build(input, &resources);
 
     let sends = answers::Sends::build(input.history, &keys);
     let availability = answers::available(input, &sends);
@@ -361,7 +362,7 @@ pub(crate) fn check(input: &CheckInput) -> CheckReport {
     let mut verdicts = idempotency::verdicts(input, &keys);
     verdicts.extend(answers::verdicts(input, &keys, &sends));
     verdicts.push(desired::generation_counts_changes(input));
-    verdicts.extend(fencing::verdicts(input));
+    verdicts.extend(fencing::verdicts(input, &resources));
     verdicts.push(beliefs.one_active_holder(input));
     verdicts.extend(liveness_verdicts(
         input,
@@ -413,7 +414,7 @@ pub(crate) fn property_names() -> Vec<&'static str> {
 /// The `eventually.*` verdicts, or notes saying why they were not judged.
 fn liveness_verdicts(
     input: &CheckInput,
-    keys: &keys::KeyIds,
+    keys: &names::KeyIds,
     beliefs: &beliefs::Beliefs,
     timeline: &convergence::Timeline,
     available: Verdict,

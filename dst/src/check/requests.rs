@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sim::{HistoryEntry, NodeId};
 
-use super::keys::{KeyId, KeyIds};
+use super::names::{KeyId, KeyIds};
 use super::{CheckInput, PropertyKind, Verdict, Violations};
 use plane::protocol::{Event, Recovery, Subject, status};
 
