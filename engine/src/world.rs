@@ -302,7 +302,8 @@ impl Shared {
             &mut slot.durable,
             next_timer,
             &mut commands,
-        );
+        )
+        .without_measures();
         match input {
             Input::Start => target.on_start(&mut ctx),
             Input::Message(from, message) => target.on_message(&mut ctx, from, message),

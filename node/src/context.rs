@@ -90,6 +90,8 @@ pub struct Context<'a, P: Protocol> {
     durable_changed: bool,
     next_timer: &'a mut u64,
     commands: &'a mut Vec<Command<P>>,
+    /// Whether [`Context::measure`] keeps its measurements.
+    measures: bool,
 }
 
 impl<'a, P: Protocol> Context<'a, P> {
@@ -110,7 +112,17 @@ impl<'a, P: Protocol> Context<'a, P> {
             durable_changed: false,
             next_timer,
             commands,
+            measures: true,
         }
+    }
+
+    /// The same context, but [`Context::measure`] drops its measurements
+    /// instead of issuing [`Command::Measure`]: for a host that exports no
+    /// metrics (a simulator), which would only skip the command.
+    #[must_use]
+    pub fn without_measures(mut self) -> Self {
+        self.measures = false;
+        self
     }
 
     /// This node's id.
@@ -214,7 +226,9 @@ impl<'a, P: Protocol> Context<'a, P> {
     /// (it is not part of the trace, so adding one moves no trace hash).
     #[inline]
     pub fn measure(&mut self, name: &'static str, kind: MeasureKind, value: u64) {
-        self.commands.push(Command::Measure { name, kind, value });
+        if self.measures {
+            self.commands.push(Command::Measure { name, kind, value });
+        }
     }
 
     /// Whether the handler asked for its durable state mutably: the host

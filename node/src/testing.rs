@@ -237,4 +237,47 @@ mod tests {
         assert_eq!(again.sent.len(), 2);
         assert_eq!(*harness.durable(), 2);
     }
+
+    /// A host that exports no metrics asks for a context without
+    /// measurements: `measure` then issues nothing, and every other command
+    /// comes out as before, in order.
+    #[test]
+    fn a_context_without_measures_drops_only_the_measurements() {
+        let commands_of = |measures: bool| {
+            let (mut rng, mut durable, mut next_timer) = (SplitMix64::new(1), 0u32, 0u64);
+            let mut commands = Vec::new();
+            let inputs = Inputs {
+                id: NodeId(0),
+                boot: 0,
+                mono_ns: 0,
+                wall_ns: 0,
+            };
+            let ctx = Context::<Proto>::new(
+                inputs,
+                &mut rng,
+                &mut durable,
+                &mut next_timer,
+                &mut commands,
+            );
+            let mut ctx = if measures {
+                ctx
+            } else {
+                ctx.without_measures()
+            };
+            ctx.send(NodeId(1), 1);
+            ctx.measure("test_depth", crate::MeasureKind::Gauge, 3);
+            ctx.record(7);
+            commands
+                .iter()
+                .map(|command| match command {
+                    Command::Send { .. } => "send",
+                    Command::Measure { .. } => "measure",
+                    Command::Record { .. } => "record",
+                    _ => "other",
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(commands_of(true), ["send", "measure", "record"]);
+        assert_eq!(commands_of(false), ["send", "record"]);
+    }
 }

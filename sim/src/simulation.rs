@@ -1171,7 +1171,8 @@ impl<P: Protocol> Simulation<P> {
             &mut slot.durable,
             &mut slot.next_timer,
             &mut commands,
-        );
+        )
+        .without_measures();
         handler(target, &mut ctx);
         if ctx.durable_changed() {
             self.core.durable_writes += 1;
