@@ -792,6 +792,17 @@ impl<V: StoreValue> TxnView<'_, V> {
             .range::<str, _>(bounds)
             .take_while(|(key, _)| end.within(key, prefix))
             .peekable();
+        if self.writes.is_empty() {
+            // Nothing of this transaction's to merge (as in every read-only
+            // one): the committed keys as they are.
+            let found: Vec<_> = committed
+                .by_ref()
+                .take(limit)
+                .map(|(_, kv)| kv.clone())
+                .collect();
+            let more = found.len() == limit && committed.next().is_some();
+            return (found, more);
+        }
         let mut written = self
             .writes
             .range::<str, _>(bounds)
