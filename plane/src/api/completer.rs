@@ -51,12 +51,13 @@ impl ApiNode {
                 let Value::Ledger(entry) = &ledger.value else {
                     return None; // The decoder refused such a reply.
                 };
+                if matches!(entry.recovery, Recovery::Finished { .. }) {
+                    return None; // Most of the ledger: no lock to look up.
+                }
                 let key = ledger.key.strip_prefix(keys::LEDGER)?;
                 let lock = locks.get(key).copied();
                 let abandoned = lock.is_none_or(|lock| is_owned_by(lock, me));
-                let unfinished = !matches!(entry.recovery, Recovery::Finished { .. });
-                (abandoned && unfinished && !self.key_busy(key))
-                    .then_some((key, ledger, &**entry, lock))
+                (abandoned && !self.key_busy(key)).then_some((key, ledger, &**entry, lock))
             })
             .collect();
         let start = candidates
