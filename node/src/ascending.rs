@@ -70,6 +70,17 @@ impl<K: Ord + Copy, V> AscendingMap<K, V> {
         Some(self.entries.remove(at).1)
     }
 
+    /// Removes and returns the value under `key` if `wanted` says so,
+    /// with one search.
+    #[inline]
+    pub fn remove_if(&mut self, key: K, wanted: impl FnOnce(&V) -> bool) -> Option<V> {
+        let at = self.position(key).ok()?;
+        if !wanted(&self.entries[at].1) {
+            return None;
+        }
+        Some(self.entries.remove(at).1)
+    }
+
     /// The values, in key order.
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.entries.iter().map(|entry| &entry.1)
@@ -101,9 +112,18 @@ mod tests {
                         let key = rng.below(next + 1);
                         assert_eq!(map.insert(key, step), model.insert(key, step));
                     }
-                    5..=7 => {
+                    5..=6 => {
                         let key = rng.below(next + 1);
                         assert_eq!(map.remove(key), model.remove(&key));
+                    }
+                    7 => {
+                        // Removed only when its value is even.
+                        let key = rng.below(next + 1);
+                        let expected = model.get(&key).copied().filter(|value| value % 2 == 0);
+                        if expected.is_some() {
+                            model.remove(&key);
+                        }
+                        assert_eq!(map.remove_if(key, |value| value % 2 == 0), expected);
                     }
                     _ => {
                         let key = rng.below(next + 1);

@@ -100,20 +100,14 @@ impl<P> Requests<P> {
         from: NodeId,
         id: RequestId,
     ) -> Option<Pending<P>> {
-        if self.pending.get(id)?.to != from {
-            return None;
-        }
-        let pending = self.pending.remove(id)?;
+        let pending = self.pending.remove_if(id, |pending| pending.to == from)?;
         ctx.cancel_timer(pending.timer);
         Some(pending)
     }
 
     /// The request whose timeout `timer` fired, if it is still awaited.
     pub(crate) fn timed_out(&mut self, timer: TimerId, id: RequestId) -> Option<Pending<P>> {
-        if self.pending.get(id)?.timer != timer {
-            return None;
-        }
-        self.pending.remove(id)
+        self.pending.remove_if(id, |pending| pending.timer == timer)
     }
 
     /// Stops awaiting `id` (the caller saw it fail): cancels its timeout.
