@@ -302,13 +302,27 @@ impl Node<ControlPlane> for WorkerNode {
 /// Records what `from`'s boot has settled with this worker and forgets
 /// the actions it settled: it will never resend them, and a late copy is
 /// dropped by [`is_settled`].
+///
+/// When the mark does not change there is nothing to forget: the last
+/// change forgot every action it covers, and an action is executed only
+/// when its mark does not cover it (see `handle_act`).
 fn settle(state: &mut WorkerState, from: NodeId, settled: Settled) {
     let boot = settled.boot;
     let mark = match state.settled.entry((from, boot)) {
         std::collections::btree_map::Entry::Vacant(vacant) => vacant.insert(settled),
         std::collections::btree_map::Entry::Occupied(occupied) => {
             let mark = occupied.into_mut();
-            mark.merge(&settled);
+            if !mark.merge(&settled) {
+                debug_assert!(
+                    state
+                        .executed
+                        .keys()
+                        .filter(|id| (id.controller, id.boot) == (from, boot))
+                        .all(|id| !mark.covers(id.sequence)),
+                    "an executed action was left covered by its mark"
+                );
+                return;
+            }
             mark
         }
     };

@@ -237,15 +237,20 @@ impl Settled {
     /// A sequence once settled stays settled: an earlier message (lower
     /// `below`) says nothing new, a later one replaces this, and one with
     /// the same `below` (no action created in between) can only have
-    /// settled more of the outstanding ones.
-    pub fn merge(&mut self, other: &Settled) {
+    /// settled more of the outstanding ones. Returns whether this changed.
+    pub fn merge(&mut self, other: &Settled) -> bool {
         debug_assert_eq!(self.boot, other.boot);
         match other.below.cmp(&self.below) {
-            std::cmp::Ordering::Less => {}
-            std::cmp::Ordering::Greater => self.clone_from(other),
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Greater => {
+                self.clone_from(other);
+                true
+            }
             std::cmp::Ordering::Equal => {
                 let theirs = &other.outstanding;
+                let before = self.outstanding.len();
                 self.outstanding.retain(|s| theirs.binary_search(s).is_ok());
+                self.outstanding.len() != before
             }
         }
     }
