@@ -133,8 +133,18 @@ impl NodeClock {
     /// the current rate, rounded up so a timer never fires before its local
     /// deadline while the rate holds.
     pub fn true_duration_ns(&self, local_ns: u64) -> u64 {
-        let scaled = u128::from(local_ns) * self.rate_parts();
-        scaled.div_ceil(PPM).min(u128::from(u64::MAX)) as u64
+        if self.drift_ppm == 0 {
+            return local_ns; // the rate is exactly 1
+        }
+        let rate = self.rate_parts();
+        // In 64 bits while the product fits (any delay under four hours):
+        // a 128-bit division is a library call, on every timer set.
+        match local_ns.checked_mul(rate as u64) {
+            Some(scaled) => scaled.div_ceil(PPM as u64),
+            None => (u128::from(local_ns) * rate)
+                .div_ceil(PPM)
+                .min(u128::from(u64::MAX)) as u64,
+        }
     }
 
     #[cfg(test)]
@@ -215,6 +225,36 @@ mod tests {
                     c.local_elapsed_ns(true_ns),
                     wide(true_ns),
                     "drift {drift} at {true_ns}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_true_duration_is_the_same_in_64_and_128_bits() {
+        for drift in [-100_000, -7, 0, 3, 99_999] {
+            let c = clock(drift);
+            let wide = |local_ns: u64| {
+                (u128::from(local_ns) * c.rate_parts())
+                    .div_ceil(PPM)
+                    .min(u128::from(u64::MAX)) as u64
+            };
+            for local_ns in [
+                0,
+                1,
+                999_999,
+                1_000_001,
+                3_600_000_000_000,
+                16_769_000_000_000,
+                u64::MAX / 1_100_000,
+                u64::MAX / 1_100_000 + 1,
+                u64::MAX / 3,
+                u64::MAX,
+            ] {
+                assert_eq!(
+                    c.true_duration_ns(local_ns),
+                    wide(local_ns),
+                    "drift {drift} local {local_ns}"
                 );
             }
         }
