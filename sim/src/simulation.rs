@@ -922,10 +922,17 @@ impl<P: Protocol> Simulation<P> {
         faults
     }
 
+    /// Starts the run on its first step: called by every step, so the
+    /// check is inlined and the work kept out of line.
+    #[inline]
     fn start(&mut self) {
-        if self.started {
-            return;
+        if !self.started {
+            self.start_nodes();
         }
+    }
+
+    #[cold]
+    fn start_nodes(&mut self) {
         self.started = true;
         let count = self.nodes.len();
         self.core.init_links();
