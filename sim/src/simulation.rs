@@ -112,6 +112,11 @@ pub struct Stats {
     pub messages_held: u64,
     /// Timers that fired.
     pub timers_fired: u64,
+    /// Timers taken off the queue already cancelled, or set before their
+    /// node crashed: counted in `events`, though no handler ran. (A
+    /// cancelled timer stays queued until it is due.)
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timers_cancelled: u64,
     /// Faults applied, by kind.
     pub faults_by_kind: BTreeMap<String, u64>,
     /// History events recorded.
@@ -1038,9 +1043,11 @@ impl<P: Protocol> Simulation<P> {
                 let slot = &self.core.nodes[node.index()];
                 if !slot.up || slot.epoch != epoch {
                     self.core.pending_timers.remove(node, timer);
+                    self.core.stats.timers_cancelled += 1;
                     return;
                 }
                 let Some(due_elapsed_ns) = self.core.pending_timers.get(node, timer) else {
+                    self.core.stats.timers_cancelled += 1;
                     return; // cancelled
                 };
                 if slot.clock.rate_changed() {

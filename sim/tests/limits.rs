@@ -136,3 +136,34 @@ fn run_until_stops_at_the_deadline_and_can_continue() {
     assert_eq!(simulation.run(), StopReason::Quiescent);
     assert_eq!(simulation.history().len(), 1 + 10);
 }
+
+/// Sets two timers and cancels the first.
+struct Cancels;
+
+impl Node<Test> for Cancels {
+    fn on_start(&mut self, ctx: &mut Context<'_, Test>) {
+        let first = ctx.set_timer(10 * MS, 1);
+        ctx.set_timer(20 * MS, 2);
+        ctx.cancel_timer(first);
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Test>, _: NodeId, _: u64) {}
+    fn on_timer(&mut self, _: &mut Context<'_, Test>, _: TimerId, tag: u64) {
+        assert_eq!(tag, 2, "a cancelled timer never fires");
+    }
+}
+
+/// A cancelled timer stays queued until it is due, so it counts as an
+/// event (and against `max_events`); the stats say how many such events
+/// ran no handler.
+#[test]
+fn a_cancelled_timer_is_an_event_and_is_counted_as_cancelled() {
+    let mut simulation = Simulation::new(SimConfig::default());
+    simulation.add_node("cancels", ClockConfig::default(), |_| Box::new(Cancels));
+    assert_eq!(simulation.run(), StopReason::Quiescent);
+    let stats = simulation.stats();
+    assert_eq!(
+        (stats.events, stats.timers_fired, stats.timers_cancelled),
+        (3, 1, 1),
+        "the start, the cancelled timer, the one that fired"
+    );
+}
