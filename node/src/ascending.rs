@@ -63,6 +63,13 @@ impl<K: Ord + Copy, V> AscendingMap<K, V> {
         Some(&self.entries[at].1)
     }
 
+    /// The value under `key`, to change in place.
+    #[inline]
+    pub fn get_mut(&mut self, key: K) -> Option<&mut V> {
+        let at = self.position(key).ok()?;
+        Some(&mut self.entries[at].1)
+    }
+
     /// Removes and returns the value under `key`.
     #[inline]
     pub fn remove(&mut self, key: K) -> Option<V> {

@@ -10,7 +10,7 @@ use crate::clock::{ClockConfig, NodeClock};
 use crate::fault::{Fault, FaultKnobs, FaultTargets, ScheduledFault};
 use crate::net::{LinkMatrix, NetworkConfig};
 use crate::rng::{SimRng, Stream};
-use crate::timers::PendingTimers;
+use crate::timers::{NOT_QUEUED, PendingTimer, PendingTimers};
 use crate::trace::{DropReason, Trace, TraceEntry, TraceKind};
 use node::{Command, Context, Inputs, Node, NodeId, Protocol, Random, TimerId, mix64, stable_hash};
 
@@ -94,7 +94,8 @@ pub struct HistoryEntry<E> {
 /// Counters over a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Stats {
-    /// Events taken off the queue.
+    /// Events taken off the queue and handled (dead timers are not events:
+    /// see `timers_cancelled`).
     pub events: u64,
     /// Messages handed to the network.
     pub messages_sent: u64,
@@ -112,9 +113,9 @@ pub struct Stats {
     pub messages_held: u64,
     /// Timers that fired.
     pub timers_fired: u64,
-    /// Timers taken off the queue already cancelled, or set before their
-    /// node crashed: counted in `events`, though no handler ran. (A
-    /// cancelled timer stays queued until it is due.)
+    /// Timers that will never fire: cancelled, or set in a life of their
+    /// node that a crash ended. No events: their keys are taken off the
+    /// queue unrun.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub timers_cancelled: u64,
     /// Faults applied, by kind.
@@ -168,21 +169,47 @@ pub(crate) struct Queued<P: Protocol> {
     event: Event<P>,
 }
 
-/// Where a queued event waits: its place in the order, (time, sequence),
+/// Where a queued event waits: its place in the order, (time, rank),
 /// and the slot of the event itself in [`EventQueue`]'s slab. The heap
 /// sifts these 24 bytes rather than whole messages.
+///
+/// Every key is unique, so the order in which events pop is fixed by the
+/// keys alone, never by the heap's shape: which is what lets the queue
+/// take cancelled timers out of the middle of the heap (see
+/// [`EventQueue::purge`]) without moving any other event.
 #[derive(Clone, Copy)]
 struct QueueKey {
     time_ns: u64,
-    seq: u64,
+    /// An event queued first at its time (a fault, see
+    /// [`Core::push_first`]): the count of such events queued before it,
+    /// below [`ORDINARY`]. Any other event: [`ORDINARY`] with its sequence
+    /// number, so it comes after every first one of its time, in the order
+    /// queued.
+    rank: u64,
     slot: u32,
 }
 
+/// The rank bit of an event queued in the ordinary way.
+const ORDINARY: u64 = 1 << 63;
+
+/// Fewest cancelled timers worth a sweep of the queue.
+const PURGE_MIN_DEAD: usize = 32;
+
 impl QueueKey {
-    /// (time, sequence) as one number: compared in one step.
+    /// (time, rank) as one number: compared in one step.
     #[inline]
     fn order(&self) -> u128 {
-        (u128::from(self.time_ns) << 64) | u128::from(self.seq)
+        (u128::from(self.time_ns) << 64) | u128::from(self.rank)
+    }
+
+    /// The sequence number of an ordinary event; 0 for one queued first.
+    #[inline]
+    fn seq(&self) -> u64 {
+        if self.rank & ORDINARY == 0 {
+            0
+        } else {
+            self.rank & !ORDINARY
+        }
     }
 }
 
@@ -198,7 +225,7 @@ impl PartialOrd for QueueKey {
     }
 }
 impl Ord for QueueKey {
-    /// Reversed, so the max-heap pops the earliest (time, seq) first.
+    /// Reversed, so the max-heap pops the earliest (time, rank) first.
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         other.order().cmp(&self.order())
@@ -206,14 +233,20 @@ impl Ord for QueueKey {
 }
 
 /// The event queue: a binary heap of [`QueueKey`]s over a slab of events.
-/// Keys compare only by (time, sequence), so the heap makes exactly the
-/// moves it made when it held the events themselves, and equal keys (the
-/// faults queued first at one time) pop in the same order as before.
 /// Which slot an event takes is never observed.
+///
+/// A cancelled timer is killed where it waits: its slot is emptied, and
+/// its key stays in the heap, dead, until it reaches the top (it is taken
+/// off before anything looks at the queue's next event), or sooner, when
+/// the dead outnumber the live and [`EventQueue::purge`] sweeps them all
+/// out. Either way it is no event: it is not counted, it moves no clock,
+/// and the queue's length is that of its live events.
 pub(crate) struct EventQueue<P: Protocol> {
     heap: BinaryHeap<QueueKey>,
     slab: Vec<Option<Event<P>>>,
     free: Vec<u32>,
+    /// How many of the heap's keys have an empty slot: killed events.
+    dead: usize,
 }
 
 impl<P: Protocol> EventQueue<P> {
@@ -222,11 +255,13 @@ impl<P: Protocol> EventQueue<P> {
             heap: BinaryHeap::new(),
             slab: Vec::new(),
             free: Vec::new(),
+            dead: 0,
         }
     }
 
+    /// Queues `event`, returning its slot.
     #[inline]
-    fn push(&mut self, time_ns: u64, seq: u64, event: Event<P>) {
+    fn push(&mut self, time_ns: u64, rank: u64, event: Event<P>) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slab[slot as usize] = Some(event);
@@ -238,7 +273,12 @@ impl<P: Protocol> EventQueue<P> {
                 slot
             }
         };
-        self.heap.push(QueueKey { time_ns, seq, slot });
+        self.heap.push(QueueKey {
+            time_ns,
+            rank,
+            slot,
+        });
+        slot
     }
 
     #[inline]
@@ -250,24 +290,60 @@ impl<P: Protocol> EventQueue<P> {
         self.free.push(key.slot);
         Some(Queued {
             time_ns: key.time_ns,
-            seq: key.seq,
+            seq: key.seq(),
             event,
         })
     }
 
+    /// Kills the event in `slot`: it will never pop.
     #[inline]
-    fn peek_time_ns(&self) -> Option<u64> {
-        self.heap.peek().map(|key| key.time_ns)
+    fn kill(&mut self, slot: u32) {
+        let event = self.slab[slot as usize].take();
+        debug_assert!(event.is_some(), "a slot killed twice");
+        self.dead += 1;
     }
 
+    /// When the first live event is due, taking off the killed ones ahead
+    /// of it.
+    #[inline]
+    fn first_live_ns(&mut self) -> Option<u64> {
+        loop {
+            let key = *self.heap.peek()?;
+            if self.dead == 0 || self.slab[key.slot as usize].is_some() {
+                return Some(key.time_ns);
+            }
+            self.heap.pop();
+            self.free.push(key.slot);
+            self.dead -= 1;
+        }
+    }
+
+    /// Takes every killed event's key off the heap and frees its slot: the
+    /// heap is rebuilt from the rest, and since keys are unique, the live
+    /// events pop in the order they would have popped in anyway.
+    fn purge(&mut self) {
+        let before = self.heap.len();
+        let slab = &self.slab;
+        let free = &mut self.free;
+        self.heap.retain(|key| {
+            let live = slab[key.slot as usize].is_some();
+            if !live {
+                free.push(key.slot);
+            }
+            live
+        });
+        debug_assert_eq!(
+            before - self.heap.len(),
+            self.dead,
+            "every killed key counted"
+        );
+        self.dead = 0;
+    }
+
+    /// Live events queued (cancelled timers not counted).
     #[inline]
     fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    #[inline]
-    fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.heap.len() - self.dead
     }
 }
 
@@ -307,6 +383,8 @@ pub(crate) struct NodeSlot<P: Protocol> {
 pub(crate) struct Core<P: Protocol> {
     pub(crate) now_ns: u64,
     seq: u64,
+    /// Events queued first at their time so far (see [`Core::push_first`]).
+    firsts: u64,
     queue: EventQueue<P>,
     pub(crate) nodes: Vec<NodeSlot<P>>,
     deferred: Vec<Vec<Queued<P>>>,
@@ -450,6 +528,7 @@ impl<P: Protocol> Core<P> {
         Core {
             now_ns: 0,
             seq: 0,
+            firsts: 0,
             queue: EventQueue::new(),
             nodes: Vec::new(),
             deferred: Vec::new(),
@@ -515,23 +594,74 @@ impl<P: Protocol> Core<P> {
     /// Queues `event` ahead of every other event at `time_ns`, as a fault
     /// given up front would be (faults are queued at the start, before
     /// anything else at their time): so a fault injected during the run and
-    /// the same fault replayed from a list apply at the same point. Ties
-    /// between injected faults pop in some fixed order, which the applied
-    /// list then records.
+    /// the same fault replayed from a list apply at the same point. Events
+    /// queued first at one time pop in the order they were queued.
     fn push_first(&mut self, time_ns: u64, event: Event<P>) {
         if self.queue_full() {
             return;
         }
-        self.queue.push(time_ns, 0, event);
+        let rank = self.firsts;
+        self.firsts += 1;
+        debug_assert!(rank < ORDINARY);
+        self.queue.push(time_ns, rank, event);
+    }
+
+    /// Queues `event` after every other event at `time_ns`, returning its
+    /// slot in the queue (`None` if the queue is full).
+    #[inline]
+    fn push(&mut self, time_ns: u64, event: Event<P>) -> Option<u32> {
+        if self.queue_full() {
+            return None;
+        }
+        self.seq += 1;
+        debug_assert!(self.seq < ORDINARY);
+        Some(self.queue.push(time_ns, ORDINARY | self.seq, event))
+    }
+
+    /// When the next live event is due, taking off the cancelled timers
+    /// ahead of it: what a run looks at before each step, so a cancelled
+    /// timer never counts as an event, never moves the clock and never
+    /// keeps a run from being quiescent.
+    #[inline]
+    fn next_due_ns(&mut self) -> Option<u64> {
+        self.queue.first_live_ns()
+    }
+
+    /// Cancels a pending timer: its queued event is killed.
+    fn cancel_timer(&mut self, node: NodeId, timer: TimerId) {
+        if let Some(pending) = self.pending_timers.remove(node, timer) {
+            self.kill_timer(pending);
+            self.purge_if_mostly_dead();
+        }
+    }
+
+    /// Forgets the timers of a life a crash just ended, killing their
+    /// queued events. (Those a pause held outside the queue went with the
+    /// rest of the node's deferred events.)
+    fn forget_timers(&mut self, node: NodeId) {
+        for pending in self.pending_timers.take(node).values() {
+            self.kill_timer(*pending);
+        }
+        self.purge_if_mostly_dead();
     }
 
     #[inline]
-    fn push(&mut self, time_ns: u64, event: Event<P>) {
-        if self.queue_full() {
-            return;
+    fn kill_timer(&mut self, pending: PendingTimer) {
+        self.stats.timers_cancelled += 1;
+        if pending.slot != NOT_QUEUED {
+            self.queue.kill(pending.slot);
         }
-        self.seq += 1;
-        self.queue.push(time_ns, self.seq, event);
+    }
+
+    /// Sweeps the cancelled timers out of the queue once they outnumber
+    /// the live events (and are more than a few): each sweep costs about
+    /// one step per key, paid for by the pops and sifts the dead keys no
+    /// longer cost.
+    #[inline]
+    fn purge_if_mostly_dead(&mut self) {
+        if self.queue.dead >= PURGE_MIN_DEAD && self.queue.dead > self.queue.len() {
+            self.queue.purge();
+        }
     }
 
     #[inline]
@@ -720,16 +850,18 @@ impl<P: Protocol> Core<P> {
             .saturating_add(slot.clock.true_duration_ns(delay_ns));
         let epoch = slot.epoch;
         let due_elapsed_ns = elapsed_ns.saturating_add(delay_ns);
-        self.pending_timers.insert(node, timer, due_elapsed_ns);
-        self.push(
-            fire_at_ns,
-            Event::Timer {
-                node,
-                epoch,
-                timer,
-                tag,
-            },
-        );
+        let event = Event::Timer {
+            node,
+            epoch,
+            timer,
+            tag,
+        };
+        let slot = self.push(fire_at_ns, event).unwrap_or(NOT_QUEUED);
+        let pending = PendingTimer {
+            due_elapsed_ns,
+            slot,
+        };
+        self.pending_timers.insert(node, timer, pending);
     }
 
     pub(crate) fn record(&mut self, node: NodeId, event: P::Event) {
@@ -965,7 +1097,7 @@ impl<P: Protocol> Simulation<P> {
         if self.core.stats.events >= self.core.config.limits.max_events {
             return Some(StopReason::EventLimit);
         }
-        let next_ns = self.core.queue.peek_time_ns()?;
+        let next_ns = self.core.next_due_ns()?;
         if next_ns > self.core.config.limits.max_time_ns {
             return Some(StopReason::TimeLimit);
         }
@@ -980,7 +1112,7 @@ impl<P: Protocol> Simulation<P> {
     /// Runs until nothing is left or a limit is hit.
     pub fn run(&mut self) -> StopReason {
         loop {
-            if self.core.queue.is_empty() && self.started {
+            if self.started && self.core.next_due_ns().is_none() {
                 return StopReason::Quiescent;
             }
             if let Some(reason) = self.step() {
@@ -994,7 +1126,7 @@ impl<P: Protocol> Simulation<P> {
     pub fn run_until(&mut self, deadline_ns: u64) -> StopReason {
         self.start();
         loop {
-            match self.core.queue.peek_time_ns() {
+            match self.core.next_due_ns() {
                 None => return StopReason::Quiescent,
                 Some(next_ns) if next_ns > deadline_ns => {
                     self.core.now_ns = self.core.now_ns.max(deadline_ns);
@@ -1012,7 +1144,7 @@ impl<P: Protocol> Simulation<P> {
     pub fn run_events(&mut self, count: u64) -> StopReason {
         self.start();
         for _ in 0..count {
-            if self.core.queue.is_empty() {
+            if self.core.next_due_ns().is_none() {
                 return StopReason::Quiescent;
             }
             if let Some(reason) = self.step() {
@@ -1041,14 +1173,14 @@ impl<P: Protocol> Simulation<P> {
                 tag,
             } => {
                 let slot = &self.core.nodes[node.index()];
-                if !slot.up || slot.epoch != epoch {
-                    self.core.pending_timers.remove(node, timer);
+                // A dead timer (cancelled, or of a life a crash ended) is
+                // taken off before it can pop: see `Core::next_due_ns`.
+                let live = slot.up && slot.epoch == epoch;
+                let pending = self.core.pending_timers.get(node, timer).filter(|_| live);
+                debug_assert!(pending.is_some(), "a dead timer popped");
+                let Some(PendingTimer { due_elapsed_ns, .. }) = pending else {
                     self.core.stats.timers_cancelled += 1;
                     return;
-                }
-                let Some(due_elapsed_ns) = self.core.pending_timers.get(node, timer) else {
-                    self.core.stats.timers_cancelled += 1;
-                    return; // cancelled
                 };
                 if slot.clock.rate_changed() {
                     let elapsed_ns = slot.clock.local_elapsed_ns(self.core.now_ns);
@@ -1067,7 +1199,8 @@ impl<P: Protocol> Simulation<P> {
                             tag,
                         };
                         let at_ns = self.core.now_ns.saturating_add(rest_ns);
-                        self.core.push(at_ns, event);
+                        let slot = self.core.push(at_ns, event).unwrap_or(NOT_QUEUED);
+                        self.core.pending_timers.set_slot(node, timer, slot);
                         return;
                     }
                 }
@@ -1078,6 +1211,7 @@ impl<P: Protocol> Simulation<P> {
                         timer,
                         tag,
                     };
+                    self.core.pending_timers.set_slot(node, timer, NOT_QUEUED);
                     self.defer(node, queued.time_ns, queued.seq, event);
                     return;
                 }
@@ -1201,9 +1335,7 @@ impl<P: Protocol> Simulation<P> {
                     delay_ns,
                     tag,
                 } => self.core.set_timer(node, timer, delay_ns, tag, elapsed_ns),
-                Command::CancelTimer { timer } => {
-                    self.core.pending_timers.remove(node, timer);
-                }
+                Command::CancelTimer { timer } => self.core.cancel_timer(node, timer),
                 Command::Record { event } => self.core.record(node, event),
                 // For operators of a real host; not part of a run.
                 Command::Measure { .. } => {}
@@ -1371,6 +1503,7 @@ impl<P: Protocol> Simulation<P> {
         slot.paused_until_ns = None;
         self.core.parked -= self.core.deferred[node.index()].len();
         self.core.deferred[node.index()].clear();
+        self.core.forget_timers(node);
         self.nodes[node.index()] = None;
     }
 
@@ -1398,7 +1531,15 @@ impl<P: Protocol> Simulation<P> {
         let deferred = std::mem::take(&mut self.core.deferred[node.index()]);
         self.core.parked -= deferred.len();
         for queued in deferred {
-            self.core.push(now_ns, queued.event);
+            let timer = match queued.event {
+                Event::Timer { timer, .. } => Some(timer),
+                _ => None,
+            };
+            let slot = self.core.push(now_ns, queued.event);
+            if let Some(timer) = timer {
+                let slot = slot.unwrap_or(NOT_QUEUED);
+                self.core.pending_timers.set_slot(node, timer, slot);
+            }
         }
     }
 

@@ -152,18 +152,147 @@ impl Node<Test> for Cancels {
     }
 }
 
-/// A cancelled timer stays queued until it is due, so it counts as an
-/// event (and against `max_events`); the stats say how many such events
-/// ran no handler.
+/// A cancelled timer is no event: not counted (nor against
+/// `max_events`), though the stats say how many were cancelled.
 #[test]
-fn a_cancelled_timer_is_an_event_and_is_counted_as_cancelled() {
+fn a_cancelled_timer_is_no_event_and_is_counted_as_cancelled() {
     let mut simulation = Simulation::new(SimConfig::default());
     simulation.add_node("cancels", ClockConfig::default(), |_| Box::new(Cancels));
     assert_eq!(simulation.run(), StopReason::Quiescent);
     let stats = simulation.stats();
     assert_eq!(
         (stats.events, stats.timers_fired, stats.timers_cancelled),
-        (3, 1, 1),
-        "the start, the cancelled timer, the one that fired"
+        (2, 1, 1),
+        "the start and the timer that fired are events; the cancelled one is not"
+    );
+}
+
+/// Sets a timer due later than anything else and cancels it: the run is
+/// quiescent when the other timer has fired, at that timer's time.
+struct CancelsTheLast;
+
+impl Node<Test> for CancelsTheLast {
+    fn on_start(&mut self, ctx: &mut Context<'_, Test>) {
+        ctx.set_timer(10 * MS, 1);
+        let last = ctx.set_timer(50 * MS, 2);
+        ctx.cancel_timer(last);
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Test>, _: NodeId, _: u64) {}
+    fn on_timer(&mut self, _: &mut Context<'_, Test>, _: TimerId, _: u64) {}
+}
+
+#[test]
+fn a_cancelled_timer_moves_no_clock_and_keeps_no_run_going() {
+    let mut simulation = Simulation::new(SimConfig::default());
+    simulation.add_node("cancels", ClockConfig::default(), |_| {
+        Box::new(CancelsTheLast)
+    });
+    assert_eq!(simulation.run(), StopReason::Quiescent);
+    assert_eq!(
+        simulation.now_ns(),
+        10 * MS,
+        "the clock stops at the last live event"
+    );
+    assert_eq!(simulation.stats().timers_cancelled, 1);
+
+    // A deadline past the cancelled timer finds the queue empty.
+    let mut simulation = Simulation::new(SimConfig::default());
+    simulation.add_node("cancels", ClockConfig::default(), |_| {
+        Box::new(CancelsTheLast)
+    });
+    assert_eq!(simulation.run_until(100 * MS), StopReason::Quiescent);
+    assert_eq!(simulation.queue_len(), 0);
+}
+
+/// Sets 200 timers (some due at the same time), cancels most of them in
+/// an order unrelated to when they are due, and records the rest as they
+/// fire: enough cancelled ones that the queue sweeps them out of the
+/// middle of its heap, several times.
+struct CancelsMost;
+
+const SET: u64 = 200;
+
+/// Due time of timer `tag`, in ms: a scramble with ties.
+fn due_ms(tag: u64) -> u64 {
+    1 + (tag * 37) % 61
+}
+
+/// Whether timer `tag` survives.
+fn kept(tag: u64) -> bool {
+    tag % 7 == 3 || tag % 11 == 0
+}
+
+impl Node<Test> for CancelsMost {
+    fn on_start(&mut self, ctx: &mut Context<'_, Test>) {
+        let timers: Vec<_> = (0..SET)
+            .map(|tag| (tag, ctx.set_timer(due_ms(tag) * MS, tag)))
+            .collect();
+        // Cancel from the middle outwards, not in the order set.
+        let mut cancel: Vec<_> = timers.into_iter().filter(|(tag, _)| !kept(*tag)).collect();
+        cancel.sort_by_key(|(tag, _)| (tag * 13) % SET);
+        for (_, timer) in cancel {
+            ctx.cancel_timer(timer);
+        }
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Test>, _: NodeId, _: u64) {}
+    fn on_timer(&mut self, ctx: &mut Context<'_, Test>, _: TimerId, tag: u64) {
+        ctx.record(support::Event::Drew { value: tag });
+    }
+}
+
+#[test]
+fn sweeping_cancelled_timers_out_keeps_the_order_of_the_rest() {
+    let mut simulation = Simulation::new(SimConfig::default());
+    simulation.add_node("cancels", ClockConfig::default(), |_| Box::new(CancelsMost));
+    assert_eq!(simulation.run(), StopReason::Quiescent);
+    let fired: Vec<u64> = simulation
+        .history()
+        .iter()
+        .map(|entry| match entry.event {
+            support::Event::Drew { value } => value,
+            ref other => panic!("not a firing: {other:?}"),
+        })
+        .collect();
+    // Due time first; among timers due together, the order they were set.
+    let mut expected: Vec<u64> = (0..SET).filter(|tag| kept(*tag)).collect();
+    expected.sort_by_key(|tag| (due_ms(*tag), *tag));
+    assert_eq!(fired, expected);
+    let stats = simulation.stats();
+    let cancelled = SET - expected.len() as u64;
+    assert_eq!(stats.timers_cancelled, cancelled);
+    assert_eq!(stats.events, 1 + expected.len() as u64);
+}
+
+/// Sets one timer, due in 100 ms.
+struct SetsOne;
+
+impl Node<Test> for SetsOne {
+    fn on_start(&mut self, ctx: &mut Context<'_, Test>) {
+        ctx.set_timer(100 * MS, 1);
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Test>, _: NodeId, _: u64) {}
+    fn on_timer(&mut self, _: &mut Context<'_, Test>, _: TimerId, _: u64) {}
+}
+
+/// A crash ends the node's life and its timers with it: they never fire
+/// and are no events, and a run with nothing else left is quiescent.
+#[test]
+fn a_crash_cancels_the_timers_of_the_life_it_ends() {
+    let mut simulation = Simulation::new(SimConfig::default());
+    let node = simulation.add_node("sets-one", ClockConfig::default(), |_| Box::new(SetsOne));
+    simulation.add_faults([sim::ScheduledFault {
+        at_ns: 10 * MS,
+        fault: sim::Fault::Crash {
+            node,
+            restart_after_ns: None,
+        },
+    }]);
+    assert_eq!(simulation.run(), StopReason::Quiescent);
+    assert_eq!(simulation.now_ns(), 10 * MS);
+    let stats = simulation.stats();
+    assert_eq!(
+        (stats.events, stats.timers_fired, stats.timers_cancelled),
+        (2, 0, 1),
+        "the start and the crash are events; the crashed life's timer is not"
     );
 }
