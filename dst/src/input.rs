@@ -406,24 +406,27 @@ pub(crate) fn offset_of(text: &str, line: usize, column: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::Scratch;
 
-    fn scratch(name: &str, content: &[u8]) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("dst-input-{}", std::process::id()));
+    /// A directory of its own holding `name` with `content`, and the
+    /// file's path.
+    fn scratch(name: &str, content: &[u8]) -> (Scratch, std::path::PathBuf) {
+        let dir = Scratch::new("dst-input", name);
         std::fs::create_dir_all(&dir).expect("creates");
         let path = dir.join(name);
         std::fs::write(&path, content).expect("writes");
-        path
+        (dir, path)
     }
 
     #[test]
     fn text_under_the_cap_is_read_whole() {
-        let path = scratch("ok.toml", b"name = \"t\"\n");
+        let (_dir, path) = scratch("ok.toml", b"name = \"t\"\n");
         assert_eq!(read_text(&path).expect("reads"), "name = \"t\"\n");
     }
 
     #[test]
     fn the_first_invalid_byte_is_named_with_its_line_and_column() {
-        let path = scratch("bad.toml", b"name = \"t\"\nab\xffc\n");
+        let (_dir, path) = scratch("bad.toml", b"name = \"t\"\nab\xffc\n");
         let error = read_text(&path).unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -445,12 +448,12 @@ mod tests {
 
     #[test]
     fn a_file_of_exactly_the_cap_is_read_and_one_byte_more_is_not() {
-        let path = scratch("cap.json", &vec![b' '; INPUT_BYTES_MAX as usize]);
+        let (_dir, path) = scratch("cap.json", &vec![b' '; INPUT_BYTES_MAX as usize]);
         assert_eq!(
             read_text(&path).expect("reads").len() as u64,
             INPUT_BYTES_MAX
         );
-        let path = scratch("over.json", &vec![b' '; INPUT_BYTES_MAX as usize + 1]);
+        let (_dir, path) = scratch("over.json", &vec![b' '; INPUT_BYTES_MAX as usize + 1]);
         assert!(matches!(read_text(&path), Err(ReadError::TooLarge)));
     }
 }

@@ -41,6 +41,8 @@ pub mod perfetto;
 pub mod real;
 pub mod report;
 pub mod scenario;
+#[cfg(test)]
+mod scratch;
 pub mod shrink;
 pub mod story;
 pub mod sweep;

@@ -909,23 +909,20 @@ pub(crate) fn summarize(engine: Engine, results: &[SeedResult]) -> Summary {
 mod tests {
     use super::*;
     use crate::artifact::code_version;
+    use crate::scratch::Scratch;
     use crate::world::run_scenario;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir()
-            .join(format!("controlplane-sweep-{}", std::process::id()))
-            .join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
+    fn scratch(name: &str) -> Scratch {
+        Scratch::new("controlplane-sweep", name)
     }
 
-    fn options(scenario: &str, seeds: Range<u64>, out_dir: PathBuf) -> SweepOptions {
+    fn options(scenario: &str, seeds: Range<u64>, out_dir: &Path) -> SweepOptions {
         SweepOptions {
             scenarios: vec![Scenario::load(scenario).expect("loads")],
             seeds,
             jobs: 2,
             shard: None,
-            out_dir,
+            out_dir: out_dir.to_path_buf(),
             resume: false,
             check_determinism: false,
             progress: None,
@@ -939,7 +936,7 @@ mod tests {
     fn a_crashing_seed_gets_an_artifact_with_the_faults_it_would_have_applied() {
         let dir = scratch("crash");
         // gc-pause schedules a pause, so every seed plans at least one fault.
-        let mut options = options("gc-pause", 3..5, dir.clone());
+        let mut options = options("gc-pause", 3..5, &dir);
         options.runner.run = |_, _| panic!("the system under test fell over");
         let (results, summary) = sweep_with(&options).expect("sweeps");
         assert_eq!(results.len(), 2);
@@ -963,13 +960,12 @@ mod tests {
             assert_eq!(artifact.code_version, code_version());
             assert!(!artifact.message.is_empty());
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_sweep_summary_lists_every_buggify_point_seen() {
         let dir = scratch("buggify");
-        let (results, summary) = sweep(&options("chaos", 0..6, dir.clone())).expect("sweeps");
+        let (results, summary) = sweep(&options("chaos", 0..6, &dir)).expect("sweeps");
         let mut expected: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
         for result in &results {
             for (point, seen) in &result.buggify {
@@ -989,13 +985,11 @@ mod tests {
             assert!(text.contains(&format!("| {point} | {seen} | {active} | {fired} |")));
         }
         // A scenario without buggify lists none.
-        let (_, calm) = sweep(&options("baseline", 0..2, scratch("calm"))).expect("sweeps");
+        let (_, calm) = sweep(&options("baseline", 0..2, &scratch("calm"))).expect("sweeps");
         assert!(calm.buggify.is_empty());
         assert!(
             !crate::report::sweep_summary(&calm, &["baseline".into()], &dir).contains("buggify")
         );
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_dir_all(scratch("calm"));
     }
 
     #[test]
@@ -1038,7 +1032,7 @@ mod tests {
     #[test]
     fn a_scenario_broken_in_code_is_bad_input_before_anything_is_written() {
         let dir = scratch("bad-input");
-        let mut options = options("baseline", 0..2, dir.clone());
+        let mut options = options("baseline", 0..2, &dir);
         options.scenarios[0].topology.workers = 0;
         let error = sweep_with(&options).unwrap_err();
         assert_eq!(
@@ -1058,7 +1052,7 @@ mod tests {
         // A file where the output directory should be: nothing can go in it.
         let out = dir.join("not-a-directory");
         std::fs::write(&out, "").expect("writes");
-        let error = sweep_with(&options("baseline", 0..1, out.clone())).unwrap_err();
+        let error = sweep_with(&options("baseline", 0..1, &out)).unwrap_err();
         let Error::Io { path, .. } = &error else {
             panic!("an I/O error, not {error:?}");
         };
@@ -1068,7 +1062,7 @@ mod tests {
     #[test]
     fn fail_fast_starts_no_seed_after_the_first_failure() {
         let out = scratch("fail-fast");
-        let mut options = options("baseline", 0..40, out.clone());
+        let mut options = options("baseline", 0..40, &out);
         options.jobs = 1;
         options.runner.run = |scenario, run| {
             assert_ne!(run.seed, 3, "seed 3 falls over");
@@ -1076,7 +1070,8 @@ mod tests {
         };
         let (all, _) = sweep_with(&options).expect("sweeps");
         assert_eq!(all.len(), 40, "without fail_fast every seed runs");
-        options.out_dir = scratch("fail-fast-on");
+        let on = scratch("fail-fast-on");
+        options.out_dir = on.to_path_buf();
         options.fail_fast = true;
         let (ran, _) = sweep_with(&options).expect("sweeps");
         let seeds: Vec<u64> = ran.iter().map(|r| r.seed).collect();
@@ -1097,7 +1092,7 @@ mod tests {
     #[test]
     fn results_name_an_engine_other_than_sim_and_resume_refuses_another_engine_s() {
         let out = scratch("engines");
-        let mut options = options("baseline", 0..2, out.clone());
+        let mut options = options("baseline", 0..2, &out);
         options.runner = TURMOIL;
         let (results, summary) = sweep_with(&options).expect("sweeps");
         assert!(results.iter().all(|r| r.engine == Engine::Turmoil));
@@ -1111,8 +1106,7 @@ mod tests {
         );
         // On sim, the results keep their format from before engines.
         let sim_out = scratch("engines-sim");
-        let (_, summary) =
-            sweep_with(&self::options("baseline", 0..1, sim_out.clone())).expect("sweeps");
+        let (_, summary) = sweep_with(&self::options("baseline", 0..1, &sim_out)).expect("sweeps");
         assert_eq!(summary.engine, Engine::Sim);
         let sim_written = std::fs::read_to_string(results_path(&sim_out)).expect("reads");
         assert!(!sim_written.contains("engine"), "{sim_written}");
@@ -1135,8 +1129,6 @@ mod tests {
         let (results, summary) = sweep_with(&options).expect("resumes");
         assert_eq!(results.len(), 4);
         assert_eq!(summary.runs, 2, "the first two seeds were done");
-        let _ = std::fs::remove_dir_all(&out);
-        let _ = std::fs::remove_dir_all(&sim_out);
     }
 
     #[test]
@@ -1194,7 +1186,7 @@ mod tests {
             (5..6, (1, 2)),
             (7..20, (0, 1)),
         ] {
-            let mut options = options("baseline", seeds.clone(), PathBuf::new());
+            let mut options = options("baseline", seeds.clone(), Path::new(""));
             options.shard = Some(shard);
             let scope = Scope::new(&options);
             let handed: Vec<u64> = scope.shard_seeds().collect();

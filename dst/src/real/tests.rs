@@ -2,20 +2,17 @@
 //! simulation judged it, wherever a real history can judge; bad files must
 //! be refused naming the file and the line.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use super::*;
 use crate::scenario::Scenario;
+use crate::scratch::Scratch;
 use crate::world::{RunOptions, RunResult, run_scenario};
 use plane::config::Bug;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("controlplane-real-{}", std::process::id()))
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+fn scratch(name: &str) -> Scratch {
+    Scratch::new("controlplane-real", name)
 }
 
 /// A run of `scenario` (with `bugs` planted) that kept its history.
@@ -40,7 +37,7 @@ fn baseline() -> &'static (Scenario, RunResult) {
 }
 
 /// `run` written out to a fresh directory `name`.
-fn written(name: &str, run: &(Scenario, RunResult)) -> PathBuf {
+fn written(name: &str, run: &(Scenario, RunResult)) -> Scratch {
     let dir = scratch(name);
     write_simulated_history(&dir, &run.0, &run.1).expect("writes");
     dir
