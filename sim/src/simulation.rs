@@ -1154,6 +1154,7 @@ impl<P: Protocol> Simulation<P> {
         StopReason::StepBudget
     }
 
+    #[inline(always)]
     fn handle(&mut self, queued: Queued<P>) {
         match queued.event {
             Event::Start { node } => {
