@@ -148,7 +148,7 @@ fn five_hundred_chaos_seeds_converge_after_healing_with_no_side_effect_twice() {
 fn the_largest_topology_allowed_finishes_its_default_run() {
     let text = "name = \"largest\"\ndescription = \"every role at its maximum\"\n\
         [topology]\napis = 16\ncontrollers = 32\nworkers = 32\nclients = 16\n\
-        [controller]\nshard_count = 1001\n";
+        [controller]\nshard_count = 1502\n";
     let scenario = Scenario::parse(text, "largest.toml").expect("the validator allows it");
     let result = run_scenario(
         &scenario,
