@@ -78,6 +78,7 @@ fn madsim(name: &str, seeds: u64) {
         .arg("--out")
         .arg(&out)
         .output();
+    let _ = std::fs::remove_dir_all(&out);
     let summary: Option<serde_json::Value> = output
         .as_ref()
         .ok()

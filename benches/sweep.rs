@@ -188,6 +188,7 @@ fn main() {
         return;
     }
     let out_dir = std::env::temp_dir().join("controlplane-bench-sweep");
+    let _ = std::fs::remove_dir_all(&out_dir);
     let jobs = std::thread::available_parallelism().map_or(1, usize::from);
     let options = SweepOptions {
         scenarios: vec![chaos],
@@ -205,6 +206,7 @@ fn main() {
     let started = Instant::now();
     let (results, summary) = sweep(&options).expect("sweep runs");
     let seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&options.out_dir);
     println!(
         "chaos sweep: {} seeds x2 (--check-determinism) on {jobs} jobs in {seconds:.1} s: {:.1} seeds/s, {:.0} simulated s per wall s, {} passed",
         results.len(),
