@@ -49,6 +49,7 @@ mod beliefs;
 mod convergence;
 mod cost;
 mod desired;
+pub(crate) mod downtime;
 mod fencing;
 mod idempotency;
 mod names;

@@ -8,8 +8,9 @@ use std::path::Path;
 use node::history::{HISTORY_FILE, HistoryLine};
 use plane::cluster::{CLUSTER_FILE, ClusterFile};
 use plane::protocol::Event;
-use sim::{NodeId, ScheduledFault};
+use sim::ScheduledFault;
 
+use crate::check::downtime;
 use crate::error::Error;
 use crate::layout::layout;
 use crate::scenario::Scenario;
@@ -86,26 +87,24 @@ fn write(path: &Path, text: &str, dir: &Path) -> Result<(), Error> {
 }
 
 /// Per node, when it came back from each crash or reboot, as the
-/// simulator applies them: a crash of a node already down does nothing.
+/// simulator applies them (see [`downtime`]).
 fn restart_times(faults: &[ScheduledFault], nodes: usize) -> Vec<Vec<u64>> {
-    let mut sorted: Vec<&ScheduledFault> = faults.iter().collect();
-    sorted.sort_by_key(|fault| fault.at_ns);
-    let mut down_until: Vec<u64> = vec![0; nodes];
+    let mut down = downtime::Down::default();
     let mut restarts: Vec<Vec<u64>> = vec![Vec::new(); nodes];
-    for fault in sorted {
-        let Some((NodeId(node), _)) = fault.fault.takes_down() else {
-            continue;
-        };
-        let node = node as usize;
-        if node >= nodes || fault.at_ns < down_until[node] {
-            continue;
-        }
-        match fault.healed_at_ns() {
-            Some(back_ns) => {
-                down_until[node] = back_ns;
-                restarts[node].push(back_ns);
+    for (at_ns, step) in downtime::steps(faults) {
+        match step {
+            downtime::Step::Applied(fault) => {
+                if let Some((node, _)) = fault.fault.takes_down() {
+                    down.crash(node);
+                }
             }
-            None => down_until[node] = u64::MAX,
+            downtime::Step::Heal(node) => {
+                if down.heal(node)
+                    && let Some(times) = restarts.get_mut(node.index())
+                {
+                    times.push(at_ns);
+                }
+            }
         }
     }
     restarts
