@@ -59,6 +59,30 @@ impl Down {
     }
 }
 
+/// Per node (by index, for `nodes` nodes), when it came back from each
+/// crash or reboot, in time order.
+pub(crate) fn restart_times(faults: &[ScheduledFault], nodes: usize) -> Vec<Vec<u64>> {
+    let mut down = Down::default();
+    let mut restarts: Vec<Vec<u64>> = vec![Vec::new(); nodes];
+    for (at_ns, step) in steps(faults) {
+        match step {
+            Step::Applied(fault) => {
+                if let Some((node, _)) = fault.fault.takes_down() {
+                    down.crash(node);
+                }
+            }
+            Step::Heal(node) => {
+                if down.heal(node)
+                    && let Some(times) = restarts.get_mut(node.index())
+                {
+                    times.push(at_ns);
+                }
+            }
+        }
+    }
+    restarts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,25 +98,9 @@ mod tests {
         }
     }
 
-    /// The node's restarts, replayed.
+    /// Node 4's restarts, replayed.
     fn restarts(faults: &[ScheduledFault]) -> Vec<u64> {
-        let mut down = Down::default();
-        let mut back = Vec::new();
-        for (at_ns, step) in steps(faults) {
-            match step {
-                Step::Applied(fault) => {
-                    if let Some((node, _)) = fault.fault.takes_down() {
-                        down.crash(node);
-                    }
-                }
-                Step::Heal(node) => {
-                    if down.heal(node) {
-                        back.push(at_ns);
-                    }
-                }
-            }
-        }
-        back
+        restart_times(faults, 5).swap_remove(4)
     }
 
     #[test]

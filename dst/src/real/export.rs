@@ -8,7 +8,6 @@ use std::path::Path;
 use node::history::{HISTORY_FILE, HistoryLine};
 use plane::cluster::{CLUSTER_FILE, ClusterFile};
 use plane::protocol::Event;
-use sim::ScheduledFault;
 
 use crate::check::downtime;
 use crate::error::Error;
@@ -38,7 +37,7 @@ pub fn write_simulated_history(
         ));
     };
     let (topology, nodes) = layout(&scenario.topology);
-    let restarts = restart_times(&result.faults, nodes.len());
+    let restarts = downtime::restart_times(&result.faults, nodes.len());
     let mut files: Vec<String> = vec![String::new(); nodes.len()];
     let mut seqs: Vec<u64> = vec![0; nodes.len()];
     for entry in history {
@@ -84,28 +83,4 @@ fn write(path: &Path, text: &str, dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir)
         .map_err(|error| Error::io(dir, format!("cannot create it: {error}")))?;
     std::fs::write(path, text).map_err(|error| Error::io(path, format!("cannot write: {error}")))
-}
-
-/// Per node, when it came back from each crash or reboot, as the
-/// simulator applies them (see [`downtime`]).
-fn restart_times(faults: &[ScheduledFault], nodes: usize) -> Vec<Vec<u64>> {
-    let mut down = downtime::Down::default();
-    let mut restarts: Vec<Vec<u64>> = vec![Vec::new(); nodes];
-    for (at_ns, step) in downtime::steps(faults) {
-        match step {
-            downtime::Step::Applied(fault) => {
-                if let Some((node, _)) = fault.fault.takes_down() {
-                    down.crash(node);
-                }
-            }
-            downtime::Step::Heal(node) => {
-                if down.heal(node)
-                    && let Some(times) = restarts.get_mut(node.index())
-                {
-                    times.push(at_ns);
-                }
-            }
-        }
-    }
-    restarts
 }
