@@ -61,6 +61,17 @@ fn a_guided_sweep_is_the_same_for_the_same_arguments_whatever_the_jobs() {
     let stdout = text(&first.stdout);
     assert!(stdout.contains("## Coverage reached"), "{stdout}");
     assert!(stdout.contains("| chaos | 40 |"), "{stdout}");
+    // The summary's rates measure the runs this sweep made.
+    let rates = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("40 runs on sim at "))
+        .unwrap_or_else(|| panic!("a rate line in {stdout}"));
+    let figures: Vec<f64> = rates
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    assert_eq!(figures.len(), 2, "{rates}");
+    assert!(figures.iter().all(|&f| f > 0.0), "{rates}");
 }
 
 #[test]

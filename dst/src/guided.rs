@@ -33,7 +33,7 @@ use crate::error::Error;
 use crate::layout::layout;
 use crate::scenario::Scenario;
 use crate::sweep::{
-    Outcome, Progress, ProgressSink, SeedResult, Summary, SweepOptions, artifact_name,
+    Outcome, Progress, ProgressSink, SeedResult, Stopwatch, Summary, SweepOptions, artifact_name,
     capture_panics, prepare, results_path, run_with, summarize,
 };
 use crate::world::{RunOptions, planned_faults};
@@ -212,6 +212,7 @@ pub fn guided_sweep(options: &GuidedOptions) -> Result<(Vec<GuidedLine>, GuidedS
     let mut lines = Vec::new();
     let mut reached = Vec::new();
     let budget = options.seeds.end.saturating_sub(options.seeds.start);
+    let started = Stopwatch::start();
     let mut tally = Progress {
         done: 0,
         total: budget.saturating_mul(options.scenarios.len() as u64),
@@ -224,7 +225,9 @@ pub fn guided_sweep(options: &GuidedOptions) -> Result<(Vec<GuidedLine>, GuidedS
     }
     let results: Vec<SeedResult> = lines.iter().map(|line| line.result.clone()).collect();
     let mut sweep = summarize(options.runner.engine, &results);
-    sweep.runs = results.len() as u64 * if options.check_determinism { 2 } else { 1 };
+    started
+        .rates(&results, options.check_determinism)
+        .apply(&mut sweep);
     sweep.targets = crate::sweep::targets_of(&options.scenarios, &results);
     Ok((
         lines,

@@ -764,7 +764,7 @@ fn sweep_with(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Erro
             failed: 0,
         });
     }
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let (sender, receiver) = mpsc::channel::<(SeedResult, Option<Artifact>)>();
     let mut fresh = Vec::new();
     let mut failed_now = 0_u64;
@@ -823,23 +823,59 @@ fn sweep_with(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Erro
     if let Some(error) = write_error {
         return Err(error);
     }
-    let elapsed_s = started.elapsed().as_secs_f64().max(1e-9);
-    let runs_per_seed: u64 = if options.check_determinism { 2 } else { 1 };
-    // Summed as integers: an empty float sum is -0.0, printed as "-0".
-    let simulated_ns: u128 = fresh.iter().map(|r| u128::from(r.simulated_ns)).sum();
-    let fresh_seeds = fresh.len() as u64;
+    let rates = started.rates(&fresh, options.check_determinism);
     let mut all: Vec<SeedResult> = done.into_values().chain(fresh).collect();
     all.sort_by(|a, b| {
         (&a.scenario, a.seed, &a.config_hash).cmp(&(&b.scenario, b.seed, &b.config_hash))
     });
     let mut summary = summarize(options.runner.engine, &all);
-    summary.runs = fresh_seeds * runs_per_seed;
-    summary.seeds_per_second = fresh_seeds as f64 / elapsed_s;
-    summary.simulated_per_wall =
-        simulated_ns as f64 * runs_per_seed as f64 / sim::SECOND_NS as f64 / elapsed_s;
+    rates.apply(&mut summary);
     summary.shard = options.shard;
     summary.targets = targets_of(&options.scenarios, &all);
     Ok((all, summary))
+}
+
+/// The wall clock of one sweep invocation: what its summary's rates are
+/// measured with.
+pub(crate) struct Stopwatch(Instant);
+
+impl Stopwatch {
+    pub(crate) fn start() -> Stopwatch {
+        Stopwatch(Instant::now())
+    }
+
+    /// The rates of `fresh`, the results run since the start (twice each
+    /// when `check_determinism`).
+    pub(crate) fn rates(&self, fresh: &[SeedResult], check_determinism: bool) -> Rates {
+        let elapsed_s = self.0.elapsed().as_secs_f64().max(1e-9);
+        let runs_per_seed: u64 = if check_determinism { 2 } else { 1 };
+        // Summed as integers: an empty float sum is -0.0, printed as "-0".
+        let simulated_ns: u128 = fresh.iter().map(|r| u128::from(r.simulated_ns)).sum();
+        let seeds = fresh.len() as u64;
+        Rates {
+            runs: seeds * runs_per_seed,
+            seeds_per_second: seeds as f64 / elapsed_s,
+            simulated_per_wall: simulated_ns as f64 * runs_per_seed as f64
+                / sim::SECOND_NS as f64
+                / elapsed_s,
+        }
+    }
+}
+
+/// The work one sweep invocation did, and how fast.
+pub(crate) struct Rates {
+    runs: u64,
+    seeds_per_second: f64,
+    simulated_per_wall: f64,
+}
+
+impl Rates {
+    /// Writes the rates into `summary`.
+    pub(crate) fn apply(self, summary: &mut Summary) {
+        summary.runs = self.runs;
+        summary.seeds_per_second = self.seeds_per_second;
+        summary.simulated_per_wall = self.simulated_per_wall;
+    }
 }
 
 /// Builds the summary of a set of results of `engine`: deterministic in
