@@ -575,3 +575,209 @@ fn the_json_rerun_command_names_the_scenario_path_bugs_and_the_artifact() {
         format!("cargo run --release -- replay {replayed}")
     );
 }
+
+/// Runs `controlplane ARGS` and checks it exits `code` with `expected` on
+/// stderr; returns stdout.
+fn exits(args: &[&str], code: i32, expected: &str) -> String {
+    let output = controlplane(args);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    text(&output.stdout)
+}
+
+#[test]
+fn jobs_and_seeds_out_of_range_are_refused_saying_what_is_allowed() {
+    let out = scratch("jobs").join("out");
+    let out = out.to_str().unwrap();
+    for jobs in ["0", "1025", "4294967296", "many"] {
+        let args = ["sweep", "--seeds", "0..2", "--jobs", jobs, "--out", out];
+        exits(&args, 2, "allowed an integer 1..=1024");
+    }
+    for seed in ["-1", "18446744073709551616", "x"] {
+        let flag = format!("--seed={seed}");
+        let args = ["simulate", &flag];
+        exits(
+            &args,
+            2,
+            "not a seed: allowed an integer 0..=18446744073709551615",
+        );
+    }
+    let args = ["sweep", "--seeds", "0..99999999999999999999", "--out", out];
+    exits(&args, 2, "allowed an integer 0..=18446744073709551615");
+    // More jobs than seeds is fine: the sweep starts no idle threads.
+    let output = controlplane(&["sweep", "--seeds", "0..2", "--jobs", "1024", "--out", out]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+}
+
+#[test]
+fn all_scenarios_with_another_is_refused_rather_than_dropping_it() {
+    let dir = scratch("all-and-more");
+    let out = dir.join("out");
+    let args = [
+        "sweep",
+        "--scenario",
+        "all",
+        "--scenario",
+        "nope",
+        "--seeds",
+        "0..1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    exits(
+        &args,
+        2,
+        "--scenario all sweeps every scenario in scenarios/: give it alone",
+    );
+    assert!(!out.join("results.jsonl").exists(), "no seed ran");
+}
+
+#[test]
+fn a_scenario_file_named_without_toml_or_a_directory_is_read_as_a_file() {
+    let dir = scratch("bare-file");
+    let baseline = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml"),
+    )
+    .expect("reads");
+    let renamed = baseline.replacen("name = \"baseline\"", "name = \"bare\"", 1);
+    write(&dir, "bare.json", &renamed);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_controlplane"))
+        .args(["simulate", "--scenario", "bare.json", "--seed", "1"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(stdout.starts_with("# `bare` seed 1: PASS"), "{stdout}");
+}
+
+#[test]
+fn a_story_of_an_unknown_property_is_refused_and_of_a_held_one_says_so() {
+    let args = ["simulate", "--seed", "1", "--story", "always.nonexistent"];
+    exits(
+        &args,
+        2,
+        "no such property; allowed: always.one_resource_per_key,",
+    );
+    let args = [
+        "simulate",
+        "--scenario",
+        "idempotency-storm",
+        "--bug",
+        "stale-replay-body",
+        "--seed",
+        "0",
+        "--story",
+        "eventually.converged",
+    ];
+    let stdout = exits(&args, 3, "");
+    assert!(
+        stdout.starts_with(
+            "`eventually.converged` held in this run; the story of `always.replay_matches_first` follows.\n"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_output_file_that_cannot_be_written_is_refused_before_the_run() {
+    let dir = scratch("outputs");
+    let here = dir.to_str().unwrap();
+    let missing = dir.join("no-such-dir").join("t.html");
+    for flag in ["--timeline", "--perfetto"] {
+        let args = ["simulate", "--seed", "1", flag, here];
+        let stdout = exits(&args, 1, "is a directory: give the path of a file");
+        assert!(stdout.is_empty(), "refused before the run: {stdout}");
+        let args = ["simulate", "--seed", "1", flag, missing.to_str().unwrap()];
+        exits(&args, 1, "does not exist");
+    }
+    // A failing seed's artifact, for replay and shrink.
+    let out = dir.join("sweep");
+    let sweep = controlplane(&[
+        "sweep",
+        "--scenario",
+        "idempotency-storm",
+        "--bug",
+        "stale-replay-body",
+        "--seeds",
+        "0..1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(sweep.status.code(), Some(3), "{}", text(&sweep.stderr));
+    let artifact = out.join("failures").join("idempotency-storm-seed-0.json");
+    let artifact = artifact.to_str().unwrap();
+    let before = std::fs::read(artifact).expect("reads");
+    exits(
+        &["replay", artifact, "--timeline", here],
+        1,
+        "is a directory",
+    );
+    exits(&["shrink", artifact, "--out", here], 1, "is a directory");
+    exits(
+        &["shrink", artifact, "--out", artifact],
+        2,
+        "that is the artifact being shrunk",
+    );
+    assert_eq!(
+        std::fs::read(artifact).expect("reads"),
+        before,
+        "left as it was"
+    );
+}
+
+#[test]
+fn merge_inputs_that_are_not_sweep_outputs_are_bad_input() {
+    let dir = scratch("merge-input");
+    let file = write(&dir, "afile", "garbage");
+    let shard = dir.join("shard");
+    std::fs::create_dir_all(&shard).expect("creates");
+    std::fs::write(shard.join("sweep.json"), [0xff_u8, 0xfe, 0x00]).expect("writes");
+    let out = dir.join("out");
+    let (out, shard) = (out.to_str().unwrap(), shard.to_str().unwrap());
+    exits(
+        &["merge", "--out", out, &file, shard],
+        2,
+        "afile/sweep.json: cannot read it",
+    );
+    exits(
+        &["merge", "--out", out, shard, shard],
+        2,
+        "is not UTF-8 text",
+    );
+}
+
+#[test]
+fn lessons_into_a_file_is_refused_before_any_work() {
+    let dir = scratch("lessons-file");
+    let file = write(&dir, "pages", "");
+    exits(
+        &["lessons", "--out", &file, "--no-screenshots"],
+        1,
+        "is not a directory: give the directory to write the pages to",
+    );
+}
+
+#[test]
+fn a_node_cut_from_itself_or_clogged_to_itself_is_refused_on_load() {
+    let dir = scratch("self-faults");
+    let file = with_schedule(
+        &dir,
+        "kind = \"partition\"\nside_a = [\"api-0\"]\nside_b = [\"api-0\", \"store\"]\nduration_ms = 500\n",
+    );
+    refused_on_load(
+        &dir,
+        &file,
+        "schedule[0].side_a and side_b both name \"api-0\": a node cannot be cut from itself",
+    );
+    let file = with_schedule(
+        &dir,
+        "kind = \"clog\"\nfrom = \"api-0\"\nto = \"api-0\"\nduration_ms = 500\n",
+    );
+    refused_on_load(
+        &dir,
+        &file,
+        "schedule[0].from and to both name \"api-0\": a clog slows the link between two nodes",
+    );
+}

@@ -75,8 +75,8 @@ fn a_sweep_that_never_reaches_a_target_exits_9_naming_it() {
     assert_eq!(
         summary["targets"],
         serde_json::json!([
-            {"scenario": "unreachable-target", "path": "in_flight_409", "seeds": 3},
-            {"scenario": "unreachable-target", "path": "stale_token_rejected", "seeds": 0},
+            {"scenario": "unreachable-target", "path": "in_flight_409", "seeds": 3, "swept": 3},
+            {"scenario": "unreachable-target", "path": "stale_token_rejected", "seeds": 0, "swept": 3},
         ])
     );
 }
@@ -222,4 +222,28 @@ fn a_target_that_is_no_sometimes_path_is_bad_input_naming_the_file_the_key_and_t
             "{stderr}"
         );
     }
+}
+
+#[test]
+fn a_missed_target_counts_the_seeds_of_its_own_scenario() {
+    let out = scratch("own-seeds");
+    let (code, _, stderr) = run(&[
+        "sweep",
+        "--scenario",
+        FIXTURE,
+        "--scenario",
+        "baseline",
+        "--seeds",
+        "0..3",
+        "--out",
+        path(&out),
+    ]);
+    assert_eq!(code, Some(9), "{stderr}");
+    // Six seeds ran, three of them of the scenario with the target.
+    assert!(
+        stderr.contains(&format!(
+            "{MISSED} (its [expect] reaches), and none of the 3 seeds did"
+        )),
+        "{stderr}"
+    );
 }

@@ -30,6 +30,7 @@ use plane::config::Bug;
 use crate::artifact::code_version;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::input::ReadError;
 use crate::sweep::{
     Outcome, SeedResult, Summary, SweepOptions, artifact_name, judge_targets, read_results,
     results_path, summarize,
@@ -123,9 +124,9 @@ impl Manifest {
     /// Reads `dir/sweep.json`; bad input if it is missing or not one.
     pub fn read(dir: &Path) -> Result<Manifest, Error> {
         let path = manifest_path(dir);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::input::read_text(&path) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(ReadError::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {
                 let why = if results_path(dir).exists() {
                     "has results.jsonl but no sweep.json: written by a guided sweep, or by a \
                      version from before merge existed; rerun that shard with this version"
@@ -134,7 +135,12 @@ impl Manifest {
                 };
                 return Err(Error::bad_input(dir.display().to_string(), why));
             }
-            Err(error) => return Err(Error::io(&path, format!("cannot read: {error}"))),
+            // Not a directory, unreadable, not UTF-8, too large: each
+            // names an input that is not a sweep's --out.
+            Err(error) => {
+                let why = format!("{error}: not the sweep.json a sweep's --out holds");
+                return Err(Error::bad_input(path.display().to_string(), why));
+            }
         };
         let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
             Error::bad_input(

@@ -616,16 +616,40 @@ pub fn list_scenarios() -> Vec<String> {
     names
 }
 
+/// The names of the scenarios in `scenarios/`, sorted; an error when there
+/// are none to be read (a binary run away from the source tree it was built
+/// from), so that sweeping "all of them" never passes having run nothing.
+pub fn all_scenarios() -> Result<Vec<String>, Error> {
+    let dir = scenarios_dir();
+    if let Err(error) = std::fs::read_dir(&dir) {
+        let message = format!(
+            "cannot read the built-in scenarios' directory ({error}): they are read from the \
+             source tree this binary was built from; name scenario files by path instead"
+        );
+        return Err(Error::bad_input(dir.display().to_string(), message));
+    }
+    let names = list_scenarios();
+    if names.is_empty() {
+        let message = "holds no scenario (NAME.toml): nothing to run";
+        return Err(Error::bad_input(dir.display().to_string(), message));
+    }
+    Ok(names)
+}
+
 impl Scenario {
-    /// Loads a scenario by name (from `scenarios/NAME.toml`) or by path.
+    /// Loads a scenario by name (from `scenarios/NAME.toml`) or by path: a
+    /// path when it ends in `.toml`, has a directory part, or names a file
+    /// that is not also a built-in scenario's name.
     pub fn load(name_or_path: &str) -> Result<Scenario, Error> {
         let as_path = Path::new(name_or_path);
+        let built_in = scenarios_dir().join(format!("{name_or_path}.toml"));
         let path = if as_path.extension().is_some_and(|ext| ext == "toml")
             || as_path.components().count() > 1
+            || (as_path.is_file() && !built_in.is_file())
         {
             as_path.to_path_buf()
         } else {
-            scenarios_dir().join(format!("{name_or_path}.toml"))
+            built_in
         };
         // A scenario that cannot be read is bad input, not an I/O failure
         // of ours: the user named a file that is not there.
@@ -1697,7 +1721,25 @@ impl ScheduledSpec {
         many("nodes", &self.nodes)?;
         one("from", &self.from)?;
         one("to", &self.to)?;
-        one("node", &self.node)
+        one("node", &self.node)?;
+        // By name only: names such as `holder:shard-0` and `holder:leader`
+        // resolve when the fault starts, and may then name one node (the
+        // fault then cuts nothing between them).
+        if let Some(name) = self.side_a.iter().find(|name| self.side_b.contains(name)) {
+            return Err(format!(
+                "side_a and side_b both name {name:?}: a node cannot be cut from itself; \
+                 allowed two lists with no node in common"
+            ));
+        }
+        if let (Some(from), Some(to)) = (&self.from, &self.to)
+            && from == to
+        {
+            return Err(format!(
+                "from and to both name {from:?}: a clog slows the link between two nodes; \
+                 allowed two different nodes"
+            ));
+        }
+        Ok(())
     }
 
     /// Every field the kind needs is there, and none it ignores.

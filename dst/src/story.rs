@@ -76,14 +76,21 @@ struct Candidate {
 }
 
 /// The story of the first violation of `property` in `result` (or of the
-/// run's first violation, if `property` has none), in at most
-/// [`MAX_LINES`] lines, the last of which is the violating effect. The
-/// run must have kept its trace (`RunOptions::keep_trace`); otherwise, or
-/// without a violation, one line says so.
+/// run's first violation, if `property` has none, said in a first line),
+/// in at most [`MAX_LINES`] lines, the last of which is the violating
+/// effect. The run must have kept its trace (`RunOptions::keep_trace`);
+/// otherwise, or without a violation, one line says so.
 pub fn story(result: &RunResult, property: &str) -> String {
     let Some(violation) = violation_for(result, property) else {
         return "No violation in this run: there is no story to tell.\n".to_string();
     };
+    if !property.is_empty() && violation.property != property {
+        let told = story(result, violation.property);
+        return format!(
+            "`{property}` held in this run; the story of `{}` follows.\n{told}",
+            violation.property
+        );
+    }
     let (Some(entries), Some(history)) = (result.trace.as_deref(), result.history.as_deref())
     else {
         return "The run kept no trace (run it with keep_trace): no story to tell.\n".to_string();

@@ -248,6 +248,8 @@ pub struct Target {
     pub path: String,
     /// Seeds that reached it.
     pub seeds: u64,
+    /// Seeds of the scenario swept.
+    pub swept: u64,
 }
 
 impl Summary {
@@ -269,16 +271,17 @@ pub(crate) fn judge_targets<'s>(
 ) -> Vec<Target> {
     let mut targets = Vec::new();
     for (scenario, paths) in scenarios {
+        let swept: Vec<&SeedResult> = results.iter().filter(|r| r.scenario == scenario).collect();
         for path in paths {
-            let seeds = results
+            let seeds = swept
                 .iter()
-                .filter(|r| r.scenario == scenario)
                 .filter(|r| r.sometimes.get(path).is_some_and(|&count| count > 0))
                 .count() as u64;
             targets.push(Target {
                 scenario: scenario.to_string(),
                 path: path.clone(),
                 seeds,
+                swept: swept.len() as u64,
             });
         }
     }
@@ -771,7 +774,10 @@ fn sweep_with(options: &SweepOptions) -> Result<(Vec<SeedResult>, Summary), Erro
     let mut write_error = None;
     let stop = AtomicBool::new(false);
     std::thread::scope(|threads| {
-        for _ in 0..options.jobs.max(1) {
+        // No more threads than runs: a thread with nothing to claim costs
+        // a start and a stack for nothing.
+        let threads_wanted = u64::try_from(options.jobs.max(1)).unwrap_or(u64::MAX);
+        for _ in 0..threads_wanted.min(total.max(1)) {
             let sender = sender.clone();
             let todo = &todo;
             let stop = &stop;
@@ -1192,11 +1198,11 @@ mod tests {
             [("a", targets.as_slice()), ("b", targets.as_slice())],
             &results,
         );
-        let seeds: Vec<(&str, u64)> = judged
+        let seeds: Vec<(&str, u64, u64)> = judged
             .iter()
-            .map(|t| (t.scenario.as_str(), t.seeds))
+            .map(|t| (t.scenario.as_str(), t.seeds, t.swept))
             .collect();
-        assert_eq!(seeds, [("a", 0), ("b", 2)]);
+        assert_eq!(seeds, [("a", 0, 1), ("b", 2, 2)]);
         let mut summary = Summary {
             targets: judged,
             ..Summary::default()

@@ -128,7 +128,8 @@ fn run_chunk(
     let verdicts = Mutex::new(Vec::new());
     let bad_input = Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..jobs {
+        let runs = usize::try_from(seeds.end.saturating_sub(seeds.start)).unwrap_or(usize::MAX);
+        for _ in 0..jobs.clamp(1, runs.max(1)) {
             scope.spawn(|| {
                 loop {
                     let seed = next.fetch_add(1, Ordering::Relaxed);

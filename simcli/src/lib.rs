@@ -16,7 +16,7 @@ use dst::error::Error;
 use dst::guided::{self, GuidedOptions, guided_sweep};
 use dst::merge::merge;
 use dst::report;
-use dst::scenario::{Scenario, list_scenarios};
+use dst::scenario::Scenario;
 use dst::sweep::{Outcome, Progress, ProgressSink, Summary, SweepOptions, run_guarded, sweep};
 use dst::world::{RunOptions, RunResult, run_scenario};
 use dst::zoo;
@@ -105,7 +105,7 @@ pub struct LessonsArgs {
     out: PathBuf,
     /// Runs in parallel while hunting (default: the number of cores); the
     /// pages are the same for any number.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// Do not screenshot each pattern's timeline to PATTERN.png. By
     /// default they are taken with headless Chromium (`chromium` or
@@ -130,7 +130,11 @@ pub fn run(command: SimCommand, engines: Vec<(Engine, Runner)>) -> ExitCode {
         SimCommand::Merge(args) => run_merge(args),
         SimCommand::Lessons(args) => lessons(args),
         SimCommand::Scenarios => {
-            for name in list_scenarios() {
+            let names = match dst::scenario::all_scenarios() {
+                Ok(names) => names,
+                Err(error) => return fail(&error, None),
+            };
+            for name in names {
                 match Scenario::load(&name) {
                     Ok(scenario) => {
                         let first = scenario
@@ -155,7 +159,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "baseline")]
     scenario: String,
     /// The root seed: same seed, same code, same run.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, value_parser = parse_seed)]
     seed: u64,
     /// Print the report as JSON instead of Markdown.
     #[arg(long)]
@@ -222,7 +226,7 @@ pub struct SweepArgs {
     #[arg(long, value_parser = parse_seed_range)]
     seeds: std::ops::Range<u64>,
     /// Runs in parallel (default: the number of cores).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// Run only part K of N (K from 0), to split a sweep across CI jobs or
     /// a Kubernetes Indexed Job (K = $JOB_COMPLETION_INDEX); `merge` puts
@@ -347,18 +351,34 @@ fn engine_runner(engine: Engine, command: &str) -> Result<EngineRunner, Error> {
     dst::engine::runner(engine, &available_engines(), command)
 }
 
+/// A seed: any integer 0..=u64::MAX.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}`: not a seed: allowed an integer 0..={}", u64::MAX))
+}
+
 fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
     let (start, end) = text
         .split_once("..")
         .ok_or_else(|| format!("`{text}`: expected START..END, e.g. 0..1000"))?;
-    let start: u64 = start
-        .parse()
-        .map_err(|_| format!("`{start}`: not a seed"))?;
-    let end: u64 = end.parse().map_err(|_| format!("`{end}`: not a seed"))?;
+    let (start, end) = (parse_seed(start)?, parse_seed(end)?);
     if start >= end {
         return Err(format!("`{text}`: START must be below END"));
     }
     Ok(start..end)
+}
+
+/// The most runs in parallel: far more than any machine has cores, and
+/// few enough threads to start.
+const MAX_JOBS: usize = 1024;
+
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(jobs) if (1..=MAX_JOBS).contains(&jobs) => Ok(jobs),
+        _ => Err(format!(
+            "`{text}`: allowed an integer 1..={MAX_JOBS} (runs in parallel)"
+        )),
+    }
 }
 
 fn parse_shard(text: &str) -> Result<(u64, u64), String> {
@@ -453,6 +473,22 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         }
         Err(error) => return bad_input(error),
     }
+    if let Some(property) = args.story.as_deref().filter(|p| !p.is_empty()) {
+        let known = dst::check::property_names();
+        if !known.contains(&property) {
+            return bad_input(format!(
+                "--story {property}: no such property; allowed: {}",
+                known.join(", ")
+            ));
+        }
+    }
+    let pictures = Pictures {
+        timeline: args.timeline.as_deref(),
+        perfetto: args.perfetto.as_deref(),
+    };
+    if let Err(error) = pictures.preflight() {
+        return fail(&error, None);
+    }
     let command =
         report::simulate_command(&args.scenario, args.seed, &scenario.bugs, runner.engine);
     if args.trace {
@@ -481,13 +517,6 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         Ok(result) => result,
         Err(error) => return fail(&error, Some(&command)),
     };
-    let pictures = Pictures {
-        timeline: args.timeline.as_deref(),
-        perfetto: args.perfetto.as_deref(),
-    };
-    if let Err(error) = pictures.write(&result, &scenario) {
-        return fail(&error, None);
-    }
     if args.check_determinism
         && let Some(code) = run_again_and_compare(runner.run, &scenario, &options, &result)
     {
@@ -501,6 +530,10 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         print!("{}", report::markdown(&result, &command));
     }
     report_targets(&scenario, &result);
+    // After the report, so a file that could not be written loses nothing.
+    if let Err(error) = pictures.write(&result, &scenario) {
+        return fail(&error, None);
+    }
     exit_for(&result)
 }
 
@@ -544,7 +577,15 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     let names: Vec<String> = if args.scenario.is_empty() {
         vec!["baseline".to_string()]
     } else if args.scenario.iter().any(|name| name == "all") {
-        list_scenarios()
+        if args.scenario.len() > 1 {
+            return bad_input(
+                "--scenario all sweeps every scenario in scenarios/: give it alone, or name each scenario",
+            );
+        }
+        match dst::scenario::all_scenarios() {
+            Ok(names) => names,
+            Err(error) => return fail(&error, None),
+        }
     } else {
         args.scenario.clone()
     };
@@ -602,7 +643,7 @@ fn sweep_exit(worst: Outcome, summary: &Summary) -> ExitCode {
         eprintln!(
             "target missed: scenario `{}` is written to reach `{}` (its [expect] reaches), and \
              none of the {} seeds did: the scenario no longer tests what it was written for",
-            target.scenario, target.path, summary.seeds
+            target.scenario, target.path, target.swept
         );
     }
     if worst != Outcome::Pass || missed.is_empty() {
@@ -801,6 +842,13 @@ fn lessons(args: LessonsArgs) -> ExitCode {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if args.out.exists() && !args.out.is_dir() {
+        let error = Error::io(
+            &args.out,
+            "is not a directory: give the directory to write the pages to (created if missing)",
+        );
+        return fail(&error, None);
+    }
     dst::sweep::capture_panics();
     let lessons = match dst::lessons::generate(EngineRunner::SIM, jobs) {
         Ok(lessons) => lessons,
@@ -972,6 +1020,13 @@ fn replay(args: ReplayArgs) -> ExitCode {
         Ok(runner) => runner,
         Err(error) => return fail(&error, None),
     };
+    let pictures = Pictures {
+        timeline: args.timeline.as_deref(),
+        perfetto: args.perfetto.as_deref(),
+    };
+    if let Err(error) = pictures.preflight() {
+        return fail(&error, None);
+    }
     let options = RunOptions {
         seed: artifact.seed,
         faults: Some(artifact.faults.clone()),
@@ -1018,13 +1073,6 @@ fn replay(args: ReplayArgs) -> ExitCode {
             result.trace_hash, artifact.trace_hash
         );
     }
-    let pictures = Pictures {
-        timeline: args.timeline.as_deref(),
-        perfetto: args.perfetto.as_deref(),
-    };
-    if let Err(error) = pictures.write(&result, &artifact.scenario) {
-        return fail(&error, None);
-    }
     let command = report::replay_command(&args.artifact, runner.engine);
     if args.story {
         print!("{}", dst::story::story(&result, &artifact.property));
@@ -1037,6 +1085,10 @@ fn replay(args: ReplayArgs) -> ExitCode {
             report::trace_excerpt(&result, &artifact.property, args.context)
         );
     }
+    // After the report, so a file that could not be written loses nothing.
+    if let Err(error) = pictures.write(&result, &artifact.scenario) {
+        return fail(&error, None);
+    }
     exit_for(&result)
 }
 
@@ -1047,6 +1099,17 @@ struct Pictures<'a> {
 }
 
 impl Pictures<'_> {
+    /// Refuses, before anything runs, a file asked for that could not be
+    /// written: so a long run's report is not lost to a typo.
+    fn preflight(&self) -> Result<(), Error> {
+        for (path, what) in [(self.timeline, "timeline"), (self.perfetto, "perfetto")] {
+            if let Some(path) = path {
+                writable_file(path, what)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Draws `result` (a run of `scenario` that kept its history) into
     /// each file asked for, and says so on stderr; a file that cannot be
     /// written is an I/O error naming it.
@@ -1074,6 +1137,28 @@ impl Pictures<'_> {
     }
 }
 
+/// Whether `path` can take the file `what` (checked before a run that
+/// writes it): not a directory, in a directory that exists.
+fn writable_file(path: &std::path::Path, what: &str) -> Result<(), Error> {
+    if path.is_dir() {
+        return Err(Error::io(
+            path,
+            format!("is a directory: give the path of a file to write the {what} to"),
+        ));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent.filter(|p| !p.is_dir()) {
+        return Err(Error::io(
+            path,
+            format!(
+                "cannot write the {what}: directory {} does not exist",
+                parent.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The runner `replay` and `shrink` use: the artifact's engine, unless
 /// `--engine` names another.
 fn artifact_runner(
@@ -1093,6 +1178,19 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
         Ok(runner) => runner,
         Err(error) => return fail(&error, None),
     };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.artifact.with_extension("min.json"));
+    if same_file(&out, &args.artifact) {
+        return bad_input(format!(
+            "--out {}: that is the artifact being shrunk; write the reproducer elsewhere",
+            out.display()
+        ));
+    }
+    if let Err(error) = writable_file(&out, "shrunk artifact") {
+        return fail(&error, None);
+    }
     dst::sweep::capture_panics();
     let shrunk = match dst::shrink::shrink(&artifact, runner) {
         Ok(shrunk) => shrunk,
@@ -1106,12 +1204,6 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
         }
         Err(error) => return fail(&in_file(error, &args.artifact), None),
     };
-    let out = args
-        .out
-        .unwrap_or_else(|| args.artifact.with_extension("min.json"));
-    if let Err(error) = shrunk.artifact.write(&out) {
-        return fail(&error, None);
-    }
     println!(
         "shrink: `{}` still fails with {} of {} faults ({} runs on {}){}",
         artifact.property,
@@ -1137,12 +1229,25 @@ fn shrink(args: ShrinkArgs) -> ExitCode {
             report::fault_line(&fault.fault, &names)
         );
     }
+    // After the faults are printed, so a file that could not be written
+    // loses nothing.
+    if let Err(error) = shrunk.artifact.write(&out) {
+        return fail(&error, None);
+    }
     println!(
         "wrote {}\nreplay: {}",
         out.display(),
         report::replay_command(&out, runner.engine)
     );
     ExitCode::SUCCESS
+}
+
+/// Whether `a` and `b` name one existing file.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -391,7 +391,7 @@ pub(crate) fn check(input: &CheckInput) -> CheckReport {
 
 /// Every property's name, in report order (artifacts may name only
 /// these; the zoo's tests check that each exhibit names one).
-pub(crate) fn property_names() -> Vec<&'static str> {
+pub fn property_names() -> Vec<&'static str> {
     let topology = Topology::default();
     let nothing = CheckInput {
         history: &[],
