@@ -11,6 +11,7 @@
 //! own record of what it did.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use sim::{HistoryEntry, NodeId};
 
@@ -470,12 +471,16 @@ enum Acked {
     Deleted,
 }
 
+/// One client's acknowledgements, per resource, in the order received.
+type ClientAcks<'h> = BTreeMap<&'h str, Vec<(u64, Acked)>>;
+
 /// What each client was told of its own resources, and when it asked to
 /// delete them, as the history goes.
 #[derive(Default)]
 struct Acks<'h> {
-    /// Per (client, resource): acknowledgements in the order received.
-    acks: BTreeMap<(NodeId, &'h str), Vec<(u64, Acked)>>,
+    /// Per client, per resource: acknowledgements in the order received
+    /// (by client first, so a list's id range is one range of one map).
+    acks: BTreeMap<NodeId, ClientAcks<'h>>,
     /// Per (client, resource): when the client first sent a delete of it.
     delete_sent: BTreeMap<(NodeId, &'h str), u64>,
 }
@@ -493,7 +498,8 @@ impl<'h> Acks<'h> {
     fn known(&self, client: NodeId, id: &str, sent_ns: u64) -> Known {
         let before = || {
             self.acks
-                .get(&(client, id))
+                .get(&client)
+                .and_then(|ids| ids.get(id))
                 .into_iter()
                 .flatten()
                 .filter(move |(at_ns, _)| *at_ns <= sent_ns)
@@ -520,15 +526,25 @@ impl<'h> Acks<'h> {
     /// The resources `client` was told of, with ids in `(after, through]`
     /// (unbounded where `None`).
     fn ids_of(&self, client: NodeId, after: Option<&str>, through: Option<&str>) -> Vec<&'h str> {
-        self.acks
-            .keys()
-            .filter(|(node, id)| {
-                *node == client
-                    && after.is_none_or(|after| *id > after)
-                    && through.is_none_or(|through| *id <= through)
-            })
-            .map(|&(_, id)| id)
+        let Some(ids) = self.acks.get(&client) else {
+            return Vec::new();
+        };
+        if let (Some(after), Some(through)) = (after, through)
+            && after >= through
+        {
+            return Vec::new(); // An empty range, which `range` refuses.
+        }
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let upper = through.map_or(Bound::Unbounded, Bound::Included);
+        ids.range::<str, _>((lower, upper))
+            .map(|(&id, _)| id)
             .collect()
+    }
+
+    /// Records that `client` was told `acked` of `id` at `at_ns`.
+    fn ack(&mut self, client: NodeId, id: &'h str, at_ns: u64, acked: Acked) {
+        let ids = self.acks.entry(client).or_default();
+        ids.entry(id).or_default().push((at_ns, acked));
     }
 }
 
@@ -588,10 +604,7 @@ fn read_your_writes(input: &CheckInput, sends: &Sends) -> Verdict {
                     (ResponseBody::Deleted { id }, status::OK) => (id.as_str(), Acked::Deleted),
                     _ => continue,
                 };
-                acks.acks
-                    .entry((entry.node, id))
-                    .or_default()
-                    .push((entry.time_ns, acked));
+                acks.ack(entry.node, id, entry.time_ns, acked);
             }
             _ => {}
         }
@@ -1240,6 +1253,28 @@ mod tests {
             read_received(905, page(&[(&r0, None)], None)),
         );
         assert_eq!(history.violations(READ_YOUR_WRITES), 2);
+    }
+
+    #[test]
+    fn the_ids_a_page_covers_are_the_clients_own_in_after_through() {
+        let mut acks = Acks::default();
+        let told = Acked::Exists { generation: 1 };
+        for id in ["a", "b", "c", "d"] {
+            acks.ack(CLIENT_A, id, 1, told);
+        }
+        acks.ack(CLIENT_B, "b2", 1, told);
+        let ids = |after, through| acks.ids_of(CLIENT_A, after, through);
+        assert_eq!(ids(None, None), ["a", "b", "c", "d"]);
+        assert_eq!(ids(Some("a"), Some("c")), ["b", "c"]);
+        assert_eq!(ids(Some("b"), None), ["c", "d"]);
+        assert_eq!(ids(None, Some("b")), ["a", "b"]);
+        assert!(ids(Some("c"), Some("c")).is_empty());
+        assert!(
+            ids(Some("d"), Some("a")).is_empty(),
+            "a backwards page covers nothing"
+        );
+        assert_eq!(acks.ids_of(CLIENT_B, Some("b"), None), ["b2"]);
+        assert!(acks.ids_of(API_A, None, None).is_empty());
     }
 
     #[test]
