@@ -23,6 +23,8 @@ use sim::{Fault, HistoryEntry, NodeId, ScheduledFault};
 use crate::error::Error;
 use crate::input::{Format, plain_words, read_text, shape};
 
+use super::limits;
+
 /// The longest history line read: 1 MiB. An event is a few hundred bytes;
 /// a longer line is not a history line, and reading it whole could take
 /// any amount of memory.
@@ -119,7 +121,7 @@ pub(crate) fn load(dir: &Path) -> Result<Loaded, Error> {
             continue;
         }
         let node = NodeId(index as u32);
-        let (lines, truncated) = read_node(&path, node, name, &mut read.lines)?;
+        let (lines, truncated) = read_node(&path, node, &cluster, &mut read.lines)?;
         if let Some(line) = truncated {
             read.truncated.push(TruncatedLine {
                 file: format!("{name}/{HISTORY_FILE}"),
@@ -128,6 +130,9 @@ pub(crate) fn load(dir: &Path) -> Result<Loaded, Error> {
         }
         read.boots += count_boots(&lines);
         per_node.push(lines);
+    }
+    if read.lines == 0 {
+        return Err(no_history(dir, &cluster, &read));
     }
     let (history, origin, restarts) = merge(per_node, &mut read);
     read.restarts = restarts.len() as u64;
@@ -240,7 +245,8 @@ fn read_fault_log(
 }
 
 /// Reads and checks `cluster.json`: node names usable as directory names,
-/// and a topology whose every id is a node of the role it claims.
+/// a topology that names every node once, in its role, and sizes and
+/// settings within a scenario's limits.
 fn read_cluster(path: &Path) -> Result<ClusterFile, Error> {
     let file = path.display().to_string();
     if !path.exists() {
@@ -282,47 +288,114 @@ fn check_cluster(cluster: &ClusterFile) -> Result<(), String> {
     }
     let t = &cluster.topology;
     let roles = [
-        (Role::Store, std::slice::from_ref(&t.store)),
-        (Role::Billing, std::slice::from_ref(&t.billing)),
-        (Role::Api, t.apis.as_slice()),
-        (Role::Controller, t.controllers.as_slice()),
-        (Role::Worker, t.workers.as_slice()),
-        (Role::Client, t.clients.as_slice()),
+        (
+            "topology.store",
+            Role::Store,
+            std::slice::from_ref(&t.store),
+        ),
+        (
+            "topology.billing",
+            Role::Billing,
+            std::slice::from_ref(&t.billing),
+        ),
+        ("topology.apis", Role::Api, t.apis.as_slice()),
+        (
+            "topology.controllers",
+            Role::Controller,
+            t.controllers.as_slice(),
+        ),
+        ("topology.workers", Role::Worker, t.workers.as_slice()),
+        ("topology.clients", Role::Client, t.clients.as_slice()),
     ];
-    for (role, ids) in roles {
+    // Per node: the topology field that names it.
+    let mut named: Vec<Option<&str>> = vec![None; cluster.nodes.len()];
+    for (field, role, ids) in roles {
         for id in ids {
             match cluster.nodes.get(id.index()) {
                 Some((_, actual)) if *actual == role => {}
                 Some((name, actual)) => {
                     return Err(format!(
-                        "the topology names node {} ({name}) as {role:?}, but `nodes` says {actual:?}",
+                        "{field} names node {} ({name}) as {role:?}, but `nodes` says {actual:?}",
                         id.0
                     ));
                 }
                 None => {
                     return Err(format!(
-                        "the topology names node {}, but `nodes` lists only {}",
+                        "{field} names node {}, but `nodes` lists only {}: allowed 0..={}",
                         id.0,
-                        cluster.nodes.len()
+                        cluster.nodes.len(),
+                        cluster.nodes.len() - 1
                     ));
                 }
             }
+            if let Some(first) = named[id.index()].replace(field) {
+                return Err(format!(
+                    "{field} names node {} ({}), and {first} names it already: allowed is each \
+                     node once",
+                    id.0,
+                    cluster.nodes[id.index()].0
+                ));
+            }
         }
     }
-    if cluster.settings.controller.shard_count == 0 {
-        return Err("settings.controller.shard_count is 0: allowed is at least 1".to_string());
+    // The sizes of the topology and the settings, as a scenario's.
+    limits::settings_problems(cluster)?;
+    // Every node in the topology: a node it leaves out would be judged as
+    // no member of the cluster.
+    if let Some(index) = named.iter().position(Option::is_none) {
+        let (name, role) = &cluster.nodes[index];
+        let field = roles
+            .iter()
+            .find(|(_, r, _)| r == role)
+            .map_or("topology", |(field, _, _)| field);
+        return Err(format!(
+            "`nodes` lists {name} (node {index}) as {role:?}, but {field} does not name it: \
+             allowed is a topology that names every node of `nodes`"
+        ));
     }
     Ok(())
 }
 
+/// The refusal of a directory where no node wrote a line: nothing to
+/// judge, and most likely not the directory the user meant (or the run
+/// never started), so it must not pass.
+fn no_history(dir: &Path, cluster: &ClusterFile, read: &HistoryRead) -> Error {
+    let first = cluster
+        .nodes
+        .first()
+        .map_or("store", |(name, _)| name.as_str());
+    let found = cluster.nodes.len() - read.nodes_without_history.len();
+    let files = match (found, read.truncated.len()) {
+        (0, _) => format!(
+            "none of the {} nodes cluster.json lists has a history file",
+            cluster.nodes.len()
+        ),
+        (found, 0) => format!("the {found} history file(s) there hold no line"),
+        (found, cut) => format!(
+            "the {found} history file(s) there hold no line but {cut} last line(s) cut short"
+        ),
+    };
+    Error::bad_input(
+        dir.display().to_string(),
+        format!(
+            "no node wrote any history: {files} (`<node>/{HISTORY_FILE}`, e.g. \
+             `{first}/{HISTORY_FILE}`), so there is nothing to judge: give the data directory \
+             of a run that did something"
+        ),
+    )
+}
+
 /// Reads one node's history file. Returns its lines and the number of a
 /// last line dropped as truncated. `total` counts lines over all files.
+/// Every line must be the node's own and name only nodes and shards that
+/// `cluster` has.
 fn read_node(
     path: &Path,
     node: NodeId,
-    name: &str,
+    cluster: &ClusterFile,
     total: &mut u64,
 ) -> Result<(NodeLines, Option<u64>), Error> {
+    let name = &cluster.nodes[node.index()].0;
     let file = path.display().to_string();
     let opened = std::fs::File::open(path)
         .map_err(|error| Error::bad_input(&file, format!("cannot read it ({error})")))?;
@@ -365,6 +438,8 @@ fn read_node(
             name,
         )
         .map_err(|what| Error::bad_input(&file, format!("line {number}: {what}")))?;
+        limits::id_problems(&line.event, cluster)
+            .map_err(|what| Error::bad_input(&file, format!("line {number}: {what}")))?;
         *total += 1;
         if *total > LINES_MAX {
             return Err(Error::bad_input(

@@ -27,6 +27,7 @@
 //!   properties about quiet moments are never judged.
 
 mod export;
+mod limits;
 mod load;
 mod render;
 mod rules;
@@ -141,8 +142,10 @@ impl RealCheckReport {
 
 /// Judges the history in `dir` with the default options (faults possible,
 /// so no `eventually.*` is judged). Bad input (no directory, no or a bad
-/// `cluster.json`, a malformed line before a file's last) is an
-/// [`Error::BadInput`] naming the file and the line.
+/// `cluster.json`, settings a scenario could not have, a malformed line
+/// before a file's last, a line naming a node or shard `cluster.json` does
+/// not have, no history line at all) is an [`Error::BadInput`] naming the
+/// file and the line.
 pub fn check_history(dir: &Path) -> Result<RealCheckReport, Error> {
     check_history_with(dir, &RealOptions::default())
 }

@@ -439,16 +439,311 @@ fn without_client_history_the_client_properties_are_not_judged() {
 }
 
 #[test]
-fn an_empty_history_judges_nothing() {
+fn a_directory_where_no_node_wrote_history_is_bad_input_naming_it() {
     let run = baseline();
+    let names = plane::cluster::layout(&run.0.topology).1;
     let dir = written("empty", run);
-    for (name, _) in &plane::cluster::layout(&run.0.topology).1 {
+    for (name, _) in &names {
         let _ = std::fs::remove_file(dir.join(name).join("history.jsonl"));
     }
-    let report = check_history(&dir).expect("reads");
-    assert_eq!(report.read.lines, 0);
-    assert!(report.verdicts.iter().all(|v| v.judgement == "not judged"));
-    assert_eq!(report.outcome, Outcome::Pass);
+    let refused = |dir: &Path, what: &str| {
+        let error = check_history(dir).expect_err("nothing to judge is refused");
+        let Error::BadInput { file, message } = &error else {
+            panic!("bad input: {error:?}");
+        };
+        assert_eq!(file, &dir.display().to_string());
+        assert!(
+            message.starts_with("no node wrote any history: "),
+            "{message}"
+        );
+        assert!(message.contains(what), "{message}");
+    };
+    refused(
+        &dir,
+        "none of the 12 nodes cluster.json lists has a history file",
+    );
+    // Files there, but empty, or with nothing but a last line cut short.
+    for (name, _) in &names[..3] {
+        std::fs::write(dir.join(name).join("history.jsonl"), "").expect("writes");
+    }
+    refused(&dir, "the 3 history file(s) there hold no line");
+    std::fs::write(dir.join("store").join("history.jsonl"), "{\"node\": 0").expect("writes");
+    refused(&dir, "hold no line but 1 last line(s) cut short");
+    // One line anywhere is a history, judged as before.
+    let line = {
+        let whole = written("one-line", run);
+        line_of(&whole, "billing", 1)
+    };
+    std::fs::write(dir.join("billing").join("history.jsonl"), line + "\n").expect("writes");
+    let report = check_history(&dir).expect("one line is a history");
+    assert_eq!(report.read.lines, 1);
+}
+
+/// `run` written out, with its `cluster.json` edited by `edit`.
+fn with_cluster(
+    name: &str,
+    run: &(Scenario, RunResult),
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Scratch {
+    let dir = written(name, run);
+    let path = dir.join("cluster.json");
+    let mut cluster: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("reads")).expect("JSON");
+    edit(&mut cluster);
+    std::fs::write(&path, cluster.to_string()).expect("writes");
+    dir
+}
+
+/// The message of the bad input `check_history(dir)` is refused with,
+/// after checking that it names `file_end`.
+fn refusal(dir: &Path, file_end: &str) -> String {
+    let error = check_history(dir).expect_err("refused");
+    let Error::BadInput { file, message } = &error else {
+        panic!("bad input: {error:?}");
+    };
+    assert!(file.ends_with(file_end), "{file}: {message}");
+    message.clone()
+}
+
+#[test]
+fn cluster_settings_a_scenario_would_refuse_are_bad_input_naming_the_field() {
+    let run = baseline();
+    for (section, field, value, expected) in [
+        (
+            "controller",
+            "shard_count",
+            serde_json::json!(4_294_967_295u64),
+            "settings.controller.shard_count = 4294967295 is out of range: allowed 1..=4096",
+        ),
+        (
+            "controller",
+            "shard_count",
+            serde_json::json!(10_000_000),
+            "settings.controller.shard_count = 10000000 is out of range: allowed 1..=4096",
+        ),
+        (
+            "controller",
+            "shard_count",
+            serde_json::json!(0),
+            "settings.controller.shard_count = 0 is out of range: allowed 1..=4096",
+        ),
+        (
+            "worker",
+            "max_executed_actions",
+            serde_json::json!(0),
+            "settings.worker.max_executed_actions = 0 is out of range: allowed 1..=",
+        ),
+        (
+            "controller",
+            "session_ttl_ms",
+            serde_json::json!(0),
+            "settings.controller.session_ttl_ms = 0 is out of range: allowed 100..=600000",
+        ),
+        (
+            "controller",
+            "max_drift_ppm",
+            serde_json::json!(200_000),
+            "settings.controller.max_drift_ppm = 200000 is out of range: allowed 0..=100000",
+        ),
+        (
+            "api",
+            "keepalive_interval_ms",
+            serde_json::json!(2_000),
+            "settings.api.keepalive_interval_ms = 2000 is out of range: allowed 1..=1500 (at \
+             most half of settings.api.session_ttl_ms)",
+        ),
+        (
+            "client",
+            "workload_end_ms",
+            serde_json::json!(4_000_000),
+            "settings.client.workload_end_ms = 4000000 is out of range: allowed 0..=3599000 \
+             (within a scenario's run.duration_ms)",
+        ),
+    ] {
+        let dir = with_cluster("settings", run, |cluster| {
+            cluster["settings"][section][field] = value.clone();
+        });
+        let message = refusal(&dir, "cluster.json");
+        assert_eq!(
+            message.get(..expected.len()),
+            Some(expected),
+            "{section}.{field}: {message}"
+        );
+    }
+}
+
+#[test]
+fn the_settings_every_scenario_and_serve_write_are_accepted() {
+    use plane::cluster::{ClusterFile, layout};
+    let cluster = |topology: &plane::cluster::TopologySpec, settings, bugs| {
+        let (topology, nodes) = layout(topology);
+        ClusterFile {
+            nodes,
+            topology,
+            settings,
+            bugs,
+        }
+    };
+    for name in crate::scenario::list_scenarios() {
+        let scenario = Scenario::load(&name).expect("loads");
+        // As simulated, and as `serve --scenario` runs it: one HTTP edge.
+        let mut served = scenario.topology.clone();
+        served.clients = 1;
+        for topology in [&scenario.topology, &served] {
+            let file = cluster(topology, scenario.settings(), scenario.bugs.clone());
+            limits::settings_problems(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+    let served = plane::cluster::TopologySpec {
+        clients: 1,
+        ..Default::default()
+    };
+    let file = cluster(&served, plane::config::Settings::default(), Vec::new());
+    limits::settings_problems(&file).expect("`serve`'s defaults");
+}
+
+#[test]
+fn a_topology_that_leaves_out_or_repeats_a_node_is_bad_input_naming_the_field() {
+    let run = baseline();
+    let dir = with_cluster("no-workers", run, |cluster| {
+        cluster["topology"]["workers"] = serde_json::json!([]);
+    });
+    let message = refusal(&dir, "cluster.json");
+    assert!(
+        message.starts_with("topology.workers = 0 is out of range: allowed 1..=32"),
+        "{message}"
+    );
+    let dir = with_cluster("worker-left-out", run, |cluster| {
+        let workers = cluster["topology"]["workers"].as_array_mut().expect("list");
+        workers.pop();
+    });
+    let message = refusal(&dir, "cluster.json");
+    assert!(
+        message.starts_with(
+            "`nodes` lists worker-2 (node 9) as Worker, but topology.workers does not name it"
+        ),
+        "{message}"
+    );
+    let dir = with_cluster("worker-twice", run, |cluster| {
+        let first = cluster["topology"]["workers"][0].clone();
+        cluster["topology"]["workers"][1] = first;
+    });
+    let message = refusal(&dir, "cluster.json");
+    assert!(
+        message.starts_with(
+            "topology.workers names node 7 (worker-0), and topology.workers names it already"
+        ),
+        "{message}"
+    );
+    let dir = with_cluster("worker-as-api", run, |cluster| {
+        let worker = cluster["topology"]["workers"][0].clone();
+        cluster["topology"]["apis"][0] = worker;
+    });
+    let message = refusal(&dir, "cluster.json");
+    assert!(
+        message
+            .starts_with("topology.apis names node 7 (worker-0) as Api, but `nodes` says Worker"),
+        "{message}"
+    );
+}
+
+/// The first line of `node`'s file whose event is a `kind`: its number,
+/// and the line with its event edited by `edit`.
+fn edit_event(
+    dir: &Path,
+    node: &str,
+    kind: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> usize {
+    let mut number = 0;
+    rewrite(dir, node, |lines| {
+        let index = lines
+            .iter()
+            .position(|line| line.contains(&format!("{{\"{kind}\":")))
+            .unwrap_or_else(|| panic!("{node} recorded a {kind}"));
+        let mut line: serde_json::Value = serde_json::from_str(&lines[index]).expect("JSON");
+        edit(&mut line["event"][kind]);
+        lines[index] = line.to_string();
+        number = index + 1;
+    });
+    number
+}
+
+#[test]
+fn a_node_or_shard_the_cluster_does_not_have_is_bad_input_naming_file_and_line() {
+    let run = baseline();
+    let shards = run.0.controller.shard_count;
+    // A run of 16 shards judged as one of 1: the first line naming
+    // another shard is refused, not judged as a violation.
+    let dir = with_cluster("one-shard", run, |cluster| {
+        cluster["settings"]["controller"]["shard_count"] = serde_json::json!(1);
+    });
+    let message = refusal(&dir, "history.jsonl");
+    assert!(
+        message.contains(
+            ", but cluster.json has settings.controller.shard_count = 1: allowed shards 0..=0"
+        ),
+        "{message}"
+    );
+    let dir = written("shard-past", run);
+    let number = edit_event(&dir, "controller-0", "LeaseAcquired", |event| {
+        event["lease"] = serde_json::json!({ "Shard": shards });
+    });
+    let message = refusal(&dir, "controller-0/history.jsonl");
+    assert!(
+        message.starts_with(&format!(
+            "line {number}: LeaseAcquired.lease names shard {shards}, but cluster.json has \
+             settings.controller.shard_count = {shards}: allowed shards 0..={}",
+            shards - 1
+        )),
+        "{message}"
+    );
+    for (name, node, kind, edit, expected) in [
+        (
+            "fence",
+            "worker-0",
+            "FenceRaised",
+            Box::new(move |event: &mut serde_json::Value| event["shard"] = serde_json::json!(shards))
+                as Box<dyn FnOnce(&mut serde_json::Value)>,
+            format!("FenceRaised.shard names shard {shards}, but cluster.json has settings.controller.shard_count = {shards}: allowed shards 0..={}", shards - 1),
+        ),
+        (
+            "writer",
+            "store",
+            "DesiredWritten",
+            Box::new(|event: &mut serde_json::Value| event["writer"] = serde_json::json!(99)),
+            "DesiredWritten.writer names node 99, but cluster.json lists 12 nodes: allowed 0..=11".to_string(),
+        ),
+        (
+            "holder",
+            "store",
+            "LeaseStored",
+            Box::new(|event: &mut serde_json::Value| event["holder"] = serde_json::json!(7)),
+            "LeaseStored.holder names node 7 (worker-0), which cluster.json lists as Worker: allowed is a node of role Controller".to_string(),
+        ),
+        (
+            "api",
+            "client-0",
+            "RequestSent",
+            Box::new(|event: &mut serde_json::Value| event["api"] = serde_json::json!(0)),
+            "RequestSent.api names node 0 (store), which cluster.json lists as Store: allowed is a node of role Api".to_string(),
+        ),
+        (
+            "instance",
+            "worker-0",
+            "InstanceStarted",
+            Box::new(|event: &mut serde_json::Value| event["instance"]["id"]["worker"] = serde_json::json!(40)),
+            "InstanceStarted.instance.id.worker names node 40, but cluster.json lists 12 nodes".to_string(),
+        ),
+    ] {
+        let dir = written(name, run);
+        let number = edit_event(&dir, node, kind, edit);
+        let message = refusal(&dir, &format!("{node}/history.jsonl"));
+        assert!(
+            message.starts_with(&format!("line {number}: {expected}")),
+            "{name}: {message}"
+        );
+    }
 }
 
 #[test]
