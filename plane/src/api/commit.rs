@@ -78,13 +78,13 @@ impl ApiNode {
         let held = op.held.as_ref().expect("charging needs the lock");
         let mut entry = held.entry.clone();
         entry.recovery = Recovery::Charged { charge_id };
+        let ledger = Value::Ledger(Digested::new(entry));
         let txn = Txn {
             compares: vec![lock_unchanged(&op.key, held)],
-            success: vec![put(
-                &keys::ledger(&op.key),
-                Value::Ledger(Digested::new(entry)),
-                held.ledger_lease,
-            )],
+            success: vec![
+                put(&keys::ledger(&op.key), ledger.clone(), held.ledger_lease),
+                put(&keys::open(&op.key), ledger, held.ledger_lease),
+            ],
             failure: vec![],
         };
         let step = Step::SaveCharged { charge_id };
@@ -200,6 +200,9 @@ impl ApiNode {
         };
         let ledger = Value::Ledger(Digested::new(finished));
         success.push(put(&keys::ledger(&op.key), ledger, held.ledger_lease));
+        success.push(Op::Delete {
+            key: keys::open(&op.key),
+        });
         success.push(Op::Delete {
             key: keys::lock(&op.key),
         });

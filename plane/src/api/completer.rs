@@ -1,7 +1,10 @@
-//! The completer: every `completer_interval_ms` one scan of the ledger and
-//! the locks finds unfinished keys that nobody works on (no lock, or a lock
-//! of mine that no operation holds) and takes a batch of them over, so a
-//! key whose client gave up still finishes.
+//! The completer: every `completer_interval_ms` one scan of the open index
+//! (the unfinished entries' copies) and the locks finds unfinished keys
+//! that nobody works on (no lock, or a lock of mine that no operation
+//! holds) and takes a batch of them over, so a key whose client gave up
+//! still finishes. It scans the index, not the ledger: the ledger keeps
+//! every finished key for its TTL, so a scan of it grows with the requests
+//! and the scans of a run with their square.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +25,7 @@ impl ApiNode {
         self.completer_scanning = true;
         let scan = Txn::unconditional(vec![
             Op::GetPrefix {
-                prefix: keys::LEDGER.into(),
+                prefix: keys::OPEN.into(),
             },
             Op::GetPrefix {
                 prefix: keys::LOCKS.into(),
@@ -36,7 +39,7 @@ impl ApiNode {
         let Reply::Store(response) = reply else {
             return; // Timed out: the next scan tries again.
         };
-        let (ledgers, locks) = match decode::scan(response) {
+        let (open, locks) = match decode::scan(response) {
             Ok(scan) => scan,
             Err(error) => return error.log("completer scan"), // The next scan tries again.
         };
@@ -45,16 +48,16 @@ impl ApiNode {
             .filter_map(|kv| Some((kv.key.strip_prefix(keys::LOCKS)?, kv)))
             .collect();
         let me = ctx.id();
-        let candidates: Vec<(&str, &Kv, &LedgerEntry, Option<&Kv>)> = ledgers
+        let candidates: Vec<(&str, &Kv, &LedgerEntry, Option<&Kv>)> = open
             .iter()
             .filter_map(|ledger| {
                 let Value::Ledger(entry) = &ledger.value else {
                     return None; // The decoder refused such a reply.
                 };
                 if matches!(entry.recovery, Recovery::Finished { .. }) {
-                    return None; // Most of the ledger: no lock to look up.
+                    return None; // Never in the index: a finish deletes it.
                 }
-                let key = ledger.key.strip_prefix(keys::LEDGER)?;
+                let key = ledger.key.strip_prefix(keys::OPEN)?;
                 let lock = locks.get(key).copied();
                 let abandoned = lock.is_none_or(|lock| is_owned_by(lock, me));
                 (abandoned && !self.key_busy(key)).then_some((key, ledger, &**entry, lock))

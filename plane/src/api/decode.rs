@@ -125,7 +125,7 @@ pub(super) fn scan(response: StoreResponse<Value>) -> Result<(Vec<Kv>, Vec<Kv>),
         .all(|kv| matches!(kv.value, Value::Ledger(_)))
     {
         return Err(ReplyError::Unexpected(
-            "a ledger key without a ledger entry",
+            "an open-index key without a ledger entry",
         ));
     }
     Ok((ledgers, reply::got_prefix(locks)?))

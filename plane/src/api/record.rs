@@ -57,6 +57,8 @@ impl ApiNode {
             ttl_ms: self.settings.idempotency_ttl_ms,
             expires_at_ms: op.expires_at_ms,
         };
+        // The entry, and its copy in the open index (one shared value).
+        let ledger = Value::Ledger(Digested::new(entry.clone()));
         let (ledger_key, lock_key) = (keys::ledger(&op.key), keys::lock(&op.key));
         let absent = Compare::Absent {
             key: ledger_key.clone(),
@@ -70,11 +72,8 @@ impl ApiNode {
                 vec![absent]
             },
             success: vec![
-                put(
-                    &ledger_key,
-                    Value::Ledger(Digested::new(entry.clone())),
-                    Some(ledger_lease),
-                ),
+                put(&ledger_key, ledger.clone(), Some(ledger_lease)),
+                put(&keys::open(&op.key), ledger, Some(ledger_lease)),
                 put(&lock_key, Value::Lock { owner: ctx.id() }, Some(session)),
             ],
             failure: vec![Op::Get { key: ledger_key }, Op::Get { key: lock_key }],

@@ -11,7 +11,10 @@ use crate::store::{Compare, LeaseId, StoreRequest, Txn};
 
 impl ApiNode {
     /// Takes an abandoned key: puts my lock if the lock and the entry
-    /// (`ledger`, holding `entry`) are still as seen.
+    /// (`ledger`, holding `entry`) are still as seen. `ledger` is the
+    /// entry's ledger key or its copy in the open index: every write of an
+    /// unfinished entry writes both, so either's revision tells whether
+    /// the entry moved on.
     pub(super) fn claim(
         &mut self,
         ctx: &mut Ctx<'_>,

@@ -3,8 +3,8 @@
 
 use std::collections::VecDeque;
 
-use node::MILLISECOND_NS;
 use node::testing::{Harness, Output};
+use node::{Digested, MILLISECOND_NS};
 
 use super::*;
 use crate::billing::BillingNode;
@@ -666,6 +666,54 @@ fn restarted_node_leaves_a_started_key_that_another_completer_finishes_with_one_
         (created_resource(&retry), retry.replayed),
         (resource.clone(), true)
     );
+}
+
+#[test]
+fn the_open_index_holds_the_unfinished_keys_and_is_all_the_completer_scans() {
+    let mut cluster = Cluster::new();
+    let open = |cluster: &mut Cluster| -> Vec<String> {
+        let found = cluster.read(keys::OPEN);
+        found.into_iter().map(|kv| kv.key.clone()).collect()
+    };
+    cluster.call(API_A, "done", create("a"));
+    assert!(open(&mut cluster).is_empty(), "a finish deletes the copy");
+    cluster.hold = Box::new(|_, to, _| to == BILLING);
+    cluster.send(API_A, Some("k"), create("b"));
+    cluster.restart(API_A);
+    cluster.release_all();
+    assert_eq!(open(&mut cluster), [keys::open("k")]);
+    assert_eq!(cluster.read(keys::LEDGER).len(), 2);
+    let copy = cluster
+        .store
+        .get(&keys::open("k"))
+        .expect("the copy")
+        .clone();
+    let entry = cluster
+        .store
+        .get(&keys::ledger("k"))
+        .expect("the entry")
+        .clone();
+    assert_eq!((&copy.value, copy.lease), (&entry.value, entry.lease));
+    // An unfinished entry without its copy (no node writes one) is not
+    // found: the completer reads the index, not the ledger.
+    let orphan = cluster.ledger("k").expect("recorded");
+    cluster.write(keys::ledger("orphan"), Value::Ledger(Digested::new(orphan)));
+    cluster.tick(API_B, 6);
+    cluster.fire_completer(API_B);
+    let taken = |key: &str| {
+        let event = Event::KeyTakenOver {
+            key: key.into(),
+            by_completer: true,
+        };
+        move |e: &Event| *e == event
+    };
+    assert_eq!(cluster.count(taken("k")), 1);
+    assert_eq!(cluster.count(taken("orphan")), 0);
+    assert!(matches!(
+        cluster.ledger("k").expect("kept").recovery,
+        Recovery::Finished { .. }
+    ));
+    assert!(open(&mut cluster).is_empty());
 }
 
 #[test]

@@ -13,6 +13,10 @@ pub(crate) const STATUSES: &str = "/status/";
 pub(crate) const LEDGER: &str = "/idem/";
 /// Prefix of ledger locks.
 pub(crate) const LOCKS: &str = "/idem-lock/";
+/// Prefix of the unfinished part of the ledger: a copy of each entry not
+/// yet finished, so the completer's scan reads what may need it and not
+/// the whole ledger, which grows with every request until keys expire.
+pub(crate) const OPEN: &str = "/idem-open/";
 /// Prefix of controller membership.
 pub(crate) const MEMBERS: &str = "/members/";
 /// Prefix of shard leases.
@@ -45,6 +49,10 @@ pub(crate) fn ledger(key: &str) -> String {
 /// `/idem-lock/{key}`.
 pub(crate) fn lock(key: &str) -> String {
     joined(LOCKS, key)
+}
+/// `/idem-open/{key}`.
+pub(crate) fn open(key: &str) -> String {
+    joined(OPEN, key)
 }
 /// `/members/{node}`.
 pub(crate) fn member(node: NodeId) -> String {

@@ -84,6 +84,9 @@ fn key_subject(key: &str) -> Option<Subject> {
     if let Some(key) = key.strip_prefix(keys::LOCKS) {
         return Some(Subject::Key(key.to_string()));
     }
+    if let Some(key) = key.strip_prefix(keys::OPEN) {
+        return Some(Subject::Key(key.to_string()));
+    }
     let shard = key.strip_prefix(keys::SHARDS)?;
     shard.parse().ok().map(Subject::Shard)
 }

@@ -104,7 +104,8 @@ pub enum Value {
     Resource(Digested<Resource>),
     /// `/status/{id}`: written by the shard holder, fenced by its token.
     Status(Status),
-    /// `/idem/{key}`: the idempotency ledger.
+    /// `/idem/{key}`: the idempotency ledger; while the entry is
+    /// unfinished, a copy at `/idem-open/{key}` too, on the same lease.
     Ledger(Digested<LedgerEntry>),
     /// `/idem-lock/{key}`: held by the API node working on the key, on
     /// that node's session lease, so it vanishes if the node dies.
