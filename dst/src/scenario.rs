@@ -700,14 +700,14 @@ impl Scenario {
             }
         }
         let run = &self.run;
-        range("run.duration_ms", run.duration_ms, 1_000, 3_600_000)?;
+        range("run.duration_ms", run.duration_ms, RUN_MS_MIN, RUN_MS_MAX)?;
         range(
             "run.liveness_bound_ms",
             run.liveness_bound_ms,
-            1_000,
-            3_600_000,
+            RUN_MS_MIN,
+            RUN_MS_MAX,
         )?;
-        range("run.max_events", run.max_events, 1_000, 1_000_000_000)?;
+        range("run.max_events", run.max_events, 1_000, RUN_EVENTS_MAX)?;
         self.validate_network()?;
         range(
             "clocks.max_drift_ppm",
@@ -1835,6 +1835,12 @@ fn kind_name(kind: FaultKind) -> &'static str {
         FaultKind::ClockDrift => "clock_drift",
     }
 }
+
+/// The shortest and longest `run.duration_ms` and `run.liveness_bound_ms`.
+pub(crate) const RUN_MS_MIN: u64 = 1_000;
+pub(crate) const RUN_MS_MAX: u64 = 3_600_000;
+/// The most `run.max_events` a scenario may allow.
+pub(crate) const RUN_EVENTS_MAX: u64 = 1_000_000_000;
 
 /// The keys one request holds in the store: its ledger entry, its lock,
 /// the resource and its status (`plane::protocol::keys`). The entry's copy

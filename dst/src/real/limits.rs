@@ -14,12 +14,7 @@ use plane::protocol::{ActionId, Event, LeaseName};
 use plane::shard::ShardId;
 use sim::MILLISECOND_NS;
 
-use crate::scenario::Scenario;
-
-/// The shortest `run.duration_ms` and `run.liveness_bound_ms` a scenario
-/// may have, and the most `run.max_events` (see `Scenario::problems`).
-const SHORTEST_MS: u64 = 1_000;
-const MAX_EVENTS_MAX: u64 = 1_000_000_000;
+use crate::scenario::{RUN_EVENTS_MAX, RUN_MS_MIN, Scenario};
 
 /// The sections of a scenario that are sections of `cluster.json`'s
 /// `settings` too.
@@ -52,12 +47,12 @@ pub(crate) fn settings_problems(cluster: &ClusterFile) -> Result<(), String> {
     scenario.clocks.max_drift_ppm = s.controller.max_drift_ppm;
     scenario.bugs = cluster.bugs.clone();
     let limit_ms = sim::Limits::default().max_time_ns / MILLISECOND_NS;
-    scenario.run.liveness_bound_ms = SHORTEST_MS;
+    scenario.run.liveness_bound_ms = RUN_MS_MIN;
     scenario.run.duration_ms = s
         .client
         .workload_end_ms
-        .clamp(SHORTEST_MS, limit_ms.saturating_sub(SHORTEST_MS));
-    scenario.run.max_events = MAX_EVENTS_MAX;
+        .clamp(RUN_MS_MIN, limit_ms.saturating_sub(RUN_MS_MIN));
+    scenario.run.max_events = RUN_EVENTS_MAX;
     scenario
         .problems()
         .map_err(|message| in_cluster_terms(&message))
