@@ -10,7 +10,7 @@
 //! ledger entry the same transaction wrote. Nothing here trusts the API's
 //! own record of what it did.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use sim::{HistoryEntry, NodeId};
@@ -344,8 +344,8 @@ impl Read<'_, '_> {
                     self.sent,
                     self.answered,
                 );
-                let listed = |id: &str| items.iter().any(|view| view.resource.id == id);
-                problems.extend(standing.into_iter().filter(|id| !listed(id)).map(|id| {
+                let listed = listed_ids(items);
+                problems.extend(standing.into_iter().filter(|id| !listed.contains(id)).map(|id| {
                     format!(
                         "a list after {after:?} up to {next:?} left out {id}, which the store held from before the list was sent until it was answered"
                     )
@@ -471,21 +471,53 @@ enum Acked {
     Deleted,
 }
 
-/// One client's acknowledgements, per resource, in the order received.
-type ClientAcks<'h> = BTreeMap<&'h str, Vec<(u64, Acked)>>;
+/// What one client was told of one of its resources and when (in the
+/// order received), and when it first sent a delete of it: one lookup
+/// answers both, for each id a page covers.
+#[derive(Default)]
+struct Told {
+    acks: Vec<(u64, Acked)>,
+    delete_sent_ns: Option<u64>,
+}
+
+impl Told {
+    /// What the client had been told by `sent_ns`.
+    fn known(&self, sent_ns: u64) -> Known {
+        let mut known = Known::default();
+        for &(at_ns, acked) in &self.acks {
+            if at_ns > sent_ns {
+                continue;
+            }
+            match acked {
+                Acked::Exists { generation } => {
+                    known.newest_generation = known.newest_generation.max(Some(generation));
+                }
+                Acked::Deleted => known.was_deleted = true,
+            }
+        }
+        known
+    }
+
+    /// Whether the client had sent a delete by `at_ns`.
+    fn deleting(&self, at_ns: u64) -> bool {
+        self.delete_sent_ns.is_some_and(|sent_ns| sent_ns <= at_ns)
+    }
+}
+
+/// One client's resources, by id.
+type ClientAcks<'h> = BTreeMap<&'h str, Told>;
 
 /// What each client was told of its own resources, and when it asked to
 /// delete them, as the history goes.
 #[derive(Default)]
 struct Acks<'h> {
-    /// Per client, per resource: acknowledgements in the order received
-    /// (by client first, so a list's id range is one range of one map).
+    /// Per client, per resource (by client first, so a list's id range is
+    /// one range of one map).
     acks: BTreeMap<NodeId, ClientAcks<'h>>,
-    /// Per (client, resource): when the client first sent a delete of it.
-    delete_sent: BTreeMap<(NodeId, &'h str), u64>,
 }
 
 /// What a client knew of one resource when it sent a read.
+#[derive(Default)]
 struct Known {
     /// The newest generation acknowledged.
     newest_generation: Option<u64>,
@@ -494,38 +526,30 @@ struct Known {
 }
 
 impl<'h> Acks<'h> {
+    fn told(&self, client: NodeId, id: &str) -> Option<&Told> {
+        self.acks.get(&client)?.get(id)
+    }
+
     /// What `client` had been told of `id` by `sent_ns`.
     fn known(&self, client: NodeId, id: &str, sent_ns: u64) -> Known {
-        let before = || {
-            self.acks
-                .get(&client)
-                .and_then(|ids| ids.get(id))
-                .into_iter()
-                .flatten()
-                .filter(move |(at_ns, _)| *at_ns <= sent_ns)
-                .map(|&(_, acked)| acked)
-        };
-        Known {
-            newest_generation: before()
-                .filter_map(|acked| match acked {
-                    Acked::Exists { generation } => Some(generation),
-                    Acked::Deleted => None,
-                })
-                .max(),
-            was_deleted: before().any(|acked| matches!(acked, Acked::Deleted)),
-        }
+        self.told(client, id)
+            .map_or_else(Known::default, |told| told.known(sent_ns))
     }
 
     /// Whether `client` had sent a delete of `id` by `at_ns`.
     fn deleting(&self, client: NodeId, id: &str, at_ns: u64) -> bool {
-        self.delete_sent
-            .get(&(client, id))
-            .is_some_and(|&sent_ns| sent_ns <= at_ns)
+        self.told(client, id)
+            .is_some_and(|told| told.deleting(at_ns))
     }
 
-    /// The resources `client` was told of, with ids in `(after, through]`
-    /// (unbounded where `None`).
-    fn ids_of(&self, client: NodeId, after: Option<&str>, through: Option<&str>) -> Vec<&'h str> {
+    /// The resources `client` was told of or asked to delete, with ids in
+    /// `(after, through]` (unbounded where `None`), and what it was told.
+    fn ids_of(
+        &self,
+        client: NodeId,
+        after: Option<&str>,
+        through: Option<&str>,
+    ) -> Vec<(&'h str, &Told)> {
         let Some(ids) = self.acks.get(&client) else {
             return Vec::new();
         };
@@ -537,15 +561,32 @@ impl<'h> Acks<'h> {
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         let upper = through.map_or(Bound::Unbounded, Bound::Included);
         ids.range::<str, _>((lower, upper))
-            .map(|(&id, _)| id)
+            .map(|(&id, told)| (id, told))
             .collect()
     }
 
     /// Records that `client` was told `acked` of `id` at `at_ns`.
     fn ack(&mut self, client: NodeId, id: &'h str, at_ns: u64, acked: Acked) {
         let ids = self.acks.entry(client).or_default();
-        ids.entry(id).or_default().push((at_ns, acked));
+        ids.entry(id).or_default().acks.push((at_ns, acked));
     }
+
+    /// Records that `client` sent a delete of `id` at `at_ns` (the first
+    /// one counts).
+    fn delete_sent(&mut self, client: NodeId, id: &'h str, at_ns: u64) {
+        let ids = self.acks.entry(client).or_default();
+        ids.entry(id)
+            .or_default()
+            .delete_sent_ns
+            .get_or_insert(at_ns);
+    }
+}
+
+/// The ids a page lists, to look each id of its range up in once: a
+/// page's range can hold many more ids than its items (every resource
+/// deleted there since), and a scan of the items per id multiplied them.
+fn listed_ids(items: &[ResourceView]) -> BTreeSet<&str> {
+    items.iter().map(|view| view.resource.id.as_str()).collect()
 }
 
 /// How `r`, found by a read (`subject`), is older than what its client
@@ -575,9 +616,7 @@ fn read_your_writes(input: &CheckInput, sends: &Sends) -> Verdict {
                 op: ApiOp::Delete { id },
                 ..
             } => {
-                acks.delete_sent
-                    .entry((entry.node, id.as_str()))
-                    .or_insert(entry.time_ns);
+                acks.delete_sent(entry.node, id, entry.time_ns);
             }
             Event::ResponseReceived {
                 request_id,
@@ -650,13 +689,12 @@ fn unread_writes(
                     older_than_known(&subject, r, &acks.known(client, &r.id, sent_ns))
                 })
                 .collect();
-            let listed = |id: &str| items.iter().any(|view| view.resource.id == id);
-            for id in acks.ids_of(client, after.as_deref(), next.as_deref()) {
-                let known = acks.known(client, id, sent_ns);
-                let Some(newest) = known.newest_generation else {
+            let listed = listed_ids(items);
+            for (id, told) in acks.ids_of(client, after.as_deref(), next.as_deref()) {
+                let Some(newest) = told.known(sent_ns).newest_generation else {
                     continue;
                 };
-                if !listed(id) && !acks.deleting(client, id, entry.time_ns) {
+                if !listed.contains(id) && !told.deleting(entry.time_ns) {
                     problems.push(format!(
                         "a list after {after:?} up to {next:?} left out {id}, after generation {newest} was acknowledged and no delete was sent"
                     ));
@@ -1263,7 +1301,11 @@ mod tests {
             acks.ack(CLIENT_A, id, 1, told);
         }
         acks.ack(CLIENT_B, "b2", 1, told);
-        let ids = |after, through| acks.ids_of(CLIENT_A, after, through);
+        let ids_of = |client, after, through| -> Vec<&str> {
+            let told = acks.ids_of(client, after, through);
+            told.into_iter().map(|(id, _)| id).collect()
+        };
+        let ids = |after, through| ids_of(CLIENT_A, after, through);
         assert_eq!(ids(None, None), ["a", "b", "c", "d"]);
         assert_eq!(ids(Some("a"), Some("c")), ["b", "c"]);
         assert_eq!(ids(Some("b"), None), ["c", "d"]);
@@ -1273,8 +1315,8 @@ mod tests {
             ids(Some("d"), Some("a")).is_empty(),
             "a backwards page covers nothing"
         );
-        assert_eq!(acks.ids_of(CLIENT_B, Some("b"), None), ["b2"]);
-        assert!(acks.ids_of(API_A, None, None).is_empty());
+        assert_eq!(ids_of(CLIENT_B, Some("b"), None), ["b2"]);
+        assert!(ids_of(API_A, None, None).is_empty());
     }
 
     #[test]

@@ -72,12 +72,14 @@ impl<'h> Holdings<'h> {
     /// The states of `id` a read sent at trace index `sent` and answered
     /// at `answered` may have seen: the one current at the send (nothing,
     /// before the first commit) and every one committed before the answer.
+    /// (An iterator, not a list: a page asks this of every id in its
+    /// range, and nothing needs the states kept.)
     fn visible(
         &self,
         id: &str,
         sent: u64,
         answered: u64,
-    ) -> Vec<(Option<&'h Resource>, Option<Status>)> {
+    ) -> impl Iterator<Item = (Option<&'h Resource>, Option<Status>)> + use<'_, 'h> {
         let states = self.by_id.get(id).map(Vec::as_slice).unwrap_or_default();
         let before = states.partition_point(|held| held.trace_index < sent);
         let current = match before.checked_sub(1) {
@@ -86,9 +88,9 @@ impl<'h> Holdings<'h> {
         };
         let during = states[before..]
             .iter()
-            .take_while(|held| held.trace_index < answered)
+            .take_while(move |held| held.trace_index < answered)
             .map(|held| (held.resource, held.status));
-        std::iter::once(current).chain(during).collect()
+        std::iter::once(current).chain(during)
     }
 
     /// Whether the store held `view` (this desired state with this status)
@@ -96,7 +98,6 @@ impl<'h> Holdings<'h> {
     /// may have read.
     pub(crate) fn held_between(&self, view: &ResourceView, sent: u64, answered: u64) -> bool {
         self.visible(&view.resource.id, sent, answered)
-            .into_iter()
             .any(|(resource, status)| resource == Some(&view.resource) && status == view.status)
     }
 
@@ -122,7 +123,6 @@ impl<'h> Holdings<'h> {
             .map(|(id, _)| *id)
             .filter(|id| {
                 self.visible(id, sent, answered)
-                    .iter()
                     .all(|(resource, _)| resource.is_some())
             })
             .collect()
