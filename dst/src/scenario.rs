@@ -1844,8 +1844,9 @@ pub(crate) const RUN_EVENTS_MAX: u64 = 1_000_000_000;
 
 /// The keys one request holds in the store: its ledger entry, its lock,
 /// the resource and its status (`plane::protocol::keys`). The entry's copy
-/// in the open index lives only while the lock does and before the
-/// resource is written, so never more than four are held at once.
+/// in the open index lives only until the commit that writes the resource
+/// deletes it: before it, a request holds at most its entry, the copy and
+/// the lock; after it, the entry, the resource and the status.
 const REQUEST_KEYS: usize = 4;
 
 /// The most operations in one branch of any transaction the nodes send:

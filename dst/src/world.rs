@@ -691,7 +691,7 @@ mod tests {
             ..RunOptions::default()
         };
         let result = run_scenario(&scenario, &options).expect("runs");
-        assert_eq!(result.trace_hash, 0x3b7f_877f_f95c_4492);
+        assert_eq!(result.trace_hash, 0x06f0_4953_b657_2921);
         assert!(result.stats.buggify.is_empty());
     }
 

@@ -145,7 +145,8 @@ pub struct ApiSettings {
     pub session_ttl_ms: u64,
     /// How often the session lease is kept alive.
     pub keepalive_interval_ms: u64,
-    /// How often the completer scans the ledger for abandoned keys.
+    /// How often the completer scans the unfinished keys (`/idem-open/`)
+    /// for abandoned ones.
     pub completer_interval_ms: u64,
     /// The published lifetime of an idempotency key.
     pub idempotency_ttl_ms: u64,

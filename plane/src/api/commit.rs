@@ -1,7 +1,8 @@
 //! From the recovery point on, under the key's lock: the foreign side
 //! effect (a create's charge, which billing deduplicates by key), the
 //! recovery point `Charged`, and phase 3, the commit of the resource write,
-//! the stored response and the unlock in one transaction.
+//! the stored response, the deletion of the entry's `/idem-open/` copy and
+//! the unlock in one transaction.
 
 use node::Digested;
 

@@ -114,9 +114,9 @@ pub(super) fn replay_read(response: StoreResponse<Value>) -> Result<Option<Kv>, 
     Ok(found)
 }
 
-/// The completer's scan: every ledger entry and every lock. Checked, not
-/// copied: the scan reads the whole ledger every interval, so the entries
-/// are borrowed from the reply where they are used.
+/// The completer's scan: every unfinished entry's copy and every lock.
+/// Checked, not copied: the entries are borrowed from the reply where they
+/// are used.
 pub(super) fn scan(response: StoreResponse<Value>) -> Result<(Vec<Kv>, Vec<Kv>), ReplyError> {
     let [ledgers, locks] = reply::txn(response)?.exactly()?;
     let ledgers = reply::got_prefix(ledgers)?;

@@ -20,11 +20,13 @@
 //!    one lease per key ran the store's lease table full in a long run)
 //!    and a lock (`/idem-lock/{key}`,
 //!    on this node's session lease), if the entry is absent. The lock's mod
-//!    revision `L` is this node's claim on the key.
+//!    revision `L` is this node's claim on the key. Until the key finishes,
+//!    a copy of its entry at `/idem-open/{key}` (on the same lease, written
+//!    with every write of the entry) indexes the unfinished keys.
 //! 2. Foreign side effect (creates only): charge billing with the key, which
 //!    billing deduplicates, then save the recovery point `Charged`.
 //! 3. Commit: one transaction writes the resource, stores the final response
-//!    and deletes the lock.
+//!    and deletes the entry's copy and the lock.
 //!
 //! Every write after phase 1 compares the lock's mod revision with `L`. A
 //! node that lost its lock (its session expired during a pause, or another
@@ -38,12 +40,14 @@
 //! An entry that is not finished and has no lock was abandoned: its owner
 //! died (the lock vanished with its session) or gave up (and deleted its
 //! lock so others need not wait). A client retry, or the completer that
-//! scans the ledger periodically, takes such a key over by putting its own
-//! lock (comparing that the lock is still absent and the entry unchanged)
-//! and resumes from the recovery point. A lock of this very node that no
-//! in-progress operation holds (left by a crash or by a request that gave
-//! up) is reclaimed the same way: the lock is rewritten on the current
-//! session, which also fences any stale transaction of the old holder.
+//! scans the unfinished keys' copies periodically (not the ledger, which
+//! keeps every finished key for its TTL), takes such a key over by putting
+//! its own lock (comparing that the lock is still absent and the entry
+//! unchanged) and resumes from the recovery point. A lock of this very node
+//! that no in-progress operation holds (left by a crash or by a request
+//! that gave up) is reclaimed the same way: the lock is rewritten on the
+//! current session, which also fences any stale transaction of the old
+//! holder.
 //!
 //! # Operations
 //!

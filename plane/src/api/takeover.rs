@@ -13,8 +13,10 @@ impl ApiNode {
     /// Takes an abandoned key: puts my lock if the lock and the entry
     /// (`ledger`, holding `entry`) are still as seen. `ledger` is the
     /// entry's ledger key or its copy in the open index: every write of an
-    /// unfinished entry writes both, so either's revision tells whether
-    /// the entry moved on.
+    /// unfinished entry writes both in one transaction, so they share a mod
+    /// revision, and the compare is on the ledger key either way. A copy
+    /// that outlived its entry's finish (written by a node that predates
+    /// the copies, on a real host) is then refused, not resumed.
     pub(super) fn claim(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -38,7 +40,7 @@ impl ApiNode {
             },
         };
         let entry_unchanged = Compare::ModRevisionEquals {
-            key: ledger.key.clone(),
+            key: keys::ledger(&op.key),
             revision: ledger.mod_revision,
         };
         let txn = Txn {

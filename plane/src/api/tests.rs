@@ -717,6 +717,36 @@ fn the_open_index_holds_the_unfinished_keys_and_is_all_the_completer_scans() {
 }
 
 #[test]
+fn a_copy_left_beside_a_finished_entry_is_never_resumed() {
+    // A node that predates the open index (a real host's older build)
+    // finishes a key without deleting its copy: the claim compares the
+    // entry itself, so the completer cannot run the finished key again.
+    let mut cluster = Cluster::new();
+    cluster.call(API_A, "done", create("a"));
+    let finished = cluster.ledger("done").expect("finished");
+    cluster.hold = Box::new(|_, to, _| to == BILLING);
+    cluster.send(API_A, Some("k"), create("b"));
+    cluster.restart(API_A);
+    cluster.release_all();
+    let entry = Value::Ledger(Digested::new(finished.clone()));
+    cluster.write(keys::ledger("k"), entry);
+    assert!(
+        cluster.store.get(&keys::open("k")).is_some(),
+        "the copy stays"
+    );
+    cluster.tick(API_B, 6);
+    assert!(cluster.store.get(&keys::lock("k")).is_none(), "abandoned");
+    cluster.fire_completer(API_B);
+    let taken = Event::KeyTakenOver {
+        key: "k".into(),
+        by_completer: true,
+    };
+    assert_eq!(cluster.count(|e| *e == taken), 0);
+    assert_eq!(cluster.ledger("k"), Some(finished));
+    assert_eq!(cluster.count(is_charge_executed), 2, "a and b, once each");
+}
+
+#[test]
 fn commit_after_the_lock_was_taken_over_answers_503_and_does_not_commit() {
     let mut cluster = Cluster::new();
     cluster.hold = Box::new(|_, _, message| is_commit(message));
