@@ -669,6 +669,7 @@ impl Scenario {
     pub fn parse(text: &str, source: &str) -> Result<Scenario, Error> {
         let scenario: Scenario = toml::from_str(text)
             .map_err(|error| Error::bad_input(source, toml_message(text, &error)))?;
+        derived_keys_unset(text).map_err(|message| Error::bad_input(source, message))?;
         scenario
             .problems()
             .map_err(|message| Error::bad_input(source, message))?;
@@ -1867,6 +1868,24 @@ const LEDGER_ENTRY_BYTES_FIXED: usize = 64 + 17 + 32 + 17;
 /// How many times the clients' whole retry span a key must be kept.
 const KEY_TTL_PER_RETRY_SPAN: u64 = 10;
 
+/// Refuses a key the scenario sets from another one, which would be
+/// overwritten without a word: `controller.max_drift_ppm` is the drift the
+/// controllers' leases allow for, and it is the clocks' own bound,
+/// `clocks.max_drift_ppm`. (`text` parsed as a scenario already.)
+fn derived_keys_unset(text: &str) -> Result<(), String> {
+    let Ok(raw) = text.parse::<toml::Table>() else {
+        return Ok(());
+    };
+    let controller = raw.get("controller").and_then(toml::Value::as_table);
+    match controller.and_then(|table| table.get("max_drift_ppm")) {
+        Some(value) => Err(format!(
+            "controller.max_drift_ppm = {value} cannot be set: the controllers allow for \
+             the drift the clocks may have, clocks.max_drift_ppm; set that instead"
+        )),
+        None => Ok(()),
+    }
+}
+
 fn range(key: &str, value: u64, low: u64, high: u64) -> Result<(), String> {
     if (low..=high).contains(&value) {
         Ok(())
@@ -2657,6 +2676,30 @@ mod tests {
                 "max_ops_per_txn = {ops}, max_value_bytes = {bytes} passed"
             );
         }
+    }
+
+    #[test]
+    fn the_controllers_drift_bound_is_set_by_the_clocks_not_by_itself() {
+        for body in [
+            "[controller]\nmax_drift_ppm = 5000\n",
+            "controller = { max_drift_ppm = 5000 }\n",
+        ] {
+            let error = Scenario::parse(&format!("{MINIMAL}{body}"), "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("x.toml")
+                    && error.contains("controller.max_drift_ppm = 5000 cannot be set")
+                    && error.contains("clocks.max_drift_ppm"),
+                "{error}"
+            );
+        }
+        let clocks = Scenario::parse(
+            &format!("{MINIMAL}[clocks]\nmax_drift_ppm = 5000\n"),
+            "x.toml",
+        )
+        .expect("the clocks' bound is the one to set");
+        assert_eq!(clocks.settings().controller.max_drift_ppm, 5000);
     }
 
     #[test]
