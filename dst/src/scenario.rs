@@ -670,6 +670,8 @@ impl Scenario {
         let scenario: Scenario = toml::from_str(text)
             .map_err(|error| Error::bad_input(source, toml_message(text, &error)))?;
         derived_keys_unset(text).map_err(|message| Error::bad_input(source, message))?;
+        tables_written_as_tables(text, &scenario)
+            .map_err(|message| Error::bad_input(source, message))?;
         scenario
             .problems()
             .map_err(|message| Error::bad_input(source, message))?;
@@ -1386,6 +1388,8 @@ pub(crate) fn serde_shapes() -> Vec<Shape> {
         shape::<ClientSettings>(),
         shape::<StoreSettings>(),
         shape::<plane::store::StoreLimits>(),
+        shape::<WorkerSettings>(),
+        shape::<BuggifySpec>(),
         shape::<Bug>(),
     ]
     .into_iter()
@@ -1885,6 +1889,50 @@ fn derived_keys_unset(text: &str) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+/// Refuses a table written as an array. Serde fills a struct from a
+/// sequence by position, so `run = [5000, 5000]` would set the first two
+/// fields of `[run]` and `topology = [1]` the first of `[topology]`,
+/// silently. The parsed scenario, written back out, has a table wherever
+/// the file must: any array of the file found there is refused, naming
+/// the key. (`text` parsed as `scenario` already.)
+fn tables_written_as_tables(text: &str, scenario: &Scenario) -> Result<(), String> {
+    let (Ok(raw), Ok(parsed)) = (text.parse::<toml::Table>(), serde_json::to_value(scenario))
+    else {
+        return Ok(());
+    };
+    fn walk(path: &str, raw: &toml::Value, parsed: &serde_json::Value) -> Result<(), String> {
+        match (raw, parsed) {
+            (toml::Value::Array(_), serde_json::Value::Object(fields)) => {
+                let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+                Err(format!(
+                    "{path}: expected a table with {}, found an array",
+                    names.join(", ")
+                ))
+            }
+            (toml::Value::Table(raw), serde_json::Value::Object(parsed)) => {
+                for (key, value) in raw {
+                    if let Some(field) = parsed.get(key) {
+                        let path = match path {
+                            "" => key.clone(),
+                            _ => format!("{path}.{key}"),
+                        };
+                        walk(&path, value, field)?;
+                    }
+                }
+                Ok(())
+            }
+            (toml::Value::Array(raw), serde_json::Value::Array(parsed)) => {
+                for (index, (value, item)) in raw.iter().zip(parsed).enumerate() {
+                    walk(&format!("{path}[{index}]"), value, item)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+    walk("", &toml::Value::Table(raw), &parsed)
 }
 
 fn range(key: &str, value: u64, low: u64, high: u64) -> Result<(), String> {
@@ -2701,6 +2749,40 @@ mod tests {
         )
         .expect("the clocks' bound is the one to set");
         assert_eq!(clocks.settings().controller.max_drift_ppm, 5000);
+    }
+
+    #[test]
+    fn a_table_written_as_an_array_is_refused_not_read_by_position() {
+        for (body, key) in [
+            (
+                "run = [5000, 5000]\n",
+                "run: expected a table with duration_ms",
+            ),
+            ("topology = [1]\n", "topology: expected a table with"),
+            (
+                "[faults]\ncrash = [1, 2, 200, 300]\n",
+                "faults.crash: expected a table with",
+            ),
+            (
+                "[store]\nlimits = [10]\n",
+                "store.limits: expected a table with",
+            ),
+            (
+                "bugs = [\"no-fencing\"]\n[[schedule]]\nat_ms = 1000\nkind = \"partition\"\nside_a = [\"api-0\"]\nduration_ms = 500\n[[schedule]]\nat_ms = 1\nkind = \"pause\"\nnode = \"api-1\"\nduration_ms = 500\n",
+                "",
+            ),
+        ] {
+            let parsed = Scenario::parse(&format!("{MINIMAL}{body}"), "x.toml");
+            if key.is_empty() {
+                parsed.expect("arrays where lists belong are fine");
+                continue;
+            }
+            let error = parsed.unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("x.toml: {key}")) && error.ends_with("found an array"),
+                "{body}: {error}"
+            );
+        }
     }
 
     #[test]
