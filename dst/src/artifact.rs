@@ -9,7 +9,9 @@ use sim::ScheduledFault;
 
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::input::{Format, json_key_at, offset_of, plain_words, read_text, shape};
+use crate::input::{
+    Format, json_key_at, offset_of, plain_words, read_text, shape, tables_not_arrays,
+};
 use crate::scenario::{Scenario, serde_shapes};
 use crate::world::RunResult;
 
@@ -129,6 +131,12 @@ impl Artifact {
         let text = read_text(path).map_err(|e| bad(e.to_string()))?;
         let artifact: Artifact =
             serde_json::from_str(&text).map_err(|e| bad(json_message(&text, &e)))?;
+        if let (Ok(raw), Ok(parsed)) = (
+            serde_json::from_str::<serde_json::Value>(&text),
+            serde_json::to_value(&artifact),
+        ) {
+            tables_not_arrays(&raw, &parsed, Format::Json).map_err(bad)?;
+        }
         artifact.problems().map_err(bad)?;
         Ok(artifact)
     }
@@ -477,6 +485,22 @@ mod tests {
             artifact.property = known.into();
             assert_eq!(artifact.problems(), Ok(()));
         }
+    }
+
+    #[test]
+    fn an_object_written_as_an_array_is_refused_not_read_by_position() {
+        let mut value = serde_json::to_value(artifact()).expect("serializes");
+        value["scenario"]["run"] = serde_json::json!([2000, 2000]);
+        let name = format!("controlplane-array-{}.json", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, value.to_string()).expect("writes");
+        let error = Artifact::read(&path).map(|_| ()).unwrap_err().to_string();
+        std::fs::remove_file(&path).expect("removes");
+        assert!(
+            error.contains("scenario.run: expected an object with duration_ms")
+                && error.ends_with("found an array"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -233,6 +233,51 @@ pub(crate) fn plain_words(
     text
 }
 
+/// Refuses a table (an object, in JSON) written as an array. Serde fills a
+/// struct from a sequence by position, so `run = [5000, 5000]` would set
+/// the first two fields of `[run]`, silently. `parsed`, the value read
+/// from `raw` written back out, has a table wherever the input must: an
+/// array of `raw` found there is refused, naming the key and the fields.
+pub(crate) fn tables_not_arrays(
+    raw: &serde_json::Value,
+    parsed: &serde_json::Value,
+    format: Format,
+) -> Result<(), String> {
+    use serde_json::Value;
+    fn walk(path: &str, raw: &Value, parsed: &Value, format: Format) -> Result<(), String> {
+        match (raw, parsed) {
+            (Value::Array(_), Value::Object(fields)) => {
+                let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+                Err(format!(
+                    "{path}: expected {} with {}, found an array",
+                    format.container(),
+                    names.join(", ")
+                ))
+            }
+            (Value::Object(raw), Value::Object(parsed)) => {
+                for (key, value) in raw {
+                    if let Some(field) = parsed.get(key) {
+                        let path = match path {
+                            "" => key.clone(),
+                            _ => format!("{path}.{key}"),
+                        };
+                        walk(&path, value, field, format)?;
+                    }
+                }
+                Ok(())
+            }
+            (Value::Array(raw), Value::Array(parsed)) => {
+                for (index, (value, item)) in raw.iter().zip(parsed).enumerate() {
+                    walk(&format!("{path}[{index}]"), value, item, format)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+    walk("", raw, parsed, format)
+}
+
 /// Replaces whole-word occurrences of `from` (not followed by a letter,
 /// digit or `_`) with `to`.
 fn replace_word(text: &str, from: &str, to: &str) -> String {

@@ -13,7 +13,9 @@ use plane::config::{
 };
 
 use crate::error::Error;
-use crate::input::{Format, ReadError, Shape, line_column, plain_words, shape, toml_key_at};
+use crate::input::{
+    Format, ReadError, Shape, line_column, plain_words, shape, tables_not_arrays, toml_key_at,
+};
 use crate::layout::{NodeNames, layout};
 pub use crate::layout::{Role, TopologySpec};
 
@@ -1891,48 +1893,15 @@ fn derived_keys_unset(text: &str) -> Result<(), String> {
     }
 }
 
-/// Refuses a table written as an array. Serde fills a struct from a
-/// sequence by position, so `run = [5000, 5000]` would set the first two
-/// fields of `[run]` and `topology = [1]` the first of `[topology]`,
-/// silently. The parsed scenario, written back out, has a table wherever
-/// the file must: any array of the file found there is refused, naming
-/// the key. (`text` parsed as `scenario` already.)
+/// Refuses a table written as an array (see [`tables_not_arrays`]).
+/// (`text` parsed as `scenario` already.)
 fn tables_written_as_tables(text: &str, scenario: &Scenario) -> Result<(), String> {
-    let (Ok(raw), Ok(parsed)) = (text.parse::<toml::Table>(), serde_json::to_value(scenario))
-    else {
-        return Ok(());
-    };
-    fn walk(path: &str, raw: &toml::Value, parsed: &serde_json::Value) -> Result<(), String> {
-        match (raw, parsed) {
-            (toml::Value::Array(_), serde_json::Value::Object(fields)) => {
-                let names: Vec<&str> = fields.keys().map(String::as_str).collect();
-                Err(format!(
-                    "{path}: expected a table with {}, found an array",
-                    names.join(", ")
-                ))
-            }
-            (toml::Value::Table(raw), serde_json::Value::Object(parsed)) => {
-                for (key, value) in raw {
-                    if let Some(field) = parsed.get(key) {
-                        let path = match path {
-                            "" => key.clone(),
-                            _ => format!("{path}.{key}"),
-                        };
-                        walk(&path, value, field)?;
-                    }
-                }
-                Ok(())
-            }
-            (toml::Value::Array(raw), serde_json::Value::Array(parsed)) => {
-                for (index, (value, item)) in raw.iter().zip(parsed).enumerate() {
-                    walk(&format!("{path}[{index}]"), value, item)?;
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+    let raw = text.parse::<toml::Table>().ok();
+    let raw = raw.and_then(|raw| serde_json::to_value(raw).ok());
+    match (raw, serde_json::to_value(scenario)) {
+        (Some(raw), Ok(parsed)) => tables_not_arrays(&raw, &parsed, Format::Toml),
+        _ => Ok(()),
     }
-    walk("", &toml::Value::Table(raw), &parsed)
 }
 
 fn range(key: &str, value: u64, low: u64, high: u64) -> Result<(), String> {

@@ -506,6 +506,20 @@ fn refusal(dir: &Path, file_end: &str) -> String {
 }
 
 #[test]
+fn a_cluster_object_written_as_an_array_is_bad_input_not_read_by_position() {
+    let run = baseline();
+    let dir = with_cluster("array", run, |cluster| {
+        cluster["settings"]["store"]["limits"] = serde_json::json!([100_000]);
+    });
+    let message = refusal(&dir, "cluster.json");
+    assert!(
+        message.starts_with("settings.store.limits: expected an object with max_keys")
+            && message.ends_with("found an array"),
+        "{message}"
+    );
+}
+
+#[test]
 fn cluster_settings_a_scenario_would_refuse_are_bad_input_naming_the_field() {
     let run = baseline();
     for (section, field, value, expected) in [
