@@ -11,6 +11,12 @@
 //!    and workload, then the liveness phase) over 1,000 seeds with the
 //!    determinism check (each seed run twice), on every core.
 //! 3. Shrinking a real failing artifact.
+//! 4. (Printed after part 1.) A steady load of 50 requests a second for
+//!    60 s and for 240 s, best of 3 each: events per second of both, and
+//!    their ratio. Work that grows with the run's history (a scan of the
+//!    whole ledger, a checker walking every earlier answer) makes the long
+//!    run slower per event; a ratio near 1 says a run's cost grows with its
+//!    length, not faster.
 //!
 //! Figures are printed, never asserted. `SWEEP_BENCH_SEEDS` (default 200,
 //! at least 3) sets the one-core chaos seeds: each of the three rounds runs
@@ -181,9 +187,49 @@ fn one_core(chaos: &Scenario) {
     );
 }
 
+/// Events per second of one run of steady load (a request every 20 ms on
+/// average, no faults) lasting `workload_s` simulated seconds.
+fn steady(workload_s: u64) -> f64 {
+    let text = format!(
+        "name = \"steady-{workload_s}\"\ndescription = \"steady load\"\n\
+         [run]\nduration_ms = {}\nliveness_bound_ms = 10_000\n\
+         [client]\nworkload_end_ms = {}\nrequest_interval_ms = 20\n",
+        (workload_s + 10) * 1_000,
+        workload_s * 1_000,
+    );
+    let scenario = Scenario::parse(&text, "steady.toml").expect("a valid scenario");
+    let options = RunOptions {
+        seed: 1,
+        ..RunOptions::default()
+    };
+    let started = Instant::now();
+    let result = run_scenario(&scenario, &options).expect("runs");
+    assert!(
+        result.check.first_violation().is_none(),
+        "steady load passes"
+    );
+    result.stats.events as f64 / started.elapsed().as_secs_f64()
+}
+
+fn long_runs() {
+    steady(60); // Warm up.
+    let (mut short, mut long) = (0.0f64, 0.0f64);
+    for _ in 0..3 {
+        short = short.max(steady(60));
+        long = long.max(steady(240));
+    }
+    println!(
+        "steady load, 50 requests/s, best of 3: 60 s {:.2} M events/s, 240 s {:.2} M events/s: the long run at {:.2}x the short one's rate (1 is linear)",
+        short / 1e6,
+        long / 1e6,
+        long / short,
+    );
+}
+
 fn main() {
     let chaos = Scenario::load("chaos").expect("chaos loads");
     one_core(&chaos);
+    long_runs();
     if std::env::var_os("SWEEP_BENCH_SKIP_SWEEP").is_some() {
         return;
     }
