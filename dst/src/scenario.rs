@@ -671,9 +671,7 @@ impl Scenario {
     pub fn parse(text: &str, source: &str) -> Result<Scenario, Error> {
         let scenario: Scenario = toml::from_str(text)
             .map_err(|error| Error::bad_input(source, toml_message(text, &error)))?;
-        derived_keys_unset(text).map_err(|message| Error::bad_input(source, message))?;
-        tables_written_as_tables(text, &scenario)
-            .map_err(|message| Error::bad_input(source, message))?;
+        written_problems(text, &scenario).map_err(|message| Error::bad_input(source, message))?;
         scenario
             .problems()
             .map_err(|message| Error::bad_input(source, message))?;
@@ -1875,31 +1873,27 @@ const LEDGER_ENTRY_BYTES_FIXED: usize = 64 + 17 + 32 + 17;
 /// How many times the clients' whole retry span a key must be kept.
 const KEY_TTL_PER_RETRY_SPAN: u64 = 10;
 
-/// Refuses a key the scenario sets from another one, which would be
-/// overwritten without a word: `controller.max_drift_ppm` is the drift the
-/// controllers' leases allow for, and it is the clocks' own bound,
-/// `clocks.max_drift_ppm`. (`text` parsed as a scenario already.)
-fn derived_keys_unset(text: &str) -> Result<(), String> {
+/// What the file's text says that the parsed scenario cannot show, from
+/// one read of it as a plain table (`text` parsed as `scenario` already):
+///
+/// - a key the scenario sets from another one, which would be overwritten
+///   without a word: `controller.max_drift_ppm` is the drift the
+///   controllers' leases allow for, and it is the clocks' own bound,
+///   `clocks.max_drift_ppm`;
+/// - a table written as an array (see [`tables_not_arrays`]).
+fn written_problems(text: &str, scenario: &Scenario) -> Result<(), String> {
     let Ok(raw) = text.parse::<toml::Table>() else {
         return Ok(());
     };
     let controller = raw.get("controller").and_then(toml::Value::as_table);
-    match controller.and_then(|table| table.get("max_drift_ppm")) {
-        Some(value) => Err(format!(
+    if let Some(value) = controller.and_then(|table| table.get("max_drift_ppm")) {
+        return Err(format!(
             "controller.max_drift_ppm = {value} cannot be set: the controllers allow for \
              the drift the clocks may have, clocks.max_drift_ppm; set that instead"
-        )),
-        None => Ok(()),
+        ));
     }
-}
-
-/// Refuses a table written as an array (see [`tables_not_arrays`]).
-/// (`text` parsed as `scenario` already.)
-fn tables_written_as_tables(text: &str, scenario: &Scenario) -> Result<(), String> {
-    let raw = text.parse::<toml::Table>().ok();
-    let raw = raw.and_then(|raw| serde_json::to_value(raw).ok());
-    match (raw, serde_json::to_value(scenario)) {
-        (Some(raw), Ok(parsed)) => tables_not_arrays(&raw, &parsed, Format::Toml),
+    match (serde_json::to_value(raw), serde_json::to_value(scenario)) {
+        (Ok(raw), Ok(parsed)) => tables_not_arrays(&raw, &parsed, Format::Toml),
         _ => Ok(()),
     }
 }
