@@ -514,6 +514,12 @@ struct Acks<'h> {
     /// Per client, per resource (by client first, so a list's id range is
     /// one range of one map).
     acks: BTreeMap<NodeId, ClientAcks<'h>>,
+    /// Per client, the resources it was told exist and has not sent a
+    /// delete of: the only ones a page may owe it. (The history goes
+    /// forward in time, so a delete sent is sent before every answer read
+    /// after it.) A long run's clients delete most of what they made, and
+    /// a page's range covers all of it.
+    undeleted: BTreeMap<NodeId, BTreeSet<&'h str>>,
 }
 
 /// What a client knew of one resource when it sent a read.
@@ -542,15 +548,16 @@ impl<'h> Acks<'h> {
             .is_some_and(|told| told.deleting(at_ns))
     }
 
-    /// The resources `client` was told of or asked to delete, with ids in
-    /// `(after, through]` (unbounded where `None`), and what it was told.
-    fn ids_of(
+    /// The resources `client` was told exist and has not asked to
+    /// delete, with ids in `(after, through]` (unbounded where `None`),
+    /// and what it was told.
+    fn undeleted_ids(
         &self,
         client: NodeId,
         after: Option<&str>,
         through: Option<&str>,
     ) -> Vec<(&'h str, &Told)> {
-        let Some(ids) = self.acks.get(&client) else {
+        let (Some(ids), Some(told)) = (self.undeleted.get(&client), self.acks.get(&client)) else {
             return Vec::new();
         };
         if let (Some(after), Some(through)) = (after, through)
@@ -561,14 +568,18 @@ impl<'h> Acks<'h> {
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         let upper = through.map_or(Bound::Unbounded, Bound::Included);
         ids.range::<str, _>((lower, upper))
-            .map(|(&id, told)| (id, told))
+            .map(|&id| (id, &told[id]))
             .collect()
     }
 
     /// Records that `client` was told `acked` of `id` at `at_ns`.
     fn ack(&mut self, client: NodeId, id: &'h str, at_ns: u64, acked: Acked) {
         let ids = self.acks.entry(client).or_default();
-        ids.entry(id).or_default().acks.push((at_ns, acked));
+        let told = ids.entry(id).or_default();
+        told.acks.push((at_ns, acked));
+        if let (Acked::Exists { .. }, None) = (acked, told.delete_sent_ns) {
+            self.undeleted.entry(client).or_default().insert(id);
+        }
     }
 
     /// Records that `client` sent a delete of `id` at `at_ns` (the first
@@ -579,6 +590,9 @@ impl<'h> Acks<'h> {
             .or_default()
             .delete_sent_ns
             .get_or_insert(at_ns);
+        if let Some(undeleted) = self.undeleted.get_mut(&client) {
+            undeleted.remove(id);
+        }
     }
 }
 
@@ -690,7 +704,7 @@ fn unread_writes(
                 })
                 .collect();
             let listed = listed_ids(items);
-            for (id, told) in acks.ids_of(client, after.as_deref(), next.as_deref()) {
+            for (id, told) in acks.undeleted_ids(client, after.as_deref(), next.as_deref()) {
                 let Some(newest) = told.known(sent_ns).newest_generation else {
                     continue;
                 };
@@ -1294,15 +1308,21 @@ mod tests {
     }
 
     #[test]
-    fn the_ids_a_page_covers_are_the_clients_own_in_after_through() {
+    fn the_ids_a_page_covers_are_the_clients_own_undeleted_in_after_through() {
         let mut acks = Acks::default();
         let told = Acked::Exists { generation: 1 };
-        for id in ["a", "b", "c", "d"] {
+        for id in ["a", "b", "c", "d", "e"] {
             acks.ack(CLIENT_A, id, 1, told);
         }
         acks.ack(CLIENT_B, "b2", 1, told);
+        // A delete sent leaves the id out, even if an answer telling it
+        // exists comes after (an update that was in flight).
+        acks.delete_sent(CLIENT_A, "e", 2);
+        acks.ack(CLIENT_A, "e", 3, told);
+        // Told only of a deletion: nothing owed either.
+        acks.ack(CLIENT_A, "f", 3, Acked::Deleted);
         let ids_of = |client, after, through| -> Vec<&str> {
-            let told = acks.ids_of(client, after, through);
+            let told = acks.undeleted_ids(client, after, through);
             told.into_iter().map(|(id, _)| id).collect()
         };
         let ids = |after, through| ids_of(CLIENT_A, after, through);

@@ -11,7 +11,7 @@
 //! before the read was sent, a resource left out of a page although it
 //! stood the whole time) is an answer the store cannot have given.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use sim::HistoryEntry;
@@ -31,10 +31,16 @@ struct Held<'h> {
 
 /// Per resource id, every state the store held, in commit order. Built as
 /// the history is read: when an answer is judged, it holds every commit
-/// before that answer.
+/// before that answer, and none after.
 #[derive(Default)]
 pub(crate) struct Holdings<'h> {
     by_id: BTreeMap<&'h str, Vec<Held<'h>>>,
+    /// The ids whose newest state has a resource. A page judged against
+    /// these alone skips every id deleted for good before its answer,
+    /// which no page needs to list: in a long run, most of its range.
+    live: BTreeSet<&'h str>,
+    /// The trace index of the newest commit taken in.
+    newest: Option<u64>,
 }
 
 impl<'h> Holdings<'h> {
@@ -66,7 +72,13 @@ impl<'h> Holdings<'h> {
             Event::StatusStored { status, .. } => held.status = *status,
             _ => unreachable!("matched above"),
         }
+        if held.resource.is_some() {
+            self.live.insert(id);
+        } else {
+            self.live.remove(id);
+        }
         states.push(held);
+        self.newest = Some(entry.trace_index);
     }
 
     /// The states of `id` a read sent at trace index `sent` and answered
@@ -81,16 +93,7 @@ impl<'h> Holdings<'h> {
         answered: u64,
     ) -> impl Iterator<Item = (Option<&'h Resource>, Option<Status>)> + use<'_, 'h> {
         let states = self.by_id.get(id).map(Vec::as_slice).unwrap_or_default();
-        let before = states.partition_point(|held| held.trace_index < sent);
-        let current = match before.checked_sub(1) {
-            Some(index) => (states[index].resource, states[index].status),
-            None => (None, None),
-        };
-        let during = states[before..]
-            .iter()
-            .take_while(move |held| held.trace_index < answered)
-            .map(|held| (held.resource, held.status));
-        std::iter::once(current).chain(during)
+        visible_in(states, sent, answered)
     }
 
     /// Whether the store held `view` (this desired state with this status)
@@ -118,15 +121,42 @@ impl<'h> Holdings<'h> {
                 return Vec::new(); // An empty range (and BTreeMap panics on it).
             }
         }
-        self.by_id
+        // Only the live ids can qualify. One whose newest state has no
+        // resource had it either before the send (the state current then,
+        // or an earlier one of those after it, is gone) or between the
+        // send and the answer: it did not stand throughout. Which needs
+        // every commit taken in to come before the answer.
+        assert!(
+            self.newest.is_none_or(|newest| newest < answered),
+            "a page judged against commits after its answer"
+        );
+        self.live
             .range::<str, _>((lower, upper))
-            .map(|(id, _)| *id)
+            .copied()
             .filter(|id| {
                 self.visible(id, sent, answered)
                     .all(|(resource, _)| resource.is_some())
             })
             .collect()
     }
+}
+
+/// The states of [`Holdings::visible`], from one id's states.
+fn visible_in<'s, 'h>(
+    states: &'s [Held<'h>],
+    sent: u64,
+    answered: u64,
+) -> impl Iterator<Item = (Option<&'h Resource>, Option<Status>)> + use<'s, 'h> {
+    let before = states.partition_point(|held| held.trace_index < sent);
+    let current = match before.checked_sub(1) {
+        Some(index) => (states[index].resource, states[index].status),
+        None => (None, None),
+    };
+    let during = states[before..]
+        .iter()
+        .take_while(move |held| held.trace_index < answered)
+        .map(|held| (held.resource, held.status));
+    std::iter::once(current).chain(during)
 }
 
 /// How a page differs from what a list after `after` with `limit` may
@@ -214,28 +244,76 @@ mod tests {
         // The delete's two writes are one state: no moment without the
         // resource but with its status.
         assert_eq!(holdings.by_id["r1"].len(), 4);
-        // Standing throughout: r1 from its create until the delete.
-        assert_eq!(holdings.standing_throughout(None, None, 5, 25), ["r1"]);
-        assert!(holdings.standing_throughout(None, None, 5, 45).is_empty());
+        // Standing throughout: r1 from its create until the delete. (A page
+        // is judged as the history is read: against the commits before its
+        // answer.)
+        let upto = |answered: u64| {
+            let mut holdings = Holdings::default();
+            for entry in history.entries.iter().filter(|e| e.trace_index < answered) {
+                holdings.observe(entry);
+            }
+            holdings
+        };
+        assert_eq!(upto(25).standing_throughout(None, None, 5, 25), ["r1"]);
+        assert!(upto(45).standing_throughout(None, None, 5, 45).is_empty());
         assert!(
-            holdings.standing_throughout(None, None, 0, 0).is_empty(),
+            upto(0).standing_throughout(None, None, 0, 0).is_empty(),
             "not yet"
         );
         assert!(
-            holdings
+            upto(25)
                 .standing_throughout(Some("r1"), None, 5, 25)
                 .is_empty()
         );
         assert!(
-            holdings
+            upto(25)
                 .standing_throughout(None, Some("r0"), 5, 25)
                 .is_empty()
         );
         assert!(
-            holdings
+            upto(25)
                 .standing_throughout(Some("r2"), Some("r1"), 5, 25)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_page_is_owed_the_ids_live_throughout_and_none_deleted_before_or_during() {
+        let (v1, v2, v3) = (
+            resource("r1", 1, 1),
+            resource("r2", 1, 1),
+            resource("r3", 1, 1),
+        );
+        let mut history = History::new();
+        history.at(10, API_A, desired_written("r1", Some(&v1), 1)); // 0
+        history.at(10, API_A, desired_written("r2", Some(&v2), 2)); // 10
+        history.at(10, API_A, desired_written("r3", Some(&v3), 3)); // 20
+        history.at(20, API_A, desired_written("r1", None, 4)); // 30: r1 gone for good
+        history.at(30, API_A, desired_written("r2", None, 5)); // 40: r2 gone...
+        history.at(40, API_A, desired_written("r2", Some(&v2), 6)); // 50: ...and back
+        history.at(50, API_A, desired_written("r3", None, 7)); // 60: r3 gone mid-read
+        let mut holdings = Holdings::default();
+        for entry in history.entries.iter().filter(|e| e.trace_index < 65) {
+            holdings.observe(entry);
+        }
+        // Sent after r2 came back, answered after r3 went: only r2 stood.
+        assert_eq!(holdings.standing_throughout(None, None, 55, 65), ["r2"]);
+        // Sent before r2 went: it was missing a while.
+        assert!(holdings.standing_throughout(None, None, 35, 65).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "a page judged against commits after its answer")]
+    fn a_page_is_never_judged_against_commits_after_its_answer() {
+        let v1 = resource("r1", 1, 1);
+        let mut history = History::new();
+        history.at(10, API_A, desired_written("r1", Some(&v1), 1)); // 0
+        history.at(20, API_A, desired_written("r1", None, 2)); // 10
+        let mut holdings = Holdings::default();
+        for entry in &history.entries {
+            holdings.observe(entry);
+        }
+        holdings.standing_throughout(None, None, 0, 5);
     }
 
     #[test]
