@@ -21,7 +21,14 @@ use serde::{Deserialize, Serialize};
 /// The state file's name inside a node's data directory.
 pub const STATE_FILE: &str = "state.bin";
 const MAGIC: &[u8; 4] = b"CPST";
-const VERSION: u32 = 1;
+/// The state format this build writes and reads. Bumped when what the
+/// state means changes, even if it still decodes:
+/// - 1: the first.
+/// - 2: the store keeps a copy of each unfinished idempotency-ledger entry
+///   under `/idem-open/`, and the completer finds abandoned keys by those
+///   copies alone. A store of format 1 has no copies, so a key it left
+///   unfinished would never be completed.
+const VERSION: u32 = 2;
 const HEADER_LEN: usize = 4 + 4 + 8 + 8;
 
 /// What a node keeps across restarts: its boot counter and its durable
@@ -41,6 +48,8 @@ pub enum StateError {
     Io(PathBuf, io::Error),
     /// The file is there but is not a whole, valid state file.
     Corrupt(PathBuf, String),
+    /// A whole state file, of a format this build does not read.
+    Incompatible(PathBuf, u32),
 }
 
 impl std::fmt::Display for StateError {
@@ -52,6 +61,19 @@ impl std::fmt::Display for StateError {
                 "{}: the state file is corrupt ({why}); it was left untouched: \
                  restore a good copy or remove the node's data directory to start it empty",
                 path.display()
+            ),
+            StateError::Incompatible(path, found) => write!(
+                f,
+                "{}: state format {found}, written by {} build; this build reads format \
+                 {VERSION} only (see the format notes in host/src/durable.rs); the file was \
+                 left untouched: remove the node's data directory to start it empty, or run \
+                 the build that wrote it",
+                path.display(),
+                if *found < VERSION {
+                    "an older"
+                } else {
+                    "a newer"
+                }
             ),
         }
     }
@@ -101,9 +123,7 @@ impl StateFile {
         }
         let version = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
         if version != VERSION {
-            return Err(corrupt(format!(
-                "format version {version}, this build reads {VERSION}"
-            )));
+            return Err(StateError::Incompatible(self.path.clone(), version));
         }
         let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
         let sum = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
@@ -213,6 +233,36 @@ mod tests {
                 .to_string()
                 .contains("header")
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_state_file_of_another_format_is_refused_naming_it_and_left_as_it_was() {
+        let dir = scratch("format");
+        let file = StateFile::new(&dir).unwrap();
+        let state = Persisted {
+            boot: 1,
+            durable: vec![7u64; 3],
+        };
+        file.store(&state).unwrap();
+        let good = fs::read(file.path()).unwrap();
+        for (version, writer) in [(VERSION - 1, "an older"), (VERSION + 1, "a newer")] {
+            let mut other = good.clone();
+            other[4..8].copy_from_slice(&version.to_le_bytes());
+            fs::write(file.path(), &other).unwrap();
+            let error = file.load::<Vec<u64>>().unwrap_err();
+            assert!(matches!(error, StateError::Incompatible(_, v) if v == version));
+            let message = error.to_string();
+            assert!(
+                message.contains("state.bin")
+                    && message.contains(&format!(
+                        "state format {version}, written by {writer} build"
+                    ))
+                    && message.contains("remove the node's data directory"),
+                "{message}"
+            );
+            assert_eq!(fs::read(file.path()).unwrap(), other, "left untouched");
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 }
