@@ -1003,6 +1003,16 @@ impl Scenario {
             1,
             plane::worker::MAX_EXECUTED_ACTIONS as u64,
         )?;
+        // Before the store's own check, whose floor of 1 would be the
+        // first of two answers to a value below both.
+        let ops = self.store.limits.max_ops_per_txn;
+        if ops < TXN_OPS_MAX {
+            return Err(format!(
+                "store.limits.max_ops_per_txn = {ops} is below the {TXN_OPS_MAX} operations of \
+                 the largest transaction the nodes send (an API node's commit of a delete); \
+                 allowed store.limits.max_ops_per_txn >= {TXN_OPS_MAX}"
+            ));
+        }
         self.store
             .limits
             .validate()
@@ -1272,14 +1282,6 @@ impl Scenario {
                 } else {
                     ""
                 }
-            ));
-        }
-        if limits.max_ops_per_txn < TXN_OPS_MAX {
-            return Err(format!(
-                "store.limits.max_ops_per_txn = {} is below the {TXN_OPS_MAX} operations of \
-                 the largest transaction the nodes send (an API node's commit of a delete); \
-                 allowed store.limits.max_ops_per_txn >= {TXN_OPS_MAX}",
-                limits.max_ops_per_txn
             ));
         }
         // The first client's first name, `c{node id}-0`: clients come
@@ -2634,11 +2636,15 @@ mod tests {
             keys.contains("store.limits.max_keys = 23 is below the 24 keys"),
             "{keys}"
         );
-        let ops = error("max_ops_per_txn = 4");
-        assert!(
-            ops.contains("store.limits.max_ops_per_txn = 4 is below the 5 operations"),
-            "{ops}"
-        );
+        for ops in [4, 0] {
+            let message = error(&format!("max_ops_per_txn = {ops}"));
+            assert!(
+                message.contains(&format!(
+                    "store.limits.max_ops_per_txn = {ops} is below the 5 operations"
+                )),
+                "{message}"
+            );
+        }
         // Clients start at node 11: `c11-0`, 130 + 2 x 5 bytes.
         let bytes = error("max_value_bytes = 139");
         assert!(
