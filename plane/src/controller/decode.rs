@@ -2,14 +2,11 @@
 //! needs. A reply that does not have the shape its transaction gives is a
 //! [`ReplyError`]: the request fails as on a timeout, never the node.
 
-use std::collections::BTreeMap;
-
 use node::NodeId;
 
 use super::holder;
 use crate::protocol::{Status, Value, keys};
 use crate::reply::{self, Kv, ReplyError};
-use crate::shard::ShardId;
 use crate::store::StoreResponse;
 
 /// The member key's put: whether it was written.
@@ -21,16 +18,22 @@ pub(super) fn registered(response: StoreResponse<Value>) -> Result<bool, ReplyEr
 #[derive(Debug)]
 pub(super) struct Membership {
     pub(super) members: Vec<NodeId>,
-    /// Shard keys by shard (keys under the prefix that name no shard are
-    /// left out).
-    pub(super) shard_keys: BTreeMap<ShardId, Kv>,
+    /// Shard keys by shard number, one slot per shard of the run (keys
+    /// under the prefix that name no such shard are left out): every
+    /// round looks up every shard, so a slot each beats a map built per
+    /// round.
+    pub(super) shard_keys: Vec<Option<Kv>>,
     pub(super) leader: Option<Kv>,
     /// The store's revision when read.
     pub(super) revision: u64,
 }
 
-/// The membership read: members, shard keys and the leader key.
-pub(super) fn membership(response: StoreResponse<Value>) -> Result<Membership, ReplyError> {
+/// The membership read: members, shard keys (of shards below
+/// `shard_count`) and the leader key.
+pub(super) fn membership(
+    response: StoreResponse<Value>,
+    shard_count: u32,
+) -> Result<Membership, ReplyError> {
     let txn = reply::txn(response)?;
     if !txn.succeeded {
         return Err(ReplyError::Unexpected("an unconditional read failed"));
@@ -38,12 +41,16 @@ pub(super) fn membership(response: StoreResponse<Value>) -> Result<Membership, R
     let revision = txn.revision;
     let [members, shard_keys, leader] = txn.exactly()?;
     let (members, shard_keys) = (reply::got_prefix(members)?, reply::got_prefix(shard_keys)?);
+    let mut slots = vec![None; shard_count as usize];
+    for kv in shard_keys {
+        let shard = keys::parse_shard(&kv.key).filter(|shard| shard.0 < shard_count);
+        if let Some(shard) = shard {
+            slots[shard.0 as usize] = Some(kv);
+        }
+    }
     Ok(Membership {
         members: members.iter().filter_map(|kv| holder(&kv.value)).collect(),
-        shard_keys: shard_keys
-            .into_iter()
-            .filter_map(|kv| Some((keys::parse_shard(&kv.key)?, kv)))
-            .collect(),
+        shard_keys: slots,
         leader: reply::got(leader)?,
         revision,
     })
@@ -158,15 +165,49 @@ mod tests {
             OpResult::GotPrefix(vec![]),
             OpResult::Got(None),
         ];
-        assert_eq!(membership(read(good)).unwrap().revision, 3);
+        assert_eq!(membership(read(good), 4).unwrap().revision, 3);
         let short = vec![OpResult::GotPrefix(vec![]), OpResult::GotPrefix(vec![])];
-        assert!(membership(read(short)).is_err());
+        assert!(membership(read(short), 4).is_err());
         let swapped = vec![
             OpResult::Got(None),
             OpResult::GotPrefix(vec![]),
             OpResult::Got(None),
         ];
-        assert!(membership(read(swapped)).is_err());
+        assert!(membership(read(swapped), 4).is_err());
+    }
+
+    #[test]
+    fn shard_keys_land_in_their_shards_slot_and_others_are_left_out() {
+        let key = |key: &str, revision: u64| {
+            Kv::from(KeyValue {
+                key: key.into(),
+                value: Value::Holder {
+                    controller: NodeId(5),
+                },
+                create_revision: revision,
+                mod_revision: revision,
+                version: 1,
+                lease: None,
+            })
+        };
+        let shard_keys = vec![
+            key(&keys::shard(crate::shard::ShardId(0)), 1),
+            key(&keys::shard(crate::shard::ShardId(2)), 2),
+            key(&keys::shard(crate::shard::ShardId(4)), 3), // No such shard.
+            key("/shards/x", 4),                            // Names none.
+        ];
+        let results = vec![
+            OpResult::GotPrefix(vec![]),
+            OpResult::GotPrefix(shard_keys),
+            OpResult::Got(None),
+        ];
+        let read = membership(read(results), 4).unwrap();
+        let revisions: Vec<Option<u64>> = read
+            .shard_keys
+            .iter()
+            .map(|slot| slot.as_ref().map(|kv| kv.mod_revision))
+            .collect();
+        assert_eq!(revisions, [Some(1), None, Some(2), None]);
     }
 
     #[test]

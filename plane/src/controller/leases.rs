@@ -77,7 +77,7 @@ impl ControllerNode {
     }
 
     pub(super) fn handle_membership(&mut self, ctx: &mut Ctx<'_>, response: StoreResponse<Value>) {
-        let read = match decode::membership(response) {
+        let read = match decode::membership(response, self.settings.shard_count) {
             Ok(read) => read,
             // The next round reads again.
             Err(error) => return error.log("membership read"),
@@ -99,7 +99,7 @@ impl ControllerNode {
                 rendezvous_owner(shard, &read.members)
             };
             let wanted = owner == Some(me);
-            let stored = read.shard_keys.get(&shard);
+            let stored = read.shard_keys[shard.0 as usize].as_ref();
             self.settle_lease(ctx, LeaseName::Shard(shard), wanted, stored, read.revision);
         }
         let leader = read.leader.as_ref();
