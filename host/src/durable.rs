@@ -64,15 +64,15 @@ impl std::fmt::Display for StateError {
             ),
             StateError::Incompatible(path, found) => write!(
                 f,
-                "{}: state format {found}, written by {} build; this build reads format \
+                "{}: state format {found}, written by {}; this build reads format \
                  {VERSION} only (see the format notes in host/src/durable.rs); the file was \
                  left untouched: remove the node's data directory to start it empty, or run \
                  the build that wrote it",
                 path.display(),
                 if *found < VERSION {
-                    "an older"
+                    "an older build"
                 } else {
-                    "a newer"
+                    "a newer build (or its header is damaged)"
                 }
             ),
         }
@@ -122,6 +122,11 @@ impl StateFile {
             return Err(corrupt("not a controlplane state file (bad magic)".into()));
         }
         let version = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+        if version == 0 {
+            // No build writes format 0: the header is damaged (the
+            // checksum covers only the payload).
+            return Err(corrupt("format version 0, which no build writes".into()));
+        }
         if version != VERSION {
             return Err(StateError::Incompatible(self.path.clone(), version));
         }
@@ -263,6 +268,14 @@ mod tests {
             );
             assert_eq!(fs::read(file.path()).unwrap(), other, "left untouched");
         }
+        let mut zero = good.clone();
+        zero[4..8].copy_from_slice(&0u32.to_le_bytes());
+        fs::write(file.path(), &zero).unwrap();
+        let error = file.load::<Vec<u64>>().unwrap_err();
+        assert!(
+            matches!(&error, StateError::Corrupt(_, why) if why.contains("version 0")),
+            "{error}"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }
