@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use sim::ScheduledFault;
@@ -1386,7 +1387,7 @@ pub(crate) fn serde_shapes() -> Vec<Shape> {
         shape::<FaultKind>(),
         shape::<Role>(),
         shape::<ApiSettings>(),
-        shape::<ControllerSettings>(),
+        controller_shape(),
         shape::<ClientSettings>(),
         shape::<StoreSettings>(),
         shape::<plane::store::StoreLimits>(),
@@ -1397,6 +1398,20 @@ pub(crate) fn serde_shapes() -> Vec<Shape> {
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// `[controller]` as a scenario may write it: without `max_drift_ppm`,
+/// which comes from `[clocks]` (and is refused here).
+fn controller_shape() -> Option<Shape> {
+    static WRITABLE: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let Some(Shape::Struct(name, fields)) = shape::<ControllerSettings>() else {
+        return None;
+    };
+    let writable = WRITABLE.get_or_init(|| {
+        let writable = fields.iter().copied().filter(|&f| f != "max_drift_ppm");
+        writable.collect()
+    });
+    Some(Shape::Struct(name, writable))
 }
 
 /// The longest a scheduled fault may last (and the longest a crashed node
@@ -2712,6 +2727,16 @@ mod tests {
                 "{error}"
             );
         }
+        // Nor is it offered where the table's keys are listed.
+        let listed = Scenario::parse(&format!("{MINIMAL}controller = 5\n"), "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            listed.contains("expected a table with")
+                && listed.contains("session_ttl_ms")
+                && !listed.contains("max_drift_ppm"),
+            "{listed}"
+        );
         let clocks = Scenario::parse(
             &format!("{MINIMAL}[clocks]\nmax_drift_ppm = 5000\n"),
             "x.toml",
