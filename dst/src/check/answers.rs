@@ -1340,6 +1340,72 @@ mod tests {
     }
 
     #[test]
+    fn the_undeleted_ids_are_those_of_the_definition_in_random_histories() {
+        use node::{Random, SplitMix64};
+        let ids = ["a", "b", "c", "d", "e"];
+        let clients = [CLIENT_A, CLIENT_B];
+        let ranges = [
+            (None, None),
+            (Some("a"), None),
+            (None, Some("c")),
+            (Some("b"), Some("e")),
+            (Some("c"), Some("a")),
+        ];
+        let mut rng = SplitMix64::new(5);
+        let mut judged = 0;
+        for _ in 0..1_000 {
+            let mut acks = Acks::default();
+            let mut now = 0;
+            for _ in 0..40 {
+                now += rng.below(3); // The history goes forward in time.
+                let (client, id) = (clients[rng.index(2)], ids[rng.index(ids.len())]);
+                match rng.below(4) {
+                    0 => acks.delete_sent(client, id, now),
+                    1 => acks.ack(client, id, now, Acked::Deleted),
+                    _ => {
+                        let generation = 1 + rng.below(3);
+                        acks.ack(client, id, now, Acked::Exists { generation });
+                    }
+                }
+                // By the definition: every id the client was told of in
+                // the range that it was told exists and has not deleted.
+                for (after, through) in ranges {
+                    let in_range =
+                        |id: &str| after.is_none_or(|a| id > a) && through.is_none_or(|t| id <= t);
+                    let mut expected: Vec<&str> = ids
+                        .iter()
+                        .copied()
+                        .filter(|&id| in_range(id))
+                        .filter(|&id| {
+                            acks.told(client, id).is_some_and(|told| {
+                                !told.deleting(now)
+                                    && told
+                                        .acks
+                                        .iter()
+                                        .any(|(_, acked)| matches!(acked, Acked::Exists { .. }))
+                            })
+                        })
+                        .collect();
+                    if matches!((after, through), (Some(a), Some(t)) if a >= t) {
+                        expected.clear();
+                    }
+                    let undeleted: Vec<&str> = acks
+                        .undeleted_ids(client, after, through)
+                        .into_iter()
+                        .map(|(id, _)| id)
+                        .collect();
+                    assert_eq!(
+                        undeleted, expected,
+                        "{client} {after:?} {through:?} at {now}"
+                    );
+                    judged += 1;
+                }
+            }
+        }
+        assert!(judged > 10_000, "{judged}");
+    }
+
+    #[test]
     fn a_list_answered_200_is_a_read_that_succeeded() {
         let mut history = History::new();
         history.at(3_000, CLIENT_A, list_sent(None, 5, 900));

@@ -302,6 +302,81 @@ mod tests {
         assert!(holdings.standing_throughout(None, None, 35, 65).is_empty());
     }
 
+    /// [`Holdings::standing_throughout`] by its definition: every id
+    /// ever committed in the range, each judged by what a read could see.
+    fn standing_by_definition<'h>(
+        holdings: &Holdings<'h>,
+        (after, through): (Option<&str>, Option<&str>),
+        sent: u64,
+        answered: u64,
+    ) -> Vec<&'h str> {
+        let in_range = |id: &str| after.is_none_or(|a| id > a) && through.is_none_or(|t| id <= t);
+        holdings
+            .by_id
+            .keys()
+            .copied()
+            .filter(|id| in_range(id))
+            .filter(|id| {
+                holdings
+                    .visible(id, sent, answered)
+                    .all(|(resource, _)| resource.is_some())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_ids_standing_throughout_are_those_of_the_definition_in_random_histories() {
+        use node::{Random, SplitMix64};
+        let ids = ["r0", "r1", "r2", "r3", "r4"];
+        let resources: Vec<Resource> = ids.iter().map(|id| resource(id, 1, 1)).collect();
+        let ranges = [
+            (None, None),
+            (Some("r1"), None),
+            (None, Some("r2")),
+            (Some("r0"), Some("r3")),
+            (Some("r2"), Some("r2")),
+        ];
+        let mut rng = SplitMix64::new(17);
+        let mut judged = 0;
+        for _ in 0..400 {
+            // Creates, deletes (a resource and its status, or either
+            // alone), statuses; some writes share a revision (one
+            // transaction).
+            let mut history = History::new();
+            let mut revision = 1;
+            for _ in 0..2 + rng.below(25) {
+                let i = rng.index(ids.len());
+                let event = match rng.below(4) {
+                    0 => desired_written(ids[i], None, revision),
+                    1 => status_stored(ids[i], None, revision),
+                    2 => status_stored(ids[i], Some(observed(1)), revision),
+                    _ => desired_written(ids[i], Some(&resources[i]), revision),
+                };
+                revision += rng.below(3).min(1);
+                history.at(10, API_A, event);
+            }
+            // Judged as the checker does: with the commits before the answer.
+            for cut in 0..=history.entries.len() {
+                let mut holdings = Holdings::default();
+                for entry in &history.entries[..cut] {
+                    holdings.observe(entry);
+                }
+                let answered = 10 * cut as u64 + 5;
+                for sent in (0..=answered).step_by(5) {
+                    for range in ranges {
+                        assert_eq!(
+                            holdings.standing_throughout(range.0, range.1, sent, answered),
+                            standing_by_definition(&holdings, range, sent, answered),
+                            "{range:?} sent {sent} answered {answered}"
+                        );
+                        judged += 1;
+                    }
+                }
+            }
+        }
+        assert!(judged > 10_000, "{judged}");
+    }
+
     #[test]
     #[should_panic(expected = "a page judged against commits after its answer")]
     fn a_page_is_never_judged_against_commits_after_its_answer() {
