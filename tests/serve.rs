@@ -409,12 +409,13 @@ fn an_admin_address_off_loopback_is_refused() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
-#[test]
-fn a_corrupt_state_file_stops_serve_naming_the_file_and_keeps_it() {
-    let data = scratch("corrupt");
+/// Starts `serve` on a data directory whose store holds `state`: it must
+/// stop with exit 9 and one line naming the file and saying each of
+/// `wanted`, and leave the file as it was.
+fn serve_refuses_the_state_file(name: &str, state: &[u8], wanted: &[&str]) {
+    let data = scratch(name);
     std::fs::create_dir_all(data.join("store")).unwrap();
-    let garbage = b"CPST\x02\x00\x00\x00not a state file at all".to_vec();
-    std::fs::write(data.join("store/state.bin"), &garbage).unwrap();
+    std::fs::write(data.join("store/state.bin"), state).unwrap();
     let output = common::controlplane(&[
         "serve",
         "--data",
@@ -424,50 +425,36 @@ fn a_corrupt_state_file_stops_serve_naming_the_file_and_keeps_it() {
     ]);
     let stderr = common::text(&output.stderr);
     assert_eq!(output.status.code(), Some(9), "{stderr}");
-    assert!(
-        stderr.contains("store/state.bin") && stderr.contains("corrupt"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("store/state.bin"), "{stderr}");
+    for words in wanted {
+        assert!(stderr.contains(words), "{words:?}: {stderr}");
+    }
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert_eq!(
         std::fs::read(data.join("store/state.bin")).unwrap(),
-        garbage,
+        state,
         "left untouched"
     );
     let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
+fn a_corrupt_state_file_stops_serve_naming_the_file_and_keeps_it() {
+    let garbage = b"CPST\x02\x00\x00\x00not a state file at all";
+    serve_refuses_the_state_file("corrupt", garbage, &["corrupt"]);
+}
+
+#[test]
 fn a_state_file_of_an_older_format_stops_serve_naming_it_and_keeps_it() {
-    let data = scratch("old-format");
-    std::fs::create_dir_all(data.join("store")).unwrap();
     // A whole file of format 1: its header, then an empty payload.
     let mut old = b"CPST\x01\x00\x00\x00".to_vec();
     old.extend_from_slice(&0u64.to_le_bytes());
     old.extend_from_slice(&0u64.to_le_bytes());
-    std::fs::write(data.join("store/state.bin"), &old).unwrap();
-    let output = common::controlplane(&[
-        "serve",
-        "--data",
-        data.to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-    ]);
-    let stderr = common::text(&output.stderr);
-    assert_eq!(output.status.code(), Some(9), "{stderr}");
-    assert!(
-        stderr.contains("store/state.bin")
-            && stderr.contains("state format 1, written by an older build")
-            && stderr.contains("remove the node's data directory"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert_eq!(
-        std::fs::read(data.join("store/state.bin")).unwrap(),
-        old,
-        "left untouched"
-    );
-    let _ = std::fs::remove_dir_all(&data);
+    let wanted = [
+        "state format 1, written by an older build",
+        "remove the node's data directory",
+    ];
+    serve_refuses_the_state_file("old-format", &old, &wanted);
 }
 
 /// Role processes of a multi-process cluster, killed when dropped.
