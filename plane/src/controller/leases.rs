@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use node::{Digested, NodeId};
 
 use super::decode::{self, Claimed, Membership};
-use super::reconcile::ShardWork;
+use super::reconcile::{ShardWork, index_outstanding};
 use super::{ControllerNode, Ctx, Purpose, holder, lease_key};
 use crate::protocol::{BeliefEnd, Event, Instance, LeaseName, Msg, Value, keys};
 use crate::reply::Kv;
@@ -306,7 +306,11 @@ impl ControllerNode {
     /// queued keys, backoffs and outstanding actions. The next holder
     /// fences before acting, so nothing here needs finishing.
     pub(super) fn drop_shard_work(&mut self, ctx: &mut Ctx<'_>, shard: ShardId) {
-        self.shards.remove(&shard);
+        if let Some(work) = self.shards.remove(&shard) {
+            for outstanding in work.outstanding.values() {
+                index_outstanding(&mut self.unsettled, outstanding, false);
+            }
+        }
         let shard_count = self.settings.shard_count;
         let in_shard = move |key: &str| shard_of(key, shard_count) == shard;
         self.passes.retain(|_, pass| pass.shard != shard);

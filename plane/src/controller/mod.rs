@@ -138,7 +138,7 @@ mod tests;
 mod validity;
 mod workqueue;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use node::{Context, Digested, MILLISECOND_NS, Node, NodeId, TimerId};
 
@@ -181,6 +181,12 @@ pub struct ControllerNode {
     beliefs: BTreeMap<LeaseName, u64>,
     /// Per believed shard: fence progress and outstanding actions.
     shards: BTreeMap<ShardId, ShardWork>,
+    /// The sequence numbers of every believed shard's outstanding actions,
+    /// by the worker each went to: what this boot has not settled with
+    /// that worker, told on every `Observe` and `Act`. Mirrors the
+    /// shards' `outstanding` (see `reconcile::index_outstanding`), so a
+    /// message need not walk them all.
+    unsettled: BTreeMap<NodeId, BTreeSet<u64>>,
     queue: WorkQueue,
     /// Every pass running, by attempt (unique per pass; replies carry it,
     /// so a reply to an earlier pass of the same key finds nothing). The
@@ -329,6 +335,7 @@ impl ControllerNode {
             validity_timer: None,
             beliefs: BTreeMap::new(),
             shards: BTreeMap::new(),
+            unsettled: BTreeMap::new(),
             queue: WorkQueue {
                 hand_out_processing: bugs.no_workqueue_dedup,
                 ..WorkQueue::default()

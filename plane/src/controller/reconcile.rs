@@ -258,8 +258,11 @@ impl ControllerNode {
             let outstanding = self.new_action(ctx, shard, token, &resource, ordinal, kind);
             waiting.insert(outstanding.action.id);
             let work = self.shards.get_mut(&shard).expect("may_act held");
-            work.outstanding
-                .insert((resource.clone(), ordinal), outstanding.clone());
+            let key = (resource.clone(), ordinal);
+            if let Some(replaced) = work.outstanding.insert(key, outstanding.clone()) {
+                index_outstanding(&mut self.unsettled, &replaced, false);
+            }
+            index_outstanding(&mut self.unsettled, &outstanding, true);
             self.send_act(ctx, &resource, attempt, &outstanding);
         }
         let pass = self.pass_mut(attempt).expect("the pass is live");
@@ -319,7 +322,8 @@ impl ControllerNode {
                 .get(&key)
                 .is_some_and(|o| o.action.id == action)
             {
-                work.outstanding.remove(&key);
+                let settled = work.outstanding.remove(&key).expect("just found");
+                index_outstanding(&mut self.unsettled, &settled, false);
             }
         }
         if let ActionOutcome::Rejected { .. } = outcome {
@@ -472,31 +476,37 @@ impl ControllerNode {
         settled
     }
 
-    /// What this boot has settled with each of `workers`, in their order,
-    /// from one walk over the outstanding actions (a pass tells every
-    /// worker at once).
+    /// What this boot has settled with each of `workers`, in their order.
     pub(super) fn settled_with(&self, ctx: &Ctx<'_>, workers: &[NodeId]) -> Vec<Settled> {
-        let mut outstanding: Vec<Vec<u64>> = vec![Vec::new(); workers.len()];
-        let all = self
-            .shards
-            .values()
-            .flat_map(|work| work.outstanding.values());
-        for action in all {
-            if let Some(at) = workers.iter().position(|&w| w == action.target) {
-                outstanding[at].push(action.action.id.sequence);
-            }
-        }
-        outstanding
-            .into_iter()
-            .map(|mut outstanding| {
-                outstanding.sort_unstable();
-                Settled {
-                    boot: ctx.boot(),
-                    below: self.action_counter + 1,
-                    outstanding,
-                }
+        debug_assert_eq!(
+            self.unsettled,
+            self.unsettled_by_walk(),
+            "the index mirrors"
+        );
+        workers
+            .iter()
+            .map(|worker| Settled {
+                boot: ctx.boot(),
+                below: self.action_counter + 1,
+                outstanding: self
+                    .unsettled
+                    .get(worker)
+                    .map(|sequences| sequences.iter().copied().collect())
+                    .unwrap_or_default(),
             })
             .collect()
+    }
+
+    /// [`ControllerNode::unsettled`] worked out from the shards: what the
+    /// index must always equal.
+    pub(super) fn unsettled_by_walk(&self) -> BTreeMap<NodeId, BTreeSet<u64>> {
+        let mut unsettled: BTreeMap<NodeId, BTreeSet<u64>> = BTreeMap::new();
+        let all = self.shards.values().flat_map(|w| w.outstanding.values());
+        for action in all {
+            let sequences = unsettled.entry(action.target).or_default();
+            sequences.insert(action.action.id.sequence);
+        }
+        unsettled
     }
 
     pub(super) fn send_act(
@@ -521,6 +531,35 @@ impl ControllerNode {
             action: Box::new(action),
             settled,
         });
+    }
+}
+
+/// Adds `outstanding` to the controller's index of unsettled actions
+/// (`added`), or takes it out: every change to a shard's `outstanding`
+/// goes through here.
+pub(super) fn index_outstanding(
+    unsettled: &mut BTreeMap<NodeId, BTreeSet<u64>>,
+    outstanding: &Outstanding,
+    added: bool,
+) {
+    let sequence = outstanding.action.id.sequence;
+    if added {
+        let fresh = unsettled
+            .entry(outstanding.target)
+            .or_default()
+            .insert(sequence);
+        assert!(fresh, "an action is outstanding once");
+        return;
+    }
+    let sequences = unsettled
+        .get_mut(&outstanding.target)
+        .expect("an outstanding action is indexed");
+    assert!(
+        sequences.remove(&sequence),
+        "an outstanding action is indexed"
+    );
+    if sequences.is_empty() {
+        unsettled.remove(&outstanding.target);
     }
 }
 

@@ -777,6 +777,52 @@ fn every_message_to_a_worker_says_what_this_boot_has_settled_there() {
     }
 }
 
+#[test]
+fn actions_of_a_shard_given_up_are_no_longer_told_as_outstanding() {
+    // Four starts outstanding, then one is rejected: the belief ends and
+    // the shard's outstanding actions are dropped with it.
+    let mut workers = Workers::default();
+    let mut rig = fenced_rig(4, &mut workers);
+    rig.pump(&mut workers, |_, m| is_observe(m));
+    let acts = rig.acts();
+    assert_eq!(acts.len(), 4);
+    let token = rig.shard_token("r1");
+    rig.to_workers.clear();
+    let (to, request_id, action) = acts[0].clone();
+    let rejected = ActionOutcome::Rejected {
+        highest_token: token + 10,
+    };
+    rig.deliver(
+        to,
+        Msg::Acted {
+            request_id,
+            action_id: action.id,
+            outcome: rejected,
+        },
+    );
+    let shard = LeaseName::Shard(shard_of("r1", 4));
+    assert_eq!(rig.ended(), vec![(shard, token, BeliefEnd::Fenced)]);
+    // The next round adopts the key again and fences every worker: none
+    // is told of a dropped action as outstanding.
+    rig.fire(|t| *t == Timer::Custom(MEMBERSHIP_TIMER));
+    let fences: Vec<&Settled> = rig
+        .to_workers
+        .iter()
+        .filter_map(|(_, m)| match m {
+            Msg::Observe {
+                resource: None,
+                settled,
+                ..
+            } => Some(settled),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fences.len(), WORKERS.len(), "{:?}", rig.to_workers);
+    for settled in fences {
+        assert!(settled.outstanding.is_empty(), "{settled:?}");
+    }
+}
+
 fn changed(resource: &str) -> Msg {
     Msg::Changed {
         key: keys::resource(resource),
