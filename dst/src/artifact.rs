@@ -10,7 +10,7 @@ use sim::ScheduledFault;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::input::{
-    Format, json_key_at, offset_of, plain_words, read_text, shape, tables_not_arrays,
+    Format, json_key_at, json_tables_not_arrays, offset_of, plain_words, read_text, shape,
 };
 use crate::scenario::{Scenario, serde_shapes};
 use crate::world::RunResult;
@@ -131,12 +131,7 @@ impl Artifact {
         let text = read_text(path).map_err(|e| bad(e.to_string()))?;
         let artifact: Artifact =
             serde_json::from_str(&text).map_err(|e| bad(json_message(&text, &e)))?;
-        if let (Ok(raw), Ok(parsed)) = (
-            serde_json::from_str::<serde_json::Value>(&text),
-            serde_json::to_value(&artifact),
-        ) {
-            tables_not_arrays(&raw, &parsed, Format::Json).map_err(bad)?;
-        }
+        json_tables_not_arrays(&text, &artifact).map_err(bad)?;
         artifact.problems().map_err(bad)?;
         Ok(artifact)
     }

@@ -233,6 +233,21 @@ pub(crate) fn plain_words(
     text
 }
 
+/// [`tables_not_arrays`] for a JSON file: `text` as the user wrote it,
+/// against `parsed`, the value it was read into, written back out.
+pub(crate) fn json_tables_not_arrays<T: serde::Serialize>(
+    text: &str,
+    parsed: &T,
+) -> Result<(), String> {
+    match (
+        serde_json::from_str::<serde_json::Value>(text),
+        serde_json::to_value(parsed),
+    ) {
+        (Ok(raw), Ok(parsed)) => tables_not_arrays(&raw, &parsed, Format::Json),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses a table (an object, in JSON) written as an array. Serde fills a
 /// struct from a sequence by position, so `run = [5000, 5000]` would set
 /// the first two fields of `[run]`, silently. `parsed`, the value read

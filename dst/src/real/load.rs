@@ -21,7 +21,7 @@ use serde::Serialize;
 use sim::{Fault, HistoryEntry, NodeId, ScheduledFault};
 
 use crate::error::Error;
-use crate::input::{Format, plain_words, read_text, shape, tables_not_arrays};
+use crate::input::{Format, json_tables_not_arrays, plain_words, read_text, shape};
 
 use super::limits;
 
@@ -265,13 +265,7 @@ fn read_cluster(path: &Path) -> Result<ClusterFile, Error> {
             ),
         )
     })?;
-    if let (Ok(raw), Ok(parsed)) = (
-        serde_json::from_str::<serde_json::Value>(&text),
-        serde_json::to_value(&cluster),
-    ) {
-        tables_not_arrays(&raw, &parsed, Format::Json)
-            .map_err(|message| Error::bad_input(&file, message))?;
-    }
+    json_tables_not_arrays(&text, &cluster).map_err(|message| Error::bad_input(&file, message))?;
     check_cluster(&cluster).map_err(|message| Error::bad_input(file, message))?;
     Ok(cluster)
 }
