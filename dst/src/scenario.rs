@@ -1400,15 +1400,34 @@ pub(crate) fn serde_shapes() -> Vec<Shape> {
     .collect()
 }
 
-/// `[controller]` as a scenario may write it: without `max_drift_ppm`,
-/// which comes from `[clocks]` (and is refused here).
+/// A key the scenario sets from another one, never from the file: written,
+/// it would be overwritten without a word, so it is refused, and it is left
+/// out wherever its table's keys are listed.
+struct DerivedKey {
+    table: &'static str,
+    key: &'static str,
+    /// The key to set instead, and why.
+    from: &'static str,
+    why: &'static str,
+}
+
+/// `controller.max_drift_ppm` is the drift the controllers' leases allow
+/// for, and that is the clocks' own bound.
+const DERIVED: DerivedKey = DerivedKey {
+    table: "controller",
+    key: "max_drift_ppm",
+    from: "clocks.max_drift_ppm",
+    why: "the controllers allow for the drift the clocks may have",
+};
+
+/// `[controller]` as a scenario may write it: without [`DERIVED`]'s key.
 fn controller_shape() -> Option<Shape> {
     static WRITABLE: OnceLock<Vec<&'static str>> = OnceLock::new();
     let Some(Shape::Struct(name, fields)) = shape::<ControllerSettings>() else {
         return None;
     };
     let writable = WRITABLE.get_or_init(|| {
-        let writable = fields.iter().copied().filter(|&f| f != "max_drift_ppm");
+        let writable = fields.iter().copied().filter(|&f| f != DERIVED.key);
         writable.collect()
     });
     Some(Shape::Struct(name, writable))
@@ -1892,27 +1911,33 @@ const KEY_TTL_PER_RETRY_SPAN: u64 = 10;
 
 /// What the file's text says that the parsed scenario cannot show, from
 /// one read of it as a plain table (`text` parsed as `scenario` already):
-///
-/// - a key the scenario sets from another one, which would be overwritten
-///   without a word: `controller.max_drift_ppm` is the drift the
-///   controllers' leases allow for, and it is the clocks' own bound,
-///   `clocks.max_drift_ppm`;
-/// - a table written as an array (see [`tables_not_arrays`]).
+/// the [`DERIVED`] key written, and a table written as an array (see
+/// [`tables_not_arrays`]).
 fn written_problems(text: &str, scenario: &Scenario) -> Result<(), String> {
     let Ok(raw) = text.parse::<toml::Table>() else {
         return Ok(());
     };
-    let controller = raw.get("controller").and_then(toml::Value::as_table);
-    if let Some(value) = controller.and_then(|table| table.get("max_drift_ppm")) {
+    let DerivedKey {
+        table,
+        key,
+        from,
+        why,
+    } = DERIVED;
+    let derived = raw.get(table).and_then(toml::Value::as_table);
+    if let Some(value) = derived.and_then(|fields| fields.get(key)) {
         return Err(format!(
-            "controller.max_drift_ppm = {value} cannot be set: the controllers allow for \
-             the drift the clocks may have, clocks.max_drift_ppm; set that instead"
+            "{table}.{key} = {value} cannot be set: {why}, {from}; set that instead"
         ));
     }
-    match (serde_json::to_value(raw), serde_json::to_value(scenario)) {
-        (Ok(raw), Ok(parsed)) => tables_not_arrays(&raw, &parsed, Format::Toml),
-        _ => Ok(()),
+    let (Ok(raw), Ok(mut parsed)) = (serde_json::to_value(raw), serde_json::to_value(scenario))
+    else {
+        return Ok(());
+    };
+    // Not offered in the table's fields, here either.
+    if let Some(fields) = parsed.get_mut(table).and_then(|v| v.as_object_mut()) {
+        fields.remove(key);
     }
+    tables_not_arrays(&raw, &parsed, Format::Toml)
 }
 
 fn range(key: &str, value: u64, low: u64, high: u64) -> Result<(), String> {
@@ -2728,15 +2753,17 @@ mod tests {
             );
         }
         // Nor is it offered where the table's keys are listed.
-        let listed = Scenario::parse(&format!("{MINIMAL}controller = 5\n"), "x.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            listed.contains("expected a table with")
-                && listed.contains("session_ttl_ms")
-                && !listed.contains("max_drift_ppm"),
-            "{listed}"
-        );
+        for body in ["controller = 5\n", "controller = [4]\n"] {
+            let listed = Scenario::parse(&format!("{MINIMAL}{body}"), "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                listed.contains("expected a table with")
+                    && listed.contains("session_ttl_ms")
+                    && !listed.contains("max_drift_ppm"),
+                "{body}: {listed}"
+            );
+        }
         let clocks = Scenario::parse(
             &format!("{MINIMAL}[clocks]\nmax_drift_ppm = 5000\n"),
             "x.toml",
