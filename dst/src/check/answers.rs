@@ -11,12 +11,11 @@
 //! own record of what it did.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
 
 use sim::{HistoryEntry, NodeId};
 
 use super::names::{KeyId, KeyIds};
-use super::reads::{Holdings, page_problem};
+use super::reads::{Holdings, covered, page_problem};
 use super::{
     CheckInput, Measurements, PropertyKind, QUIET_BEFORE_NS, Verdict, Violations, quiet_between,
 };
@@ -560,15 +559,8 @@ impl<'h> Acks<'h> {
         let (Some(ids), Some(told)) = (self.undeleted.get(&client), self.acks.get(&client)) else {
             return Vec::new();
         };
-        if let (Some(after), Some(through)) = (after, through)
-            && after >= through
-        {
-            return Vec::new(); // An empty range, which `range` refuses.
-        }
-        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let upper = through.map_or(Bound::Unbounded, Bound::Included);
-        ids.range::<str, _>((lower, upper))
-            .map(|&id| (id, &told[id]))
+        covered(ids, after, through)
+            .map(|id| (id, &told[id]))
             .collect()
     }
 

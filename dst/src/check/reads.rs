@@ -114,13 +114,6 @@ impl<'h> Holdings<'h> {
         sent: u64,
         answered: u64,
     ) -> Vec<&'h str> {
-        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let upper = through.map_or(Bound::Unbounded, Bound::Included);
-        if let (Some(after), Some(through)) = (after, through) {
-            if through <= after {
-                return Vec::new(); // An empty range (and BTreeMap panics on it).
-            }
-        }
         // Only the live ids can qualify. One whose newest state has no
         // resource had it either before the send (the state current then,
         // or an earlier one of those after it, is gone) or between the
@@ -130,15 +123,31 @@ impl<'h> Holdings<'h> {
             self.newest.is_none_or(|newest| newest < answered),
             "a page judged against commits after its answer"
         );
-        self.live
-            .range::<str, _>((lower, upper))
-            .copied()
+        covered(&self.live, after, through)
             .filter(|id| {
                 self.visible(id, sent, answered)
                     .all(|(resource, _)| resource.is_some())
             })
             .collect()
     }
+}
+
+/// The ids of `ids` that a page after `after`, up to `through`, covers:
+/// those in `(after, through]`, unbounded where `None`.
+pub(crate) fn covered<'s, 'h>(
+    ids: &'s BTreeSet<&'h str>,
+    after: Option<&str>,
+    through: Option<&str>,
+) -> impl Iterator<Item = &'h str> + use<'s, 'h> {
+    // A page whose next cursor is not past its cursor covers nothing: its
+    // range is cut to (after, after], empty (and one `range` allows).
+    let through = match (after, through) {
+        (Some(after), Some(through)) if through < after => Some(after),
+        _ => through,
+    };
+    let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+    let upper = through.map_or(Bound::Unbounded, Bound::Included);
+    ids.range::<str, _>((lower, upper)).copied()
 }
 
 /// The states of [`Holdings::visible`], from one id's states.
