@@ -72,19 +72,11 @@ fn request_text(request_id: RequestId) -> String {
 
 /// What a store key names: `/res/r3` a resource, `/idem/k1` a key, ...
 fn key_subject(key: &str) -> Option<Subject> {
-    if let Some(id) = key.strip_prefix(keys::RESOURCES) {
+    let after = |prefixes: &[&str]| prefixes.iter().find_map(|p| key.strip_prefix(p));
+    if let Some(id) = after(&[keys::RESOURCES, keys::STATUSES]) {
         return Some(Subject::Resource(id.to_string()));
     }
-    if let Some(id) = key.strip_prefix(keys::STATUSES) {
-        return Some(Subject::Resource(id.to_string()));
-    }
-    if let Some(key) = key.strip_prefix(keys::LEDGER) {
-        return Some(Subject::Key(key.to_string()));
-    }
-    if let Some(key) = key.strip_prefix(keys::LOCKS) {
-        return Some(Subject::Key(key.to_string()));
-    }
-    if let Some(key) = key.strip_prefix(keys::OPEN) {
+    if let Some(key) = after(&[keys::LEDGER, keys::LOCKS, keys::OPEN]) {
         return Some(Subject::Key(key.to_string()));
     }
     let shard = key.strip_prefix(keys::SHARDS)?;
