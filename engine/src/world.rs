@@ -345,6 +345,7 @@ impl Shared {
                 }),
                 Command::CancelTimer { timer } => effects.push(Effect::CancelTimer { timer }),
                 Command::Record { event } => {
+                    let event = *event;
                     self.stats.events_recorded += 1;
                     let trace_index =
                         self.trace(now_ns, TraceKind::Record, node, node, stable_hash(&event));

@@ -46,8 +46,12 @@ pub enum Command<P: Protocol> {
     },
     /// Append `event` to the history the checkers read.
     Record {
-        /// The event.
-        event: P::Event,
+        /// The event, boxed: a protocol's events are its largest values
+        /// (the control plane's are 144 bytes, its messages 88), and every
+        /// command is as large as its largest variant, so an event held
+        /// inline would make each send and timer copy one too. Records are
+        /// a few of a handler's commands; sends and timers are most.
+        event: Box<P::Event>,
     },
     /// The handler reached a BUGGIFY point (see [`Context::buggify`]). A
     /// testing host may decide to inject a fault right here; every other
@@ -198,7 +202,9 @@ impl<'a, P: Protocol> Context<'a, P> {
     /// Records a history event for the checkers.
     #[inline]
     pub fn record(&mut self, event: P::Event) {
-        self.commands.push(Command::Record { event });
+        self.commands.push(Command::Record {
+            event: Box::new(event),
+        });
     }
 
     /// Marks a BUGGIFY point: a place where a fault matters most (just

@@ -112,7 +112,7 @@ impl<P: Protocol> Harness<P> {
                     output.timers.push((timer, delay_ns, tag));
                 }
                 Command::CancelTimer { timer } => self.pending.retain(|(_, id, _)| *id != timer),
-                Command::Record { event } => output.records.push(event),
+                Command::Record { event } => output.records.push(*event),
                 Command::Buggify { point } => output.buggify_points.push(point),
                 Command::Measure { name, value, .. } => output.measures.push((name, value)),
             }

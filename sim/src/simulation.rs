@@ -1337,7 +1337,7 @@ impl<P: Protocol> Simulation<P> {
                     tag,
                 } => self.core.set_timer(node, timer, delay_ns, tag, elapsed_ns),
                 Command::CancelTimer { timer } => self.core.cancel_timer(node, timer),
-                Command::Record { event } => self.core.record(node, event),
+                Command::Record { event } => self.core.record(node, *event),
                 // For operators of a real host; not part of a run.
                 Command::Measure { .. } => {}
                 Command::Buggify { point } => match self.core.buggify_point(node, point) {
