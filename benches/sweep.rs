@@ -227,6 +227,11 @@ fn long_runs() {
 }
 
 fn main() {
+    // `./pgo/run bench` sets this when it builds the benchmark with its
+    // profile, so figures of the two builds cannot be mistaken for each
+    // other.
+    let build = option_env!("CONTROLPLANE_BUILD").unwrap_or("release");
+    println!("build: {build}");
     let chaos = Scenario::load("chaos").expect("chaos loads");
     one_core(&chaos);
     long_runs();
